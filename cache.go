@@ -1,0 +1,74 @@
+package lapse
+
+import "sync"
+
+// cache keeps recently verified sessions by token hash so that a verify
+// of a known session reads no store. Entries are immutable snapshots.
+//
+// It never serves a state older than one the manager has written: every
+// change the manager commits bumps the shard's epoch, and a fill that
+// read the store before the bump is dropped instead of stored (fill and
+// touch use putIf with the epoch they saw before their store call).
+type cache struct {
+	shards   [cacheShards]cacheShard
+	perShard int
+}
+
+const cacheShards = 256
+
+type cacheShard struct {
+	mu    sync.RWMutex
+	epoch uint64
+	m     map[TokenHash]*Session
+}
+
+func newCache(size int) *cache {
+	c := &cache{perShard: max(1, size/cacheShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[TokenHash]*Session)
+	}
+	return c
+}
+
+func (c *cache) shard(h TokenHash) *cacheShard { return &c.shards[h[0]] }
+
+// get returns the cached session, or nil, and the shard's epoch to pass
+// to putIf after reading the store.
+func (c *cache) get(h TokenHash) (*Session, uint64) {
+	sh := c.shard(h)
+	sh.mu.RLock()
+	s, epoch := sh.m[h], sh.epoch
+	sh.mu.RUnlock()
+	return s, epoch
+}
+
+// putIf stores s unless the shard changed since epoch was read.
+func (c *cache) putIf(s *Session, epoch uint64) {
+	sh := c.shard(s.TokenHash)
+	sh.mu.Lock()
+	if sh.epoch == epoch {
+		c.insert(sh, s)
+	}
+	sh.mu.Unlock()
+}
+
+// set stores s after a change the manager committed, and bumps the epoch
+// so that concurrent fills holding an older state are dropped.
+func (c *cache) set(s *Session) {
+	sh := c.shard(s.TokenHash)
+	sh.mu.Lock()
+	sh.epoch++
+	c.insert(sh, s)
+	sh.mu.Unlock()
+}
+
+// insert adds s, evicting an arbitrary entry when the shard is full.
+func (c *cache) insert(sh *cacheShard, s *Session) {
+	if _, ok := sh.m[s.TokenHash]; !ok && len(sh.m) >= c.perShard {
+		for h := range sh.m {
+			delete(sh.m, h)
+			break
+		}
+	}
+	sh.m[s.TokenHash] = s
+}

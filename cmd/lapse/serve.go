@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/config"
+	"github.com/lapsehq/lapse/httpapi"
+	"github.com/lapsehq/lapse/metrics"
+	"github.com/lapsehq/lapse/sqlite"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lapse serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration `file` (default: built-in tiers, embedded store)")
+	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:8080)")
+	dataDir := fs.String("data-dir", "", "`directory` for the embedded store and the admin key's hash (default ./lapse-data)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := config.Default()
+	if *configPath != "" {
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			fmt.Fprintf(stderr, "lapse: invalid configuration, not starting:\n%s\n", indent(err.Error()))
+			return 2
+		}
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := serve(ctx, cfg, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "lapse: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
+
+// serve runs lapse until ctx is done.
+func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Logger) error {
+	if err := enforceProfiles(cfg.Policy); err != nil {
+		return fmt.Errorf("the policy breaks a compliance profile its tiers require, not starting:\n%s", indent(err.Error()))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	keyHash, err := adminKey(cfg.DataDir, stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.Store != "" && cfg.Store != "sqlite" {
+		return fmt.Errorf("store %q is not supported by this build; use sqlite", cfg.Store)
+	}
+	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "lapse.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	clock := lapse.SystemClock{}
+	reg := metrics.New(store, clock, cfg.Policy.TierNames())
+	m, err := lapse.New(lapse.Config{Store: store, Policy: cfg.Policy, Clock: clock, Observer: reg})
+	if err != nil {
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	mux.Handle("GET /metrics", reg.Handler())
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		log.Warn("listening beyond loopback over plain HTTP: put TLS in front of lapse", "addr", ln.Addr().String())
+	}
+	fmt.Fprintf(stdout, "lapse listening on http://%s (data in %s)\n", ln.Addr(), cfg.DataDir)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// adminKey returns the hash of the admin API key. LAPSE_API_KEY sets the
+// key; otherwise the hash kept in the data directory is used, and on the
+// first start a key is generated, printed once, and only its hash kept.
+func adminKey(dataDir string, stdout io.Writer) (lapse.TokenHash, error) {
+	if k := os.Getenv("LAPSE_API_KEY"); k != "" {
+		if len(k) < 32 {
+			return lapse.TokenHash{}, errors.New("LAPSE_API_KEY must be at least 32 characters; generate one with 'openssl rand -hex 32'")
+		}
+		return lapse.HashSecret(k), nil
+	}
+	path := filepath.Join(dataDir, "admin-key.sha256")
+	if b, err := os.ReadFile(path); err == nil {
+		var h lapse.TokenHash
+		if n, err := hex.Decode(h[:], []byte(strings.TrimSpace(string(b)))); err != nil || n != len(h) {
+			return h, fmt.Errorf("%s: not a SHA-256 in hex; delete it to generate a new admin key", path)
+		}
+		return h, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return lapse.TokenHash{}, err
+	}
+	key := lapse.NewAPIKey()
+	h := lapse.HashSecret(key)
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(h[:])+"\n"), 0o600); err != nil {
+		return h, err
+	}
+	fmt.Fprintf(stdout, "\nGenerated an admin API key. It is shown this once; lapse keeps only its hash in %s:\n\n    %s\n\n", path, key)
+	return h, nil
+}

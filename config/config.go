@@ -1,0 +1,389 @@
+// Package config reads lapse's YAML configuration file: the server's
+// settings and the session policy. Every error names the file, the line,
+// the key and what is wrong with it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"go.yaml.in/yaml/v3"
+)
+
+// File is a loaded configuration. Fields the file leaves out keep the
+// values of [Default].
+type File struct {
+	// Path is the file it came from, "" for the built-in default.
+	Path string
+	// Listen is the address lapse serve listens on.
+	Listen string
+	// DataDir holds the embedded store and the admin key's hash.
+	DataDir string
+	// Store is where sessions live: "sqlite" (the embedded default, in
+	// DataDir) or a URL such as redis://host:6379/0.
+	Store string
+	// Policy is the validated session policy.
+	Policy *lapse.Policy
+}
+
+// MaxFileSize caps a configuration file.
+const MaxFileSize = 1 << 20
+
+// Default returns the configuration lapse serve uses without a file: an
+// embedded store in ./lapse-data on loopback, and two tiers.
+func Default() *File {
+	p := DefaultPolicy()
+	if err := p.Validate(); err != nil {
+		panic("config: built-in default policy is invalid: " + err.Error())
+	}
+	return &File{Listen: "127.0.0.1:8080", DataDir: "lapse-data", Store: "sqlite", Policy: p}
+}
+
+// DefaultPolicy is the policy used without a config file: a standard tier
+// within NIST SP 800-63B-4 AAL2's limits and a sensitive tier that needs
+// a recent second factor.
+func DefaultPolicy() *lapse.Policy {
+	return &lapse.Policy{
+		DefaultTier: "standard",
+		Tiers: map[string]lapse.Tier{
+			"standard": {IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour, WarnBefore: 2 * time.Minute},
+			"sensitive": {IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, WarnBefore: time.Minute,
+				RequireAAL: 2, MaxAuthAge: 15 * time.Minute, MaxSessions: 3},
+		},
+	}
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted path, such as tiers.standard.idle_timeout
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(": " + e.Key)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// Parse reads a configuration from data; name is the file name to put in
+// errors. It returns every problem it finds, joined; each is an [*Error].
+func Parse(name string, data []byte) (*File, error) {
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}
+	}
+	f := Default()
+	f.Path = name
+	f.Policy = &lapse.Policy{}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty config
+		return nil, &Error{File: name, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	p := &parser{file: name, lines: map[string]int{}}
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		p.file0(f, root.Content[0])
+	} else if root.Kind != 0 {
+		p.errorf(&root, "", "the file must hold a YAML mapping")
+	}
+	if f.Policy.DefaultTier == "" && len(f.Policy.Tiers) == 0 {
+		f.Policy = DefaultPolicy() // a file with server settings only
+	}
+	if len(p.errs) == 0 {
+		var pe *lapse.PolicyError
+		if err := f.Policy.Validate(); errors.As(err, &pe) {
+			for _, fe := range pe.Problems {
+				p.errs = append(p.errs, &Error{File: name, Line: p.line(fe.Path), Key: fe.Path, Msg: fe.Message})
+			}
+		}
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return f, nil
+}
+
+type parser struct {
+	file  string
+	errs  []error
+	lines map[string]int // key path -> line, for the policy's own errors
+}
+
+func (p *parser) errorf(n *yaml.Node, key, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// line finds the line of key or of its nearest parent.
+func (p *parser) line(key string) int {
+	for ; key != ""; key = key[:max(0, strings.LastIndexByte(key, '.'))] {
+		if l, ok := p.lines[key]; ok {
+			return l
+		}
+		if !strings.Contains(key, ".") {
+			break
+		}
+	}
+	return 0
+}
+
+// fields walks a mapping node, calling set for each key; keys set does
+// not know are errors.
+func (p *parser) fields(n *yaml.Node, path string, set func(key string, v *yaml.Node) bool) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, path, "must be a mapping")
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		full := join(path, k.Value)
+		p.lines[full] = k.Line
+		if seen[k.Value] {
+			p.errorf(k, full, "is set twice")
+			continue
+		}
+		seen[k.Value] = true
+		if !set(k.Value, v) {
+			p.errorf(k, full, "is not a known key")
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func (p *parser) file0(f *File, n *yaml.Node) {
+	p.fields(n, "", func(key string, v *yaml.Node) bool {
+		switch key {
+		case "listen":
+			f.Listen = p.str(v, key)
+		case "data_dir":
+			f.DataDir = p.str(v, key)
+		case "store":
+			f.Store = p.str(v, key)
+		case "default_tier":
+			f.Policy.DefaultTier = p.str(v, key)
+		case "allow_undeclared_tenants":
+			f.Policy.AllowUndeclaredTenants = p.boolean(v, key)
+		case "tiers":
+			f.Policy.Tiers, f.Policy.Bounds = p.tiers(v, key)
+		case "tenants":
+			f.Policy.Tenants = p.tenants(v, key)
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+func (p *parser) tiers(n *yaml.Node, path string) (map[string]lapse.Tier, map[string]lapse.Bounds) {
+	tiers, bounds := map[string]lapse.Tier{}, map[string]lapse.Bounds{}
+	p.fields(n, path, func(name string, v *yaml.Node) bool {
+		var t lapse.Tier
+		tp := join(path, name)
+		p.fields(v, tp, func(key string, v *yaml.Node) bool {
+			kp := join(tp, key)
+			switch key {
+			case "idle_timeout":
+				t.IdleTimeout = p.duration(v, kp)
+			case "absolute_timeout":
+				t.AbsoluteTimeout = p.duration(v, kp)
+			case "warn_before":
+				t.WarnBefore = p.duration(v, kp)
+			case "require_aal":
+				t.RequireAAL = p.integer(v, kp)
+			case "max_auth_age":
+				t.MaxAuthAge = p.duration(v, kp)
+			case "max_sessions":
+				t.MaxSessions = p.integer(v, kp)
+			case "remind_after":
+				t.RemindAfter = p.duration(v, kp)
+			case "profiles":
+				t.Profiles = p.strs(v, kp)
+			case "tenant_bounds":
+				bounds[name] = p.bounds(v, kp)
+			default:
+				return false
+			}
+			return true
+		})
+		tiers[name] = t
+		return true
+	})
+	return tiers, bounds
+}
+
+func (p *parser) bounds(n *yaml.Node, path string) lapse.Bounds {
+	var b lapse.Bounds
+	p.fields(n, path, func(key string, v *yaml.Node) bool {
+		kp := join(path, key)
+		switch key {
+		case "idle_timeout":
+			b.IdleTimeout = p.duration(v, kp)
+		case "absolute_timeout":
+			b.AbsoluteTimeout = p.duration(v, kp)
+		case "max_auth_age":
+			b.MaxAuthAge = p.duration(v, kp)
+		case "max_sessions":
+			b.MaxSessions = p.integer(v, kp)
+		case "require_aal":
+			b.RequireAAL = p.integer(v, kp)
+		default:
+			return false
+		}
+		return true
+	})
+	return b
+}
+
+func (p *parser) tenants(n *yaml.Node, path string) map[string]map[string]lapse.TierOverride {
+	out := map[string]map[string]lapse.TierOverride{}
+	p.fields(n, path, func(tenant string, v *yaml.Node) bool {
+		tp := join(path, tenant)
+		out[tenant] = map[string]lapse.TierOverride{}
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			return true // a tenant declared with no overrides
+		}
+		p.fields(v, tp, func(key string, v *yaml.Node) bool {
+			if key != "tiers" {
+				return false
+			}
+			p.fields(v, join(tp, key), func(tier string, v *yaml.Node) bool {
+				out[tenant][tier] = p.override(v, join(join(tp, key), tier))
+				return true
+			})
+			return true
+		})
+		return true
+	})
+	return out
+}
+
+func (p *parser) override(n *yaml.Node, path string) lapse.TierOverride {
+	var o lapse.TierOverride
+	dur := func(v *yaml.Node, kp string) *time.Duration { d := p.duration(v, kp); return &d }
+	num := func(v *yaml.Node, kp string) *int { i := p.integer(v, kp); return &i }
+	p.fields(n, path, func(key string, v *yaml.Node) bool {
+		kp := join(path, key)
+		switch key {
+		case "idle_timeout":
+			o.IdleTimeout = dur(v, kp)
+		case "absolute_timeout":
+			o.AbsoluteTimeout = dur(v, kp)
+		case "warn_before":
+			o.WarnBefore = dur(v, kp)
+		case "max_auth_age":
+			o.MaxAuthAge = dur(v, kp)
+		case "remind_after":
+			o.RemindAfter = dur(v, kp)
+		case "require_aal":
+			o.RequireAAL = num(v, kp)
+		case "max_sessions":
+			o.MaxSessions = num(v, kp)
+		default:
+			return false
+		}
+		return true
+	})
+	return o
+}
+
+func (p *parser) scalar(n *yaml.Node, key, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(n, key, "must be %s", what)
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) str(n *yaml.Node, key string) string {
+	s, _ := p.scalar(n, key, "a string")
+	return s
+}
+
+func (p *parser) strs(n *yaml.Node, key string) []string {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, key, "must be a list of strings")
+		return nil
+	}
+	var out []string
+	for _, c := range n.Content {
+		if s, ok := p.scalar(c, key, "a list of strings"); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) boolean(n *yaml.Node, key string) bool {
+	s, ok := p.scalar(n, key, "true or false")
+	if !ok {
+		return false
+	}
+	switch s {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	p.errorf(n, key, "%q is not true or false", s)
+	return false
+}
+
+func (p *parser) integer(n *yaml.Node, key string) int {
+	s, ok := p.scalar(n, key, "a whole number")
+	if !ok {
+		return 0
+	}
+	i, err := strconv.Atoi(s)
+	if err != nil || i < 0 || i > 1_000_000 {
+		p.errorf(n, key, "%q is not a whole number between 0 and 1000000", s)
+		return 0
+	}
+	return i
+}
+
+func (p *parser) duration(n *yaml.Node, key string) time.Duration {
+	s, ok := p.scalar(n, key, "a duration such as 90s, 15m or 12h")
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		p.errorf(n, key, "%q is not a duration (use Go syntax such as 90s, 15m or 12h)", s)
+		return 0
+	}
+	if d < 0 || d > 366*24*time.Hour {
+		p.errorf(n, key, "%s is out of range (0 to 366 days)", s)
+		return 0
+	}
+	return d
+}

@@ -1,0 +1,100 @@
+package lapse
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"strconv"
+	"time"
+)
+
+// EventType names a kind of state change.
+type EventType string
+
+// Event types. Each state change of a session is recorded as one event in
+// the same transaction as the change.
+const (
+	EventCreated      EventType = "session.created"
+	EventExtended     EventType = "session.extended"
+	EventSteppedUp    EventType = "session.stepped_up"
+	EventRotated      EventType = "session.rotated"
+	EventExpired      EventType = "session.expired"
+	EventRevoked      EventType = "session.revoked"
+	EventExpiringSoon EventType = "session.expiring_soon"
+)
+
+// Event is one recorded state change. It never holds a token.
+type Event struct {
+	// Seq orders events within one store; assigned by the store.
+	Seq       int64     `json:"seq"`
+	ID        string    `json:"id"`
+	Type      EventType `json:"type"`
+	Time      time.Time `json:"time"`
+	SessionID string    `json:"session_id"`
+	Subject   string    `json:"subject"`
+	Tenant    string    `json:"tenant"`
+	Tier      string    `json:"tier"`
+	Reason    Reason    `json:"reason,omitempty"`
+	// Actor is who caused the change: "subject" for the user's own logout,
+	// "api" for an API-key caller, "system" for expiry and limits.
+	Actor string `json:"actor,omitempty"`
+}
+
+// Actors of events.
+const (
+	ActorSubject = "subject"
+	ActorAPI     = "api"
+	ActorSystem  = "system"
+)
+
+// NewEvent returns an event of type typ about s at time at.
+func NewEvent(typ EventType, s *Session, reason Reason, actor string, at time.Time) Event {
+	return Event{
+		ID: NewID("evt_"), Type: typ, Time: at,
+		SessionID: s.ID, Subject: s.Subject, Tenant: s.Tenant, Tier: s.Tier,
+		Reason: reason, Actor: actor,
+	}
+}
+
+// NewID returns prefix followed by 22 random base62 characters (131 bits),
+// for public identifiers of sessions and events.
+func NewID(prefix string) string {
+	b := make([]byte, 0, len(prefix)+22)
+	b = append(b, prefix...)
+	var buf [32]byte
+	for len(b) < cap(b) {
+		rand.Read(buf[:])
+		for _, c := range buf {
+			if c < 248 && len(b) < cap(b) {
+				b = append(b, base62[c%62])
+			}
+		}
+	}
+	return string(b)
+}
+
+// ChainHash returns the audit-chain hash of e: SHA-256 over the previous
+// record's hash, e's Seq and every field of e in a fixed, length-prefixed
+// encoding. A store that keeps events as an audit log stores it with each
+// event, so that altering, removing or reordering a record breaks the
+// chain from that record on.
+func (e *Event) ChainHash(prev []byte) []byte {
+	h := sha256.New()
+	var buf [binary.MaxVarintLen64]byte
+	field := func(s string) {
+		h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	field(string(prev))
+	field(strconv.FormatInt(e.Seq, 10))
+	field(e.ID)
+	field(string(e.Type))
+	field(e.Time.UTC().Format(time.RFC3339Nano))
+	field(e.SessionID)
+	field(e.Subject)
+	field(e.Tenant)
+	field(e.Tier)
+	field(string(e.Reason))
+	field(e.Actor)
+	return h.Sum(nil)
+}

@@ -1,0 +1,216 @@
+// Package httpapi serves lapse's JSON API over HTTP: sessions, verify,
+// revoke, subjects, health and the OpenAPI description. Every error is
+// application/problem+json with a stable code; see [Status] for the
+// mapping of codes to HTTP statuses.
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lapsehq/lapse"
+)
+
+// MaxBodyBytes caps a request body.
+const MaxBodyBytes = 64 << 10
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 description of the API.
+func OpenAPI() []byte { return openAPI }
+
+// Config configures a [Server].
+type Config struct {
+	// Manager applies the session policy; required.
+	Manager *lapse.Manager
+	// Keys authenticates API callers; required.
+	Keys *Keys
+	// Logger receives internal errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the HTTP API. It is safe for concurrent use.
+type Server struct {
+	m    *lapse.Manager
+	keys *Keys
+	log  *slog.Logger
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Manager == nil || cfg.Keys == nil {
+		return nil, errors.New("httpapi: Config.Manager and Config.Keys are required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log}, nil
+}
+
+// route is one operation of the API. The OpenAPI test checks this table
+// against openapi.json in both directions.
+type route struct {
+	method, path string
+	public       bool // served without an API key
+	handle       func(*Server, http.ResponseWriter, *http.Request)
+}
+
+var routes = []route{
+	{"POST", "/v1/sessions", false, (*Server).create},
+	{"POST", "/v1/sessions/verify", false, (*Server).verify},
+	{"POST", "/v1/sessions/revoke", false, (*Server).revoke},
+	{"GET", "/v1/sessions/{id}", false, (*Server).get},
+	{"DELETE", "/v1/sessions/{id}", false, (*Server).delete},
+	{"GET", "/v1/subjects/{subject}/sessions", false, (*Server).listSubject},
+	{"DELETE", "/v1/subjects/{subject}/sessions", false, (*Server).endSubject},
+	{"GET", "/healthz", true, (*Server).healthz},
+	{"GET", "/readyz", true, (*Server).readyz},
+	{"GET", "/openapi.json", true, (*Server).openapi},
+}
+
+// Register adds the API's routes to mux. Unknown paths under /v1/ and
+// methods a route does not serve are answered with problem+json too.
+func (s *Server) Register(mux *http.ServeMux) {
+	api := http.NewServeMux()
+	for _, rt := range routes {
+		h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) }))
+		if !rt.public {
+			h = s.keys.Require(h, s)
+		}
+		api.Handle(rt.method+" "+rt.path, h)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := api.Handler(r); pattern != "" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		var allow []string
+		for _, m := range []string{"GET", "POST", "DELETE"} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := api.Handler(probe); pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			s.writeProblem(w, r, CodeNotFound, "no such API route", nil)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeProblem(w, r, CodeMethodNotAllowed, r.Method+" is not allowed here; use "+strings.Join(allow, " or "), nil)
+	})
+	for _, p := range []string{"/v1/", "/healthz", "/readyz", "/openapi.json"} {
+		mux.Handle(p, h)
+	}
+}
+
+// decode reads one JSON object of at most MaxBodyBytes into v, refusing
+// unknown fields and trailing data. The Content-Type is not checked: the
+// body is JSON whatever a client labels it, and the API key, not the
+// media type, is what keeps cross-site requests out.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		tooLarge *http.MaxBytesError
+		typeErr  *json.UnmarshalTypeError
+		durErr   *durationError
+	)
+	switch {
+	case errors.As(err, &durErr):
+		s.writeProblem(w, r, CodeInvalidDuration, durErr.msg, nil)
+	case errors.As(err, &tooLarge):
+		s.writeProblem(w, r, CodeBodyTooLarge, "the body is larger than 64 KiB", nil)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		s.writeProblem(w, r, CodeUnknownField, "unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field "), nil)
+	case errors.As(err, &typeErr):
+		s.writeProblem(w, r, CodeMalformedJSON, "field "+typeErr.Field+" must be "+jsonKind(typeErr.Type.Kind().String()), nil)
+	case errors.Is(err, io.EOF):
+		s.writeProblem(w, r, CodeMalformedJSON, "the body is empty; send a JSON object", nil)
+	default:
+		s.writeProblem(w, r, CodeMalformedJSON, "the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "), nil)
+	}
+	return false
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "int", "int64", "float64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "slice":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	}
+	return "of another type"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// Duration is a JSON duration in Go syntax, such as "5m" or "90s".
+type Duration time.Duration
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &durationError{"must be a string such as \"5m\""}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return &durationError{"\"" + s + "\" is not a duration such as \"5m\" or \"90s\""}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+type durationError struct{ msg string }
+
+func (e *durationError) Error() string { return e.msg }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 while the store answers, 503 otherwise.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if p, ok := s.m.Store().(lapse.Pinger); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			s.writeProblem(w, r, lapse.CodeStoreUnavailable, "the session store does not answer", err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPI)
+}

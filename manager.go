@@ -1,0 +1,492 @@
+package lapse
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+)
+
+// Config configures a [Manager]. Store and Policy are required; the zero
+// value of every other field is a documented default.
+type Config struct {
+	// Store keeps the sessions. The manager's cache assumes it is the only
+	// writer, unless the store tells it of changes made elsewhere.
+	Store Store
+	// Policy is the session policy; New validates it.
+	Policy *Policy
+	// Clock tells the time; nil means [SystemClock].
+	Clock Clock
+	// CacheSize bounds the verify cache, in sessions; 0 means 100,000 and
+	// a negative value disables the cache.
+	CacheSize int
+	// Observer is told of verifications and ended sessions, for metrics;
+	// nil means nobody.
+	Observer Observer
+}
+
+// Observer receives what the manager does, for metrics. Its methods are
+// called synchronously and must be fast and safe for concurrent use.
+type Observer interface {
+	// Verified is called after each verify with its outcome ("" for a
+	// valid session) and how long it took.
+	Verified(outcome Code, took time.Duration)
+	// Created is called after a session is created.
+	Created(s *Session)
+	// Ended is called once for each session the manager ended.
+	Ended(s *Session)
+}
+
+// Manager applies the session policy: it creates, verifies, extends and
+// ends sessions in its [Store]. It is safe for concurrent use.
+type Manager struct {
+	store  Store
+	policy *Policy
+	clock  Clock
+	cache  *cache // nil when disabled
+	obs    Observer
+}
+
+// New returns a manager for cfg. It fails with [CodeInvalid] when a
+// required field is missing, or with the policy's [*PolicyError].
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, Errorf(CodeInvalid, "lapse.New: Config.Store is required")
+	}
+	if cfg.Policy == nil {
+		return nil, Errorf(CodeInvalid, "lapse.New: Config.Policy is required")
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Manager{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, obs: cfg.Observer}
+	if m.clock == nil {
+		m.clock = SystemClock{}
+	}
+	if m.obs == nil {
+		m.obs = nopObserver{}
+	}
+	switch {
+	case cfg.CacheSize == 0:
+		m.cache = newCache(100_000)
+	case cfg.CacheSize > 0:
+		m.cache = newCache(cfg.CacheSize)
+	}
+	return m, nil
+}
+
+// Policy returns the manager's policy.
+func (m *Manager) Policy() *Policy { return m.policy }
+
+// Clock returns the manager's clock.
+func (m *Manager) Clock() Clock { return m.clock }
+
+// Store returns the manager's store.
+func (m *Manager) Store() Store { return m.store }
+
+// CreateParams describes a session to create after the platform has
+// authenticated its subject.
+type CreateParams struct {
+	Subject string // required: the platform's id of the user
+	Tenant  string // "" for a platform without tenants
+	Tier    string // "" for the policy's default tier
+	// AAL is the assurance level of the authentication (1-3); 0 means 1.
+	AAL int
+	// AMR lists the authentication methods used, such as "pwd" or "otp".
+	AMR       []string
+	IP        string          // the client's address, if known
+	UserAgent string          // the client's User-Agent, if known
+	Metadata  json.RawMessage // a JSON object the platform keeps with the session
+}
+
+// Limits on the sizes of what a caller stores with a session.
+const (
+	MaxSubjectLen   = 256
+	MaxUserAgentLen = 1024
+	MaxMetadataLen  = 8 << 10
+	MaxAMR          = 16
+)
+
+// Create starts a session and returns its token, which lapse does not
+// keep: only its hash is stored. If the tier caps concurrent sessions,
+// the subject's oldest sessions past the cap are ended with
+// [ReasonLimit]. It fails with [CodeInvalid], [CodeUnknownTier],
+// [CodeUnknownTenant] or a store error.
+func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, error) {
+	if err := p.validate(); err != nil {
+		return "", nil, err
+	}
+	tierName, tier, err := m.policy.Tier(p.Tenant, p.Tier)
+	if err != nil {
+		return "", nil, err
+	}
+	now := m.clock.Now()
+	tok := NewToken()
+	s := &Session{
+		ID:              NewID("ses_"),
+		TokenHash:       tok.Hash(),
+		Subject:         p.Subject,
+		Tenant:          p.Tenant,
+		Tier:            tierName,
+		AAL:             max(p.AAL, 1),
+		AMR:             append([]string{}, p.AMR...),
+		Status:          StatusActive,
+		CreatedAt:       now,
+		LastActiveAt:    now,
+		AuthenticatedAt: now,
+		ExpiresAt:       now.Add(tier.AbsoluteTimeout),
+		IP:              p.IP,
+		UserAgent:       p.UserAgent,
+		Metadata:        p.Metadata,
+		Policy:          tier,
+	}
+	s.IdleExpiresAt, s.WarnAt = s.slide(now)
+	ended, err := m.store.Create(ctx, s, tier.MaxSessions)
+	if err != nil {
+		return "", nil, err
+	}
+	m.ended(ended)
+	if m.cache != nil {
+		m.cache.set(s)
+	}
+	m.obs.Created(s)
+	out := *s
+	return tok, &out, nil
+}
+
+func (p *CreateParams) validate() error {
+	switch {
+	case p.Subject == "":
+		return Errorf(CodeInvalid, "subject is required")
+	case len(p.Subject) > MaxSubjectLen || !printable(p.Subject):
+		return Errorf(CodeInvalid, "subject must be printable UTF-8 of at most %d bytes", MaxSubjectLen)
+	case p.AAL < 0 || p.AAL > 3:
+		return Errorf(CodeInvalid, "aal must be 1, 2 or 3")
+	case len(p.AMR) > MaxAMR:
+		return Errorf(CodeInvalid, "amr lists at most %d methods", MaxAMR)
+	case len(p.UserAgent) > MaxUserAgentLen || !utf8.ValidString(p.UserAgent):
+		return Errorf(CodeInvalid, "user_agent must be UTF-8 of at most %d bytes", MaxUserAgentLen)
+	case len(p.Metadata) > MaxMetadataLen:
+		return Errorf(CodeInvalid, "metadata must be at most %d bytes of JSON", MaxMetadataLen)
+	}
+	for _, m := range p.AMR {
+		if m == "" || len(m) > 32 || !printable(m) {
+			return Errorf(CodeInvalid, "each amr entry is 1-32 printable characters")
+		}
+	}
+	if p.IP != "" {
+		if _, err := netip.ParseAddr(p.IP); err != nil {
+			return Errorf(CodeInvalid, "ip %q is not an IP address", p.IP)
+		}
+	}
+	if len(p.Metadata) > 0 {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(p.Metadata, &obj); err != nil || obj == nil {
+			return Errorf(CodeInvalid, "metadata must be a JSON object")
+		}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// VerifyOptions tighten one verification beyond the session's tier.
+type VerifyOptions struct {
+	// NoTouch leaves the session's activity unrecorded: a status check
+	// that must not keep the session alive.
+	NoTouch bool
+	// RequireAAL is the assurance level this call needs.
+	RequireAAL int
+	// MaxAuthAge is how long ago the last authentication may be.
+	MaxAuthAge time.Duration
+}
+
+// Requirement is what a session lacks to pass a verify: it comes with
+// [CodeStepUpRequired] so that the app can prompt for reauthentication.
+type Requirement struct {
+	RequiredAAL     int
+	MaxAuthAge      time.Duration
+	AAL             int
+	AuthenticatedAt time.Time
+}
+
+// Verify checks token and returns its session if it is valid now and
+// meets the tier's and opts' assurance rules. Unless opts.NoTouch, it
+// records activity, sliding the idle deadline (never past the absolute
+// one). Activity is written to the store at most once per
+// [Manager.TouchInterval] of a session, so the idle deadline it keeps
+// may be up to that much earlier than policy: early, never late.
+//
+// It fails with [CodeSessionNotFound] (also for a malformed token),
+// [CodeSessionExpiredIdle], [CodeSessionExpiredAbsolute],
+// [CodeSessionRevoked], a [*StepUpError] with [CodeStepUpRequired], or
+// a store error. A session found past its deadline is recorded as
+// expired.
+//
+// With a warm cache and no activity to write, Verify does not allocate.
+func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) (Session, error) {
+	start := time.Now()
+	s, err := m.verify(ctx, token, opts)
+	m.obs.Verified(ErrorCode(err), time.Since(start))
+	if err != nil {
+		return Session{}, err
+	}
+	return *s, nil
+}
+
+func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions) (*Session, error) {
+	if _, err := ParseToken(token); err != nil {
+		return nil, err
+	}
+	h := HashSecret(token)
+	s, err := m.lookup(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	now := m.clock.Now()
+	if s.Status != StatusActive {
+		return nil, endedError(s)
+	}
+	if _, _, lapsed := s.Lapsed(now); lapsed {
+		return nil, m.expire(ctx, s, now)
+	}
+	if err := checkAssurance(s, opts, now); err != nil {
+		return nil, err
+	}
+	if !opts.NoTouch {
+		s = m.touch(ctx, s, now)
+	}
+	return s, nil
+}
+
+// lookup finds a session by token hash, in the cache first.
+func (m *Manager) lookup(ctx context.Context, h TokenHash) (*Session, error) {
+	if m.cache == nil {
+		return m.store.SessionByToken(ctx, h)
+	}
+	s, epoch := m.cache.get(h)
+	if s != nil {
+		return s, nil
+	}
+	s, err := m.store.SessionByToken(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	m.cache.putIf(s, epoch)
+	return s, nil
+}
+
+// expire records that s lapsed and returns the matching error. If the
+// store cannot record it, the session is refused all the same.
+func (m *Manager) expire(ctx context.Context, s *Session, now time.Time) error {
+	ended, changed, err := m.store.End(ctx, s.ID, Ending{Status: StatusExpired, Actor: ActorSystem, Now: now})
+	if err != nil {
+		c := *s
+		c.EndAt(Ending{Now: now})
+		e := endedError(&c)
+		e.Err = err
+		return e
+	}
+	if changed {
+		m.ended([]*Session{ended})
+	} else if m.cache != nil {
+		m.cache.set(ended)
+	}
+	return endedError(ended)
+}
+
+func endedError(s *Session) *Error {
+	switch {
+	case s.Status == StatusRevoked:
+		return &Error{Code: CodeSessionRevoked, Message: "the session was revoked (" + string(s.EndReason) + ")"}
+	case s.EndReason == ReasonAbsoluteTimeout:
+		return &Error{Code: CodeSessionExpiredAbsolute, Message: "the session reached its absolute timeout"}
+	default:
+		return &Error{Code: CodeSessionExpiredIdle, Message: "the session expired after inactivity"}
+	}
+}
+
+func checkAssurance(s *Session, opts VerifyOptions, now time.Time) error {
+	aal := max(s.Policy.RequireAAL, opts.RequireAAL)
+	age := minPositive(s.Policy.MaxAuthAge, opts.MaxAuthAge)
+	var msg string
+	switch {
+	case s.AAL < aal:
+		msg = "this needs authentication at a higher assurance level"
+	case age > 0 && !now.Before(s.AuthenticatedAt.Add(age)):
+		msg = "this needs a more recent authentication"
+	default:
+		return nil
+	}
+	return &Error{Code: CodeStepUpRequired, Message: msg, Requirement: &Requirement{
+		RequiredAAL: aal, MaxAuthAge: age, AAL: s.AAL, AuthenticatedAt: s.AuthenticatedAt,
+	}}
+}
+
+func minPositive(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// TouchInterval is how often at most the activity of a session is written
+// to the store: a twentieth of its idle timeout, at most a minute.
+func TouchInterval(s *Session) time.Duration {
+	return min(s.Policy.IdleTimeout/20, time.Minute)
+}
+
+// touch writes activity if the last write is at least TouchInterval old
+// and returns the session as it now stands. A failed write leaves the
+// session as it was: it will simply expire earlier.
+func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) *Session {
+	if now.Sub(s.LastActiveAt) < TouchInterval(s) || !s.IdleExpiresAt.Before(s.ExpiresAt) {
+		return s
+	}
+	idle, warn := s.slide(now)
+	var epoch uint64
+	if m.cache != nil {
+		_, epoch = m.cache.get(s.TokenHash)
+	}
+	t, err := m.store.Touch(ctx, s.ID, now, idle, warn)
+	if err != nil {
+		return s
+	}
+	if m.cache != nil {
+		m.cache.putIf(t, epoch)
+	}
+	if t.Status != StatusActive {
+		return s // ended meanwhile; the next verify will say so
+	}
+	return t
+}
+
+// Revoke ends the session of token: the subject's own logout. It is
+// idempotent: an unknown, malformed or already ended token is not an
+// error, so logout never fails in a way that leaves a client signed in.
+func (m *Manager) Revoke(ctx context.Context, token string) error {
+	if _, err := ParseToken(token); err != nil {
+		return nil
+	}
+	s, err := m.store.SessionByToken(ctx, HashSecret(token))
+	if ErrorCode(err) == CodeSessionNotFound {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	_, err = m.End(ctx, s.ID, ReasonLogout, ActorSubject)
+	return err
+}
+
+// End ends the session with the given id for reason, on behalf of actor,
+// and returns it as ended. Ending an ended session changes nothing. It
+// fails with [CodeSessionNotFound] or [CodeInvalid] for a reason that
+// is not a revoke reason.
+func (m *Manager) End(ctx context.Context, id string, reason Reason, actor string) (*Session, error) {
+	if !validRevokeReason(reason) {
+		return nil, Errorf(CodeInvalid, "reason %q is not one of logout, logout_all, admin, password_change, theft", reason)
+	}
+	s, changed, err := m.store.End(ctx, id, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		m.ended([]*Session{s})
+	}
+	return s, nil
+}
+
+// EndMatching revokes every session f matches that is active now, and
+// returns how many it revoked.
+func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, actor string) (int, error) {
+	if !validRevokeReason(reason) {
+		return 0, Errorf(CodeInvalid, "reason %q is not one of logout, logout_all, admin, password_change, theft", reason)
+	}
+	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
+	if err != nil {
+		return 0, err
+	}
+	m.ended(ended)
+	n := 0
+	for _, s := range ended {
+		if s.Status == StatusRevoked {
+			n++ // lapsed ones were recorded as expired, not revoked
+		}
+	}
+	return n, nil
+}
+
+func validRevokeReason(r Reason) bool {
+	for _, ok := range RevokeReasons {
+		if r == ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ended updates the cache and tells the observer of sessions the store
+// just ended.
+func (m *Manager) ended(ss []*Session) {
+	for _, s := range ss {
+		if m.cache != nil {
+			m.cache.set(s)
+		}
+		m.obs.Ended(s)
+	}
+}
+
+// Session returns the session with the given id as it stands now: one
+// whose deadline passed is shown expired even before anything recorded
+// it. It fails with [CodeSessionNotFound].
+func (m *Manager) Session(ctx context.Context, id string) (*Session, error) {
+	s, err := m.store.Session(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return asOf(s, m.clock.Now()), nil
+}
+
+// Sessions returns the sessions f matches as they stand now, newest
+// first; f.Now is set by the manager.
+func (m *Manager) Sessions(ctx context.Context, f Filter) ([]*Session, error) {
+	f.Now = m.clock.Now()
+	ss, err := m.store.Sessions(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range ss {
+		ss[i] = asOf(s, f.Now)
+	}
+	return ss, nil
+}
+
+// asOf shows an active session whose deadline passed as expired.
+func asOf(s *Session, now time.Time) *Session {
+	if s.Status == StatusActive {
+		if _, _, lapsed := s.Lapsed(now); lapsed {
+			s.EndAt(Ending{Now: now})
+		}
+	}
+	return s
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Verified(Code, time.Duration) {}
+func (nopObserver) Created(*Session)             {}
+func (nopObserver) Ended(*Session)               {}

@@ -1,0 +1,312 @@
+package lapse_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/lapsetest"
+	"github.com/lapsehq/lapse/sqlite"
+)
+
+var ctx = context.Background()
+
+type fixture struct {
+	m     *lapse.Manager
+	clock *lapsetest.Clock
+	store *sqlite.Store
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clock := lapsetest.NewClock(time.Time{})
+	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{m: m, clock: clock, store: st}
+}
+
+func (f *fixture) create(t testing.TB, p lapse.CreateParams) (lapse.Token, *lapse.Session) {
+	t.Helper()
+	if p.Subject == "" {
+		p.Subject = "alice"
+	}
+	tok, s, err := f.m.Create(ctx, p)
+	if err != nil {
+		t.Fatalf("Create(%+v): %v", p, err)
+	}
+	return tok, s
+}
+
+func wantCode(t *testing.T, what string, err error, want lapse.Code) {
+	t.Helper()
+	if got := lapse.ErrorCode(err); got != want {
+		t.Errorf("%s: code %q (err %v), want %q", what, got, err, want)
+	}
+}
+
+func TestCreate(t *testing.T) {
+	t.Run("default_tier_deadlines_and_warning", func(t *testing.T) {
+		f := newFixture(t)
+		now := f.clock.Now()
+		tok, s := f.create(t, lapse.CreateParams{})
+		if s.Tier != "standard" || s.AAL != 1 || s.Status != lapse.StatusActive {
+			t.Errorf("tier %q aal %d status %s, want standard 1 active", s.Tier, s.AAL, s.Status)
+		}
+		if !s.IdleExpiresAt.Equal(now.Add(30*time.Minute)) || !s.ExpiresAt.Equal(now.Add(12*time.Hour)) {
+			t.Errorf("deadlines idle %v absolute %v, want +30m and +12h", s.IdleExpiresAt.Sub(now), s.ExpiresAt.Sub(now))
+		}
+		if !s.WarnAt.Equal(now.Add(28 * time.Minute)) {
+			t.Errorf("warn_at %v after creation, want 28m (2m before the idle deadline)", s.WarnAt.Sub(now))
+		}
+		if _, err := lapse.ParseToken(tok.Reveal()); err != nil || s.TokenHash != tok.Hash() {
+			t.Errorf("the token returned does not parse or hash to the session")
+		}
+	})
+	t.Run("tenant_override_applies", func(t *testing.T) {
+		f := newFixture(t)
+		now := f.clock.Now()
+		_, s := f.create(t, lapse.CreateParams{Tenant: "acme"})
+		if got := s.IdleExpiresAt.Sub(now); got != 10*time.Minute {
+			t.Errorf("acme's standard idle timeout = %v, want its override 10m", got)
+		}
+	})
+	t.Run("idle_deadline_never_past_absolute", func(t *testing.T) {
+		st, _ := sqlite.Open(filepath.Join(t.TempDir(), "db"))
+		defer st.Close()
+		p := &lapse.Policy{DefaultTier: "t", Tiers: map[string]lapse.Tier{"t": {IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour}}}
+		m, err := lapse.New(lapse.Config{Store: st, Policy: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, s, _ := m.Create(ctx, lapse.CreateParams{Subject: "a"})
+		if s.IdleExpiresAt.After(s.ExpiresAt) {
+			t.Errorf("idle deadline %v is after the absolute deadline %v", s.IdleExpiresAt, s.ExpiresAt)
+		}
+	})
+	for _, c := range []struct {
+		name string
+		p    lapse.CreateParams
+		want lapse.Code
+	}{
+		{"missing_subject_is_invalid", lapse.CreateParams{}, lapse.CodeInvalid},
+		{"control_character_in_subject_is_invalid", lapse.CreateParams{Subject: "a\nb"}, lapse.CodeInvalid},
+		{"aal_4_is_invalid", lapse.CreateParams{Subject: "a", AAL: 4}, lapse.CodeInvalid},
+		{"bad_ip_is_invalid", lapse.CreateParams{Subject: "a", IP: "300.1.1.1"}, lapse.CodeInvalid},
+		{"metadata_not_an_object_is_invalid", lapse.CreateParams{Subject: "a", Metadata: json.RawMessage(`[1]`)}, lapse.CodeInvalid},
+		{"unknown_tier", lapse.CreateParams{Subject: "a", Tier: "gold"}, lapse.CodeUnknownTier},
+		{"unknown_tenant", lapse.CreateParams{Subject: "a", Tenant: "initech"}, lapse.CodeUnknownTenant},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := newFixture(t).m.Create(ctx, c.p)
+			wantCode(t, "Create", err, c.want)
+		})
+	}
+}
+
+func TestVerify(t *testing.T) {
+	const idle, abs = 30 * time.Minute, 12 * time.Hour
+	for _, c := range []struct {
+		name string
+		tier string
+		aal  int
+		// steps advance the clock and verify with touch, before the check
+		steps []time.Duration
+		at    time.Duration // from the last step to the checked verify
+		opts  lapse.VerifyOptions
+		want  lapse.Code
+	}{
+		{name: "fresh_session_is_valid", at: 0},
+		{name: "just_before_idle_deadline_is_valid", at: idle - time.Nanosecond},
+		{name: "at_idle_deadline_is_expired_idle", at: idle, want: lapse.CodeSessionExpiredIdle},
+		{name: "activity_slides_idle_deadline", steps: []time.Duration{20 * time.Minute}, at: 25 * time.Minute},
+		{name: "status_check_without_touch_does_not_slide", steps: nil, at: 31 * time.Minute, want: lapse.CodeSessionExpiredIdle},
+		{name: "activity_never_passes_absolute_deadline",
+			steps: repeat(25*time.Minute, 28), at: abs - 28*25*time.Minute, want: lapse.CodeSessionExpiredAbsolute},
+		{name: "just_before_absolute_deadline_with_activity_is_valid",
+			steps: repeat(25*time.Minute, 28), at: abs - 28*25*time.Minute - time.Nanosecond},
+		{name: "tier_aal_not_met_needs_step_up", tier: "sensitive", aal: 1, want: lapse.CodeStepUpRequired},
+		{name: "tier_aal_met_is_valid", tier: "sensitive", aal: 2},
+		{name: "call_aal_above_session_needs_step_up", aal: 2, opts: lapse.VerifyOptions{RequireAAL: 3}, want: lapse.CodeStepUpRequired},
+		{name: "tier_auth_age_just_under_limit_is_valid", tier: "sensitive", aal: 2,
+			steps: []time.Duration{4 * time.Minute, 4 * time.Minute, 4 * time.Minute}, at: 3*time.Minute - time.Nanosecond},
+		{name: "tier_auth_age_at_limit_needs_step_up", tier: "sensitive", aal: 2,
+			steps: []time.Duration{4 * time.Minute, 4 * time.Minute, 4 * time.Minute}, at: 3 * time.Minute, want: lapse.CodeStepUpRequired},
+		{name: "call_auth_age_tighter_than_tier_needs_step_up", at: 5 * time.Minute,
+			opts: lapse.VerifyOptions{MaxAuthAge: 5 * time.Minute}, want: lapse.CodeStepUpRequired},
+		{name: "call_auth_age_just_under_is_valid", at: 5*time.Minute - time.Nanosecond,
+			opts: lapse.VerifyOptions{MaxAuthAge: 5 * time.Minute}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			tok, _ := f.create(t, lapse.CreateParams{Tier: c.tier, AAL: c.aal})
+			for i, d := range c.steps {
+				f.clock.Advance(d)
+				if _, err := f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{}); err != nil {
+					t.Fatalf("verify at step %d: %v", i, err)
+				}
+			}
+			f.clock.Advance(c.at)
+			c.opts.NoTouch = c.opts.NoTouch || c.name == "status_check_without_touch_does_not_slide"
+			_, err := f.m.Verify(ctx, tok.Reveal(), c.opts)
+			wantCode(t, "Verify", err, c.want)
+		})
+	}
+}
+
+func repeat(d time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = d
+	}
+	return out
+}
+
+func TestVerifyRecordsExpiryAtDeadline(t *testing.T) {
+	f := newFixture(t)
+	tok, s := f.create(t, lapse.CreateParams{})
+	f.clock.Advance(time.Hour)
+	_, err := f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "Verify after idle", err, lapse.CodeSessionExpiredIdle)
+	stored, _ := f.store.Session(ctx, s.ID)
+	if stored.Status != lapse.StatusExpired || stored.EndReason != lapse.ReasonIdleTimeout || !stored.EndedAt.Equal(s.IdleExpiresAt) {
+		t.Errorf("stored %s/%s at %v, want expired/idle_timeout at %v", stored.Status, stored.EndReason, stored.EndedAt, s.IdleExpiresAt)
+	}
+	_, err = f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "Verify again", err, lapse.CodeSessionExpiredIdle)
+}
+
+func TestVerifyDebouncesActivityWrites(t *testing.T) {
+	f := newFixture(t)
+	tok, s := f.create(t, lapse.CreateParams{}) // idle 30m: touch interval 60s
+	if got := lapse.TouchInterval(s); got != time.Minute {
+		t.Fatalf("TouchInterval = %v, want 1m for a 30m idle timeout", got)
+	}
+	f.clock.Advance(59 * time.Second)
+	f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+	if stored, _ := f.store.Session(ctx, s.ID); !stored.LastActiveAt.Equal(s.LastActiveAt) {
+		t.Errorf("activity 59s after the last write was written; want it debounced")
+	}
+	f.clock.Advance(time.Second)
+	got, _ := f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+	stored, _ := f.store.Session(ctx, s.ID)
+	if !stored.LastActiveAt.Equal(f.clock.Now()) || !got.IdleExpiresAt.Equal(f.clock.Now().Add(30*time.Minute)) {
+		t.Errorf("activity 60s after the last write: stored last active %v, returned idle deadline %v; want both moved", stored.LastActiveAt, got.IdleExpiresAt)
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	f := newFixture(t)
+	tok, s := f.create(t, lapse.CreateParams{})
+	if _, err := f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{}); err != nil {
+		t.Fatal(err) // warms the cache
+	}
+	for i := range 2 {
+		if err := f.m.Revoke(ctx, tok.Reveal()); err != nil {
+			t.Fatalf("Revoke #%d: %v (want idempotent)", i+1, err)
+		}
+	}
+	_, err := f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "Verify after revoke", err, lapse.CodeSessionRevoked)
+	stored, _ := f.store.Session(ctx, s.ID)
+	if stored.EndReason != lapse.ReasonLogout {
+		t.Errorf("end reason %q, want logout", stored.EndReason)
+	}
+	if err := f.m.Revoke(ctx, "lps_garbage"); err != nil {
+		t.Errorf("Revoke(malformed) = %v, want nil", err)
+	}
+	if err := f.m.Revoke(ctx, lapse.NewToken().Reveal()); err != nil {
+		t.Errorf("Revoke(unknown) = %v, want nil", err)
+	}
+}
+
+func TestEnd(t *testing.T) {
+	f := newFixture(t)
+	tok, s := f.create(t, lapse.CreateParams{})
+	f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+	if _, err := f.m.End(ctx, s.ID, lapse.ReasonAdmin, lapse.ActorAPI); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "Verify after admin revoke", err, lapse.CodeSessionRevoked)
+	_, err = f.m.End(ctx, "ses_unknown", lapse.ReasonAdmin, lapse.ActorAPI)
+	wantCode(t, "End(unknown)", err, lapse.CodeSessionNotFound)
+	_, err = f.m.End(ctx, s.ID, lapse.ReasonIdleTimeout, lapse.ActorAPI)
+	wantCode(t, "End(reason idle_timeout)", err, lapse.CodeInvalid)
+}
+
+func TestEndMatchingKeepsTheCaller(t *testing.T) {
+	f := newFixture(t)
+	keepTok, keep := f.create(t, lapse.CreateParams{})
+	otherTok, _ := f.create(t, lapse.CreateParams{})
+	bobTok, _ := f.create(t, lapse.CreateParams{Subject: "bob"})
+	n, err := f.m.EndMatching(ctx, lapse.Filter{Subject: "alice", AnyTenant: true, Except: keep.ID}, lapse.ReasonPasswordChange, lapse.ActorAPI)
+	if err != nil || n != 1 {
+		t.Fatalf("EndMatching = %d, %v; want 1 revoked", n, err)
+	}
+	for _, c := range []struct {
+		who  string
+		tok  lapse.Token
+		want lapse.Code
+	}{{"kept session", keepTok, ""}, {"other session", otherTok, lapse.CodeSessionRevoked}, {"bob", bobTok, ""}} {
+		_, err := f.m.Verify(ctx, c.tok.Reveal(), lapse.VerifyOptions{NoTouch: true})
+		wantCode(t, c.who, err, c.want)
+	}
+}
+
+func TestLimitEndsOldest(t *testing.T) {
+	f := newFixture(t)
+	var toks []lapse.Token
+	for range 4 {
+		tok, _ := f.create(t, lapse.CreateParams{Tier: "sensitive", AAL: 2})
+		toks = append(toks, tok)
+		f.clock.Advance(time.Second)
+	}
+	_, err := f.m.Verify(ctx, toks[0].Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "oldest of 4 with max_sessions 3", err, lapse.CodeSessionRevoked)
+	for i, tok := range toks[1:] {
+		if _, err := f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{}); err != nil {
+			t.Errorf("session %d: %v, want valid", i+1, err)
+		}
+	}
+}
+
+func TestSessionsShowLapsedAsExpired(t *testing.T) {
+	f := newFixture(t)
+	_, s := f.create(t, lapse.CreateParams{})
+	f.clock.Advance(31 * time.Minute)
+	got, err := f.m.Session(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout {
+		t.Errorf("lapsed session shows %s/%s, want expired/idle_timeout", got.Status, got.EndReason)
+	}
+	active, _ := f.m.Sessions(ctx, lapse.Filter{Subject: "alice", AnyTenant: true})
+	if len(active) != 0 {
+		t.Errorf("active sessions list holds %d lapsed sessions", len(active))
+	}
+}
+
+func TestVerifyCacheHitDoesNotAllocate(t *testing.T) {
+	f := newFixture(t)
+	tok, _ := f.create(t, lapse.CreateParams{})
+	raw := tok.Reveal()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := f.m.Verify(ctx, raw, lapse.VerifyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Verify on a cache hit allocates %.1f times, want 0", allocs)
+	}
+}

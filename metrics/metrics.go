@@ -1,0 +1,124 @@
+// Package metrics exposes lapse's Prometheus metrics: active sessions by
+// tier, verifications by outcome, verify latency, and sessions created
+// and ended by tier and reason. It implements [lapse.Observer].
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is a registry of lapse's metrics. It is safe for concurrent use.
+type Metrics struct {
+	reg      *prometheus.Registry
+	verifies *prometheus.CounterVec
+	latency  prometheus.Histogram
+	created  *prometheus.CounterVec
+	ended    *prometheus.CounterVec
+
+	mu       sync.RWMutex
+	outcomes map[lapse.Code]prometheus.Counter // resolved once, so a verify does not allocate
+}
+
+var _ lapse.Observer = (*Metrics)(nil)
+
+// New returns a registry. When store implements [lapse.ActiveCounter],
+// the gauge lapse_sessions_active{tier} is read from it at each scrape,
+// as of clock's time; tiers are always reported, 0 when empty.
+func New(store lapse.Store, clock lapse.Clock, tiers []string) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		verifies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lapse_verifications_total", Help: "Session verifications by outcome (valid or the error code).",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lapse_verify_duration_seconds", Help: "Time to verify a session, in the engine.",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+		}),
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lapse_sessions_created_total", Help: "Sessions created, by tier.",
+		}, []string{"tier"}),
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lapse_sessions_ended_total", Help: "Sessions ended, by tier, status (expired or revoked) and reason.",
+		}, []string{"tier", "status", "reason"}),
+		outcomes: map[lapse.Code]prometheus.Counter{},
+	}
+	m.reg.MustRegister(m.verifies, m.latency, m.created, m.ended,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if c, ok := store.(lapse.ActiveCounter); ok {
+		m.reg.MustRegister(&activeCollector{counter: c, clock: clock, tiers: tiers})
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry returns the registry, for other packages' collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Verified implements [lapse.Observer].
+func (m *Metrics) Verified(outcome lapse.Code, took time.Duration) {
+	m.mu.RLock()
+	c, ok := m.outcomes[outcome]
+	m.mu.RUnlock()
+	if !ok {
+		label := string(outcome)
+		if outcome == "" {
+			label = "valid"
+		}
+		c = m.verifies.WithLabelValues(label)
+		m.mu.Lock()
+		m.outcomes[outcome] = c
+		m.mu.Unlock()
+	}
+	c.Inc()
+	m.latency.Observe(took.Seconds())
+}
+
+// Created implements [lapse.Observer].
+func (m *Metrics) Created(s *lapse.Session) { m.created.WithLabelValues(s.Tier).Inc() }
+
+// Ended implements [lapse.Observer].
+func (m *Metrics) Ended(s *lapse.Session) {
+	m.ended.WithLabelValues(s.Tier, string(s.Status), string(s.EndReason)).Inc()
+}
+
+// activeCollector reads the active sessions by tier from the store at
+// each scrape, so the gauge cannot drift from the truth.
+type activeCollector struct {
+	counter lapse.ActiveCounter
+	clock   lapse.Clock
+	tiers   []string
+}
+
+var activeDesc = prometheus.NewDesc("lapse_sessions_active", "Sessions active now, by tier.", []string{"tier"}, nil)
+
+func (c *activeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- activeDesc }
+
+func (c *activeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.counter.CountActive(ctx, c.clock.Now())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(activeDesc, err)
+		return
+	}
+	for _, tier := range c.tiers {
+		if _, ok := counts[tier]; !ok {
+			counts[tier] = 0
+		}
+	}
+	for tier, n := range counts {
+		ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(n), tier)
+	}
+}

@@ -1,0 +1,279 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/lapsehq/lapse"
+)
+
+const sessionColumns = `id, token_hash, subject, tenant, tier, aal, amr, status, end_reason,
+	created_at, last_active_at, authenticated_at, idle_expires_at, expires_at, warn_at, ended_at,
+	ip, user_agent, metadata,
+	idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age, max_sessions, remind_after`
+
+type scanner interface{ Scan(...any) error }
+
+func scanSession(row scanner) (*lapse.Session, error) {
+	var (
+		s                                   lapse.Session
+		hash                                []byte
+		amr, meta                           string
+		created, active, authed, idle, exp  int64
+		warn, ended                         int64
+		idleT, absT, warnB, maxAge, remindA int64
+	)
+	err := row.Scan(&s.ID, &hash, &s.Subject, &s.Tenant, &s.Tier, &s.AAL, &amr, &s.Status, &s.EndReason,
+		&created, &active, &authed, &idle, &exp, &warn, &ended,
+		&s.IP, &s.UserAgent, &meta,
+		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound()
+	} else if err != nil {
+		return nil, err
+	}
+	copy(s.TokenHash[:], hash)
+	if err := json.Unmarshal([]byte(amr), &s.AMR); err != nil {
+		return nil, err
+	}
+	if meta != "" {
+		s.Metadata = json.RawMessage(meta)
+	}
+	s.CreatedAt, s.LastActiveAt, s.AuthenticatedAt = ts(created), ts(active), ts(authed)
+	s.IdleExpiresAt, s.ExpiresAt, s.WarnAt, s.EndedAt = ts(idle), ts(exp), ts(warn), ts(ended)
+	s.Policy.IdleTimeout, s.Policy.AbsoluteTimeout = time.Duration(idleT), time.Duration(absT)
+	s.Policy.WarnBefore, s.Policy.MaxAuthAge = time.Duration(warnB), time.Duration(maxAge)
+	s.Policy.RemindAfter = time.Duration(remindA)
+	return &s, nil
+}
+
+// ts and nanos convert between times and stored Unix nanoseconds; the
+// zero time is stored as 0.
+func ts(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// Create implements [lapse.Store].
+func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*lapse.Session, error) {
+	var ended []*lapse.Session
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if limit > 0 {
+			var err error
+			if ended, err = endOldest(ctx, tx, sess, limit); err != nil {
+				return err
+			}
+		}
+		if err := insertSession(ctx, tx, sess); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, lapse.NewEvent(lapse.EventCreated, sess, "", lapse.ActorAPI, sess.CreatedAt))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
+}
+
+// endOldest revokes the oldest active sessions of sess's subject, tenant
+// and tier so that, with sess, at most limit remain.
+func endOldest(ctx context.Context, tx *sql.Tx, sess *lapse.Session, limit int) ([]*lapse.Session, error) {
+	now := nanos(sess.CreatedAt)
+	rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE subject = ? AND tenant = ? AND tier = ? AND status = 'active'
+		  AND idle_expires_at > ? AND expires_at > ?
+		ORDER BY created_at, id`, sess.Subject, sess.Tenant, sess.Tier, now, now)
+	if err != nil {
+		return nil, err
+	}
+	active, err := collect(rows)
+	if err != nil || len(active) < limit {
+		return nil, err
+	}
+	victims := active[:len(active)-limit+1]
+	for _, v := range victims {
+		ev := v.EndAt(lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLimit, Actor: lapse.ActorSystem, Now: sess.CreatedAt})
+		if err := saveEnd(ctx, tx, v, ev); err != nil {
+			return nil, err
+		}
+	}
+	return victims, nil
+}
+
+func insertSession(ctx context.Context, tx *sql.Tx, s *lapse.Session) error {
+	amr, err := json.Marshal(nonNil(s.AMR))
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES (?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?, ?,?,?,?,?,?,?)`,
+		s.ID, s.TokenHash[:], s.Subject, s.Tenant, s.Tier, s.AAL, string(amr), s.Status, s.EndReason,
+		nanos(s.CreatedAt), nanos(s.LastActiveAt), nanos(s.AuthenticatedAt), nanos(s.IdleExpiresAt),
+		nanos(s.ExpiresAt), nanos(s.WarnAt), nanos(s.EndedAt),
+		s.IP, s.UserAgent, string(s.Metadata),
+		int64(s.Policy.IdleTimeout), int64(s.Policy.AbsoluteTimeout), int64(s.Policy.WarnBefore),
+		s.Policy.RequireAAL, int64(s.Policy.MaxAuthAge), s.Policy.MaxSessions, int64(s.Policy.RemindAfter))
+	return err
+}
+
+func nonNil(ss []string) []string {
+	if ss == nil {
+		return []string{}
+	}
+	return ss
+}
+
+// saveEnd writes the end of s and its event.
+func saveEnd(ctx context.Context, tx *sql.Tx, s *lapse.Session, ev lapse.Event) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET status = ?, end_reason = ?, ended_at = ? WHERE id = ?`,
+		s.Status, s.EndReason, nanos(s.EndedAt), s.ID); err != nil {
+		return err
+	}
+	return appendEvent(ctx, tx, ev)
+}
+
+// Session implements [lapse.Store].
+func (s *Store) Session(ctx context.Context, id string) (*lapse.Session, error) {
+	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	return sess, wrap(err)
+}
+
+// SessionByToken implements [lapse.Store].
+func (s *Store) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.Session, error) {
+	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, h[:]))
+	return sess, wrap(err)
+}
+
+// Touch implements [lapse.Store].
+func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time) (*lapse.Session, error) {
+	var sess *lapse.Session
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		n := nanos(at)
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active_at = ?, idle_expires_at = ?, warn_at = ?
+			WHERE id = ? AND status = 'active' AND last_active_at < ? AND idle_expires_at > ? AND expires_at > ?`,
+			n, nanos(idleExpiresAt), nanos(warnAt), id, n, n, n); err != nil {
+			return err
+		}
+		var err error
+		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+		return err
+	})
+	return sess, err
+}
+
+// End implements [lapse.Store].
+func (s *Store) End(ctx context.Context, id string, e lapse.Ending) (*lapse.Session, bool, error) {
+	var (
+		sess    *lapse.Session
+		changed bool
+	)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+		if err != nil || sess.Status != lapse.StatusActive {
+			return err
+		}
+		changed = true
+		return saveEnd(ctx, tx, sess, sess.EndAt(e))
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return sess, changed, nil
+}
+
+// EndMatching implements [lapse.Store].
+func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending) ([]*lapse.Session, error) {
+	var ended []*lapse.Session
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		query, args := filterQuery(f, `status = 'active'`)
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if ended, err = collect(rows); err != nil {
+			return err
+		}
+		for _, sess := range ended {
+			if err := saveEnd(ctx, tx, sess, sess.EndAt(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
+}
+
+// Sessions implements [lapse.Store].
+func (s *Store) Sessions(ctx context.Context, f lapse.Filter) ([]*lapse.Session, error) {
+	cond, condArgs := `status = 'active' AND idle_expires_at > ? AND expires_at > ?`, []any{nanos(f.Now), nanos(f.Now)}
+	if f.IncludeEnded {
+		cond, condArgs = `1`, nil
+	}
+	query, args := filterQuery(f, cond, condArgs...)
+	rows, err := s.r.QueryContext(ctx, query+` ORDER BY created_at DESC, id LIMIT 1000`, args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ss, err := collect(rows)
+	return ss, wrap(err)
+}
+
+// filterQuery selects the sessions f matches that also meet cond.
+func filterQuery(f lapse.Filter, cond string, condArgs ...any) (string, []any) {
+	q := `SELECT ` + sessionColumns + ` FROM sessions WHERE subject = ? AND id != ? AND ` + cond
+	args := append([]any{f.Subject, f.Except}, condArgs...)
+	if !f.AnyTenant {
+		q += ` AND tenant = ?`
+		args = append(args, f.Tenant)
+	}
+	return q, args
+}
+
+func collect(rows *sql.Rows) ([]*lapse.Session, error) {
+	defer rows.Close()
+	var out []*lapse.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// CountActive implements [lapse.ActiveCounter].
+func (s *Store) CountActive(ctx context.Context, now time.Time) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT tier, count(*) FROM sessions
+		WHERE status = 'active' AND idle_expires_at > ? AND expires_at > ? GROUP BY tier`, nanos(now), nanos(now))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var tier string
+		var n int
+		if err := rows.Scan(&tier, &n); err != nil {
+			return nil, wrap(err)
+		}
+		out[tier] = n
+	}
+	return out, wrap(rows.Err())
+}

@@ -1,0 +1,166 @@
+// Package sqlite is lapse's embedded store: one SQLite database file in
+// WAL mode, through the pure-Go modernc.org/sqlite driver (no cgo).
+//
+// Every change commits with synchronous=FULL, so a change that returned
+// survives a crash of the process or of the machine. One connection
+// writes, a small pool reads; SQLite serialises writers anyway, and one
+// writer avoids busy retries.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/lapsehq/lapse"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a [lapse.Store] in one SQLite file. It is safe for concurrent
+// use within one process; two processes must not open the same file.
+type Store struct {
+	w *sql.DB // the one writer
+	r *sql.DB // readers
+}
+
+var (
+	_ lapse.Store         = (*Store)(nil)
+	_ lapse.EventLog      = (*Store)(nil)
+	_ lapse.ActiveCounter = (*Store)(nil)
+	_ lapse.Pinger        = (*Store)(nil)
+)
+
+// Open opens (creating it if needed) the database at path and brings its
+// schema up to date. The file and its directory are made readable by
+// their owner only.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	} else {
+		f.Close()
+	}
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{w: w, r: r}
+	if err := s.migrate(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrate applies the embedded migrations newer than the database's
+// user_version, each in its own transaction.
+func (s *Store) migrate() error {
+	var version int
+	if err := s.w.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: reading schema version: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	if version > len(names) {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this lapse (%d)", version, len(names))
+	}
+	for i, name := range names[version:] {
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := s.w.Begin()
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %s: %w", name, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", version+i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// wrap turns a driver error into a lapse error.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *lapse.Error
+	if errors.As(err, &le) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &lapse.Error{Code: lapse.CodeStoreUnavailable, Message: "the session store did not answer in time", Err: err}
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return &lapse.Error{Code: lapse.CodeConflict, Message: "a session with this id or token exists", Err: err}
+	}
+	return &lapse.Error{Code: lapse.CodeStoreUnavailable, Message: "the session store failed", Err: err}
+}
+
+func notFound() error {
+	return &lapse.Error{Code: lapse.CodeSessionNotFound, Message: "no such session"}
+}
+
+// inTx runs fn in a write transaction and commits it.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return wrap(err)
+	}
+	return wrap(tx.Commit())
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// Ping implements [lapse.Pinger]: it runs a query on the reader pool.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return wrap(s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one))
+}

@@ -1,0 +1,21 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/sqlite"
+	"github.com/lapsehq/lapse/storetest"
+)
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) lapse.Store {
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}

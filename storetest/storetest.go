@@ -1,0 +1,449 @@
+// Package storetest is the conformance suite every [lapse.Store] must
+// pass. A store's test file is one call:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) lapse.Store { return openFresh(t) })
+//	}
+//
+// Each rule of the Store contract is a subtest. Optional interfaces
+// ([lapse.EventLog], [lapse.ActiveCounter]) are tested when the store
+// has them.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse"
+)
+
+// Run runs the suite. newStore returns an empty store for each subtest
+// and arranges its cleanup.
+func Run(t *testing.T, newStore func(t *testing.T) lapse.Store) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.run(t, newStore(t))
+		})
+	}
+}
+
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC)
+
+var cases = []struct {
+	name string
+	run  func(t *testing.T, st lapse.Store)
+}{
+	{"create_then_read_by_id_and_token_round_trips_every_field", testRoundTrip},
+	{"unknown_id_and_token_are_session_not_found", testNotFound},
+	{"duplicate_id_or_token_is_conflict", testConflict},
+	{"limit_revokes_oldest_active_of_same_subject_tenant_tier", testLimit},
+	{"limit_ignores_lapsed_and_other_tiers", testLimitScope},
+	{"limit_holds_under_concurrent_creates", testLimitConcurrent},
+	{"touch_moves_deadline_forward_only", testTouchForward},
+	{"touch_never_revives_a_lapsed_or_ended_session", testTouchNoRevive},
+	{"end_revokes_once_and_is_idempotent", testEndOnce},
+	{"end_after_deadline_records_expiry_at_deadline", testEndLapsed},
+	{"end_unknown_is_session_not_found", testEndUnknown},
+	{"end_matching_respects_except_and_tenant", testEndMatching},
+	{"sessions_lists_active_newest_first_or_all", testSessions},
+	{"every_change_is_an_event_in_order", testEvents},
+	{"count_active_by_tier", testCountActive},
+}
+
+var ctx = context.Background()
+
+// newSession returns an active session created at at, with the policy of
+// a 10m idle, 1h absolute tier.
+func newSession(subject, tenant, tier string, at time.Time) *lapse.Session {
+	tok := lapse.NewToken()
+	s := &lapse.Session{
+		ID: lapse.NewID("ses_"), TokenHash: tok.Hash(),
+		Subject: subject, Tenant: tenant, Tier: tier,
+		AAL: 1, AMR: []string{"pwd"}, Status: lapse.StatusActive,
+		CreatedAt: at, LastActiveAt: at, AuthenticatedAt: at,
+		IdleExpiresAt: at.Add(10 * time.Minute), ExpiresAt: at.Add(time.Hour),
+		WarnAt: at.Add(9 * time.Minute),
+		Policy: lapse.Tier{IdleTimeout: 10 * time.Minute, AbsoluteTimeout: time.Hour, WarnBefore: time.Minute},
+	}
+	return s
+}
+
+func mustCreate(t *testing.T, st lapse.Store, s *lapse.Session, limit int) []*lapse.Session {
+	t.Helper()
+	ended, err := st.Create(ctx, s, limit)
+	if err != nil {
+		t.Fatalf("Create(%s): %v", s.ID, err)
+	}
+	return ended
+}
+
+func wantCode(t *testing.T, what string, err error, want lapse.Code) {
+	t.Helper()
+	if got := lapse.ErrorCode(err); got != want {
+		t.Fatalf("%s: error code = %q (%v), want %q", what, got, err, want)
+	}
+}
+
+func testRoundTrip(t *testing.T, st lapse.Store) {
+	s := newSession("alice@example.com", "acme", "sensitive", t0)
+	s.AAL, s.AMR = 2, []string{"pwd", "otp"}
+	s.IP, s.UserAgent = "2001:db8::1", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+	s.Metadata = json.RawMessage(`{"plan":"pro","n":1}`)
+	s.Policy = lapse.Tier{IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, WarnBefore: time.Minute,
+		RequireAAL: 2, MaxAuthAge: 15 * time.Minute, MaxSessions: 3, RemindAfter: 8 * time.Hour}
+	mustCreate(t, st, s, 0)
+	byID, err := st.Session(ctx, s.ID)
+	if err != nil {
+		t.Fatalf("Session: %v", err)
+	}
+	byTok, err := st.SessionByToken(ctx, s.TokenHash)
+	if err != nil {
+		t.Fatalf("SessionByToken: %v", err)
+	}
+	for name, got := range map[string]*lapse.Session{"Session": byID, "SessionByToken": byTok} {
+		if diff := compare(got, s); diff != "" {
+			t.Errorf("%s returned a different session: %s", name, diff)
+		}
+	}
+}
+
+// compare reports the first field where got differs from want.
+func compare(got, want *lapse.Session) string {
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		return fmt.Sprintf("\n got %s\nwant %s", g, w)
+	}
+	switch {
+	case got.TokenHash != want.TokenHash:
+		return "token hash differs"
+	case got.Policy.IdleTimeout != want.Policy.IdleTimeout || got.Policy.AbsoluteTimeout != want.Policy.AbsoluteTimeout ||
+		got.Policy.WarnBefore != want.Policy.WarnBefore || got.Policy.RequireAAL != want.Policy.RequireAAL ||
+		got.Policy.MaxAuthAge != want.Policy.MaxAuthAge || got.Policy.MaxSessions != want.Policy.MaxSessions ||
+		got.Policy.RemindAfter != want.Policy.RemindAfter:
+		return fmt.Sprintf("policy: got %+v, want %+v", got.Policy, want.Policy)
+	}
+	return ""
+}
+
+func testNotFound(t *testing.T, st lapse.Store) {
+	_, err := st.Session(ctx, "ses_nope")
+	wantCode(t, "Session(unknown)", err, lapse.CodeSessionNotFound)
+	_, err = st.SessionByToken(ctx, lapse.NewToken().Hash())
+	wantCode(t, "SessionByToken(unknown)", err, lapse.CodeSessionNotFound)
+}
+
+func testConflict(t *testing.T, st lapse.Store) {
+	a := newSession("alice", "", "standard", t0)
+	mustCreate(t, st, a, 0)
+	sameID := newSession("bob", "", "standard", t0)
+	sameID.ID = a.ID
+	_, err := st.Create(ctx, sameID, 0)
+	wantCode(t, "Create(duplicate id)", err, lapse.CodeConflict)
+	sameTok := newSession("bob", "", "standard", t0)
+	sameTok.TokenHash = a.TokenHash
+	_, err = st.Create(ctx, sameTok, 0)
+	wantCode(t, "Create(duplicate token)", err, lapse.CodeConflict)
+}
+
+func testLimit(t *testing.T, st lapse.Store) {
+	var ids []string
+	for i := range 3 {
+		s := newSession("alice", "acme", "sensitive", t0.Add(time.Duration(i)*time.Second))
+		if ended := mustCreate(t, st, s, 3); len(ended) != 0 {
+			t.Fatalf("create %d under the limit ended %d sessions", i, len(ended))
+		}
+		ids = append(ids, s.ID)
+	}
+	fourth := newSession("alice", "acme", "sensitive", t0.Add(10*time.Second))
+	ended := mustCreate(t, st, fourth, 3)
+	if len(ended) != 1 || ended[0].ID != ids[0] {
+		t.Fatalf("create past the limit ended %v, want the oldest %s", sessionIDs(ended), ids[0])
+	}
+	got, _ := st.Session(ctx, ids[0])
+	if got.Status != lapse.StatusRevoked || got.EndReason != lapse.ReasonLimit || !got.EndedAt.Equal(fourth.CreatedAt) {
+		t.Errorf("oldest session: status %s reason %s ended %v, want revoked limit at %v", got.Status, got.EndReason, got.EndedAt, fourth.CreatedAt)
+	}
+	// A lower limit ends as many as needed.
+	fifth := newSession("alice", "acme", "sensitive", t0.Add(20*time.Second))
+	if ended := mustCreate(t, st, fifth, 1); len(ended) != 3 {
+		t.Errorf("create with limit 1 over 3 active ended %d, want 3", len(ended))
+	}
+}
+
+func testLimitScope(t *testing.T, st lapse.Store) {
+	lapsed := newSession("alice", "acme", "sensitive", t0) // idles out at t0+10m
+	mustCreate(t, st, lapsed, 2)
+	mustCreate(t, st, newSession("alice", "acme", "standard", t0.Add(time.Minute)), 2)
+	mustCreate(t, st, newSession("alice", "other", "sensitive", t0.Add(time.Minute)), 2)
+	mustCreate(t, st, newSession("bob", "acme", "sensitive", t0.Add(time.Minute)), 2)
+	later := t0.Add(11 * time.Minute)
+	mustCreate(t, st, newSession("alice", "acme", "sensitive", later), 2)
+	if ended := mustCreate(t, st, newSession("alice", "acme", "sensitive", later.Add(time.Second)), 2); len(ended) != 0 {
+		t.Errorf("limit 2 with one lapsed and one active session ended %v, want none", sessionIDs(ended))
+	}
+}
+
+func testLimitConcurrent(t *testing.T, st lapse.Store) {
+	const n, limit = 12, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := st.Create(ctx, newSession("carol", "", "sensitive", t0.Add(time.Duration(i)*time.Millisecond)), limit)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Create: %v", err)
+		}
+	}
+	active, err := st.Sessions(ctx, lapse.Filter{Subject: "carol", Now: t0.Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(active) != limit {
+		t.Errorf("after %d concurrent creates with limit %d, %d sessions are active", n, limit, len(active))
+	}
+}
+
+func testTouchForward(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "standard", t0)
+	mustCreate(t, st, s, 0)
+	at := t0.Add(4 * time.Minute)
+	got, err := st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.LastActiveAt.Equal(at) || !got.IdleExpiresAt.Equal(at.Add(10*time.Minute)) || !got.WarnAt.Equal(at.Add(9*time.Minute)) {
+		t.Fatalf("after touch at %v: last active %v, idle deadline %v, warn %v", at, got.LastActiveAt, got.IdleExpiresAt, got.WarnAt)
+	}
+	older := t0.Add(2 * time.Minute)
+	got, err = st.Touch(ctx, s.ID, older, older.Add(10*time.Minute), older.Add(9*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.IdleExpiresAt.Equal(at.Add(10 * time.Minute)) {
+		t.Errorf("an older touch moved the idle deadline back to %v, want it kept at %v", got.IdleExpiresAt, at.Add(10*time.Minute))
+	}
+	_, err = st.Touch(ctx, "ses_unknown", at, at, at)
+	wantCode(t, "Touch(unknown)", err, lapse.CodeSessionNotFound)
+}
+
+func testTouchNoRevive(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "standard", t0)
+	mustCreate(t, st, s, 0)
+	at := s.IdleExpiresAt // exactly at the deadline: already lapsed
+	got, err := st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.IdleExpiresAt.Equal(s.IdleExpiresAt) {
+		t.Errorf("touch at the idle deadline moved it to %v: a lapsed session was revived", got.IdleExpiresAt)
+	}
+	r := newSession("bob", "", "standard", t0)
+	mustCreate(t, st, r, 0)
+	if _, _, err := st.End(ctx, r.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	at = t0.Add(2 * time.Minute)
+	got, err = st.Touch(ctx, r.ID, at, at.Add(10*time.Minute), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != lapse.StatusRevoked || !got.IdleExpiresAt.Equal(r.IdleExpiresAt) {
+		t.Errorf("touch of a revoked session changed it: status %s, idle deadline %v", got.Status, got.IdleExpiresAt)
+	}
+}
+
+func testEndOnce(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "standard", t0)
+	mustCreate(t, st, s, 0)
+	now := t0.Add(time.Minute)
+	got, changed, err := st.End(ctx, s.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: lapse.ActorAPI, Now: now})
+	if err != nil || !changed {
+		t.Fatalf("End: changed %v, err %v; want a change", changed, err)
+	}
+	if got.Status != lapse.StatusRevoked || got.EndReason != lapse.ReasonAdmin || !got.EndedAt.Equal(now) {
+		t.Errorf("End returned status %s reason %s at %v", got.Status, got.EndReason, got.EndedAt)
+	}
+	again, changed, err := st.End(ctx, s.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: now.Add(time.Minute)})
+	if err != nil || changed {
+		t.Fatalf("second End: changed %v, err %v; want no change", changed, err)
+	}
+	if again.EndReason != lapse.ReasonAdmin || !again.EndedAt.Equal(now) {
+		t.Errorf("second End rewrote the ending: reason %s at %v", again.EndReason, again.EndedAt)
+	}
+	stored, _ := st.Session(ctx, s.ID)
+	if stored.Status != lapse.StatusRevoked {
+		t.Errorf("stored status %s after End, want revoked", stored.Status)
+	}
+}
+
+func testEndLapsed(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "standard", t0)
+	mustCreate(t, st, s, 0)
+	got, changed, err := st.End(ctx, s.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(30 * time.Minute)})
+	if err != nil || !changed {
+		t.Fatalf("End: changed %v, err %v", changed, err)
+	}
+	if got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout || !got.EndedAt.Equal(s.IdleExpiresAt) {
+		t.Errorf("revoke after the idle deadline recorded %s/%s at %v, want expired/idle_timeout at %v",
+			got.Status, got.EndReason, got.EndedAt, s.IdleExpiresAt)
+	}
+}
+
+func testEndUnknown(t *testing.T, st lapse.Store) {
+	_, _, err := st.End(ctx, "ses_unknown", lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Now: t0})
+	wantCode(t, "End(unknown)", err, lapse.CodeSessionNotFound)
+}
+
+func testEndMatching(t *testing.T, st lapse.Store) {
+	keep := newSession("alice", "acme", "standard", t0)
+	a2 := newSession("alice", "acme", "sensitive", t0)
+	a3 := newSession("alice", "globex", "standard", t0)
+	bob := newSession("bob", "acme", "standard", t0)
+	for _, s := range []*lapse.Session{keep, a2, a3, bob} {
+		mustCreate(t, st, s, 0)
+	}
+	e := lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonPasswordChange, Actor: lapse.ActorAPI, Now: t0.Add(time.Minute)}
+	ended, err := st.EndMatching(ctx, lapse.Filter{Subject: "alice", Tenant: "acme", Except: keep.ID}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := sessionIDs(ended); !slices.Equal(ids, []string{a2.ID}) {
+		t.Fatalf("EndMatching(alice@acme except one) ended %v, want [%s]", ids, a2.ID)
+	}
+	ended, err = st.EndMatching(ctx, lapse.Filter{Subject: "alice", AnyTenant: true}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := sortedIDs(ended); !slices.Equal(ids, sortedIDs([]*lapse.Session{keep, a3})) {
+		t.Errorf("EndMatching(alice, any tenant) ended %v, want the two still active", ids)
+	}
+	if got, _ := st.Session(ctx, bob.ID); got.Status != lapse.StatusActive {
+		t.Errorf("bob's session was ended by a match on alice")
+	}
+}
+
+func testSessions(t *testing.T, st lapse.Store) {
+	old := newSession("alice", "acme", "standard", t0)
+	mid := newSession("alice", "acme", "standard", t0.Add(time.Minute))
+	lapsing := newSession("alice", "acme", "standard", t0.Add(2*time.Minute))
+	lapsing.IdleExpiresAt = t0.Add(3 * time.Minute)
+	other := newSession("alice", "globex", "standard", t0.Add(4*time.Minute))
+	for _, s := range []*lapse.Session{old, mid, lapsing, other} {
+		mustCreate(t, st, s, 0)
+	}
+	st.End(ctx, old.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(5 * time.Minute)})
+	now := t0.Add(5 * time.Minute)
+	for _, c := range []struct {
+		f    lapse.Filter
+		want []*lapse.Session
+	}{
+		{lapse.Filter{Subject: "alice", Tenant: "acme", Now: now}, []*lapse.Session{mid}},
+		{lapse.Filter{Subject: "alice", AnyTenant: true, Now: now}, []*lapse.Session{other, mid}},
+		{lapse.Filter{Subject: "alice", Tenant: "acme", IncludeEnded: true, Now: now}, []*lapse.Session{lapsing, mid, old}},
+		{lapse.Filter{Subject: "alice", Tenant: "acme", IncludeEnded: true, Except: mid.ID, Now: now}, []*lapse.Session{lapsing, old}},
+		{lapse.Filter{Subject: "nobody", AnyTenant: true, Now: now}, nil},
+	} {
+		got, err := st.Sessions(ctx, c.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(sessionIDs(got), sessionIDs(c.want)) {
+			t.Errorf("Sessions(%+v) = %v, want %v", c.f, sessionIDs(got), sessionIDs(c.want))
+		}
+	}
+}
+
+func testEvents(t *testing.T, st lapse.Store) {
+	log, ok := st.(lapse.EventLog)
+	if !ok {
+		t.Skip("store does not implement lapse.EventLog")
+	}
+	a := newSession("alice", "", "sensitive", t0)
+	b := newSession("alice", "", "sensitive", t0.Add(time.Second))
+	mustCreate(t, st, a, 0)
+	mustCreate(t, st, b, 1) // ends a: limit
+	st.End(ctx, b.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Actor: lapse.ActorSubject, Now: t0.Add(time.Minute)})
+	st.End(ctx, b.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(2 * time.Minute)}) // no change, no event
+	evs, err := log.Events(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		typ    lapse.EventType
+		id     string
+		reason lapse.Reason
+	}
+	var got []rec
+	for i, e := range evs {
+		got = append(got, rec{e.Type, e.SessionID, e.Reason})
+		if i > 0 && e.Seq <= evs[i-1].Seq {
+			t.Errorf("event seq %d follows %d: not ascending", e.Seq, evs[i-1].Seq)
+		}
+		if e.ID == "" || e.Time.IsZero() || e.Subject != "alice" {
+			t.Errorf("event %d lacks id, time or subject: %+v", i, e)
+		}
+	}
+	want := []rec{
+		{lapse.EventCreated, a.ID, ""},
+		{lapse.EventRevoked, a.ID, lapse.ReasonLimit},
+		{lapse.EventCreated, b.ID, ""},
+		{lapse.EventRevoked, b.ID, lapse.ReasonLogout},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events = %+v\nwant %+v", got, want)
+	}
+	if len(evs) > 1 {
+		rest, err := log.Events(ctx, evs[1].Seq, 100)
+		if err != nil || len(rest) != len(evs)-2 {
+			t.Errorf("Events(after %d) returned %d events (err %v), want %d", evs[1].Seq, len(rest), err, len(evs)-2)
+		}
+	}
+}
+
+func testCountActive(t *testing.T, st lapse.Store) {
+	c, ok := st.(lapse.ActiveCounter)
+	if !ok {
+		t.Skip("store does not implement lapse.ActiveCounter")
+	}
+	mustCreate(t, st, newSession("a", "", "standard", t0), 0)
+	mustCreate(t, st, newSession("b", "", "standard", t0), 0)
+	mustCreate(t, st, newSession("c", "", "sensitive", t0), 0)
+	lapsed := newSession("d", "", "sensitive", t0)
+	lapsed.IdleExpiresAt = t0.Add(time.Second)
+	mustCreate(t, st, lapsed, 0)
+	got, err := c.CountActive(ctx, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["standard"] != 2 || got["sensitive"] != 1 {
+		t.Errorf("CountActive = %v, want standard:2 sensitive:1", got)
+	}
+}
+
+func sessionIDs(ss []*lapse.Session) []string {
+	var ids []string
+	for _, s := range ss {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+func sortedIDs(ss []*lapse.Session) []string {
+	ids := sessionIDs(ss)
+	slices.Sort(ids)
+	return ids
+}
