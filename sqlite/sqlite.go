@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/lapsehq/lapse"
 	"modernc.org/sqlite"
@@ -153,10 +152,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return wrap(err)
 	}
 	return wrap(tx.Commit())
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 // Ping implements [lapse.Pinger]: it runs a query on the reader pool.

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the built binary over real HTTP on loopback, with
+// second-scale timeouts.
+
+var lapseBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lapse-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lapseBin = filepath.Join(dir, "lapse")
+	if out, err := exec.Command("go", "build", "-o", lapseBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building lapse: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testKey = "lpk_test_key_that_is_long_enough_for_lapse_0123456789"
+
+// e2eConfig has a tier with second-scale timeouts.
+const e2eConfig = `
+default_tier: quick
+tiers:
+  quick:   {idle_timeout: 2s, absolute_timeout: 4s, warn_before: 1s}
+  durable: {idle_timeout: 1h, absolute_timeout: 12h}
+`
+
+type server struct {
+	url     string
+	cmd     *exec.Cmd
+	stdout  *bytes.Buffer
+	dataDir string
+	done    chan struct{}
+}
+
+// start runs lapse serve on a free port and waits until it listens.
+func start(t *testing.T, dataDir, configYAML string, env ...string) *server {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "lapse.yaml")
+	if err := os.WriteFile(cfg, []byte(configYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(lapseBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--config", cfg)
+	cmd.Env = append(os.Environ(), env...)
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, stdout: &bytes.Buffer{}, dataDir: dataDir, done: make(chan struct{})}
+	go func() { cmd.Wait(); pw.Close(); close(s.done) }()
+	listening := regexp.MustCompile(`lapse listening on (http://\S+)`)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			s.stdout.WriteString(sc.Text() + "\n")
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case s.url = <-found:
+	case <-s.done:
+		t.Fatalf("lapse exited before listening:\n%s", stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("lapse did not listen within 15s:\n%s", stderr.String())
+	}
+	t.Cleanup(func() { s.kill(syscall.SIGTERM) })
+	return s
+}
+
+func (s *server) kill(sig syscall.Signal) {
+	s.cmd.Process.Signal(sig)
+	<-s.done
+}
+
+type reply struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+func call(t *testing.T, method, url, key string, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, raw: string(raw)}
+	json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (s *server) create(t *testing.T, body map[string]any) (token, id string) {
+	t.Helper()
+	r := call(t, "POST", s.url+"/v1/sessions", testKey, body)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	return r.body["token"].(string), r.body["session"].(map[string]any)["id"].(string)
+}
+
+func (s *server) verify(t *testing.T, token string) reply {
+	t.Helper()
+	return call(t, "POST", s.url+"/v1/sessions/verify", testKey, map[string]any{"token": token})
+}
+
+func code(r reply) string {
+	c, _ := r.body["code"].(string)
+	return c
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	s := start(t, t.TempDir(), e2eConfig, "LAPSE_API_KEY="+testKey)
+	if r := call(t, "GET", s.url+"/healthz", "", nil); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	if r := call(t, "POST", s.url+"/v1/sessions", "", map[string]any{"subject": "a"}); r.status != 401 || code(r) != "unauthorized" {
+		t.Fatalf("create without key: %d %s, want 401 unauthorized", r.status, r.raw)
+	}
+
+	t.Run("idle_session_expires_after_idle_timeout", func(t *testing.T) {
+		tok, _ := s.create(t, map[string]any{"subject": "idle"})
+		if r := s.verify(t, tok); r.status != 200 {
+			t.Fatalf("fresh verify: %d %s", r.status, r.raw)
+		}
+		time.Sleep(2500 * time.Millisecond)
+		if r := s.verify(t, tok); r.status != 401 || code(r) != "session_expired_idle" {
+			t.Fatalf("after 2.5s idle: %d %s, want 401 session_expired_idle", r.status, r.raw)
+		}
+	})
+	t.Run("active_session_survives_idle_but_not_absolute", func(t *testing.T) {
+		tok, _ := s.create(t, map[string]any{"subject": "busy"})
+		startAt := time.Now()
+		for time.Since(startAt) < 3500*time.Millisecond {
+			if r := s.verify(t, tok); r.status != 200 {
+				t.Fatalf("verify %v after creation while active: %d %s", time.Since(startAt).Round(time.Millisecond), r.status, r.raw)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		for time.Since(startAt) < 4100*time.Millisecond {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if r := s.verify(t, tok); r.status != 401 || code(r) != "session_expired_absolute" {
+			t.Fatalf("after the 4s absolute timeout: %d %s, want 401 session_expired_absolute", r.status, r.raw)
+		}
+	})
+	t.Run("logout_ends_session_and_is_idempotent", func(t *testing.T) {
+		tok, id := s.create(t, map[string]any{"subject": "carol", "tier": "durable"})
+		for range 2 {
+			if r := call(t, "POST", s.url+"/v1/sessions/revoke", testKey, map[string]any{"token": tok}); r.status != 204 {
+				t.Fatalf("revoke: %d %s", r.status, r.raw)
+			}
+		}
+		if r := s.verify(t, tok); code(r) != "session_revoked" {
+			t.Fatalf("verify after revoke: %d %s", r.status, r.raw)
+		}
+		r := call(t, "GET", s.url+"/v1/sessions/"+id, testKey, nil)
+		if r.status != 200 || r.body["status"] != "revoked" || r.body["end_reason"] != "logout" {
+			t.Fatalf("GET after revoke: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("metrics_count_what_happened", func(t *testing.T) {
+		r := call(t, "GET", s.url+"/metrics", "", nil)
+		for _, want := range []string{`lapse_verifications_total{outcome="session_expired_idle"}`, `lapse_sessions_active{tier="durable"}`,
+			`lapse_sessions_ended_total{reason="logout",status="revoked",tier="durable"} 1`, `lapse_verify_duration_seconds_bucket`} {
+			if !strings.Contains(r.raw, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+}
+
+func TestGeneratedAdminKeyIsPrintedOnceAndOnlyItsHashKept(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir, e2eConfig)
+	key := regexp.MustCompile(`lpk_[0-9A-Za-z]{49}`).FindString(s.stdout.String())
+	if key == "" {
+		t.Fatalf("no admin key printed on first start:\n%s", s.stdout)
+	}
+	if r := call(t, "POST", s.url+"/v1/sessions", key, map[string]any{"subject": "a"}); r.status != 201 {
+		t.Fatalf("the printed key does not work: %d %s", r.status, r.raw)
+	}
+	s.kill(syscall.SIGTERM)
+	hash, _ := os.ReadFile(filepath.Join(dir, "admin-key.sha256"))
+	if want := fmt.Sprintf("%x", sha256.Sum256([]byte(key))); strings.TrimSpace(string(hash)) != want {
+		t.Fatalf("admin-key.sha256 holds %q, want the key's SHA-256", hash)
+	}
+	again := start(t, dir, e2eConfig)
+	if strings.Contains(again.stdout.String(), "lpk_") {
+		t.Errorf("second start printed a key again:\n%s", again.stdout)
+	}
+	if r := call(t, "POST", again.url+"/v1/sessions", key, map[string]any{"subject": "a"}); r.status != 201 {
+		t.Errorf("the key does not work after a restart: %d", r.status)
+	}
+}
+
+func TestConfigErrorRefusesToStart(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(cfg, []byte("tiers:\n  standard: {idle_timeout: 5x, absolute_timeout: 1h}\ndefault_tier: standard\n"), 0o600)
+	out, err := exec.Command(lapseBin, "serve", "--config", cfg, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("lapse serve with a bad config: %v, want exit status 2\n%s", err, out)
+	}
+	for _, want := range []string{cfg + ":2", "tiers.standard.idle_timeout", `"5x" is not a duration`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestCrashKeepsAcknowledgedWrites kills lapse with SIGKILL in the middle
+// of creates and revokes, restarts it on the same data, and checks that
+// every acknowledged revoke still holds and every acknowledged live
+// session still verifies.
+func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir, e2eConfig, "LAPSE_API_KEY="+testKey)
+	var (
+		mu      sync.Mutex
+		live    []string // created, no revoke sent
+		revoked []string // revoke acknowledged
+		wg      sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	client := &http.Client{Timeout: 5 * time.Second}
+	post := func(path string, body any) (int, map[string]any) {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", s.url+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				status, out := post("/v1/sessions", map[string]any{"subject": fmt.Sprintf("user%d", w), "tier": "durable"})
+				if status != 201 {
+					continue // the crash came first: not acknowledged
+				}
+				tok := out["token"].(string)
+				if i%2 == 0 {
+					mu.Lock()
+					live = append(live, tok)
+					mu.Unlock()
+					continue
+				}
+				if status, _ := post("/v1/sessions/revoke", map[string]any{"token": tok}); status == 204 {
+					mu.Lock()
+					revoked = append(revoked, tok)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	s.kill(syscall.SIGKILL)
+	close(stop)
+	wg.Wait()
+	if len(live) < 10 || len(revoked) < 10 {
+		t.Fatalf("only %d live and %d revoked sessions acknowledged before the crash: too few to test", len(live), len(revoked))
+	}
+	t.Logf("acknowledged before SIGKILL: %d live sessions, %d revokes", len(live), len(revoked))
+
+	s = start(t, dir, e2eConfig, "LAPSE_API_KEY="+testKey)
+	for _, tok := range revoked {
+		if r := s.verify(t, tok); r.status != 401 || code(r) != "session_revoked" {
+			t.Fatalf("an acknowledged revoke was undone by the crash: verify %d %s", r.status, r.raw)
+		}
+	}
+	for _, tok := range live {
+		if r := s.verify(t, tok); r.status != 200 {
+			t.Fatalf("an acknowledged session was lost in the crash: verify %d %s", r.status, r.raw)
+		}
+	}
+}
+
+// TestDataDirHoldsNoRawToken scans every file lapse wrote for the tokens
+// and the admin key it handed out; it also looks for their hashes, to
+// show the scan would find what is there.
+func TestDataDirHoldsNoRawToken(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir, e2eConfig)
+	key := regexp.MustCompile(`lpk_[0-9A-Za-z]{49}`).FindString(s.stdout.String())
+	var tokens []string
+	for i := range 20 {
+		r := call(t, "POST", s.url+"/v1/sessions", key, map[string]any{"subject": fmt.Sprintf("u%d", i), "tier": "durable"})
+		tok := r.body["token"].(string)
+		tokens = append(tokens, tok)
+		s.verify(t, tok)
+		if i%3 == 0 {
+			call(t, "POST", s.url+"/v1/sessions/revoke", key, map[string]any{"token": tok})
+		}
+	}
+	var files [][]byte
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(path)
+			files = append(files, b)
+		}
+		return nil
+	})
+	contains := func(needle []byte) bool {
+		for _, f := range files {
+			if bytes.Contains(f, needle) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, secret := range append(tokens, key) {
+		if contains([]byte(secret)) || contains([]byte(secret[4:47])) {
+			t.Fatalf("the data directory holds a raw token or key (%s...)", secret[:8])
+		}
+	}
+	h := sha256.Sum256([]byte(tokens[0]))
+	if !contains(h[:]) {
+		t.Errorf("the scan did not find a token's hash either: it cannot see the database")
+	}
+	if out := s.stdout.String(); strings.Count(out, key) != 1 {
+		t.Errorf("the admin key appeared %d times in the output, want exactly once", strings.Count(out, key))
+	}
+}

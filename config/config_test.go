@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse/config"
+)
+
+const example = `
+default_tier: standard
+tiers:
+  standard:  {idle_timeout: 30m, absolute_timeout: 12h, warn_before: 2m}
+  sensitive: {idle_timeout: 5m,  absolute_timeout: 1h,  warn_before: 1m,
+              require_aal: 2, max_auth_age: 15m, max_sessions: 3}
+tenants:
+  acme: {tiers: {standard: {idle_timeout: 10m}}}
+`
+
+func TestLoadIssueExample(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lapse.yaml")
+	os.WriteFile(path, []byte(example), 0o600)
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tier, err := f.Policy.Tier("acme", "standard")
+	if err != nil || tier.IdleTimeout != 10*time.Minute || tier.AbsoluteTimeout != 12*time.Hour {
+		t.Errorf("acme standard = %+v, %v; want idle 10m, absolute 12h", tier, err)
+	}
+	_, s, _ := f.Policy.Tier("", "sensitive")
+	if s.RequireAAL != 2 || s.MaxAuthAge != 15*time.Minute || s.MaxSessions != 3 {
+		t.Errorf("sensitive = %+v", s)
+	}
+	if f.Listen != "127.0.0.1:8080" || f.Store != "sqlite" {
+		t.Errorf("defaults not kept: listen %q store %q", f.Listen, f.Store)
+	}
+}
+
+func TestParseErrorsNameFileLineAndKey(t *testing.T) {
+	for _, c := range []struct {
+		name, yaml string
+		want       []string // substrings of the error
+	}{
+		{"bad_duration", "default_tier: a\ntiers:\n  a: {idle_timeout: 5x, absolute_timeout: 1h}\n",
+			[]string{"lapse.yaml:3", "tiers.a.idle_timeout", `"5x" is not a duration`}},
+		{"unknown_key", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h, idle: 3m}\n",
+			[]string{"lapse.yaml:3", "tiers.a.idle", "not a known key"}},
+		{"unknown_top_level_key", "listn: x\n", []string{"lapse.yaml:1", "listn", "not a known key"}},
+		{"policy_rule_line", "default_tier: a\ntiers:\n  a:\n    idle_timeout: 2h\n    absolute_timeout: 1h\n",
+			[]string{"lapse.yaml:4", "tiers.a.idle_timeout", "longer than absolute_timeout"}},
+		{"tenant_loosens", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h}\ntenants:\n  acme:\n    tiers:\n      a: {idle_timeout: 6m}\n",
+			[]string{"lapse.yaml:7", "tenants.acme.tiers.a.idle_timeout", "looser than the platform allows"}},
+		{"missing_default_tier", "tiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h}\n", []string{"default_tier", "is required"}},
+		{"not_yaml", "tiers: [unclosed\n", []string{"lapse.yaml", "not valid YAML"}},
+		{"wrong_type", "default_tier: a\ntiers:\n  a: {idle_timeout: [1], absolute_timeout: 1h}\n", []string{"tiers.a.idle_timeout", "must be a duration"}},
+		{"negative_count", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h, max_sessions: -1}\n", []string{"tiers.a.max_sessions", "whole number"}},
+		{"duplicate_key", "default_tier: a\ndefault_tier: b\n", []string{"default_tier", "set twice"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Parse("lapse.yaml", []byte(c.yaml))
+			if err == nil {
+				t.Fatal("Parse accepted a bad config")
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Errorf("error %v is not a *config.Error", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestServerOnlyFileKeepsDefaultPolicy(t *testing.T) {
+	f, err := config.Parse("x.yaml", []byte("listen: 127.0.0.1:9999\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Listen != "127.0.0.1:9999" || f.Policy.DefaultTier != "standard" {
+		t.Errorf("listen %q, default tier %q", f.Listen, f.Policy.DefaultTier)
+	}
+	if _, err := config.Parse("empty.yaml", nil); err != nil {
+		t.Errorf("an empty file: %v, want the defaults", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(example))
+	f.Add([]byte("tiers: {a: {idle_timeout: 1s}}\n"))
+	f.Add([]byte("tenants: {x: null}\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := config.Parse("fuzz.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if c.Policy == nil {
+			t.Fatal("no error and no policy")
+		}
+		if _, _, err := c.Policy.Tier("", ""); err != nil {
+			t.Fatalf("an accepted policy has no usable default tier: %v", err)
+		}
+	})
+}
