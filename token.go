@@ -27,6 +27,8 @@ const (
 	checksumChars = 6  // 62^6 > 2^32
 	// TokenLen is the length of a token or API key.
 	TokenLen = len(TokenPrefix) + secretChars + checksumChars
+	// TokenBits is the entropy of a token's secret part, rounded down.
+	TokenBits = 256
 )
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -46,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "lapse", version())
 		return 0
@@ -54,6 +56,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "lapse: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "policy" {
+		return runAuditPolicy(ctx, args[1:], stdout, stderr)
+	}
+	fmt.Fprintln(stderr, "usage: lapse audit policy --config FILE --profile NAME [--format table|json] [--strict] [--list]")
 	return 2
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/compliance"
 	"github.com/lapsehq/lapse/config"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/metrics"
@@ -57,7 +58,7 @@ func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 
 // serve runs lapse until ctx is done.
 func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Logger) error {
-	if err := enforceProfiles(cfg.Policy); err != nil {
+	if err := compliance.Enforce(cfg.Policy); err != nil {
 		return fmt.Errorf("the policy breaks a compliance profile its tiers require, not starting:\n%s", indent(err.Error()))
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
