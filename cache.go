@@ -42,33 +42,61 @@ func (c *cache) get(h TokenHash) (*Session, uint64) {
 	return s, epoch
 }
 
-// putIf stores s unless the shard changed since epoch was read.
-func (c *cache) putIf(s *Session, epoch uint64) {
-	sh := c.shard(s.TokenHash)
+// putIf stores s under h unless the shard changed since epoch was read.
+func (c *cache) putIf(h TokenHash, s *Session, epoch uint64) {
+	sh := c.shard(h)
 	sh.mu.Lock()
 	if sh.epoch == epoch {
-		c.insert(sh, s)
+		c.insert(sh, h, s)
 	}
 	sh.mu.Unlock()
 }
 
-// set stores s after a change the manager committed, and bumps the epoch
-// so that concurrent fills holding an older state are dropped.
+// set stores s after a change the manager committed, under its token's
+// hash and its previous token's, and bumps the epochs so that concurrent
+// fills holding an older state are dropped.
 func (c *cache) set(s *Session) {
-	sh := c.shard(s.TokenHash)
+	c.setKey(s.TokenHash, s)
+	if s.PrevTokenHash != (TokenHash{}) {
+		c.setKey(s.PrevTokenHash, s)
+	}
+}
+
+func (c *cache) setKey(h TokenHash, s *Session) {
+	sh := c.shard(h)
 	sh.mu.Lock()
 	sh.epoch++
-	c.insert(sh, s)
+	c.insert(sh, h, s)
 	sh.mu.Unlock()
+}
+
+// forget drops the entry of h, for changes made elsewhere.
+func (c *cache) forget(h TokenHash) {
+	sh := c.shard(h)
+	sh.mu.Lock()
+	sh.epoch++
+	delete(sh.m, h)
+	sh.mu.Unlock()
+}
+
+// clear drops every entry.
+func (c *cache) clear() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.epoch++
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
 }
 
 // insert adds s, evicting an arbitrary entry when the shard is full.
-func (c *cache) insert(sh *cacheShard, s *Session) {
-	if _, ok := sh.m[s.TokenHash]; !ok && len(sh.m) >= c.perShard {
-		for h := range sh.m {
-			delete(sh.m, h)
+func (c *cache) insert(sh *cacheShard, h TokenHash, s *Session) {
+	if _, ok := sh.m[h]; !ok && len(sh.m) >= c.perShard {
+		for k := range sh.m {
+			delete(sh.m, k)
 			break
 		}
 	}
-	sh.m[s.TokenHash] = s
+	sh.m[h] = s
 }

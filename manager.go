@@ -246,20 +246,9 @@ func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) 
 }
 
 func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions) (*Session, error) {
-	if _, err := ParseToken(token); err != nil {
-		return nil, err
-	}
-	h := HashSecret(token)
-	s, err := m.lookup(ctx, h)
+	s, now, err := m.current(ctx, token)
 	if err != nil {
 		return nil, err
-	}
-	now := m.clock.Now()
-	if s.Status != StatusActive {
-		return nil, endedError(s)
-	}
-	if _, _, lapsed := s.Lapsed(now); lapsed {
-		return nil, m.expire(ctx, s, now)
 	}
 	if err := checkAssurance(s, opts, now); err != nil {
 		return nil, err
@@ -268,6 +257,35 @@ func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions) 
 		s = m.touch(ctx, s, now)
 	}
 	return s, nil
+}
+
+// current returns token's session if it is active now, with the time
+// it was judged at. It applies no assurance rule and records nothing but
+// an expiry it finds.
+func (m *Manager) current(ctx context.Context, token string) (*Session, time.Time, error) {
+	if _, err := ParseToken(token); err != nil {
+		return nil, time.Time{}, err
+	}
+	h := HashSecret(token)
+	s, err := m.lookup(ctx, h)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	now := m.clock.Now()
+	if err := usable(s, h, now); err != nil {
+		return nil, now, err
+	}
+	if _, _, lapsed := s.Lapsed(now); lapsed {
+		// The store has the last word: another node may have recorded
+		// activity this node's cache has not seen.
+		if s, err = m.expire(ctx, s, now); err != nil {
+			return nil, now, err
+		}
+		if err := usable(s, h, now); err != nil {
+			return nil, now, err
+		}
+	}
+	return s, now, nil
 }
 
 // lookup finds a session by token hash, in the cache first.
@@ -283,38 +301,45 @@ func (m *Manager) lookup(ctx context.Context, h TokenHash) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.cache.putIf(s, epoch)
+	m.cache.putIf(h, s, epoch)
 	return s, nil
 }
 
-// expire records that s lapsed and returns the matching error. If the
-// store cannot record it, the session is refused all the same.
-func (m *Manager) expire(ctx context.Context, s *Session, now time.Time) error {
+// usable checks that s, found by token hash h, is active and that h is
+// its token, or its previous one within the rotation grace.
+func usable(s *Session, h TokenHash, now time.Time) error {
+	if s.TokenHash != h && !now.Before(s.PrevValidUntil) {
+		return errMalformedToken // replaced by a step-up, past its grace
+	}
+	if s.Status != StatusActive {
+		return EndedError(s)
+	}
+	return nil
+}
+
+// expire records that s lapsed and returns the matching error, or the
+// store's newer state of s if it has not lapsed there. If the store
+// cannot record it, the session is refused all the same.
+func (m *Manager) expire(ctx context.Context, s *Session, now time.Time) (*Session, error) {
 	ended, changed, err := m.store.End(ctx, s.ID, Ending{Status: StatusExpired, Actor: ActorSystem, Now: now})
 	if err != nil {
 		c := *s
-		c.EndAt(Ending{Now: now})
-		e := endedError(&c)
+		c.EndAt(Ending{Status: StatusExpired, Now: now})
+		e := EndedError(&c)
 		e.Err = err
-		return e
+		return nil, e
 	}
 	if changed {
 		m.ended([]*Session{ended})
-	} else if m.cache != nil {
+		return nil, EndedError(ended)
+	}
+	if m.cache != nil {
 		m.cache.set(ended)
 	}
-	return endedError(ended)
-}
-
-func endedError(s *Session) *Error {
-	switch {
-	case s.Status == StatusRevoked:
-		return &Error{Code: CodeSessionRevoked, Message: "the session was revoked (" + string(s.EndReason) + ")"}
-	case s.EndReason == ReasonAbsoluteTimeout:
-		return &Error{Code: CodeSessionExpiredAbsolute, Message: "the session reached its absolute timeout"}
-	default:
-		return &Error{Code: CodeSessionExpiredIdle, Message: "the session expired after inactivity"}
+	if ended.Status != StatusActive {
+		return nil, EndedError(ended)
 	}
+	return ended, nil
 }
 
 func checkAssurance(s *Session, opts VerifyOptions, now time.Time) error {
@@ -357,22 +382,89 @@ func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) *Session
 	if now.Sub(s.LastActiveAt) < TouchInterval(s) || !s.IdleExpiresAt.Before(s.ExpiresAt) {
 		return s
 	}
+	t, err := m.write(ctx, s, now, false)
+	if err != nil || t.Status != StatusActive {
+		return s // ended meanwhile: the next verify will say so
+	}
+	return t
+}
+
+// write records activity at now and caches the result unless a newer
+// change overtook it.
+func (m *Manager) write(ctx context.Context, s *Session, now time.Time, force bool) (*Session, error) {
 	idle, warn := s.slide(now)
 	var epoch uint64
 	if m.cache != nil {
 		_, epoch = m.cache.get(s.TokenHash)
 	}
-	t, err := m.store.Touch(ctx, s.ID, now, idle, warn)
+	t, err := m.store.Touch(ctx, s.ID, now, idle, warn, force)
 	if err != nil {
-		return s
+		return nil, err
 	}
 	if m.cache != nil {
-		m.cache.putIf(t, epoch)
+		m.cache.putIf(t.TokenHash, t, epoch)
+	}
+	return t, nil
+}
+
+// Extend records activity on token's session now, whatever the touch
+// interval, and records [EventExtended]: the user's explicit "stay
+// signed in". It fails like [Manager.Verify].
+func (m *Manager) Extend(ctx context.Context, token string) (Session, error) {
+	s, now, err := m.current(ctx, token)
+	if err != nil {
+		return Session{}, err
+	}
+	t, err := m.write(ctx, s, now, true)
+	if err != nil {
+		return Session{}, err
 	}
 	if t.Status != StatusActive {
-		return s // ended meanwhile; the next verify will say so
+		return Session{}, EndedError(t)
 	}
-	return t
+	return *t, nil
+}
+
+// RotateGrace is how long a token replaced by [Manager.StepUp] keeps
+// verifying, so that requests already in flight with it do not fail.
+const RotateGrace = 5 * time.Second
+
+// StepUp records a fresh authentication of token's session at assurance
+// level aal with methods amr, after the platform (or lapse's own factor)
+// has verified it: the session gets a new token, both of its timeouts
+// start afresh, and the old token stops verifying after [RotateGrace].
+// It fails with [CodeInvalid] for an AAL outside 1-3 or lower than the
+// session's, like [Manager.Verify] for a token that is not valid, and
+// with [CodeConflict] if another step-up of the session won the race.
+func (m *Manager) StepUp(ctx context.Context, token string, aal int, amr []string, actor string) (Token, *Session, error) {
+	if aal < 1 || aal > 3 {
+		return "", nil, Errorf(CodeInvalid, "aal must be 1, 2 or 3")
+	}
+	if len(amr) > MaxAMR {
+		return "", nil, Errorf(CodeInvalid, "amr lists at most %d methods", MaxAMR)
+	}
+	old, now, err := m.current(ctx, token)
+	if err != nil {
+		return "", nil, err
+	}
+	if old.TokenHash != HashSecret(token) {
+		return "", nil, Errorf(CodeSessionNotFound, "this token was already replaced by a step-up")
+	}
+	if aal < old.AAL {
+		return "", nil, Errorf(CodeInvalid, "aal %d is lower than the session's %d", aal, old.AAL)
+	}
+	tok := NewToken()
+	s, err := m.store.Rotate(ctx, old.ID, Rotation{
+		OldHash: old.TokenHash, NewHash: tok.Hash(), AAL: aal, AMR: append([]string{}, amr...),
+		Actor: actor, Now: now, Grace: RotateGrace,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if m.cache != nil {
+		m.cache.set(s)
+	}
+	return tok, s, nil
 }
 
 // Revoke ends the session of token: the subject's own logout. It is
@@ -478,9 +570,7 @@ func (m *Manager) Sessions(ctx context.Context, f Filter) ([]*Session, error) {
 // asOf shows an active session whose deadline passed as expired.
 func asOf(s *Session, now time.Time) *Session {
 	if s.Status == StatusActive {
-		if _, _, lapsed := s.Lapsed(now); lapsed {
-			s.EndAt(Ending{Now: now})
-		}
+		s.EndAt(Ending{Status: StatusExpired, Now: now})
 	}
 	return s
 }

@@ -68,6 +68,12 @@ type Session struct {
 	Metadata  json.RawMessage `json:"metadata,omitempty"`
 
 	Policy Tier `json:"-"`
+
+	// PrevTokenHash is the hash of the token a rotation replaced; that
+	// token still verifies until PrevValidUntil, so requests in flight
+	// during a step-up do not fail.
+	PrevTokenHash  TokenHash `json:"-"`
+	PrevValidUntil time.Time `json:"-"`
 }
 
 // Deadline returns the earlier of the idle and absolute deadlines.

@@ -37,21 +37,38 @@ type Store interface {
 	// is after the stored LastActiveAt, so deadlines never move backward
 	// and a late writer cannot undo a newer one. A session that is no
 	// longer active, or whose deadline has passed at at, is left as it is:
-	// activity never revives a session. It returns the session as stored
-	// after the call.
-	Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time) (*Session, error)
+	// activity never revives a session. When at is at or past the stored
+	// WarnAt (the user came back during the warning), or force is set (an
+	// explicit "stay signed in"), it records [EventExtended]; routine
+	// activity is coalesced into LastActiveAt and records no event. It
+	// returns the session as stored after the call.
+	Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*Session, error)
 
-	// End ends the session with the given id and records one event. If
-	// the session's deadline has already passed at e.Now, it is recorded
-	// as expired at that deadline whatever e says, because it was no
-	// longer alive to be revoked. A session already ended is returned
-	// unchanged with changed false and no event.
+	// End ends the session with the given id and records one event, as
+	// [Session.EndAt] decides: if the session's deadline has already
+	// passed at e.Now, it is recorded as expired at that deadline whatever
+	// e says, because it was no longer alive to be revoked; an expiry
+	// asked of a session whose deadline has not passed changes nothing. A
+	// session left unchanged is returned with changed false and no event.
 	End(ctx context.Context, id string, e Ending) (s *Session, changed bool, err error)
 
 	// EndMatching ends every session that f matches and that is still
 	// recorded active, one event each, and returns them. Sessions already
 	// past a deadline at e.Now are recorded as expired, as in End.
 	EndMatching(ctx context.Context, f Filter, e Ending) ([]*Session, error)
+
+	// Rotate replaces the token of an active session and records a fresh
+	// authentication, all in one step: the session gets r.NewHash, AAL
+	// r.AAL and AMR r.AMR; it was authenticated and active at r.Now; both
+	// of its deadlines start afresh from r.Now under its recorded policy
+	// (reauthentication resets both timers); and the replaced token keeps
+	// verifying until r.Now+r.Grace. It records [EventSteppedUp] when the
+	// AAL rose, or a reauthentication otherwise, then [EventRotated]. It
+	// fails with [CodeConflict] when the session's token is no longer
+	// r.OldHash (another rotation won), and with the ended session's code
+	// ([CodeSessionRevoked], [CodeSessionExpiredIdle],
+	// [CodeSessionExpiredAbsolute]) when it is not active at r.Now.
+	Rotate(ctx context.Context, id string, r Rotation) (*Session, error)
 
 	// Sessions returns the sessions f matches, newest first. Unless
 	// f.IncludeEnded, only sessions active at f.Now are returned.
@@ -69,6 +86,49 @@ type Ending struct {
 	// Now is the time of the call: the end time of a revoke and the time of
 	// its event.
 	Now time.Time
+}
+
+// Rotation describes a new token and authentication for a session.
+type Rotation struct {
+	OldHash TokenHash
+	NewHash TokenHash
+	AAL     int
+	AMR     []string
+	Actor   string
+	Now     time.Time
+	// Grace is how long the replaced token keeps verifying.
+	Grace time.Duration
+}
+
+// Rotate applies r to s as a store records it, and returns the events to
+// record. s must be active at r.Now.
+func (s *Session) Rotate(r Rotation) []Event {
+	raised := r.AAL > s.AAL
+	s.PrevTokenHash, s.PrevValidUntil = r.OldHash, r.Now.Add(r.Grace)
+	s.TokenHash, s.AAL, s.AMR = r.NewHash, r.AAL, r.AMR
+	s.AuthenticatedAt, s.LastActiveAt = r.Now, r.Now
+	s.ExpiresAt = r.Now.Add(s.Policy.AbsoluteTimeout)
+	s.IdleExpiresAt, s.WarnAt = s.slide(r.Now)
+	reason := Reason("reauthenticated")
+	if raised {
+		reason = "aal_raised"
+	}
+	return []Event{
+		NewEvent(EventSteppedUp, s, reason, r.Actor, r.Now),
+		NewEvent(EventRotated, s, "", r.Actor, r.Now),
+	}
+}
+
+// EndedError returns the error a verify of the ended session s gets.
+func EndedError(s *Session) *Error {
+	switch {
+	case s.Status == StatusRevoked:
+		return &Error{Code: CodeSessionRevoked, Message: "the session was revoked (" + string(s.EndReason) + ")"}
+	case s.EndReason == ReasonAbsoluteTimeout:
+		return &Error{Code: CodeSessionExpiredAbsolute, Message: "the session reached its absolute timeout"}
+	default:
+		return &Error{Code: CodeSessionExpiredIdle, Message: "the session expired after inactivity"}
+	}
 }
 
 // Filter selects a subject's sessions.
@@ -106,24 +166,81 @@ type ActiveCounter interface {
 }
 
 // EndAt applies e to s as a store records it: expired at its deadline if
-// that passed before e.Now, otherwise e's status and reason at e.Now. It
-// returns the event to record.
-func (s *Session) EndAt(e Ending) Event {
-	s.Status, s.EndReason, s.EndedAt = e.Status, e.Reason, e.Now
-	actor := e.Actor
-	if reason, at, ok := s.Lapsed(e.Now); ok {
+// that passed before e.Now, otherwise e's status and reason at e.Now. An
+// Ending with StatusExpired asks only to record an expiry: on a session
+// whose deadline has not passed at e.Now (another node recorded newer
+// activity) it changes nothing and returns false. Otherwise it returns
+// the event to record and true.
+func (s *Session) EndAt(e Ending) (Event, bool) {
+	reason, at, lapsed := s.Lapsed(e.Now)
+	switch {
+	case lapsed:
 		s.Status, s.EndReason, s.EndedAt = StatusExpired, reason, at
-		actor = ActorSystem
+		return NewEvent(EventExpired, s, reason, ActorSystem, e.Now), true
+	case e.Status == StatusExpired:
+		return Event{}, false
 	}
-	typ := EventRevoked
-	if s.Status == StatusExpired {
-		typ = EventExpired
-	}
-	return NewEvent(typ, s, s.EndReason, actor, e.Now)
+	s.Status, s.EndReason, s.EndedAt = e.Status, e.Reason, e.Now
+	return NewEvent(EventRevoked, s, e.Reason, e.Actor, e.Now), true
 }
 
 // Pinger is implemented by stores that can tell whether their backing
 // service answers, for readiness checks.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// ExpiryIndex is implemented by stores with a deadline index, so that
+// expiry and warnings happen when their time comes rather than when a
+// token is next presented. Each session is expired, and warned for a
+// given warn_at, by exactly one call however many nodes call at once:
+// the change of state is the claim.
+type ExpiryIndex interface {
+	// ExpireDue records as expired, at their deadlines, up to limit
+	// sessions recorded active whose earliest deadline is at or before
+	// now, earliest first, with one [EventExpired] each, and returns them.
+	ExpireDue(ctx context.Context, now time.Time, limit int) ([]*Session, error)
+	// WarnDue records one [EventExpiringSoon] for each of up to limit
+	// active sessions whose WarnAt is at or before now, before their
+	// deadline, and that were not yet warned for that WarnAt; it returns
+	// them.
+	WarnDue(ctx context.Context, now time.Time, limit int) ([]*Session, error)
+}
+
+// Purger is implemented by stores that can delete sessions ended long
+// ago. Their events stay in the audit log.
+type Purger interface {
+	// Purge deletes up to limit sessions that ended before before and
+	// returns how many it deleted.
+	Purge(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// AuditLog is implemented by stores whose event log is hash-chained (see
+// [Event.ChainHash]).
+type AuditLog interface {
+	EventLog
+	// QueryEvents returns the events q selects, in Seq order.
+	QueryEvents(ctx context.Context, q EventQuery) ([]Event, error)
+	// ChainRecords returns up to limit records with Seq greater than
+	// after, in Seq order, with their stored hashes.
+	ChainRecords(ctx context.Context, after int64, limit int) ([]ChainRecord, error)
+}
+
+// EventQuery selects events from an audit log. Zero fields match all.
+type EventQuery struct {
+	Subject   string
+	Tenant    string
+	SessionID string
+	Types     []EventType
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive
+	After     int64     // Seq
+	Limit     int       // 0 means 1000
+}
+
+// ChainRecord is one stored audit record: an event and its chain hashes.
+type ChainRecord struct {
+	Event
+	PrevHash []byte
+	Hash     []byte
 }

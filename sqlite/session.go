@@ -13,14 +13,16 @@ import (
 const sessionColumns = `id, token_hash, subject, tenant, tier, aal, amr, status, end_reason,
 	created_at, last_active_at, authenticated_at, idle_expires_at, expires_at, warn_at, ended_at,
 	ip, user_agent, metadata,
-	idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age, max_sessions, remind_after`
+	idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age, max_sessions, remind_after,
+	prev_token_hash, prev_valid_until`
 
 type scanner interface{ Scan(...any) error }
 
 func scanSession(row scanner) (*lapse.Session, error) {
 	var (
 		s                                   lapse.Session
-		hash                                []byte
+		hash, prevHash                      []byte
+		prevUntil                           int64
 		amr, meta                           string
 		created, active, authed, idle, exp  int64
 		warn, ended                         int64
@@ -29,13 +31,16 @@ func scanSession(row scanner) (*lapse.Session, error) {
 	err := row.Scan(&s.ID, &hash, &s.Subject, &s.Tenant, &s.Tier, &s.AAL, &amr, &s.Status, &s.EndReason,
 		&created, &active, &authed, &idle, &exp, &warn, &ended,
 		&s.IP, &s.UserAgent, &meta,
-		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA)
+		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA,
+		&prevHash, &prevUntil)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound()
 	} else if err != nil {
 		return nil, err
 	}
 	copy(s.TokenHash[:], hash)
+	copy(s.PrevTokenHash[:], prevHash)
+	s.PrevValidUntil = ts(prevUntil)
 	if err := json.Unmarshal([]byte(amr), &s.AMR); err != nil {
 		return nil, err
 	}
@@ -104,7 +109,7 @@ func endOldest(ctx context.Context, tx *sql.Tx, sess *lapse.Session, limit int) 
 	}
 	victims := active[:len(active)-limit+1]
 	for _, v := range victims {
-		ev := v.EndAt(lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLimit, Actor: lapse.ActorSystem, Now: sess.CreatedAt})
+		ev, _ := v.EndAt(lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLimit, Actor: lapse.ActorSystem, Now: sess.CreatedAt})
 		if err := saveEnd(ctx, tx, v, ev); err != nil {
 			return nil, err
 		}
@@ -118,7 +123,7 @@ func insertSession(ctx context.Context, tx *sql.Tx, s *lapse.Session) error {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?, ?,?,?,?,?,?,?)`,
+		VALUES (?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?, ?,?,?,?,?,?,?, NULL,0)`,
 		s.ID, s.TokenHash[:], s.Subject, s.Tenant, s.Tier, s.AAL, string(amr), s.Status, s.EndReason,
 		nanos(s.CreatedAt), nanos(s.LastActiveAt), nanos(s.AuthenticatedAt), nanos(s.IdleExpiresAt),
 		nanos(s.ExpiresAt), nanos(s.WarnAt), nanos(s.EndedAt),
@@ -152,25 +157,80 @@ func (s *Store) Session(ctx context.Context, id string) (*lapse.Session, error) 
 
 // SessionByToken implements [lapse.Store].
 func (s *Store) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.Session, error) {
-	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, h[:]))
+	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?1
+		UNION ALL SELECT `+sessionColumns+` FROM sessions WHERE prev_token_hash = ?1 LIMIT 1`, h[:]))
 	return sess, wrap(err)
 }
 
 // Touch implements [lapse.Store].
-func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time) (*lapse.Session, error) {
+func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
 	var sess *lapse.Session
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		n := nanos(at)
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active_at = ?, idle_expires_at = ?, warn_at = ?
-			WHERE id = ? AND status = 'active' AND last_active_at < ? AND idle_expires_at > ? AND expires_at > ?`,
-			n, nanos(idleExpiresAt), nanos(warnAt), id, n, n, n); err != nil {
+		var err error
+		if sess, err = sessionByID(ctx, tx, id); err != nil {
 			return err
 		}
-		var err error
-		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
-		return err
+		if _, _, lapsed := sess.Lapsed(at); lapsed || sess.Status != lapse.StatusActive || !at.After(sess.LastActiveAt) {
+			return nil
+		}
+		extended := force || !at.Before(sess.WarnAt)
+		sess.LastActiveAt, sess.IdleExpiresAt, sess.WarnAt = at, idleExpiresAt, warnAt
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active_at = ?, idle_expires_at = ?, warn_at = ? WHERE id = ?`,
+			nanos(at), nanos(idleExpiresAt), nanos(warnAt), id); err != nil {
+			return err
+		}
+		if extended {
+			return appendEvent(ctx, tx, lapse.NewEvent(lapse.EventExtended, sess, "", lapse.ActorSubject, at))
+		}
+		return nil
 	})
 	return sess, err
+}
+
+func sessionByID(ctx context.Context, tx *sql.Tx, id string) (*lapse.Session, error) {
+	return scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+}
+
+// Rotate implements [lapse.Store].
+func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse.Session, error) {
+	var sess *lapse.Session
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if sess, err = sessionByID(ctx, tx, id); err != nil {
+			return err
+		}
+		if _, _, lapsed := sess.Lapsed(r.Now); lapsed || sess.Status != lapse.StatusActive {
+			c := *sess
+			c.EndAt(lapse.Ending{Status: lapse.StatusExpired, Now: r.Now})
+			return lapse.EndedError(&c)
+		}
+		if sess.TokenHash != r.OldHash {
+			return &lapse.Error{Code: lapse.CodeConflict, Message: "the session's token was replaced by another step-up"}
+		}
+		events := sess.Rotate(r)
+		amr, err := json.Marshal(nonNil(sess.AMR))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET token_hash = ?, prev_token_hash = ?, prev_valid_until = ?,
+			aal = ?, amr = ?, authenticated_at = ?, last_active_at = ?, idle_expires_at = ?, expires_at = ?, warn_at = ?
+			WHERE id = ?`,
+			sess.TokenHash[:], sess.PrevTokenHash[:], nanos(sess.PrevValidUntil), sess.AAL, string(amr),
+			nanos(sess.AuthenticatedAt), nanos(sess.LastActiveAt), nanos(sess.IdleExpiresAt), nanos(sess.ExpiresAt),
+			nanos(sess.WarnAt), id); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := appendEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
 }
 
 // End implements [lapse.Store].
@@ -181,12 +241,15 @@ func (s *Store) End(ctx context.Context, id string, e lapse.Ending) (*lapse.Sess
 	)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
-		if err != nil || sess.Status != lapse.StatusActive {
+		if sess, err = sessionByID(ctx, tx, id); err != nil || sess.Status != lapse.StatusActive {
 			return err
 		}
+		ev, ok := sess.EndAt(e)
+		if !ok {
+			return nil
+		}
 		changed = true
-		return saveEnd(ctx, tx, sess, sess.EndAt(e))
+		return saveEnd(ctx, tx, sess, ev)
 	})
 	if err != nil {
 		return nil, false, err
@@ -206,11 +269,16 @@ func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending)
 		if ended, err = collect(rows); err != nil {
 			return err
 		}
+		kept := ended[:0]
 		for _, sess := range ended {
-			if err := saveEnd(ctx, tx, sess, sess.EndAt(e)); err != nil {
-				return err
+			if ev, ok := sess.EndAt(e); ok {
+				if err := saveEnd(ctx, tx, sess, ev); err != nil {
+					return err
+				}
+				kept = append(kept, sess)
 			}
 		}
+		ended = kept
 		return nil
 	})
 	if err != nil {

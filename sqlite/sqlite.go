@@ -39,6 +39,9 @@ var (
 	_ lapse.EventLog      = (*Store)(nil)
 	_ lapse.ActiveCounter = (*Store)(nil)
 	_ lapse.Pinger        = (*Store)(nil)
+	_ lapse.ExpiryIndex   = (*Store)(nil)
+	_ lapse.Purger        = (*Store)(nil)
+	_ lapse.AuditLog      = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the database at path and brings its

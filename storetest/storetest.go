@@ -53,6 +53,15 @@ var cases = []struct {
 	{"sessions_lists_active_newest_first_or_all", testSessions},
 	{"every_change_is_an_event_in_order", testEvents},
 	{"count_active_by_tier", testCountActive},
+	{"touch_in_warning_window_or_forced_records_extended", testTouchExtended},
+	{"rotate_replaces_token_resets_timers_and_keeps_grace", testRotate},
+	{"rotate_refuses_stale_token_and_ended_session", testRotateRefuses},
+	{"expire_due_ends_lapsed_earliest_first_once", testExpireDue},
+	{"expire_due_claims_each_session_once_under_concurrency", testExpireDueConcurrent},
+	{"warn_due_warns_once_per_warn_at", testWarnDue},
+	{"purge_deletes_old_ended_sessions_keeps_events", testPurge},
+	{"query_events_filters", testQueryEvents},
+	{"audit_chain_verifies", testChain},
 }
 
 var ctx = context.Background()
@@ -221,7 +230,7 @@ func testTouchForward(t *testing.T, st lapse.Store) {
 	s := newSession("alice", "", "standard", t0)
 	mustCreate(t, st, s, 0)
 	at := t0.Add(4 * time.Minute)
-	got, err := st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute))
+	got, err := st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,14 +238,14 @@ func testTouchForward(t *testing.T, st lapse.Store) {
 		t.Fatalf("after touch at %v: last active %v, idle deadline %v, warn %v", at, got.LastActiveAt, got.IdleExpiresAt, got.WarnAt)
 	}
 	older := t0.Add(2 * time.Minute)
-	got, err = st.Touch(ctx, s.ID, older, older.Add(10*time.Minute), older.Add(9*time.Minute))
+	got, err = st.Touch(ctx, s.ID, older, older.Add(10*time.Minute), older.Add(9*time.Minute), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !got.IdleExpiresAt.Equal(at.Add(10 * time.Minute)) {
 		t.Errorf("an older touch moved the idle deadline back to %v, want it kept at %v", got.IdleExpiresAt, at.Add(10*time.Minute))
 	}
-	_, err = st.Touch(ctx, "ses_unknown", at, at, at)
+	_, err = st.Touch(ctx, "ses_unknown", at, at, at, false)
 	wantCode(t, "Touch(unknown)", err, lapse.CodeSessionNotFound)
 }
 
@@ -244,7 +253,7 @@ func testTouchNoRevive(t *testing.T, st lapse.Store) {
 	s := newSession("alice", "", "standard", t0)
 	mustCreate(t, st, s, 0)
 	at := s.IdleExpiresAt // exactly at the deadline: already lapsed
-	got, err := st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute))
+	got, err := st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +266,7 @@ func testTouchNoRevive(t *testing.T, st lapse.Store) {
 		t.Fatal(err)
 	}
 	at = t0.Add(2 * time.Minute)
-	got, err = st.Touch(ctx, r.ID, at, at.Add(10*time.Minute), at)
+	got, err = st.Touch(ctx, r.ID, at, at.Add(10*time.Minute), at, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,4 +455,278 @@ func sortedIDs(ss []*lapse.Session) []string {
 	ids := sessionIDs(ss)
 	slices.Sort(ids)
 	return ids
+}
+
+func eventTypes(t *testing.T, st lapse.Store, sessionID string) []lapse.EventType {
+	t.Helper()
+	log, ok := st.(lapse.EventLog)
+	if !ok {
+		t.Skip("store does not implement lapse.EventLog")
+	}
+	evs, err := log.Events(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []lapse.EventType
+	for _, e := range evs {
+		if e.SessionID == sessionID {
+			types = append(types, e.Type)
+		}
+	}
+	return types
+}
+
+func testTouchExtended(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "standard", t0) // warn at +9m
+	mustCreate(t, st, s, 0)
+	at := t0.Add(5 * time.Minute) // before warn_at: routine
+	st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	at = t0.Add(5*time.Minute + 9*time.Minute) // at the new warn_at: the user came back in the warning
+	st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	at = at.Add(time.Second) // forced: stay signed in
+	st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), true)
+	want := []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventExtended}
+	if got := eventTypes(t, st, s.ID); !slices.Equal(got, want) {
+		t.Errorf("events = %v, want %v (routine activity records none)", got, want)
+	}
+}
+
+func testRotate(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "sensitive", t0)
+	mustCreate(t, st, s, 0)
+	now := t0.Add(20 * time.Minute)
+	st.Touch(ctx, s.ID, t0.Add(5*time.Minute), t0.Add(15*time.Minute), t0.Add(14*time.Minute), false)
+	st.Touch(ctx, s.ID, t0.Add(15*time.Minute-time.Second), t0.Add(25*time.Minute), t0.Add(24*time.Minute), false)
+	newHash := lapse.NewToken().Hash()
+	got, err := st.Rotate(ctx, s.ID, lapse.Rotation{OldHash: s.TokenHash, NewHash: newHash, AAL: 2, AMR: []string{"pwd", "otp"},
+		Actor: lapse.ActorAPI, Now: now, Grace: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TokenHash != newHash || got.AAL != 2 || !slices.Equal(got.AMR, []string{"pwd", "otp"}) {
+		t.Errorf("rotated session: aal %d amr %v, new hash %v", got.AAL, got.AMR, got.TokenHash == newHash)
+	}
+	if !got.AuthenticatedAt.Equal(now) || !got.ExpiresAt.Equal(now.Add(time.Hour)) || !got.IdleExpiresAt.Equal(now.Add(10*time.Minute)) {
+		t.Errorf("after rotation at %v: authenticated %v, absolute %v, idle %v; want both timers reset", now, got.AuthenticatedAt, got.ExpiresAt, got.IdleExpiresAt)
+	}
+	byNew, err := st.SessionByToken(ctx, newHash)
+	if err != nil || byNew.ID != s.ID {
+		t.Fatalf("SessionByToken(new) = %v, %v", byNew, err)
+	}
+	byOld, err := st.SessionByToken(ctx, s.TokenHash)
+	if err != nil || byOld.ID != s.ID || byOld.PrevTokenHash != s.TokenHash || !byOld.PrevValidUntil.Equal(now.Add(5*time.Second)) {
+		t.Fatalf("SessionByToken(old) within the grace = %+v, %v; want the session with the old hash valid until +5s", byOld, err)
+	}
+	// the second touch came during the warning: extended
+	want := []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp, lapse.EventRotated}
+	if got := eventTypes(t, st, s.ID); !slices.Equal(got, want) {
+		t.Errorf("events = %v, want %v", got, want)
+	}
+}
+
+func testRotateRefuses(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "standard", t0)
+	mustCreate(t, st, s, 0)
+	first := lapse.Rotation{OldHash: s.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Now: t0.Add(time.Minute)}
+	if _, err := st.Rotate(ctx, s.ID, first); err != nil {
+		t.Fatal(err)
+	}
+	second := lapse.Rotation{OldHash: s.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Now: t0.Add(time.Minute)}
+	_, err := st.Rotate(ctx, s.ID, second)
+	wantCode(t, "Rotate with a replaced token", err, lapse.CodeConflict)
+	r := newSession("bob", "", "standard", t0)
+	mustCreate(t, st, r, 0)
+	st.End(ctx, r.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Now: t0.Add(time.Minute)})
+	_, err = st.Rotate(ctx, r.ID, lapse.Rotation{OldHash: r.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Now: t0.Add(2 * time.Minute)})
+	wantCode(t, "Rotate of a revoked session", err, lapse.CodeSessionRevoked)
+	l := newSession("carol", "", "standard", t0)
+	mustCreate(t, st, l, 0)
+	_, err = st.Rotate(ctx, l.ID, lapse.Rotation{OldHash: l.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Now: l.IdleExpiresAt})
+	wantCode(t, "Rotate at the idle deadline", err, lapse.CodeSessionExpiredIdle)
+}
+
+func expiryIndex(t *testing.T, st lapse.Store) lapse.ExpiryIndex {
+	x, ok := st.(lapse.ExpiryIndex)
+	if !ok {
+		t.Skip("store does not implement lapse.ExpiryIndex")
+	}
+	return x
+}
+
+func testExpireDue(t *testing.T, st lapse.Store) {
+	x := expiryIndex(t, st)
+	idle := newSession("a", "", "standard", t0) // idle deadline t0+10m
+	abs := newSession("b", "", "standard", t0.Add(-55*time.Minute))
+	abs.IdleExpiresAt, abs.ExpiresAt = t0.Add(20*time.Minute), t0.Add(5*time.Minute) // absolute first
+	later := newSession("c", "", "standard", t0.Add(5*time.Minute))                   // idle deadline t0+15m
+	for _, s := range []*lapse.Session{idle, abs, later} {
+		mustCreate(t, st, s, 0)
+	}
+	due, err := x.ExpireDue(ctx, t0.Add(10*time.Minute), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := sessionIDs(due); !slices.Equal(ids, []string{abs.ID, idle.ID}) {
+		t.Fatalf("ExpireDue at +10m = %v, want [absolute-first %s, idle %s] in deadline order", ids, abs.ID, idle.ID)
+	}
+	if due[0].EndReason != lapse.ReasonAbsoluteTimeout || !due[0].EndedAt.Equal(abs.ExpiresAt) ||
+		due[1].EndReason != lapse.ReasonIdleTimeout || !due[1].EndedAt.Equal(idle.IdleExpiresAt) {
+		t.Errorf("reasons/ends: %s at %v, %s at %v", due[0].EndReason, due[0].EndedAt, due[1].EndReason, due[1].EndedAt)
+	}
+	again, _ := x.ExpireDue(ctx, t0.Add(10*time.Minute), 100)
+	if len(again) != 0 {
+		t.Errorf("a second ExpireDue expired %v again", sessionIDs(again))
+	}
+	if got := eventTypes(t, st, idle.ID); !slices.Equal(got, []lapse.EventType{lapse.EventCreated, lapse.EventExpired}) {
+		t.Errorf("events of the idle session = %v", got)
+	}
+	if stored, _ := st.Session(ctx, later.ID); stored.Status != lapse.StatusActive {
+		t.Errorf("a session not yet due was ended")
+	}
+}
+
+func testExpireDueConcurrent(t *testing.T, st lapse.Store) {
+	x := expiryIndex(t, st)
+	const n = 200
+	for i := range n {
+		mustCreate(t, st, newSession(fmt.Sprintf("u%d", i), "", "standard", t0), 0)
+	}
+	var (
+		mu    sync.Mutex
+		seen  = map[string]int{}
+		wg    sync.WaitGroup
+		fails []error
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				due, err := x.ExpireDue(ctx, t0.Add(time.Hour), 17)
+				mu.Lock()
+				if err != nil {
+					fails = append(fails, err)
+				}
+				for _, s := range due {
+					seen[s.ID]++
+				}
+				mu.Unlock()
+				if err != nil || len(due) == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(fails) > 0 {
+		t.Fatalf("concurrent ExpireDue: %v", fails[0])
+	}
+	if len(seen) != n {
+		t.Errorf("%d of %d sessions expired", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("session %s expired %d times", id, c)
+		}
+	}
+}
+
+func testWarnDue(t *testing.T, st lapse.Store) {
+	x := expiryIndex(t, st)
+	s := newSession("alice", "", "standard", t0) // warn at +9m, idle at +10m
+	mustCreate(t, st, s, 0)
+	if due, _ := x.WarnDue(ctx, t0.Add(9*time.Minute-time.Nanosecond), 10); len(due) != 0 {
+		t.Fatalf("warned before warn_at")
+	}
+	due, err := x.WarnDue(ctx, t0.Add(9*time.Minute), 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("WarnDue at warn_at = %d sessions, %v; want 1", len(due), err)
+	}
+	if due, _ := x.WarnDue(ctx, t0.Add(9*time.Minute+time.Second), 10); len(due) != 0 {
+		t.Errorf("warned twice for one warn_at")
+	}
+	at := t0.Add(9*time.Minute + 30*time.Second)
+	st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	if due, _ := x.WarnDue(ctx, at.Add(9*time.Minute), 10); len(due) != 1 {
+		t.Errorf("no new warning at the warn_at that activity set")
+	}
+	want := []lapse.EventType{lapse.EventCreated, lapse.EventExpiringSoon, lapse.EventExtended, lapse.EventExpiringSoon}
+	if got := eventTypes(t, st, s.ID); !slices.Equal(got, want) {
+		t.Errorf("events = %v, want %v", got, want)
+	}
+}
+
+func testPurge(t *testing.T, st lapse.Store) {
+	p, ok := st.(lapse.Purger)
+	if !ok {
+		t.Skip("store does not implement lapse.Purger")
+	}
+	old := newSession("a", "", "standard", t0)
+	recent := newSession("b", "", "standard", t0)
+	active := newSession("c", "", "standard", t0)
+	for _, s := range []*lapse.Session{old, recent, active} {
+		mustCreate(t, st, s, 0)
+	}
+	st.End(ctx, old.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(time.Minute)})
+	st.End(ctx, recent.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(3 * time.Minute)})
+	n, err := p.Purge(ctx, t0.Add(2*time.Minute), 100)
+	if err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v; want 1", n, err)
+	}
+	_, err = st.Session(ctx, old.ID)
+	wantCode(t, "purged session", err, lapse.CodeSessionNotFound)
+	for _, s := range []*lapse.Session{recent, active} {
+		if _, err := st.Session(ctx, s.ID); err != nil {
+			t.Errorf("session %s was purged too early: %v", s.ID, err)
+		}
+	}
+	if got := eventTypes(t, st, old.ID); len(got) != 2 {
+		t.Errorf("the purged session's events = %v, want them kept", got)
+	}
+}
+
+func testQueryEvents(t *testing.T, st lapse.Store) {
+	a, ok := st.(lapse.AuditLog)
+	if !ok {
+		t.Skip("store does not implement lapse.AuditLog")
+	}
+	s1 := newSession("alice", "acme", "standard", t0)
+	s2 := newSession("bob", "globex", "standard", t0.Add(time.Minute))
+	mustCreate(t, st, s1, 0)
+	mustCreate(t, st, s2, 0)
+	st.End(ctx, s1.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(2 * time.Minute)})
+	for _, c := range []struct {
+		q    lapse.EventQuery
+		want int
+	}{
+		{lapse.EventQuery{}, 3},
+		{lapse.EventQuery{Subject: "alice"}, 2},
+		{lapse.EventQuery{Tenant: "globex"}, 1},
+		{lapse.EventQuery{SessionID: s1.ID, Types: []lapse.EventType{lapse.EventRevoked}}, 1},
+		{lapse.EventQuery{Since: t0.Add(time.Minute), Until: t0.Add(2 * time.Minute)}, 1},
+		{lapse.EventQuery{Limit: 2}, 2},
+	} {
+		got, err := a.QueryEvents(ctx, c.q)
+		if err != nil || len(got) != c.want {
+			t.Errorf("QueryEvents(%+v) = %d events, %v; want %d", c.q, len(got), err, c.want)
+		}
+	}
+}
+
+func testChain(t *testing.T, st lapse.Store) {
+	a, ok := st.(lapse.AuditLog)
+	if !ok {
+		t.Skip("store does not implement lapse.AuditLog")
+	}
+	for i := range 5 {
+		mustCreate(t, st, newSession(fmt.Sprintf("u%d", i), "", "standard", t0), 0)
+	}
+	rep, err := lapse.VerifyChain(ctx, a, 0, nil)
+	if err != nil || !rep.OK() || rep.Records != 5 || rep.HeadSeq == 0 {
+		t.Fatalf("VerifyChain on an untouched log = %+v, %v", rep, err)
+	}
+	recs, _ := a.ChainRecords(ctx, 0, 10)
+	if len(recs) != 5 || len(recs[0].PrevHash) != 0 || string(recs[1].PrevHash) != string(recs[0].Hash) {
+		t.Errorf("chain records are not linked: %d records", len(recs))
+	}
 }

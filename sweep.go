@@ -1,0 +1,112 @@
+package lapse
+
+import (
+	"context"
+	"time"
+)
+
+// SweepBatch is how many sessions one store call of a sweep handles.
+const SweepBatch = 2000
+
+// Sweep ends every session whose deadline has passed and records the
+// warnings whose time has come, without waiting for anyone to present a
+// token. It needs a store that implements [ExpiryIndex] and does nothing
+// otherwise. Several nodes may sweep one store at once: the store expires
+// each session once. It returns how many sessions it expired and warned.
+func (m *Manager) Sweep(ctx context.Context) (expired, warned int, err error) {
+	x, ok := m.store.(ExpiryIndex)
+	if !ok {
+		return 0, 0, nil
+	}
+	now := m.clock.Now()
+	for {
+		due, err := x.ExpireDue(ctx, now, SweepBatch)
+		if err != nil {
+			return expired, warned, err
+		}
+		m.ended(due)
+		expired += len(due)
+		if len(due) < SweepBatch {
+			break
+		}
+	}
+	for {
+		due, err := x.WarnDue(ctx, now, SweepBatch)
+		if err != nil {
+			return expired, warned, err
+		}
+		warned += len(due)
+		if len(due) < SweepBatch {
+			break
+		}
+	}
+	return expired, warned, nil
+}
+
+// RunOptions configure [Manager.Run]; zero values are the defaults.
+type RunOptions struct {
+	// SweepEvery is the pause between sweeps; 0 means 200ms, so an
+	// expiry is recorded well within a second of its deadline.
+	SweepEvery time.Duration
+	// Retention is how long ended sessions are kept before they are
+	// purged (their events stay in the audit log); 0 means 30 days and a
+	// negative value keeps them forever.
+	Retention time.Duration
+	// OnError is told of failed sweeps and purges; nil ignores them. Run
+	// keeps going: a store that comes back is swept again.
+	OnError func(error)
+}
+
+// Run sweeps and purges until ctx is done, then returns nil. It is the
+// manager's only background work and must be started by the caller.
+func (m *Manager) Run(ctx context.Context, opts RunOptions) error {
+	every := opts.SweepEvery
+	if every <= 0 {
+		every = 200 * time.Millisecond
+	}
+	retention := opts.Retention
+	if retention == 0 {
+		retention = 30 * 24 * time.Hour
+	}
+	report := opts.OnError
+	if report == nil {
+		report = func(error) {}
+	}
+	sweep := time.NewTicker(every)
+	defer sweep.Stop()
+	purge := time.NewTicker(time.Hour)
+	defer purge.Stop()
+	m.purge(ctx, retention, report)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweep.C:
+			if _, _, err := m.Sweep(ctx); err != nil && ctx.Err() == nil {
+				report(err)
+			}
+		case <-purge.C:
+			m.purge(ctx, retention, report)
+		}
+	}
+}
+
+func (m *Manager) purge(ctx context.Context, retention time.Duration, report func(error)) {
+	p, ok := m.store.(Purger)
+	if !ok || retention < 0 {
+		return
+	}
+	before := m.clock.Now().Add(-retention)
+	for {
+		n, err := p.Purge(ctx, before, SweepBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				report(err)
+			}
+			return
+		}
+		if n < SweepBatch {
+			return
+		}
+	}
+}

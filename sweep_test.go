@@ -1,0 +1,90 @@
+package lapse_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse"
+)
+
+func TestSweep(t *testing.T) {
+	f := newFixture(t)
+	idleTok, idle := f.create(t, lapse.CreateParams{Subject: "idle"}) // idle 30m, warn at 28m
+	busyTok, busy := f.create(t, lapse.CreateParams{Subject: "busy"}) // kept active
+	f.clock.Advance(28*time.Minute - time.Nanosecond)
+	if exp, warned, err := f.m.Sweep(ctx); err != nil || exp != 0 || warned != 0 {
+		t.Fatalf("sweep just before warn_at: %d expired, %d warned, %v; want nothing", exp, warned, err)
+	}
+	f.m.Verify(ctx, busyTok.Reveal(), lapse.VerifyOptions{}) // busy stays clear of its warning
+	f.clock.Advance(time.Nanosecond)
+	if exp, warned, _ := f.m.Sweep(ctx); exp != 0 || warned != 1 {
+		t.Fatalf("sweep at warn_at: %d expired, %d warned; want 0 and 1", exp, warned)
+	}
+	f.clock.Advance(2*time.Minute - time.Nanosecond)
+	if exp, _, _ := f.m.Sweep(ctx); exp != 0 {
+		t.Fatalf("sweep just before the idle deadline expired %d", exp)
+	}
+	f.clock.Advance(time.Nanosecond)
+	if exp, _, _ := f.m.Sweep(ctx); exp != 1 {
+		t.Fatalf("sweep at the idle deadline expired %d, want 1", exp)
+	}
+	stored, _ := f.store.Session(ctx, idle.ID)
+	if stored.Status != lapse.StatusExpired || stored.EndReason != lapse.ReasonIdleTimeout || !stored.EndedAt.Equal(idle.IdleExpiresAt) {
+		t.Errorf("swept session: %s/%s at %v", stored.Status, stored.EndReason, stored.EndedAt)
+	}
+	_, err := f.m.Verify(ctx, idleTok.Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "verify of the swept session", err, lapse.CodeSessionExpiredIdle)
+	if s, _ := f.store.Session(ctx, busy.ID); s.Status != lapse.StatusActive {
+		t.Errorf("the busy session was swept")
+	}
+	evs, _ := f.store.QueryEvents(ctx, lapse.EventQuery{SessionID: idle.ID, Types: []lapse.EventType{lapse.EventExpired}})
+	if len(evs) != 1 || evs[0].Reason != lapse.ReasonIdleTimeout || !evs[0].Time.Equal(f.clock.Now()) {
+		t.Errorf("expired events = %+v, want one idle_timeout at the sweep", evs)
+	}
+}
+
+func TestStepUpRotatesToken(t *testing.T) {
+	f := newFixture(t)
+	oldTok, s := f.create(t, lapse.CreateParams{Tier: "sensitive", AAL: 1})
+	_, err := f.m.Verify(ctx, oldTok.Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "AAL1 session on the AAL2 tier", err, lapse.CodeStepUpRequired)
+	f.clock.Advance(3 * time.Minute)
+	newTok, stepped, err := f.m.StepUp(ctx, oldTok.Reveal(), 2, []string{"pwd", "otp"}, lapse.ActorAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stepped.ID != s.ID || stepped.AAL != 2 || !stepped.AuthenticatedAt.Equal(f.clock.Now()) || !stepped.ExpiresAt.Equal(f.clock.Now().Add(time.Hour)) {
+		t.Errorf("stepped-up session: id kept %v, aal %d, authenticated %v, absolute %v", stepped.ID == s.ID, stepped.AAL, stepped.AuthenticatedAt, stepped.ExpiresAt)
+	}
+	if _, err := f.m.Verify(ctx, newTok.Reveal(), lapse.VerifyOptions{}); err != nil {
+		t.Errorf("new token: %v", err)
+	}
+	f.clock.Advance(lapse.RotateGrace - time.Nanosecond)
+	if _, err := f.m.Verify(ctx, oldTok.Reveal(), lapse.VerifyOptions{}); err != nil {
+		t.Errorf("old token within the grace: %v, want valid", err)
+	}
+	f.clock.Advance(time.Nanosecond)
+	_, err = f.m.Verify(ctx, oldTok.Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "old token after the grace", err, lapse.CodeSessionNotFound)
+	_, _, err = f.m.StepUp(ctx, oldTok.Reveal(), 2, nil, lapse.ActorAPI)
+	wantCode(t, "step-up with the replaced token", err, lapse.CodeSessionNotFound)
+	_, _, err = f.m.StepUp(ctx, newTok.Reveal(), 1, nil, lapse.ActorAPI)
+	wantCode(t, "step-down", err, lapse.CodeInvalid)
+}
+
+func TestExtendRecordsEvent(t *testing.T) {
+	f := newFixture(t)
+	tok, s := f.create(t, lapse.CreateParams{})
+	f.clock.Advance(10 * time.Second) // well within the touch interval
+	got, err := f.m.Extend(ctx, tok.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.IdleExpiresAt.Equal(f.clock.Now().Add(30 * time.Minute)) {
+		t.Errorf("extend moved the idle deadline to %v, want now+30m", got.IdleExpiresAt)
+	}
+	evs, _ := f.store.QueryEvents(ctx, lapse.EventQuery{SessionID: s.ID, Types: []lapse.EventType{lapse.EventExtended}})
+	if len(evs) != 1 {
+		t.Errorf("%d extended events, want 1", len(evs))
+	}
+}
