@@ -31,8 +31,16 @@ func TestPolicyValidate(t *testing.T) {
 		{"default_tier_must_exist", func(p *lapse.Policy) { p.DefaultTier = "gold" }, "default_tier"},
 		{"idle_must_be_positive", func(p *lapse.Policy) { t := p.Tiers["standard"]; t.IdleTimeout = 0; p.Tiers["standard"] = t }, "tiers.standard.idle_timeout"},
 		{"absolute_is_required", func(p *lapse.Policy) { t := p.Tiers["standard"]; t.AbsoluteTimeout = 0; p.Tiers["standard"] = t }, "tiers.standard.absolute_timeout"},
-		{"idle_longer_than_absolute", func(p *lapse.Policy) { t := p.Tiers["standard"]; t.IdleTimeout = 13 * time.Hour; p.Tiers["standard"] = t }, "tiers.standard.idle_timeout"},
-		{"warn_not_shorter_than_idle", func(p *lapse.Policy) { t := p.Tiers["standard"]; t.WarnBefore = 30 * time.Minute; p.Tiers["standard"] = t }, "tiers.standard.warn_before"},
+		{"idle_longer_than_absolute", func(p *lapse.Policy) {
+			t := p.Tiers["standard"]
+			t.IdleTimeout = 13 * time.Hour
+			p.Tiers["standard"] = t
+		}, "tiers.standard.idle_timeout"},
+		{"warn_not_shorter_than_idle", func(p *lapse.Policy) {
+			t := p.Tiers["standard"]
+			t.WarnBefore = 30 * time.Minute
+			p.Tiers["standard"] = t
+		}, "tiers.standard.warn_before"},
 		{"aal_out_of_range", func(p *lapse.Policy) { t := p.Tiers["standard"]; t.RequireAAL = 4; p.Tiers["standard"] = t }, "tiers.standard.require_aal"},
 		{"tenant_may_tighten", func(p *lapse.Policy) {
 			p.Tenants = map[string]map[string]lapse.TierOverride{"acme": {"standard": {IdleTimeout: dur(10 * time.Minute)}}}

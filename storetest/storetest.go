@@ -558,7 +558,7 @@ func testExpireDue(t *testing.T, st lapse.Store) {
 	idle := newSession("a", "", "standard", t0) // idle deadline t0+10m
 	abs := newSession("b", "", "standard", t0.Add(-55*time.Minute))
 	abs.IdleExpiresAt, abs.ExpiresAt = t0.Add(20*time.Minute), t0.Add(5*time.Minute) // absolute first
-	later := newSession("c", "", "standard", t0.Add(5*time.Minute))                   // idle deadline t0+15m
+	later := newSession("c", "", "standard", t0.Add(5*time.Minute))                  // idle deadline t0+15m
 	for _, s := range []*lapse.Session{idle, abs, later} {
 		mustCreate(t, st, s, 0)
 	}
