@@ -157,6 +157,8 @@ type EventLog interface {
 	// Events returns up to limit events with Seq greater than after, in
 	// ascending Seq order.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
+	// LastSeq returns the Seq of the newest event, 0 if there is none.
+	LastSeq(ctx context.Context) (int64, error)
 }
 
 // ActiveCounter is implemented by stores that can count the sessions
@@ -243,4 +245,51 @@ type ChainRecord struct {
 	Event
 	PrevHash []byte
 	Hash     []byte
+}
+
+// Delivery is one event to deliver to one webhook endpoint.
+type Delivery struct {
+	ID        int64
+	Endpoint  string
+	Event     Event
+	Status    DeliveryStatus
+	Attempts  int
+	NextAt    time.Time
+	LastError string
+	UpdatedAt time.Time
+}
+
+// DeliveryStatus is where a delivery stands.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryDead      DeliveryStatus = "dead"
+)
+
+// DeliveryQueue keeps webhook deliveries: each endpoint's position in the
+// event log, and the deliveries still to make, so that delivery is at
+// least once across restarts. It is implemented by stores that keep
+// events.
+type DeliveryQueue interface {
+	// Cursor returns the Seq of the last event enqueued for endpoint, and
+	// false if the endpoint has no cursor yet.
+	Cursor(ctx context.Context, endpoint string) (int64, bool, error)
+	// Enqueue adds deliveries of the events with the given Seqs, due at
+	// now, and moves endpoint's cursor to cursor, in one step.
+	Enqueue(ctx context.Context, endpoint string, seqs []int64, cursor int64, now time.Time) error
+	// Due returns up to limit pending deliveries due at now, oldest first,
+	// with their events.
+	Due(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// Record stores the outcome of an attempt: d's Status, Attempts,
+	// NextAt and LastError as the caller set them, at now.
+	Record(ctx context.Context, d Delivery, now time.Time) error
+	// Dead returns up to limit dead deliveries, newest first.
+	Dead(ctx context.Context, limit int) ([]Delivery, error)
+	// Replay makes the given dead deliveries (all of them when ids is
+	// empty) pending again, due at now, with no attempts; it returns how
+	// many it changed.
+	Replay(ctx context.Context, ids []int64, now time.Time) (int, error)
 }

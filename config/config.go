@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +33,39 @@ type File struct {
 	Store string
 	// Policy is the validated session policy.
 	Policy *lapse.Policy
+	// Retention is how long ended sessions are kept before they are
+	// purged (their events stay in the audit log); negative keeps them.
+	Retention time.Duration
+	// SweepInterval is the pause between expiry sweeps.
+	SweepInterval time.Duration
+	// Webhooks are the endpoints that receive events.
+	Webhooks []Webhook
+	// WebhookRetry sets delivery retries.
+	WebhookRetry Retry
 }
+
+// Webhook is an endpoint that receives events, signed with Secret (a
+// Standard Webhooks "whsec_" secret, given in the file or, better, in the
+// environment variable SecretEnv).
+type Webhook struct {
+	Name      string
+	URL       string
+	Secret    string
+	SecretEnv string
+	Events    []lapse.EventType
+	// Key is the YAML key path of the entry, for error messages.
+	Key string
+}
+
+// Retry configures webhook delivery retries; zero values are defaults.
+type Retry struct {
+	Base, Max time.Duration
+	Attempts  int
+}
+
+// EventTypes lists every event type a webhook may ask for.
+var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
+	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20
@@ -43,7 +77,8 @@ func Default() *File {
 	if err := p.Validate(); err != nil {
 		panic("config: built-in default policy is invalid: " + err.Error())
 	}
-	return &File{Listen: "127.0.0.1:8080", DataDir: "lapse-data", Store: "sqlite", Policy: p}
+	return &File{Listen: "127.0.0.1:8080", DataDir: "lapse-data", Store: "sqlite", Policy: p,
+		Retention: 30 * 24 * time.Hour, SweepInterval: 200 * time.Millisecond}
 }
 
 // DefaultPolicy is the policy used without a config file: a standard tier
@@ -197,6 +232,16 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			f.Policy.Tiers, f.Policy.Bounds = p.tiers(v, key)
 		case "tenants":
 			f.Policy.Tenants = p.tenants(v, key)
+		case "retention":
+			f.Retention = p.duration(v, key)
+		case "sweep_interval":
+			if f.SweepInterval = p.duration(v, key); f.SweepInterval < 10*time.Millisecond || f.SweepInterval > time.Minute {
+				p.errorf(v, key, "must be between 10ms and 1m")
+			}
+		case "webhooks":
+			f.Webhooks = p.webhooks(v, key)
+		case "webhook_retry":
+			f.WebhookRetry = p.retry(v, key)
 		default:
 			return false
 		}
@@ -386,4 +431,88 @@ func (p *parser) duration(n *yaml.Node, key string) time.Duration {
 		return 0
 	}
 	return d
+}
+
+func (p *parser) webhooks(n *yaml.Node, path string) []Webhook {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, path, "must be a list of endpoints")
+		return nil
+	}
+	var out []Webhook
+	names := map[string]bool{}
+	for i, item := range n.Content {
+		w := Webhook{Key: fmt.Sprintf("%s[%d]", path, i)}
+		p.fields(item, w.Key, func(key string, v *yaml.Node) bool {
+			kp := join(w.Key, key)
+			switch key {
+			case "name":
+				w.Name = p.str(v, kp)
+			case "url":
+				w.URL = p.str(v, kp)
+				if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					p.errorf(v, kp, "%q is not an http(s) URL", w.URL)
+				}
+			case "secret":
+				w.Secret = p.str(v, kp)
+			case "secret_env":
+				w.SecretEnv = p.str(v, kp)
+			case "events":
+				for _, t := range p.strs(v, kp) {
+					if !slices.Contains(EventTypes, lapse.EventType(t)) {
+						p.errorf(v, kp, "%q is not an event type", t)
+					}
+					w.Events = append(w.Events, lapse.EventType(t))
+				}
+			default:
+				return false
+			}
+			return true
+		})
+		switch {
+		case !validName(w.Name):
+			p.errorf(item, w.Key+".name", "is required: 1-64 letters, digits, '-' or '_'")
+		case names[w.Name]:
+			p.errorf(item, w.Key+".name", "%q names two endpoints", w.Name)
+		}
+		names[w.Name] = true
+		if w.URL == "" {
+			p.errorf(item, w.Key+".url", "is required")
+		}
+		if (w.Secret == "") == (w.SecretEnv == "") {
+			p.errorf(item, w.Key, "set exactly one of secret and secret_env")
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func (p *parser) retry(n *yaml.Node, path string) Retry {
+	var r Retry
+	p.fields(n, path, func(key string, v *yaml.Node) bool {
+		kp := join(path, key)
+		switch key {
+		case "base":
+			r.Base = p.duration(v, kp)
+		case "max":
+			r.Max = p.duration(v, kp)
+		case "attempts":
+			r.Attempts = p.integer(v, kp)
+		default:
+			return false
+		}
+		return true
+	})
+	return r
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,8 @@
 //	lapse serve [--config FILE] [--listen ADDR] [--data-dir DIR]
 //	lapse probe TARGET.yaml [flags]
 //	lapse audit policy --config FILE --profile NAME [flags]
+//	lapse audit log | verify [flags]
+//	lapse webhooks dead | replay [flags]
 //	lapse version
 package main
 
@@ -24,6 +26,8 @@ Usage:
                                serve the session API (embedded store by default)
   lapse probe TARGET.yaml      test a web app's session expiry from the outside
   lapse audit policy           check the policy against a compliance profile
+  lapse audit log | verify     read the audit log; verify its hash chain
+  lapse webhooks dead | replay inspect and replay dead-lettered webhook deliveries
   lapse version                print the version
 
 Run 'lapse COMMAND --help' for a command's flags.
@@ -48,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr)
+	case "webhooks":
+		return runWebhooks(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "lapse", version())
 		return 0
@@ -60,10 +66,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "policy" {
-		return runAuditPolicy(ctx, args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "policy":
+			return runAuditPolicy(ctx, args[1:], stdout, stderr)
+		case "log":
+			return runAuditLog(ctx, args[1:], stdout, stderr)
+		case "verify":
+			return runAuditVerify(ctx, args[1:], stdout, stderr)
+		}
 	}
-	fmt.Fprintln(stderr, "usage: lapse audit policy --config FILE --profile NAME [--format table|json] [--strict] [--list]")
+	fmt.Fprint(stderr, `usage:
+  lapse audit policy --config FILE --profile NAME [--format table|json] [--strict] [--list]
+  lapse audit log    [--data-dir DIR] [--subject S] [--tenant T] [--session ID] [--type T,..] [--since T] [--until T] [--format table|json]
+  lapse audit verify [--data-dir DIR] [--head SEQ:HASH]
+`)
 	return 2
 }
 

@@ -13,14 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/compliance"
 	"github.com/lapsehq/lapse/config"
+	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/metrics"
 	"github.com/lapsehq/lapse/sqlite"
+	"github.com/lapsehq/lapse/webhook"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -82,6 +85,16 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	endpoints, err := webhookEndpoints(cfg)
+	if err != nil {
+		return err
+	}
+	events := feed.New(store, 0)
+	dispatcher := webhook.New(webhook.Config{
+		Endpoints: endpoints, Log: store, Queue: store, Clock: clock,
+		RetryBase: cfg.WebhookRetry.Base, RetryMax: cfg.WebhookRetry.Max, MaxAttempts: cfg.WebhookRetry.Attempts,
+		OnError: func(err error) { log.Error("webhook delivery", "err", err) },
+	})
 	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log})
 	if err != nil {
 		return err
@@ -106,6 +119,22 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		log.Warn("listening beyond loopback over plain HTTP: put TLS in front of lapse", "addr", ln.Addr().String())
 	}
+	// Background work: the sweeper, the event feed and webhook delivery.
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{
+		func(ctx context.Context) error {
+			return m.Run(ctx, lapse.RunOptions{SweepEvery: cfg.SweepInterval, Retention: cfg.Retention,
+				OnError: func(err error) { log.Error("sweep", "err", err) }})
+		},
+		events.Run,
+		dispatcher.Run,
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(bg) }()
+	}
+	defer func() { stopBG(); wg.Wait() }()
+
 	fmt.Fprintf(stdout, "lapse listening on http://%s (data in %s)\n", ln.Addr(), cfg.DataDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -120,6 +149,24 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	return nil
+}
+
+// webhookEndpoints turns the configured webhooks into endpoints, reading
+// secrets from the environment where the config names a variable.
+func webhookEndpoints(cfg *config.File) ([]webhook.Endpoint, error) {
+	var out []webhook.Endpoint
+	for _, w := range cfg.Webhooks {
+		secret, where := w.Secret, w.Key+".secret"
+		if w.SecretEnv != "" {
+			secret, where = os.Getenv(w.SecretEnv), w.Key+".secret_env: $"+w.SecretEnv
+		}
+		key, err := webhook.ParseSecret(secret)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %v", cfg.Path, where, err)
+		}
+		out = append(out, webhook.Endpoint{Name: w.Name, URL: w.URL, Key: key, Types: w.Events})
+	}
+	return out, nil
 }
 
 // adminKey returns the hash of the admin API key. LAPSE_API_KEY sets the

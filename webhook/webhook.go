@@ -1,0 +1,248 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lapsehq/lapse"
+)
+
+// Endpoint is a receiver of events.
+type Endpoint struct {
+	// Name identifies the endpoint in the delivery queue; keep it stable.
+	Name string
+	URL  string
+	// Key is the HMAC key (the decoded part of a "whsec_" secret).
+	Key []byte
+	// Types filters the events sent; empty means all.
+	Types []lapse.EventType
+}
+
+func (e Endpoint) wants(t lapse.EventType) bool {
+	return len(e.Types) == 0 || slices.Contains(e.Types, t)
+}
+
+// Config configures a [Dispatcher]. Zero values are the defaults.
+type Config struct {
+	Endpoints []Endpoint
+	Log       lapse.EventLog
+	Queue     lapse.DeliveryQueue
+	Clock     lapse.Clock // nil: the system clock
+	// Client sends the requests; nil means a client with a 10 s timeout.
+	Client *http.Client
+	// RetryBase is the first retry's delay; each retry doubles it up to
+	// RetryMax, with full jitter in its upper half. 0 means 5s and 1h.
+	RetryBase, RetryMax time.Duration
+	// MaxAttempts after which a delivery is dead; 0 means 12 (about 8
+	// hours with the default delays).
+	MaxAttempts int
+	// Every is the pause between polls of the event log; 0 means 100ms.
+	Every time.Duration
+	// OnError is told of store failures; nil ignores them.
+	OnError func(error)
+}
+
+// Dispatcher moves events from the event log into each endpoint's queue
+// and delivers them. Delivery runs apart from the request path, so it
+// never slows a verify.
+type Dispatcher struct {
+	cfg Config
+}
+
+// New returns a dispatcher for cfg.
+func New(cfg Config) *Dispatcher {
+	if cfg.Clock == nil {
+		cfg.Clock = lapse.SystemClock{}
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 5 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = time.Hour
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 12
+	}
+	if cfg.Every <= 0 {
+		cfg.Every = 100 * time.Millisecond
+	}
+	if cfg.OnError == nil {
+		cfg.OnError = func(error) {}
+	}
+	return &Dispatcher{cfg: cfg}
+}
+
+// Run polls and delivers until ctx is done.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if len(d.cfg.Endpoints) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(d.cfg.Every)
+	defer t.Stop()
+	for {
+		if err := d.Tick(ctx); err != nil && ctx.Err() == nil {
+			d.cfg.OnError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Tick enqueues new events for every endpoint, then attempts every due
+// delivery once, four at a time.
+func (d *Dispatcher) Tick(ctx context.Context) error {
+	for _, ep := range d.cfg.Endpoints {
+		if err := d.enqueue(ctx, ep); err != nil {
+			return err
+		}
+	}
+	due, err := d.cfg.Queue.Due(ctx, d.cfg.Clock.Now(), 100)
+	if err != nil {
+		return err
+	}
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 4)
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, del := range due {
+		ep, ok := d.endpoint(del.Endpoint)
+		if !ok {
+			continue // an endpoint removed from the config: left pending
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := d.attempt(ctx, ep, del); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+func (d *Dispatcher) endpoint(name string) (Endpoint, bool) {
+	for _, ep := range d.cfg.Endpoints {
+		if ep.Name == name {
+			return ep, true
+		}
+	}
+	return Endpoint{}, false
+}
+
+// enqueue copies the events after ep's cursor that ep wants into its queue.
+func (d *Dispatcher) enqueue(ctx context.Context, ep Endpoint) error {
+	cursor, ok, err := d.cfg.Queue.Cursor(ctx, ep.Name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// A new endpoint starts at the present, not at the beginning of
+		// the audit log.
+		last, err := d.cfg.Log.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		return d.cfg.Queue.Enqueue(ctx, ep.Name, nil, last, d.cfg.Clock.Now())
+	}
+	for {
+		evs, err := d.cfg.Log.Events(ctx, cursor, 500)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		var seqs []int64
+		for _, ev := range evs {
+			if ep.wants(ev.Type) {
+				seqs = append(seqs, ev.Seq)
+			}
+		}
+		cursor = evs[len(evs)-1].Seq
+		if err := d.cfg.Queue.Enqueue(ctx, ep.Name, seqs, cursor, d.cfg.Clock.Now()); err != nil {
+			return err
+		}
+		if len(evs) < 500 {
+			return nil
+		}
+	}
+}
+
+// Payload is the JSON body of a delivery.
+type Payload struct {
+	Type      lapse.EventType `json:"type"`
+	Timestamp time.Time       `json:"timestamp"`
+	Data      lapse.Event     `json:"data"`
+}
+
+// attempt sends one delivery and records the outcome.
+func (d *Dispatcher) attempt(ctx context.Context, ep Endpoint, del lapse.Delivery) error {
+	body, err := json.Marshal(Payload{Type: del.Event.Type, Timestamp: del.Event.Time, Data: del.Event})
+	if err != nil {
+		return err
+	}
+	now := d.cfg.Clock.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "lapse-webhook/1")
+	req.Header.Set("webhook-id", del.Event.ID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("webhook-signature", Sign(ep.Key, del.Event.ID, now, body))
+	del.Attempts++
+	resp, err := d.cfg.Client.Do(req)
+	if err == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			del.Status, del.LastError = lapse.DeliveryDelivered, ""
+			return d.cfg.Queue.Record(ctx, del, d.cfg.Clock.Now())
+		}
+		err = fmt.Errorf("the endpoint answered %s", resp.Status)
+	}
+	if ctx.Err() != nil {
+		return nil // shutting down: the attempt does not count
+	}
+	del.LastError = err.Error()
+	if del.Attempts >= d.cfg.MaxAttempts {
+		del.Status = lapse.DeliveryDead
+	} else {
+		del.NextAt = d.cfg.Clock.Now().Add(d.backoff(del.Attempts))
+	}
+	return d.cfg.Queue.Record(ctx, del, d.cfg.Clock.Now())
+}
+
+// backoff returns the delay before retry n (1-based): RetryBase·2^(n-1),
+// capped at RetryMax, drawn uniformly from its upper half so that
+// receivers coming back are not hit by every sender at once.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	delay := d.cfg.RetryMax
+	if n-1 < 40 {
+		delay = min(d.cfg.RetryBase<<(n-1), d.cfg.RetryMax)
+	}
+	return delay/2 + rand.N(delay/2+1)
+}

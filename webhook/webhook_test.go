@@ -1,0 +1,185 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/lapsetest"
+	"github.com/lapsehq/lapse/sqlite"
+	"github.com/lapsehq/lapse/webhook"
+)
+
+var ctx = context.Background()
+
+func TestSignMatchesStandardWebhooksVector(t *testing.T) {
+	key, err := webhook.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := webhook.Sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
+	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
+		t.Errorf("Sign = %s, want the specification's %s", got, want)
+	}
+	if err := webhook.Verify(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,bm9wZQ== "+got,
+		[]byte(`{"test": 2432232314}`), time.Unix(1614265330+60, 0), 5*time.Minute); err != nil {
+		t.Errorf("Verify of the vector among other signatures: %v", err)
+	}
+	if err := webhook.Verify(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", got,
+		[]byte(`{"test": 2432232315}`), time.Unix(1614265330, 0), 5*time.Minute); err == nil {
+		t.Error("Verify accepted an altered body")
+	}
+}
+
+// receiver records deliveries and answers with the statuses it is given,
+// then 200.
+type receiver struct {
+	mu       sync.Mutex
+	statuses []int
+	got      []*http.Request
+	bodies   [][]byte
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, req)
+	r.bodies = append(r.bodies, body)
+	status := 200
+	if len(r.statuses) > 0 {
+		status, r.statuses = r.statuses[0], r.statuses[1:]
+	}
+	w.WriteHeader(status)
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+type fixture struct {
+	m     *lapse.Manager
+	store *sqlite.Store
+	clock *lapsetest.Clock
+	d     *webhook.Dispatcher
+	rcv   *receiver
+	key   []byte
+}
+
+func newFixture(t *testing.T, types []lapse.EventType, statuses ...int) *fixture {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clock := lapsetest.NewClock(time.Time{})
+	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := &receiver{statuses: statuses}
+	srv := httptest.NewServer(rcv)
+	t.Cleanup(srv.Close)
+	key, _ := webhook.ParseSecret(webhook.NewSecret())
+	d := webhook.New(webhook.Config{
+		Endpoints: []webhook.Endpoint{{Name: "test", URL: srv.URL, Key: key, Types: types}},
+		Log:       st, Queue: st, Clock: clock,
+		RetryBase: time.Second, RetryMax: time.Minute, MaxAttempts: 3,
+	})
+	if err := d.Tick(ctx); err != nil { // a new endpoint starts at the present
+		t.Fatal(err)
+	}
+	return &fixture{m: m, store: st, clock: clock, d: d, rcv: rcv, key: key}
+}
+
+func TestDeliversSignedEventsOfChosenTypes(t *testing.T) {
+	f := newFixture(t, []lapse.EventType{lapse.EventRevoked})
+	tok, s, _ := f.m.Create(ctx, lapse.CreateParams{Subject: "alice"})
+	f.m.Revoke(ctx, tok.Reveal())
+	if err := f.d.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.rcv.count() != 1 {
+		t.Fatalf("%d deliveries, want 1 (only session.revoked)", f.rcv.count())
+	}
+	req, body := f.rcv.got[0], f.rcv.bodies[0]
+	if err := webhook.Verify(f.key, req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"),
+		req.Header.Get("webhook-signature"), body, f.clock.Now(), 5*time.Minute); err != nil {
+		t.Fatalf("the delivery's signature does not verify: %v", err)
+	}
+	var p webhook.Payload
+	json.Unmarshal(body, &p)
+	if p.Type != lapse.EventRevoked || p.Data.SessionID != s.ID || p.Data.Reason != lapse.ReasonLogout || p.Data.ID != req.Header.Get("webhook-id") {
+		t.Errorf("payload = %+v", p)
+	}
+	if strings.Contains(string(body), tok.Reveal()) {
+		t.Error("the payload holds the token")
+	}
+	f.d.Tick(ctx)
+	if f.rcv.count() != 1 {
+		t.Errorf("a delivered event was sent again")
+	}
+}
+
+func TestFailedDeliveryIsRetriedAfterBackoff(t *testing.T) {
+	f := newFixture(t, nil, 500)
+	f.m.Create(ctx, lapse.CreateParams{Subject: "alice"})
+	f.d.Tick(ctx)
+	if f.rcv.count() != 1 {
+		t.Fatalf("%d attempts, want 1", f.rcv.count())
+	}
+	f.d.Tick(ctx)
+	if f.rcv.count() != 1 {
+		t.Fatalf("retried before the backoff")
+	}
+	f.clock.Advance(time.Second) // the first retry waits 0.5-1s
+	f.d.Tick(ctx)
+	if f.rcv.count() != 2 {
+		t.Fatalf("%d attempts after the backoff, want 2", f.rcv.count())
+	}
+	if f.rcv.got[0].Header.Get("webhook-id") != f.rcv.got[1].Header.Get("webhook-id") {
+		t.Error("a retry changed the webhook-id")
+	}
+	f.clock.Advance(time.Hour)
+	f.d.Tick(ctx)
+	if f.rcv.count() != 2 {
+		t.Errorf("delivered twice after success")
+	}
+}
+
+func TestDeadLetterAndReplay(t *testing.T) {
+	f := newFixture(t, nil, 500, 500, 503)
+	f.m.Create(ctx, lapse.CreateParams{Subject: "alice"})
+	for range 3 {
+		f.d.Tick(ctx)
+		f.clock.Advance(time.Minute)
+	}
+	dead, err := f.store.Dead(ctx, 10)
+	if err != nil || len(dead) != 1 || dead[0].Attempts != 3 || !strings.Contains(dead[0].LastError, "503") {
+		t.Fatalf("dead letters = %+v, %v; want one after 3 attempts, last error 503", dead, err)
+	}
+	f.d.Tick(ctx)
+	if f.rcv.count() != 3 {
+		t.Fatalf("a dead delivery was attempted again")
+	}
+	if n, err := f.store.Replay(ctx, nil, f.clock.Now()); err != nil || n != 1 {
+		t.Fatalf("Replay = %d, %v", n, err)
+	}
+	f.d.Tick(ctx)
+	if f.rcv.count() != 4 {
+		t.Fatalf("the replayed delivery was not sent")
+	}
+	if dead, _ := f.store.Dead(ctx, 10); len(dead) != 0 {
+		t.Errorf("still dead after a successful replay: %+v", dead)
+	}
+}
