@@ -1,0 +1,79 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+)
+
+// checkPasswordChange changes the password in one session and checks that another
+// session of the account ends; then it changes the password back (WSTG-ATHN-09).
+func checkPasswordChange(ctx context.Context, p *prober, r *Result) {
+	if p.t.PasswordChange == nil {
+		r.set(Skip, "no password_change request in the target file")
+		return
+	}
+	other, changer := &session{}, &session{}
+	for _, s := range []*session{other, changer} {
+		if err := p.c.signIn(ctx, s); err != nil {
+			r.set(Error, "%v", err)
+			return
+		}
+	}
+	if _, err := p.c.send(ctx, changer, p.t.PasswordChange); err != nil {
+		r.set(Error, "password_change: %v", err)
+		return
+	}
+	ok, ex, err := p.c.accepted(ctx, other)
+	switch {
+	case err != nil:
+		r.set(Error, "%v", err)
+	case ok:
+		r.set(Fail, "another session of the account was still accepted after the password change (%s)", ex)
+	default:
+		r.set(Pass, "another session of the account was refused after the password change (%s)", ex)
+	}
+	if err := p.restorePassword(ctx); err != nil {
+		r.set(Error, "%s; then changing the password back failed, so the account's password is now credentials.new_password: %v", r.Detail, err)
+		return
+	}
+	r.note("the password was changed back afterwards")
+}
+
+// restorePassword signs in with the new password and changes it back to the old one.
+func (p *prober) restorePassword(ctx context.Context) error {
+	s := &session{password: p.t.Credentials.NewPassword, newPassword: p.t.Credentials.Password}
+	if err := p.c.signIn(ctx, s); err != nil {
+		return fmt.Errorf("signing in with the new password: %w", err)
+	}
+	_, err := p.c.send(ctx, s, p.t.PasswordChange)
+	return err
+}
+
+// checkLogoutAll signs in twice, signs out everywhere from one session and checks that
+// the other ends (WSTG-SESS-11).
+func checkLogoutAll(ctx context.Context, p *prober, r *Result) {
+	if p.t.LogoutAll == nil {
+		r.set(Skip, "no logout_all request in the target file")
+		return
+	}
+	other, actor := &session{}, &session{}
+	for _, s := range []*session{other, actor} {
+		if err := p.c.signIn(ctx, s); err != nil {
+			r.set(Error, "%v", err)
+			return
+		}
+	}
+	if _, err := p.c.send(ctx, actor, p.t.LogoutAll); err != nil {
+		r.set(Error, "logout_all: %v", err)
+		return
+	}
+	ok, ex, err := p.c.accepted(ctx, other)
+	switch {
+	case err != nil:
+		r.set(Error, "%v", err)
+	case ok:
+		r.set(Fail, "another session was still accepted after signing out everywhere (%s)", ex)
+	default:
+		r.set(Pass, "another session was refused after signing out everywhere (%s)", ex)
+	}
+}

@@ -1,0 +1,278 @@
+package probe
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// validator collects the problems of a decoded target file and fills in defaults.
+type validator struct {
+	file string
+	root *yaml.Node
+	errs []error
+	used map[string]string // placeholder -> first key using it
+}
+
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, &TargetError{File: v.file, Line: lineOf(v.root, key), Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+var (
+	placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
+	methodName  = regexp.MustCompile(`^[A-Z]+$`)
+	cookieName  = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
+)
+
+func (v *validator) target(t *Target) {
+	v.used = map[string]string{}
+	if t.BaseURL == "" {
+		v.add("base_url", "is required")
+	} else if u, err := url.Parse(t.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add("base_url", "must be an absolute http or https URL, got %q", t.BaseURL)
+	}
+	if t.Name == "" {
+		t.Name = t.BaseURL
+	}
+
+	v.session(&t.Session)
+	v.request("login", &t.Login, "POST")
+	v.canary(&t.Authenticated)
+	v.request("logout", &t.Logout, "POST")
+	if t.LogoutAll != nil {
+		v.request("logout_all", t.LogoutAll, "POST")
+	}
+	if t.Refresh != nil {
+		v.request("refresh", t.Refresh, "POST")
+	}
+	if t.PasswordChange != nil {
+		if !v.request("password_change", t.PasswordChange, "POST")["new_password"] {
+			v.add("password_change", "must send the new password with {{new_password}}")
+		}
+		if t.Credentials.NewPassword == "" {
+			v.add("credentials.new_password", "is required when password_change is set")
+		} else if t.Credentials.NewPassword == t.Credentials.Password {
+			v.add("credentials.new_password", "must differ from credentials.password")
+		}
+	}
+	for _, name := range sortedKeys(v.used) {
+		key := v.used[name]
+		switch name {
+		case "username":
+			if t.Credentials.Username == "" {
+				v.add("credentials.username", "is required: %s uses {{username}}", key)
+			}
+		case "password":
+			if t.Credentials.Password == "" {
+				v.add("credentials.password", "is required: %s uses {{password}}", key)
+			}
+		case "refresh_token":
+			if t.Session.RefreshToken == "" {
+				v.add(key, "uses {{refresh_token}} but session.refresh_token is not set")
+			}
+		}
+	}
+	v.policy(&t.Policy)
+	v.checks(&t.Checks)
+}
+
+func (v *validator) session(s *Session) {
+	switch {
+	case s.Cookie == "" && s.Token == nil:
+		v.add("session", "set cookie (the session cookie's name) or token (where the sign-in response holds it)")
+	case s.Cookie != "" && s.Token != nil:
+		v.add("session", "set cookie or token, not both")
+	case s.Cookie != "" && !cookieName.MatchString(s.Cookie):
+		v.add("session.cookie", "%q is not a valid cookie name", s.Cookie)
+	case s.Token != nil:
+		v.path("session.token.json", s.Token.JSON, true)
+		if s.Token.Header == "" {
+			s.Token.Header = "Authorization"
+		}
+		if s.Token.Scheme == "" && strings.EqualFold(s.Token.Header, "Authorization") {
+			s.Token.Scheme = "Bearer"
+		}
+	}
+	v.path("session.refresh_token", s.RefreshToken, false)
+}
+
+func (v *validator) path(key, p string, required bool) {
+	if p == "" {
+		if required {
+			v.add(key, "is required")
+		}
+		return
+	}
+	if slices.Contains(strings.Split(p, "."), "") {
+		v.add(key, "%q is not a dotted JSON path such as data.access_token", p)
+	}
+}
+
+func (v *validator) canary(c *Canary) {
+	v.request("authenticated", &c.Request, "GET")
+	if c.Form != nil || c.JSON != nil || c.CSRF != nil {
+		v.add("authenticated", "takes no form, json or csrf: it should be a plain request such as GET /account")
+	}
+	if c.Status == 0 {
+		c.Status = 200
+	} else if c.Status < 100 || c.Status > 599 {
+		v.add("authenticated.status", "%d is not an HTTP status", c.Status)
+	}
+	v.path("authenticated.json_path", c.JSONPath, false)
+}
+
+// request checks r, found at key, fills in its method (withBody when it has a body) and
+// returns the placeholders it uses.
+func (v *validator) request(key string, r *Request, withBody string) map[string]bool {
+	if r.URL == "" {
+		v.add(key+".url", "is required")
+	} else if _, err := url.Parse(r.URL); err != nil {
+		v.add(key+".url", "is not a URL: %v", err)
+	}
+	if r.Form != nil && r.JSON != nil {
+		v.add(key, "set form or json, not both")
+	}
+	if r.JSON != nil {
+		if _, err := json.Marshal(r.JSON); err != nil {
+			v.add(key+".json", "cannot be sent as JSON (are all keys strings?)")
+		}
+	}
+	switch {
+	case r.Method != "":
+		if !methodName.MatchString(r.Method) {
+			v.add(key+".method", "%q is not an HTTP method in capitals such as POST", r.Method)
+		}
+	case r.Form != nil || r.JSON != nil:
+		r.Method = withBody
+	default:
+		r.Method = "GET"
+	}
+	for i, s := range r.ExpectStatus {
+		if s < 100 || s > 599 {
+			v.add(fmt.Sprintf("%s.expect_status[%d]", key, i), "%d is not an HTTP status", s)
+		}
+	}
+	if c := r.CSRF; c != nil {
+		v.csrf(key+".csrf", c)
+	}
+	uses := map[string]bool{}
+	r.visit(key, func(at, s string) {
+		for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
+			name := m[1]
+			if key == "authenticated" {
+				v.add(at, "placeholders are not filled in here")
+				continue
+			}
+			uses[name] = true
+			switch name {
+			case "username", "password", "refresh_token":
+			case "new_password":
+				if key != "password_change" {
+					v.add(at, "{{new_password}} may only be used in password_change")
+				}
+			case "csrf":
+				if r.CSRF == nil {
+					v.add(at, "uses {{csrf}} but %s.csrf is not set", key)
+				}
+			default:
+				v.add(at, "unknown placeholder {{%s}}; known: username, password, new_password, csrf, refresh_token", name)
+			}
+			if _, ok := v.used[name]; !ok {
+				v.used[name] = at
+			}
+		}
+	})
+	return uses
+}
+
+func (v *validator) csrf(key string, c *CSRF) {
+	if c.URL == "" {
+		v.add(key+".url", "is required")
+	}
+	n := 0
+	for _, s := range []string{c.Pattern, c.Cookie, c.Header} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		v.add(key, "set exactly one of pattern, cookie or header")
+	}
+	if c.Pattern != "" {
+		re, err := regexp.Compile(c.Pattern)
+		switch {
+		case err != nil:
+			v.add(key+".pattern", "is not a regular expression: %v", err)
+		case re.NumSubexp() < 1:
+			v.add(key+".pattern", "needs a group, such as name=\"csrf\" value=\"([^\"]+)\"")
+		default:
+			c.re = re
+		}
+	}
+}
+
+// visit calls fn for every string of r that may hold placeholders, with its key.
+func (r *Request) visit(key string, fn func(at, s string)) {
+	fn(key+".url", r.URL)
+	for _, k := range sortedKeys(r.Headers) {
+		fn(key+".headers."+k, r.Headers[k])
+	}
+	for _, k := range sortedKeys(r.Form) {
+		fn(key+".form."+k, r.Form[k])
+	}
+	visitJSON(key+".json", r.JSON, fn)
+}
+
+func visitJSON(at string, v any, fn func(at, s string)) {
+	switch v := v.(type) {
+	case string:
+		fn(at, v)
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			visitJSON(at+"."+k, v[k], fn)
+		}
+	case []any:
+		for i, e := range v {
+			visitJSON(fmt.Sprintf("%s[%d]", at, i), e, fn)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (v *validator) policy(p *Policy) {
+	tol := p.tolerance()
+	if i := time.Duration(p.IdleTimeout); i > 0 && tol*2 >= i {
+		v.add("policy.tolerance", "%v must be less than half of idle_timeout %v", tol, i)
+	}
+	if a := time.Duration(p.AbsoluteTimeout); a > 0 && tol*2 >= a {
+		v.add("policy.tolerance", "%v must be less than half of absolute_timeout %v", tol, a)
+	}
+}
+
+func (v *validator) checks(c *CheckConfig) {
+	for i, id := range c.Skip {
+		if specByID(id) == nil {
+			v.add(fmt.Sprintf("checks.skip[%d]", i), "unknown check %q; known: %s", id, strings.Join(checkIDs(), ", "))
+		}
+	}
+	switch {
+	case c.EntropySamples == 0:
+		c.EntropySamples = 20
+	case c.EntropySamples < 10 || c.EntropySamples > 1000:
+		v.add("checks.entropy_samples", "%d is outside 10..1000", c.EntropySamples)
+	}
+}
