@@ -259,6 +259,17 @@ func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions) 
 	return s, nil
 }
 
+// Current returns token's session if it is valid now, applying no
+// assurance rule and recording no activity: what the session's own holder
+// may see of it. It fails like [Manager.Verify] for an invalid token.
+func (m *Manager) Current(ctx context.Context, token string) (Session, error) {
+	s, _, err := m.current(ctx, token)
+	if err != nil {
+		return Session{}, err
+	}
+	return *s, nil
+}
+
 // current returns token's session if it is active now, with the time
 // it was judged at. It applies no assurance rule and records nothing but
 // an expiry it finds.

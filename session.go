@@ -85,16 +85,17 @@ func (s *Session) Deadline() time.Time {
 }
 
 // Lapsed reports whether a deadline of s has passed at now, which one,
-// and when it passed. The absolute deadline wins a tie, since activity
-// could not have saved it. Lapsed ignores Status.
+// and when it passed: the earlier of the two, or the absolute deadline
+// when they fall together, since activity could not have saved it.
+// Lapsed ignores Status.
 func (s *Session) Lapsed(now time.Time) (Reason, time.Time, bool) {
 	switch {
-	case !now.Before(s.ExpiresAt):
+	case now.Before(s.Deadline()):
+		return "", time.Time{}, false
+	case !s.ExpiresAt.After(s.IdleExpiresAt):
 		return ReasonAbsoluteTimeout, s.ExpiresAt, true
-	case !now.Before(s.IdleExpiresAt):
-		return ReasonIdleTimeout, s.IdleExpiresAt, true
 	}
-	return "", time.Time{}, false
+	return ReasonIdleTimeout, s.IdleExpiresAt, true
 }
 
 // ActiveAt reports whether the session is valid at now: not ended, and

@@ -6,7 +6,7 @@ import (
 )
 
 // SweepBatch is how many sessions one store call of a sweep handles.
-const SweepBatch = 2000
+const SweepBatch = 5000
 
 // Sweep ends every session whose deadline has passed and records the
 // warnings whose time has come, without waiting for anyone to present a

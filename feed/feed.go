@@ -60,6 +60,13 @@ func (f *Feed) Subscribe(id string) *Subscription {
 	return s
 }
 
+// Watch subscribes to session id's events and returns the channel and a
+// function that ends the subscription: the shape an HTTP stream needs.
+func (f *Feed) Watch(id string) (<-chan lapse.Event, func()) {
+	s := f.Subscribe(id)
+	return s.C, s.Close
+}
+
 // Close ends the subscription. It is safe to call more than once.
 func (s *Subscription) Close() {
 	s.f.mu.Lock()

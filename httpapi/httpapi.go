@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -35,13 +36,31 @@ type Config struct {
 	Keys *Keys
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
+	// Events streams a session's events to its own server-sent-events
+	// route; nil leaves the route answering 404.
+	Events Watcher
+	// SessionCookie is the name of the cookie the session routes also
+	// accept the token from; "" means "__Host-lapse".
+	SessionCookie string
+}
+
+// defaultSessionCookie is the session cookie's name when
+// Config.SessionCookie is empty.
+const defaultSessionCookie = "__Host-lapse"
+
+// Watcher hands out the events of one session until the returned stop
+// function is called; the channel closes if the watcher gives up.
+type Watcher interface {
+	Watch(sessionID string) (<-chan lapse.Event, func())
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
 type Server struct {
-	m    *lapse.Manager
-	keys *Keys
-	log  *slog.Logger
+	m      *lapse.Manager
+	keys   *Keys
+	log    *slog.Logger
+	events Watcher
+	cookie string
 }
 
 // New returns a server for cfg.
@@ -53,7 +72,11 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log}, nil
+	cookie := cfg.SessionCookie
+	if cookie == "" {
+		cookie = defaultSessionCookie
+	}
+	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie}, nil
 }
 
 // route is one operation of the API. The OpenAPI test checks this table
@@ -61,20 +84,26 @@ func New(cfg Config) (*Server, error) {
 type route struct {
 	method, path string
 	public       bool // served without an API key
+	session      bool // authenticated by the session's own token instead
 	handle       func(*Server, http.ResponseWriter, *http.Request)
 }
 
 var routes = []route{
-	{"POST", "/v1/sessions", false, (*Server).create},
-	{"POST", "/v1/sessions/verify", false, (*Server).verify},
-	{"POST", "/v1/sessions/revoke", false, (*Server).revoke},
-	{"GET", "/v1/sessions/{id}", false, (*Server).get},
-	{"DELETE", "/v1/sessions/{id}", false, (*Server).delete},
-	{"GET", "/v1/subjects/{subject}/sessions", false, (*Server).listSubject},
-	{"DELETE", "/v1/subjects/{subject}/sessions", false, (*Server).endSubject},
-	{"GET", "/healthz", true, (*Server).healthz},
-	{"GET", "/readyz", true, (*Server).readyz},
-	{"GET", "/openapi.json", true, (*Server).openapi},
+	{"POST", "/v1/sessions", false, false, (*Server).create},
+	{"POST", "/v1/sessions/verify", false, false, (*Server).verify},
+	{"POST", "/v1/sessions/revoke", false, false, (*Server).revoke},
+	{"GET", "/v1/sessions/{id}", false, false, (*Server).get},
+	{"DELETE", "/v1/sessions/{id}", false, false, (*Server).delete},
+	{"GET", "/v1/subjects/{subject}/sessions", false, false, (*Server).listSubject},
+	{"DELETE", "/v1/subjects/{subject}/sessions", false, false, (*Server).endSubject},
+	{"GET", "/v1/audit", false, false, (*Server).audit},
+	{"GET", "/v1/session", true, true, (*Server).current},
+	{"POST", "/v1/session/extend", true, true, (*Server).extend},
+	{"POST", "/v1/session/logout", true, true, (*Server).logout},
+	{"GET", "/v1/session/events", true, true, (*Server).stream},
+	{"GET", "/healthz", true, false, (*Server).healthz},
+	{"GET", "/readyz", true, false, (*Server).readyz},
+	{"GET", "/openapi.json", true, false, (*Server).openapi},
 }
 
 // Register adds the API's routes to mux. Unknown paths under /v1/ and
@@ -121,8 +150,15 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("trailing data after the JSON object")
+	if err == nil {
+		// Reading on to EOF also finds a body that is oversized only in
+		// what follows the object.
+		var tooLarge *http.MaxBytesError
+		if err2 := dec.Decode(&struct{}{}); errors.As(err2, &tooLarge) {
+			err = err2
+		} else if err2 != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
 	}
 	if err == nil {
 		return true
@@ -139,8 +175,10 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		s.writeProblem(w, r, CodeBodyTooLarge, "the body is larger than 64 KiB", nil)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		s.writeProblem(w, r, CodeUnknownField, "unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field "), nil)
+	case errors.As(err, &typeErr) && (typeErr.Field == "" || typeErr.Type == nil):
+		s.writeProblem(w, r, CodeMalformedJSON, "the body must be a JSON object", nil)
 	case errors.As(err, &typeErr):
-		s.writeProblem(w, r, CodeMalformedJSON, "field "+typeErr.Field+" must be "+jsonKind(typeErr.Type.Kind().String()), nil)
+		s.writeProblem(w, r, CodeMalformedJSON, "field "+typeErr.Field+" must be "+jsonKind(typeErr.Type.Kind()), nil)
 	case errors.Is(err, io.EOF):
 		s.writeProblem(w, r, CodeMalformedJSON, "the body is empty; send a JSON object", nil)
 	default:
@@ -149,17 +187,20 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
-func jsonKind(k string) string {
+func jsonKind(k reflect.Kind) string {
 	switch k {
-	case "string":
+	case reflect.String:
 		return "a string"
-	case "int", "int64", "float64":
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
 		return "a number"
-	case "bool":
+	case reflect.Bool:
 		return "true or false"
-	case "slice":
+	case reflect.Slice, reflect.Array:
 		return "an array"
-	case "map", "struct":
+	case reflect.Map, reflect.Struct:
 		return "an object"
 	}
 	return "of another type"
@@ -175,15 +216,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // Duration is a JSON duration in Go syntax, such as "5m" or "90s".
 type Duration time.Duration
 
-// UnmarshalJSON reads a Go duration string.
+// UnmarshalJSON reads a Go duration string; null, like an absent
+// member, leaves d unchanged. Its error does not repeat the value, which
+// may be a secret sent in the wrong member.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return &durationError{"must be a string such as \"5m\""}
+		return &durationError{"a duration must be a string such as \"5m\" or \"90s\""}
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
-		return &durationError{"\"" + s + "\" is not a duration such as \"5m\" or \"90s\""}
+		return &durationError{"a duration must be a non-negative Go duration such as \"5m\" or \"90s\""}
 	}
 	*d = Duration(v)
 	return nil

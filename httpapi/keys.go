@@ -33,8 +33,9 @@ func (k *Keys) Allowed(key string) bool {
 // "Authorization: Bearer" header reach it; others get 401 unauthorized.
 func (k *Keys) Require(h http.Handler, s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		key, found := strings.CutPrefix(auth, "Bearer ")
+		// The scheme is case-insensitive (RFC 9110, section 11.1).
+		scheme, key, found := strings.Cut(r.Header.Get("Authorization"), " ")
+		found = found && strings.EqualFold(scheme, "Bearer")
 		if !found || !k.Allowed(strings.TrimSpace(key)) {
 			msg := "send an API key as Authorization: Bearer <key>"
 			if found {

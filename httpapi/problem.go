@@ -18,6 +18,7 @@ const (
 	CodeUnauthorized     lapse.Code = "unauthorized"
 	CodeNotFound         lapse.Code = "not_found"
 	CodeMethodNotAllowed lapse.Code = "method_not_allowed"
+	CodeCSRF             lapse.Code = "csrf_header_required"
 )
 
 // statuses maps every code to its HTTP status: the one table that does.
@@ -40,6 +41,7 @@ var statuses = map[lapse.Code]int{
 	CodeUnauthorized:                 http.StatusUnauthorized,
 	CodeNotFound:                     http.StatusNotFound,
 	CodeMethodNotAllowed:             http.StatusMethodNotAllowed,
+	CodeCSRF:                         http.StatusForbidden,
 }
 
 // Problem is an RFC 9457 problem document with lapse's stable code.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lapsehq/lapse"
 )
@@ -86,6 +87,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	if string(req.Metadata) == "null" {
 		req.Metadata = nil
+	}
+	// Metadata is kept as sent; the decoder checks its syntax but not
+	// its encoding, and JSON is UTF-8.
+	if !utf8.Valid(req.Metadata) {
+		s.writeProblem(w, r, lapse.CodeInvalid, "metadata must be UTF-8", nil)
+		return
 	}
 	tok, sess, err := s.m.Create(r.Context(), lapse.CreateParams{
 		Subject: req.Subject, Tenant: req.Tenant, Tier: req.Tier, AAL: req.AAL, AMR: req.AMR,

@@ -29,22 +29,40 @@ func appendEvents(ctx context.Context, tx *sql.Tx, evs []lapse.Event) error {
 	if prev == nil {
 		prev = []byte{}
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
-		(seq, id, type, time, session_id, subject, tenant, tier, reason, actor, prev_hash, hash)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, ev := range evs {
-		seq++
-		ev.Seq = seq
-		hash := ev.ChainHash(prev)
-		if _, err := stmt.ExecContext(ctx, ev.Seq, ev.ID, ev.Type, nanos(ev.Time), ev.SessionID, ev.Subject,
-			ev.Tenant, ev.Tier, ev.Reason, ev.Actor, prev, hash); err != nil {
+	const chunk = 200  // rows a statement: 12 parameters each
+	var full *sql.Stmt // the statement for a full chunk, parsed once
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	for i := 0; i < len(evs); i += chunk {
+		part := evs[i:min(i+chunk, len(evs))]
+		args := make([]any, 0, 12*len(part))
+		for _, ev := range part {
+			seq++
+			ev.Seq = seq
+			hash := ev.ChainHash(prev)
+			args = append(args, ev.Seq, ev.ID, ev.Type, nanos(ev.Time), ev.SessionID, ev.Subject,
+				ev.Tenant, ev.Tier, ev.Reason, ev.Actor, prev, hash)
+			prev = hash
+		}
+		insert := `INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, prev_hash, hash)
+			VALUES ` + strings.TrimSuffix(strings.Repeat(`(?,?,?,?,?,?,?,?,?,?,?,?),`, len(part)), ",")
+		if len(part) < chunk {
+			if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
+				return err
+			}
+			continue
+		}
+		if full == nil {
+			if full, err = tx.PrepareContext(ctx, insert); err != nil {
+				return err
+			}
+		}
+		if _, err := full.ExecContext(ctx, args...); err != nil {
 			return err
 		}
-		prev = hash
 	}
 	return nil
 }

@@ -3,53 +3,44 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 
 	"github.com/lapsehq/lapse"
 )
 
-// ExpireDue implements [lapse.ExpiryIndex]. It reads the partial index
-// of active sessions by earliest deadline, so its cost grows with the
-// sessions due, not with all sessions.
+// ExpireDue implements [lapse.ExpiryIndex]. One statement picks the due
+// sessions from the partial index of active sessions by earliest
+// deadline (its cost grows with the sessions due, not with all sessions)
+// and ends them; their events follow in the same transaction.
 func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]*lapse.Session, error) {
 	var due []*lapse.Session
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
-			WHERE status = 'active' AND min(idle_expires_at, expires_at) <= ?
-			ORDER BY min(idle_expires_at, expires_at) LIMIT ?`, nanos(now), limit)
+		// The reason and end time are those of lapse.Session.Lapsed: the
+		// earlier deadline, the absolute one on a tie.
+		rows, err := tx.QueryContext(ctx, `UPDATE sessions SET status = 'expired',
+				end_reason = CASE WHEN expires_at <= idle_expires_at THEN 'absolute_timeout' ELSE 'idle_timeout' END,
+				ended_at = min(idle_expires_at, expires_at)
+			WHERE id IN (SELECT id FROM sessions WHERE status = 'active' AND min(idle_expires_at, expires_at) <= ?
+				ORDER BY min(idle_expires_at, expires_at) LIMIT ?)
+			RETURNING `+sessionColumns, nanos(now), limit)
 		if err != nil {
 			return err
 		}
 		if due, err = collect(rows); err != nil {
 			return err
 		}
-		events := make([]lapse.Event, 0, len(due))
-		for _, sess := range due {
-			if ev, ok := sess.EndAt(lapse.Ending{Status: lapse.StatusExpired, Now: now}); ok {
-				events = append(events, ev)
-			}
+		slices.SortFunc(due, func(a, b *lapse.Session) int { return a.EndedAt.Compare(b.EndedAt) })
+		events := make([]lapse.Event, len(due))
+		for i, sess := range due {
+			events[i] = lapse.NewEvent(lapse.EventExpired, sess, sess.EndReason, lapse.ActorSystem, now)
 		}
-		return saveEnds(ctx, tx, due, events)
+		return appendEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return due, nil
-}
-
-// saveEnds writes the ends of many sessions and their events.
-func saveEnds(ctx context.Context, tx *sql.Tx, ended []*lapse.Session, events []lapse.Event) error {
-	stmt, err := tx.PrepareContext(ctx, `UPDATE sessions SET status = ?, end_reason = ?, ended_at = ? WHERE id = ?`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, s := range ended {
-		if _, err := stmt.ExecContext(ctx, s.Status, s.EndReason, nanos(s.EndedAt), s.ID); err != nil {
-			return err
-		}
-	}
-	return appendEvents(ctx, tx, events)
 }
 
 // WarnDue implements [lapse.ExpiryIndex].

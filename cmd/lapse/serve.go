@@ -95,7 +95,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		RetryBase: cfg.WebhookRetry.Base, RetryMax: cfg.WebhookRetry.Max, MaxAttempts: cfg.WebhookRetry.Attempts,
 		OnError: func(err error) { log.Error("webhook delivery", "err", err) },
 	})
-	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log})
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events})
 	if err != nil {
 		return err
 	}

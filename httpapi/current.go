@@ -1,0 +1,206 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lapsehq/lapse"
+)
+
+// The /v1/session routes are for the browser: each is authenticated by
+// the session itself, with its token in "Authorization: Bearer lps_..."
+// or in the session cookie. A POST authenticated by the cookie must also
+// carry an X-Lapse-CSRF header (any value): a header that no cross-site
+// form can send and that makes a cross-origin script ask permission
+// first (a CORS preflight lapse does not grant).
+
+// CSRFHeader must accompany cookie-authenticated state changes.
+const CSRFHeader = "X-Lapse-CSRF"
+
+// sessionChallenge is the WWW-Authenticate of a 401 from a session
+// route: RFC 9110 requires a challenge with every 401, and this one names
+// the session token, not the API key.
+const sessionChallenge = `Bearer realm="lapse-session"`
+
+// sessionToken returns the session token of r and whether it came from
+// the cookie.
+func (s *Server) sessionToken(r *http.Request) (string, bool) {
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(tok), false
+	}
+	if c, err := r.Cookie(s.cookie); err == nil {
+		return c.Value, true
+	}
+	return "", false
+}
+
+// currentResponse is a session as its own holder sees it, with the
+// server's time so a client can correct for its clock's skew.
+type currentResponse struct {
+	Session Session `json:"session"`
+	Now     string  `json:"now"`
+}
+
+func (s *Server) writeCurrent(w http.ResponseWriter, sess *lapse.Session) {
+	writeJSON(w, http.StatusOK, currentResponse{Session: NewSession(sess), Now: formatTime(s.m.Clock().Now())})
+}
+
+// sessionError answers err from a session route, with the session's
+// challenge on a 401.
+func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
+	if Status(lapse.ErrorCode(err)) == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", sessionChallenge)
+	}
+	s.writeError(w, r, err)
+}
+
+// session authenticates r by its session token, refusing a
+// cookie-authenticated POST without the CSRF header.
+func (s *Server) session(w http.ResponseWriter, r *http.Request) (string, bool) {
+	tok, fromCookie := s.sessionToken(r)
+	switch {
+	case tok == "":
+		w.Header().Set("WWW-Authenticate", sessionChallenge)
+		s.writeProblem(w, r, lapse.CodeSessionNotFound, "send the session token as Authorization: Bearer or in the "+s.cookie+" cookie", nil)
+		return "", false
+	case fromCookie && r.Method == http.MethodPost && r.Header.Get(CSRFHeader) == "":
+		s.writeProblemStatus(w, r, http.StatusForbidden, CodeCSRF, "a cookie-authenticated POST needs the "+CSRFHeader+" header")
+		return "", false
+	}
+	return tok, true
+}
+
+// current returns the session without recording activity: looking at
+// one's own session must not keep it alive.
+func (s *Server) current(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.session(w, r)
+	if !ok {
+		return
+	}
+	sess, err := s.m.Current(r.Context(), tok)
+	if err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	s.writeCurrent(w, &sess)
+}
+
+// extend is the user's "stay signed in".
+func (s *Server) extend(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.session(w, r)
+	if !ok {
+		return
+	}
+	sess, err := s.m.Extend(r.Context(), tok)
+	if err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	s.writeCurrent(w, &sess)
+}
+
+// logout ends the session; like POST /v1/sessions/revoke it is idempotent.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.session(w, r)
+	if !ok {
+		return
+	}
+	if err := s.m.Revoke(r.Context(), tok); err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// HeartbeatEvery is how often an idle event stream sends a comment, so
+// proxies keep it open and a dead client is noticed.
+var HeartbeatEvery = 15 * time.Second
+
+// stream holds a server-sent-events stream of the session's own events:
+// "session" once with its state, then "expiring_soon", "extended",
+// "stepped_up", "rotated", "revoked" and "expired" as they happen, each
+// with the session as it stands after the event. It ends after
+// "revoked" or "expired", or after "session" if the session ended
+// before the stream began. Holding it does not count as activity.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	if s.events == nil {
+		s.writeProblem(w, r, CodeNotFound, "this server has no event stream", nil)
+		return
+	}
+	tok, ok := s.session(w, r)
+	if !ok {
+		return
+	}
+	sess, err := s.m.Current(r.Context(), tok)
+	if err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	id := sess.ID
+	// Watch first, then read the session: no change can fall between.
+	events, stop := s.events.Watch(id)
+	defer stop()
+	// The first read is made before the 200 is committed, so that a
+	// failing store is answered as such rather than with an empty stream.
+	first, err := s.m.Session(r.Context(), id)
+	if err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(name string, reason lapse.Reason, full *lapse.Session) bool {
+		b, _ := json.Marshal(streamEvent{Type: name, Reason: reason, Now: formatTime(s.m.Clock().Now()), Session: NewSession(full)})
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
+		return rc.Flush() == nil
+	}
+	// A session that ended between Current and Watch will send no
+	// further event: end the stream now rather than hold it open.
+	if !send("session", "", first) || first.Status != lapse.StatusActive {
+		return
+	}
+	beat := time.NewTicker(HeartbeatEvery)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-beat.C:
+			fmt.Fprint(w, ": heartbeat\n\n")
+			if rc.Flush() != nil {
+				return
+			}
+		case ev, open := <-events:
+			if !open {
+				return // the client reconnects and reads the session afresh
+			}
+			if ev.Type == lapse.EventCreated {
+				continue
+			}
+			full, err := s.m.Session(r.Context(), id)
+			if err != nil {
+				return
+			}
+			name := strings.TrimPrefix(string(ev.Type), "session.")
+			if !send(name, ev.Reason, full) || ev.Type == lapse.EventRevoked || ev.Type == lapse.EventExpired {
+				return
+			}
+		}
+	}
+}
+
+// streamEvent is the data of one server-sent event.
+type streamEvent struct {
+	Type    string       `json:"type"`
+	Reason  lapse.Reason `json:"reason,omitempty"`
+	Now     string       `json:"now"`
+	Session Session      `json:"session"`
+}
