@@ -3,6 +3,7 @@ package lapse
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -46,6 +47,10 @@ type Manager struct {
 	clock  Clock
 	cache  *cache // nil when disabled
 	obs    Observer
+	// shared is set when the store is shared with other nodes (it is a
+	// ChangeFeed); the cache then serves only while live is true.
+	shared bool
+	live   atomic.Bool
 }
 
 // New returns a manager for cfg. It fails with [CodeInvalid] when a
@@ -73,6 +78,7 @@ func New(cfg Config) (*Manager, error) {
 	case cfg.CacheSize > 0:
 		m.cache = newCache(cfg.CacheSize)
 	}
+	_, m.shared = cfg.Store.(ChangeFeed)
 	return m, nil
 }
 
@@ -299,9 +305,15 @@ func (m *Manager) current(ctx context.Context, token string) (*Session, time.Tim
 	return s, now, nil
 }
 
+// cached reports whether the cache may serve: it exists and, for a
+// shared store, the change feed is live.
+func (m *Manager) cached() bool {
+	return m.cache != nil && (!m.shared || m.live.Load())
+}
+
 // lookup finds a session by token hash, in the cache first.
 func (m *Manager) lookup(ctx context.Context, h TokenHash) (*Session, error) {
-	if m.cache == nil {
+	if !m.cached() {
 		return m.store.SessionByToken(ctx, h)
 	}
 	s, epoch := m.cache.get(h)

@@ -293,3 +293,16 @@ type DeliveryQueue interface {
 	// many it changed.
 	Replay(ctx context.Context, ids []int64, now time.Time) (int, error)
 }
+
+// ChangeFeed is implemented by stores that several nodes share, so that
+// each node's verify cache hears of the changes the others make.
+//
+// Changes calls fn with the token hash of every session changed by any
+// node until ctx is done or the feed is lost, and blocks until then. Once
+// its subscription is live it calls fn with the zero [TokenHash]: "drop
+// everything you cached". It returns as soon as it can no longer vouch
+// that it hears every change. A manager serves from its cache only
+// between that first call and the return: it fails closed, never stale.
+type ChangeFeed interface {
+	Changes(ctx context.Context, fn func(TokenHash)) error
+}

@@ -72,6 +72,9 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) error {
 	if report == nil {
 		report = func(error) {}
 	}
+	if feed, ok := m.store.(ChangeFeed); ok && m.cache != nil {
+		go m.follow(ctx, feed, report)
+	}
 	sweep := time.NewTicker(every)
 	defer sweep.Stop()
 	purge := time.NewTicker(time.Hour)
@@ -107,6 +110,32 @@ func (m *Manager) purge(ctx context.Context, retention time.Duration, report fun
 		}
 		if n < SweepBatch {
 			return
+		}
+	}
+}
+
+// follow keeps the cache in step with the changes other nodes make,
+// resubscribing after a lost feed. While the feed is down the cache is
+// empty and unused.
+func (m *Manager) follow(ctx context.Context, feed ChangeFeed, report func(error)) {
+	for ctx.Err() == nil {
+		err := feed.Changes(ctx, func(h TokenHash) {
+			if h == (TokenHash{}) {
+				m.cache.clear()
+				m.live.Store(true)
+				return
+			}
+			m.cache.forget(h)
+		})
+		m.live.Store(false)
+		m.cache.clear()
+		if ctx.Err() != nil {
+			return
+		}
+		report(err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }

@@ -109,19 +109,18 @@ var routes = []route{
 // Register adds the API's routes to mux. Unknown paths under /v1/ and
 // methods a route does not serve are answered with problem+json too.
 func (s *Server) Register(mux *http.ServeMux) {
+	// Routes go straight onto mux, so a request is matched once; api
+	// holds them again only for the fallback to tell 404 from 405.
 	api := http.NewServeMux()
 	for _, rt := range routes {
 		h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) }))
 		if !rt.public {
 			h = s.keys.Require(h, s)
 		}
+		mux.Handle(rt.method+" "+rt.path, h)
 		api.Handle(rt.method+" "+rt.path, h)
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := api.Handler(r); pattern != "" {
-			api.ServeHTTP(w, r)
-			return
-		}
 		var allow []string
 		for _, m := range []string{"GET", "POST", "DELETE"} {
 			probe := r.Clone(r.Context())

@@ -138,7 +138,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sessionResponse{Session: NewSession(&sess)})
+	writeSessionJSON(w, &sess)
 }
 
 type revokeRequest struct {

@@ -50,7 +50,7 @@ func runAuditLog(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "lapse audit log: --format must be table or json\n")
 		return 2
 	}
-	st, err := data.open()
+	st, err := data.open(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "lapse audit log: %v\n", err)
 		return 2
@@ -136,7 +136,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return 2
 		}
 	}
-	st, err := data.open()
+	st, err := data.open(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "lapse audit verify: %v\n", err)
 		return 2

@@ -1,45 +1,49 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/lapsehq/lapse/config"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
 // dataFlags are the flags of commands that read lapse's data directly.
 type dataFlags struct {
-	config, dataDir *string
+	config, dataDir, store *string
 }
 
 func addDataFlags(fs *flag.FlagSet) dataFlags {
 	return dataFlags{
 		config:  fs.String("config", "", "lapse's configuration `file`, to find its data directory"),
 		dataDir: fs.String("data-dir", "", "lapse's data `directory` (default from --config, or ./lapse-data)"),
+		store:   fs.String("store", "", "the store `URL` when it is not the embedded one (default from --config)"),
 	}
 }
 
-// open opens the embedded store of the data directory the flags name.
-// SQLite lets these tools read, and replay webhooks, while lapse serve
-// runs on the same directory.
-func (d dataFlags) open() (*sqlite.Store, error) {
-	dir := config.Default().DataDir
+// open opens the store the flags name. SQLite lets these tools read, and
+// replay webhooks, while lapse serve runs on the same directory.
+func (d dataFlags) open(ctx context.Context) (backend, error) {
+	cfg := config.Default()
 	if *d.config != "" {
-		cfg, err := config.Load(*d.config)
-		if err != nil {
+		var err error
+		if cfg, err = config.Load(*d.config); err != nil {
 			return nil, err
 		}
-		dir = cfg.DataDir
 	}
 	if *d.dataDir != "" {
-		dir = *d.dataDir
+		cfg.DataDir = *d.dataDir
 	}
-	path := filepath.Join(dir, "lapse.db")
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no lapse database at %s (use --data-dir or --config)", path)
+	if *d.store != "" {
+		cfg.Store = *d.store
 	}
-	return sqlite.Open(path)
+	if cfg.Store == "" || cfg.Store == "sqlite" {
+		path := filepath.Join(cfg.DataDir, "lapse.db")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no lapse database at %s (use --data-dir, --store or --config)", path)
+		}
+	}
+	return openStore(ctx, cfg.Store, cfg.DataDir)
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/metrics"
-	"github.com/lapsehq/lapse/sqlite"
 	"github.com/lapsehq/lapse/webhook"
 )
 
@@ -32,6 +31,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	configPath := fs.String("config", "", "YAML configuration `file` (default: built-in tiers, embedded store)")
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:8080)")
 	dataDir := fs.String("data-dir", "", "`directory` for the embedded store and the admin key's hash (default ./lapse-data)")
+	store := fs.String("store", "", "where sessions live: sqlite (default, in the data directory) or a redis://, rediss:// or redis+cluster:// URL")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -48,6 +48,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
+	}
+	if *store != "" {
+		cfg.Store = *store
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if err := serve(ctx, cfg, stdout, log); err != nil {
@@ -71,10 +74,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	if cfg.Store != "" && cfg.Store != "sqlite" {
-		return fmt.Errorf("store %q is not supported by this build; use sqlite", cfg.Store)
-	}
-	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "lapse.db"))
+	store, err := openStore(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return err
 	}

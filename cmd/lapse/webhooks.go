@@ -41,7 +41,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprint(stderr, "lapse webhooks replay: give delivery ids or --all\n"+webhooksUsage)
 		return 2
 	}
-	st, err := data.open()
+	st, err := data.open(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "lapse webhooks: %v\n", err)
 		return 2

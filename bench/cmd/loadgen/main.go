@@ -1,0 +1,938 @@
+// Command loadgen measures lapse's POST /v1/sessions/verify over HTTP
+// against a bare net/http handler on the same machine in the same run,
+// then the rate of session creation over HTTP (POST /v1/sessions).
+//
+// It starts two servers on loopback, each in its own child process (the
+// loadgen binary run again with -serve), so that the client's work is
+// not counted in a server's CPU time and the servers can be given their
+// own GOMAXPROCS:
+//
+//   - bare: an http.ServeMux whose handler decodes a small JSON body and
+//     writes a small JSON reply: the cost of net/http and encoding/json
+//     alone, the baseline.
+//   - lapse: the lapse API wired as lapse serve wires it (httpapi and
+//     metrics on one mux, a SQLite store in a temporary directory, the
+//     built-in policy, the system clock), with one API key.
+//
+// It creates -sessions sessions in lapse, then drives verify with
+// -concurrency keep-alive connections for -duration against each server
+// in turn, -rounds times, alternating which goes first, and prints
+// requests/s, latency percentiles and the servers' CPU time and
+// allocations per request. The client is a minimal HTTP/1.1 client on
+// raw connections, much lighter than net/http's, since on a small
+// machine it competes with the servers for the same cores.
+//
+// With -url and -key it measures an external lapse instead (verify and
+// create only; there is no baseline to compare against).
+//
+// Usage:
+//
+//	go run ./bench/cmd/loadgen [-duration 5s] [-rounds 3] [-concurrency 32] [-sessions 1000]
+//	go run ./bench/cmd/loadgen -url http://127.0.0.1:8080 -key lpk_...
+//
+// loadgen uses only the standard library and lapse's own packages.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/config"
+	"github.com/lapsehq/lapse/httpapi"
+	"github.com/lapsehq/lapse/metrics"
+	"github.com/lapsehq/lapse/sqlite"
+)
+
+// keyEnv passes the API key to the lapse server process.
+const keyEnv = "LOADGEN_API_KEY"
+
+// Limits keep a run bounded in time and size.
+const (
+	maxSessions    = 100_000
+	maxConcurrency = 1024
+	maxRounds      = 10
+	maxDuration    = 60 * time.Second
+)
+
+type options struct {
+	duration, warmup, createDuration time.Duration
+	rounds, concurrency, sessions    int
+	serverProcs, clientProcs         int
+	cacheSize                        int
+	profileDir                       string
+	url, key                         string
+}
+
+func main() {
+	var o options
+	serve := flag.String("serve", "", "internal: run as the `server` (bare or lapse) and take commands on stdin")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of one measured round against one server")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load against each server before the first round")
+	flag.IntVar(&o.rounds, "rounds", 3, "measured rounds per server, interleaved")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent keep-alive client connections")
+	flag.IntVar(&o.sessions, "sessions", 1000, "sessions to create and verify in turn")
+	flag.DurationVar(&o.createDuration, "create-duration", 3*time.Second, "length of each session-creation measurement (0 skips it)")
+	flag.IntVar(&o.serverProcs, "server-procs", 0, "GOMAXPROCS of each server process (0: the Go default)")
+	flag.IntVar(&o.clientProcs, "client-procs", 0, "GOMAXPROCS of the client (0: the Go default)")
+	flag.IntVar(&o.cacheSize, "cache-size", 0, "lapse's verify cache size, as lapse.Config.CacheSize (0: the default; -1 disables it)")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
+	flag.StringVar(&o.url, "url", "", "measure the external lapse at this base `URL` instead of starting servers")
+	flag.StringVar(&o.key, "key", "", "API key of the external lapse (with -url)")
+	flag.Parse()
+
+	if *serve != "" {
+		if err := runServer(*serve, o.cacheSize); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen server %s: %v\n", *serve, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := o.check(); err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		os.Exit(2)
+	}
+	if o.clientProcs > 0 {
+		runtime.GOMAXPROCS(o.clientProcs)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func (o *options) check() error {
+	switch {
+	case o.duration < 100*time.Millisecond || o.duration > maxDuration:
+		return fmt.Errorf("-duration must be between 100ms and %v", maxDuration)
+	case o.warmup < 0 || o.warmup > maxDuration:
+		return fmt.Errorf("-warmup must be between 0 and %v", maxDuration)
+	case o.createDuration < 0 || o.createDuration > maxDuration:
+		return fmt.Errorf("-create-duration must be between 0 and %v", maxDuration)
+	case o.rounds < 1 || o.rounds > maxRounds:
+		return fmt.Errorf("-rounds must be between 1 and %d", maxRounds)
+	case o.concurrency < 1 || o.concurrency > maxConcurrency:
+		return fmt.Errorf("-concurrency must be between 1 and %d", maxConcurrency)
+	case o.sessions < 1 || o.sessions > maxSessions:
+		return fmt.Errorf("-sessions must be between 1 and %d", maxSessions)
+	case o.serverProcs < 0 || o.clientProcs < 0:
+		return errors.New("-server-procs and -client-procs must not be negative")
+	case (o.url == "") != (o.key == ""):
+		return errors.New("-url and -key go together")
+	case o.url != "" && o.profileDir != "":
+		return errors.New("-profile-dir profiles the servers loadgen starts; it cannot profile -url")
+	}
+	return nil
+}
+
+// run measures and prints the report.
+func run(o options) error {
+	fmt.Printf("loadgen: %d CPUs, client GOMAXPROCS %d, server GOMAXPROCS %s, %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), procsString(o.serverProcs), runtime.Version())
+	fmt.Printf("verify: %d sessions, %d connections, rounds: %d x %v per server (warm-up %v)\n",
+		o.sessions, o.concurrency, o.rounds, o.duration, o.warmup)
+	fmt.Printf("load average at start: %s\n\n", loadavg())
+	defer func() { fmt.Printf("\nload average at end: %s\n", loadavg()) }()
+
+	var targets []*target
+	lapseT := &target{name: "lapse"}
+	if o.url != "" {
+		u, err := url.Parse(o.url)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-url %q is not an http or https URL", o.url)
+		}
+		lapseT.name, lapseT.addr, lapseT.host, lapseT.prefix = "lapse(url)", hostPort(u), u.Host, strings.TrimSuffix(u.Path, "/")
+		if u.Scheme == "https" {
+			lapseT.tls = &tls.Config{ServerName: u.Hostname()}
+		}
+		lapseT.key = o.key
+		targets = []*target{lapseT}
+	} else {
+		lapseT.key = lapse.NewAPIKey()
+		bare := &target{name: "bare", key: lapseT.key}
+		for _, t := range []*target{bare, lapseT} {
+			if err := t.start(o); err != nil {
+				return err
+			}
+			defer t.stop()
+		}
+		targets = []*target{bare, lapseT}
+	}
+	for _, t := range targets {
+		t.dialAll(o.concurrency)
+	}
+
+	// Sessions to verify.
+	tokens, st, err := lapseT.createSessions(o.sessions, o.concurrency)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("created %d sessions over HTTP with %d connections: %.0f sessions/s\n\n", len(tokens), min(o.concurrency, o.sessions), st.rate())
+	for _, t := range targets {
+		t.verifyReqs = make([][]byte, len(tokens))
+		for i, tok := range tokens {
+			t.verifyReqs[i] = t.request("POST", "/v1/sessions/verify", `{"token":"`+tok+`"}`)
+		}
+	}
+
+	// Warm-up, then interleaved rounds: bare, lapse; lapse, bare; ...
+	for _, t := range targets {
+		if o.warmup > 0 {
+			t.round(o.warmup)
+		}
+	}
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return err
+		}
+		for _, t := range targets {
+			abs, _ := filepath.Abs(filepath.Join(o.profileDir, t.name))
+			if _, err := t.srv.command("profile " + abs); err != nil {
+				return err
+			}
+		}
+	}
+	results := map[string][]*result{}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "round\tserver\treq/s\tp50\tp99\tmax\tserver CPU/req\tclient CPU/req\tallocs/req\terrors\t")
+	for r := range o.rounds {
+		order := targets
+		if r%2 == 1 {
+			order = slices.Clone(targets)
+			slices.Reverse(order)
+		}
+		for _, t := range order {
+			res := t.round(o.duration)
+			results[t.name] = append(results[t.name], res)
+			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r+1, t.name, res.rate(),
+				ms(res.pct(50)), ms(res.pct(99)), ms(res.pct(100)), perReq(res.cpu, res.n), perReq(res.clientCPU, res.n), res.allocsPerReq(), res.errors)
+		}
+	}
+	tw.Flush()
+	if o.profileDir != "" {
+		for _, t := range targets {
+			if _, err := t.srv.command("stopprofile"); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("\nprofiles in %s: go tool pprof -top %s\n", o.profileDir, filepath.Join(o.profileDir, "lapse.cpu.pprof"))
+	}
+
+	fmt.Println("\nsummary over all rounds (latency percentiles over every request):")
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\treq/s\tmin\tmax\tp50\tp99\tserver CPU/req\tclient CPU/req\tallocs/req\terrors\t")
+	totals := map[string]*result{}
+	for _, t := range targets {
+		all := merge(results[t.name])
+		totals[t.name] = all
+		lo, hi := spread(results[t.name])
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t.name, all.rate(), lo, hi,
+			ms(all.pct(50)), ms(all.pct(99)), perReq(all.cpu, all.n), perReq(all.clientCPU, all.n), all.allocsPerReq(), all.errors)
+	}
+	tw.Flush()
+	if b, l := totals["bare"], totals["lapse"]; b != nil && l != nil {
+		var per []string
+		for i := range results["bare"] {
+			per = append(per, fmt.Sprintf("%.2f", results["lapse"][i].rate()/results["bare"][i].rate()))
+		}
+		fmt.Printf("\nRATIO lapse/bare throughput: %.2f (per round: %s; goal >= 0.80)\n", l.rate()/b.rate(), strings.Join(per, " "))
+		if b.cpu > 0 && l.cpu > 0 {
+			r := (float64(l.cpu) / float64(l.n)) / (float64(b.cpu) / float64(b.n))
+			fmt.Printf("RATIO lapse/bare server CPU per request: %.2f (so %.2f throughput where the server alone is the bottleneck)\n", r, 1/r)
+		}
+	}
+
+	if o.createDuration > 0 {
+		fmt.Printf("\nsession creation over HTTP (POST /v1/sessions, synchronous=FULL), %v each:\n", o.createDuration)
+		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "connections\tsessions/s\tp50\tp99\tserver CPU/req\terrors\t")
+		for _, c := range uniq(1, o.concurrency) {
+			res := lapseT.createFor(o.createDuration, c)
+			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%s\t%s\t%d\t\n", c, res.rate(), ms(res.pct(50)), ms(res.pct(99)), perReq(res.cpu, res.n), res.errors)
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+// loadavg returns the first three fields of /proc/loadavg, or "?".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+func procsString(n int) string {
+	if n == 0 {
+		return "default"
+	}
+	return strconv.Itoa(n)
+}
+
+func uniq(a, b int) []int {
+	if a == b {
+		return []int{a}
+	}
+	return []int{a, b}
+}
+
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/1e6) }
+
+// target is one server under test and the client's connections to it.
+type target struct {
+	name   string
+	addr   string      // host:port to dial
+	host   string      // Host header
+	prefix string      // path prefix of an external lapse
+	tls    *tls.Config // nil for plain HTTP
+	key    string
+	srv    *child // nil for an external server
+
+	conns      []*client
+	verifyReqs [][]byte
+}
+
+// start runs the target's server in a child process.
+func (t *target) start(o options) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"-serve", t.name}
+	if t.name == "lapse" {
+		args = append(args, "-cache-size", strconv.Itoa(o.cacheSize))
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), keyEnv+"="+t.key)
+	if o.serverProcs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(o.serverProcs))
+	}
+	cmd.Stderr = os.Stderr
+	c := &child{cmd: cmd}
+	if c.in, err = cmd.StdinPipe(); err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	c.out = bufio.NewScanner(out)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	t.srv = c
+	addr, err := c.read("addr")
+	if err != nil {
+		return fmt.Errorf("%s server did not start: %w", t.name, err)
+	}
+	t.addr, t.host = addr, addr
+	return nil
+}
+
+func (t *target) stop() {
+	if t.srv != nil {
+		t.srv.in.Close() // the server exits at the end of its input
+		t.srv.cmd.Wait()
+	}
+}
+
+func (t *target) dialAll(n int) {
+	t.conns = make([]*client, n)
+	for i := range t.conns {
+		t.conns[i] = &client{addr: t.addr, tls: t.tls}
+	}
+}
+
+// request returns the bytes of one HTTP/1.1 request with the API key.
+func (t *target) request(method, path, body string) []byte {
+	return fmt.Appendf(nil, "%s %s%s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		method, t.prefix, path, t.host, t.key, len(body), body)
+}
+
+// createSessions creates n sessions in lapse with up to c connections and
+// returns their tokens.
+func (t *target) createSessions(n, c int) ([]string, *result, error) {
+	tokens := make([]string, n)
+	var next atomic.Int64
+	res := t.run(min(c, n), func(w int, cl *client) (outcome, error) {
+		i := int(next.Add(1)) - 1
+		if i >= n {
+			return done, nil
+		}
+		status, body, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-%d","amr":["pwd"]}`, i)), true)
+		if err != nil {
+			return failed, err
+		}
+		var resp struct{ Token string }
+		if status != http.StatusCreated || json.Unmarshal(body, &resp) != nil || resp.Token == "" {
+			return failed, fmt.Errorf("creating a session: status %d: %.200s", status, body)
+		}
+		tokens[i] = resp.Token
+		return passed, nil
+	})
+	if res.err != nil {
+		return nil, nil, res.err
+	}
+	return tokens, res, nil
+}
+
+// createFor creates sessions with c connections for d.
+func (t *target) createFor(d time.Duration, c int) *result {
+	var seq atomic.Int64
+	stop := time.Now().Add(d)
+	before := t.srv.stats()
+	res := t.run(c, func(w int, cl *client) (outcome, error) {
+		if time.Now().After(stop) {
+			return done, nil
+		}
+		status, _, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-create-%d","amr":["pwd"]}`, seq.Add(1))), false)
+		return check(status, http.StatusCreated, err)
+	})
+	res.setServer(before, t.srv.stats())
+	return res
+}
+
+// round drives verify with every connection for d.
+func (t *target) round(d time.Duration) *result {
+	stop := time.Now().Add(d)
+	before := t.srv.stats()
+	res := t.run(len(t.conns), func(w int, cl *client) (outcome, error) {
+		if time.Now().After(stop) {
+			return done, nil
+		}
+		cl.seq++
+		req := t.verifyReqs[(w+cl.seq*len(t.conns))%len(t.verifyReqs)]
+		status, _, err := cl.do(req, false)
+		return check(status, http.StatusOK, err)
+	})
+	res.setServer(before, t.srv.stats())
+	return res
+}
+
+// outcome is what one operation of a measurement did.
+type outcome int
+
+const (
+	done   outcome = iota // the measurement is over; nothing was sent
+	passed                // answered as expected: timed
+	failed                // answered otherwise, or not at all: counted
+)
+
+// run calls op on c connections in parallel until it returns done or an
+// error, timing each call that passed and counting each that failed. An
+// error (a transport failure) stops that connection.
+func (t *target) run(c int, op func(w int, cl *client) (outcome, error)) *result {
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		res = &result{}
+	)
+	start := time.Now()
+	for w := range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := t.conns[w%len(t.conns)]
+			lat := make([]time.Duration, 0, 1<<14)
+			var (
+				errs int
+				err  error
+			)
+			for {
+				t0 := time.Now()
+				var o outcome
+				o, err = op(w, cl)
+				if o == done {
+					break
+				}
+				if o == failed {
+					errs++
+					if err != nil {
+						break
+					}
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.errors += errs
+			if err != nil && res.err == nil {
+				res.err = err
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.n = len(res.lat)
+	return res
+}
+
+// check returns the outcome of a request that should have been answered
+// with want.
+func check(status, want int, err error) (outcome, error) {
+	if err != nil || status != want {
+		return failed, err
+	}
+	return passed, nil
+}
+
+// result is what one measurement saw.
+type result struct {
+	n         int             // successful requests
+	errors    int             // failed requests
+	err       error           // the first transport error
+	elapsed   time.Duration   // wall time
+	lat       []time.Duration // one per successful request
+	sorted    bool
+	cpu       time.Duration // server CPU time, user and system
+	clientCPU time.Duration // loadgen's own CPU time
+	mallocs   uint64        // server heap allocations
+}
+
+func (r *result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+// pct returns the p-th percentile latency (100: the maximum).
+func (r *result) pct(p int) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	if !r.sorted {
+		slices.Sort(r.lat)
+		r.sorted = true
+	}
+	return r.lat[min(len(r.lat)-1, len(r.lat)*p/100)]
+}
+
+// setServer records the resources the server and the client used
+// between before and after.
+func (r *result) setServer(before, after stats) {
+	r.cpu = after.cpu - before.cpu
+	r.mallocs = after.mallocs - before.mallocs
+	r.clientCPU = after.clientCPU - before.clientCPU
+}
+
+// perReq formats CPU time per request, "-" if unknown.
+func perReq(cpu time.Duration, n int) string {
+	if cpu == 0 || n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fµs", float64(cpu)/float64(n)/1e3)
+}
+
+func (r *result) allocsPerReq() string {
+	if r.mallocs == 0 || r.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(r.mallocs)/float64(r.n))
+}
+
+// merge adds up rounds: their requests, time, CPU and latencies.
+func merge(rs []*result) *result {
+	all := &result{}
+	for _, r := range rs {
+		all.n += r.n
+		all.errors += r.errors
+		all.elapsed += r.elapsed
+		all.cpu += r.cpu
+		all.clientCPU += r.clientCPU
+		all.mallocs += r.mallocs
+		all.lat = append(all.lat, r.lat...)
+	}
+	return all
+}
+
+// spread returns the lowest and highest rate of the rounds.
+func spread(rs []*result) (lo, hi float64) {
+	for i, r := range rs {
+		if i == 0 || r.rate() < lo {
+			lo = r.rate()
+		}
+		hi = max(hi, r.rate())
+	}
+	return lo, hi
+}
+
+// client is one keep-alive HTTP/1.1 connection. It writes prepared
+// requests and reads responses with Content-Length or chunked bodies:
+// enough for these servers, at a fraction of net/http's client cost.
+type client struct {
+	addr string
+	tls  *tls.Config
+	c    net.Conn
+	br   *bufio.Reader
+	body []byte
+	seq  int // requests sent, to pick the next session
+}
+
+func (c *client) dial() error {
+	conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	if c.tls != nil {
+		conn = tls.Client(conn, c.tls)
+	}
+	c.c, c.br = conn, bufio.NewReaderSize(conn, 16<<10)
+	return nil
+}
+
+func (c *client) close() {
+	if c.c != nil {
+		c.c.Close()
+		c.c = nil
+	}
+}
+
+// do sends req and returns the response's status and, if keep, its body
+// (valid until the next call). A request on a connection the server had
+// closed is retried once on a new one.
+func (c *client) do(req []byte, keep bool) (int, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		fresh := c.c == nil
+		if fresh {
+			if err := c.dial(); err != nil {
+				return 0, nil, err
+			}
+		}
+		c.c.SetDeadline(time.Now().Add(30 * time.Second))
+		status, body, closing, err := c.exchange(req, keep)
+		if err == nil {
+			if closing {
+				c.close()
+			}
+			return status, body, nil
+		}
+		c.close()
+		if fresh || attempt > 0 {
+			return 0, nil, err
+		}
+	}
+}
+
+func (c *client) exchange(req []byte, keep bool) (status int, body []byte, closing bool, err error) {
+	if _, err := c.c.Write(req); err != nil {
+		return 0, nil, false, err
+	}
+	line, err := c.br.ReadSlice('\n')
+	if err != nil {
+		return 0, nil, false, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, nil, false, fmt.Errorf("bad status line %q", line)
+	}
+	status = atoi(line[9:12])
+	length, chunked := -1, false
+	for {
+		line, err = c.br.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		k, v, _ := bytes.Cut(line, []byte(":"))
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			length = atoi(v)
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(v, []byte("chunked"))
+		case bytes.EqualFold(k, []byte("Connection")):
+			closing = bytes.EqualFold(v, []byte("close"))
+		}
+	}
+	c.body = c.body[:0]
+	switch {
+	case chunked:
+		for {
+			line, err := c.br.ReadSlice('\n')
+			if err != nil {
+				return 0, nil, false, err
+			}
+			size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 32)
+			if err != nil {
+				return 0, nil, false, fmt.Errorf("bad chunk size %q", line)
+			}
+			if size == 0 {
+				for { // trailers, then the final CRLF
+					if line, err = c.br.ReadSlice('\n'); err != nil {
+						return 0, nil, false, err
+					} else if len(line) <= 2 {
+						break
+					}
+				}
+				break
+			}
+			if err := c.readBody(int(size)+2, keep); err != nil { // with its CRLF
+				return 0, nil, false, err
+			}
+		}
+	case length >= 0:
+		if err := c.readBody(length, keep); err != nil {
+			return 0, nil, false, err
+		}
+	case status == http.StatusNoContent || status == http.StatusNotModified:
+	default:
+		return 0, nil, false, errors.New("response without a length")
+	}
+	return status, c.body, closing, nil
+}
+
+func (c *client) readBody(n int, keep bool) error {
+	if !keep {
+		_, err := c.br.Discard(n)
+		return err
+	}
+	start := len(c.body)
+	c.body = slices.Grow(c.body, n)[:start+n]
+	_, err := io.ReadFull(c.br, c.body[start:])
+	return err
+}
+
+// atoi parses the decimal digits of b, or returns -1.
+func atoi(b []byte) int {
+	if len(b) == 0 {
+		return -1
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// child is a server process and its command line: loadgen writes
+// commands to its stdin and reads one reply line per command.
+type child struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+	mu  sync.Mutex
+}
+
+// read returns the rest of the next line, which must start with word.
+func (c *child) read(word string) (string, error) {
+	if !c.out.Scan() {
+		if err := c.out.Err(); err != nil {
+			return "", err
+		}
+		return "", io.ErrUnexpectedEOF
+	}
+	first, rest, _ := strings.Cut(c.out.Text(), " ")
+	if first != word {
+		return "", fmt.Errorf("server said %q, want %s", c.out.Text(), word)
+	}
+	return rest, nil
+}
+
+func (c *child) command(cmd string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := io.WriteString(c.in, cmd+"\n"); err != nil {
+		return "", err
+	}
+	return c.read("ok")
+}
+
+// stats is a server process's resource use so far, and the client's.
+type stats struct {
+	cpu       time.Duration
+	mallocs   uint64
+	clientCPU time.Duration
+}
+
+// stats returns the server's stats; those of an external server (c nil)
+// are zero.
+func (c *child) stats() stats {
+	s := stats{clientCPU: cpuTime()}
+	if c == nil {
+		return s
+	}
+	line, err := c.command("stats")
+	if err != nil {
+		return s
+	}
+	var cpu int64
+	fmt.Sscan(line, &cpu, &s.mallocs)
+	s.cpu = time.Duration(cpu)
+	return s
+}
+
+// cpuTime returns the user and system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runServer serves name on a loopback port, prints "addr HOST:PORT" and
+// answers commands on stdin until it ends:
+//
+//	stats             -> ok CPU_NS MALLOCS
+//	profile PREFIX    -> ok   (starts PREFIX.cpu.pprof)
+//	stopprofile       -> ok   (ends it, writes PREFIX.allocs.pprof)
+func runServer(name string, cacheSize int) error {
+	signal.Ignore(os.Interrupt) // loadgen's ^C reaches us too; wait for our stdin to end
+	var handler http.Handler
+	switch name {
+	case "bare":
+		handler = bareHandler()
+	case "lapse":
+		dir, err := os.MkdirTemp("", "lapse-loadgen-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		h, closeStore, err := lapseHandler(dir, os.Getenv(keyEnv), cacheSize)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		handler = h
+	default:
+		return fmt.Errorf("unknown server %q", name)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	// The settings of lapse serve, for both servers.
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil), slog.LevelWarn),
+	}
+	go srv.Serve(ln)
+	fmt.Printf("addr %s\n", ln.Addr())
+
+	var prefix string
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		switch cmd {
+		case "stats":
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Printf("ok %d %d\n", cpuTime(), ms.Mallocs)
+		case "profile":
+			prefix = arg
+			f, err := os.Create(prefix + ".cpu.pprof")
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			fmt.Println("ok")
+		case "stopprofile":
+			pprof.StopCPUProfile()
+			if f, err := os.Create(prefix + ".allocs.pprof"); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			fmt.Println("ok")
+		default:
+			fmt.Printf("error unknown command %q\n", cmd)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
+
+// bareHandler is the baseline: the least a JSON verify endpoint does in
+// net/http, with no authentication, store or policy.
+func bareHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/sessions/verify", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Token string `json:"token"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil || req.Token == "" {
+			http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(struct {
+			Valid  bool `json:"valid"`
+			Length int  `json:"length"`
+		}{true, len(req.Token)})
+	})
+	return mux
+}
+
+// lapseHandler wires lapse as cmd/lapse's serve does, with a store in dir
+// and key as the one API key.
+func lapseHandler(dir, key string, cacheSize int) (http.Handler, func() error, error) {
+	if key == "" {
+		return nil, nil, errors.New(keyEnv + " is not set")
+	}
+	store, err := sqlite.Open(filepath.Join(dir, "lapse.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	policy := config.Default().Policy
+	clock := lapse.SystemClock{}
+	reg := metrics.New(store, clock, policy.TierNames())
+	m, err := lapse.New(lapse.Config{Store: store, Policy: policy, Clock: clock, Observer: reg, CacheSize: cacheSize})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(lapse.HashSecret(key)), Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	mux.Handle("GET /metrics", reg.Handler())
+	return mux, store.Close, nil
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse/redis/redistest"
+)
+
+// These tests run two or three lapse processes on one private Redis.
+
+func nodeConfig(url string) string {
+	return e2eConfig + "sweep_interval: 50ms\nstore: " + url + "\n"
+}
+
+func startNodes(t *testing.T, url string, n int) []*server {
+	var nodes []*server
+	for range n {
+		nodes = append(nodes, start(t, t.TempDir(), nodeConfig(url), "LAPSE_API_KEY="+testKey))
+	}
+	return nodes
+}
+
+// expiredIDs reads every session.expired event of the shared log.
+func expiredIDs(t *testing.T, s *server) []string {
+	var ids []string
+	after := ""
+	for {
+		r := call(t, "GET", s.url+"/v1/audit?type=session.expired&limit=1000"+after, testKey, nil)
+		if r.status != 200 {
+			t.Fatalf("audit: %d %s", r.status, r.raw)
+		}
+		for _, e := range r.body["events"].([]any) {
+			ids = append(ids, e.(map[string]any)["session_id"].(string))
+		}
+		next, ok := r.body["next_after"].(float64)
+		if !ok {
+			return ids
+		}
+		after = fmt.Sprintf("&after=%d", int64(next))
+	}
+}
+
+func TestRevokeOnOneNodeIsRefusedOnTheOthers(t *testing.T) {
+	rs := redistest.NewServer(t)
+	nodes := startNodes(t, rs.URL(), 3)
+	a := nodes[0]
+	var lat []time.Duration
+	for i := range 200 {
+		tok, _ := a.create(t, map[string]any{"subject": fmt.Sprint("u", i), "tier": "durable"})
+		for _, n := range nodes[1:] { // warm every node's cache
+			if r := n.verify(t, tok); r.status != 200 {
+				t.Fatalf("verify on another node: %d %s", r.status, r.raw)
+			}
+		}
+		if r := call(t, "POST", a.url+"/v1/sessions/revoke", testKey, map[string]any{"token": tok}); r.status != 204 {
+			t.Fatalf("revoke: %d", r.status)
+		}
+		revoked := time.Now()
+		for _, n := range nodes[1:] {
+			for {
+				r := n.verify(t, tok)
+				if r.status == 401 && code(r) == "session_revoked" {
+					break
+				}
+				if time.Since(revoked) > 5*time.Second {
+					t.Fatalf("node still accepts a session revoked 5s ago: %d %s", r.status, r.raw)
+				}
+			}
+			lat = append(lat, time.Since(revoked))
+		}
+	}
+	slices.Sort(lat)
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	t.Logf("revocation reached the other nodes: p50 %v, p99 %v, max %v (%d samples)", p50, p99, lat[len(lat)-1], len(lat))
+	if p99 > 100*time.Millisecond {
+		t.Errorf("revocation propagation p99 %v, the stated bound is 100ms", p99)
+	}
+}
+
+func TestExpiryEventFiresOnceAcrossNodes(t *testing.T) {
+	rs := redistest.NewServer(t)
+	nodes := startNodes(t, rs.URL(), 3)
+	var want []string
+	for i := range 300 {
+		_, id := nodes[i%3].create(t, map[string]any{"subject": fmt.Sprint("u", i)}) // quick: idle 2s
+		want = append(want, id)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	var got []string
+	for time.Now().Before(deadline) {
+		if got = expiredIDs(t, nodes[0]); len(got) >= len(want) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // a doubled event would show up by now
+	checkOnce(t, want, expiredIDs(t, nodes[1]))
+}
+
+func checkOnce(t *testing.T, want, got []string) {
+	t.Helper()
+	count := map[string]int{}
+	for _, id := range got {
+		count[id]++
+	}
+	for _, id := range want {
+		if count[id] != 1 {
+			t.Errorf("session %s has %d session.expired events, want exactly 1", id, count[id])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d session.expired events for %d sessions", len(got), len(want))
+	}
+}
+
+func TestNodeKilledMidSweepLosesAndDoublesNothing(t *testing.T) {
+	rs := redistest.NewServer(t)
+	nodes := startNodes(t, rs.URL(), 2)
+	var want []string
+	for i := range 1500 {
+		_, id := nodes[1].create(t, map[string]any{"subject": fmt.Sprint("u", i)})
+		want = append(want, id)
+	}
+	// The first sessions reach their idle deadline 2s after creation;
+	// kill node 0 while both sweep them.
+	time.Sleep(2100 * time.Millisecond)
+	nodes[0].kill(syscall.SIGKILL)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && len(expiredIDs(t, nodes[1])) < len(want) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	checkOnce(t, want, expiredIDs(t, nodes[1]))
+}
+
+func TestRedisOutageGives503AndRecovers(t *testing.T) {
+	rs := redistest.NewServer(t)
+	nodes := startNodes(t, rs.URL(), 2)
+	tok, _ := nodes[0].create(t, map[string]any{"subject": "alice", "tier": "durable"})
+	nodes[1].verify(t, tok) // cached on node 1
+	rs.Stop()
+	for _, n := range nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r := n.verify(t, tok)
+			if r.status == 503 && code(r) == "store_unavailable" {
+				break
+			}
+			if r.status != 200 && r.status != 503 {
+				t.Fatalf("verify with Redis down: %d %s, want 503 store_unavailable", r.status, r.raw)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("verify still answers %d 10s after Redis went down", r.status)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if r := call(t, "GET", n.url+"/readyz", "", nil); r.status != 503 {
+			t.Errorf("readyz with Redis down: %d, want 503", r.status)
+		}
+	}
+	rs.Start() // empty: this Redis keeps nothing on disk
+	for _, n := range nodes {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			r := call(t, "POST", n.url+"/v1/sessions", testKey, map[string]any{"subject": "bob", "tier": "durable"})
+			if r.status == 201 {
+				if v := nodes[1-slices.Index(nodes, n)].verify(t, r.body["token"].(string)); v.status != 200 {
+					t.Errorf("a session created after recovery does not verify on the other node: %d", v.status)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node did not recover 15s after Redis returned: %d %s", r.status, r.raw)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if r := call(t, "GET", n.url+"/readyz", "", nil); r.status != 200 {
+			t.Errorf("readyz after recovery: %d", r.status)
+		}
+	}
+	if r := nodes[0].verify(t, tok); r.status == 200 || !strings.HasPrefix(code(r), "session_") {
+		t.Errorf("a session lost with Redis's memory still verifies: %d %s", r.status, r.raw)
+	}
+}

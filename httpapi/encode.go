@@ -1,0 +1,161 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lapsehq/lapse"
+)
+
+// The verify route answers every request of an active user, so its reply
+// is written by hand into a pooled buffer instead of through reflection:
+// appendSession writes exactly what json.Marshal(NewSession(s)) writes
+// (a test holds it to that), at a fraction of the cost.
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeSessionJSON answers {"session": s} with status 200.
+func writeSessionJSON(w http.ResponseWriter, s *lapse.Session) {
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"session":`...)
+	b = appendSession(b, s)
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	*bp = b
+	bufPool.Put(bp)
+}
+
+// appendSession appends the JSON form of s, as [NewSession] describes it.
+func appendSession(b []byte, s *lapse.Session) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, s.ID)
+	b = append(b, `,"subject":`...)
+	b = appendString(b, s.Subject)
+	b = append(b, `,"tenant":`...)
+	b = appendString(b, s.Tenant)
+	b = append(b, `,"tier":`...)
+	b = appendString(b, s.Tier)
+	b = append(b, `,"aal":`...)
+	b = strconv.AppendInt(b, int64(s.AAL), 10)
+	b = append(b, `,"amr":[`...)
+	for i, m := range s.AMR {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, m)
+	}
+	b = append(b, `],"status":`...)
+	b = appendString(b, string(s.Status))
+	b = append(b, `,"end_reason":`...)
+	if s.Status == lapse.StatusActive {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, string(s.EndReason))
+	}
+	for _, f := range []struct {
+		key string
+		t   time.Time
+	}{
+		{`,"created_at":`, s.CreatedAt}, {`,"last_active_at":`, s.LastActiveAt},
+		{`,"authenticated_at":`, s.AuthenticatedAt}, {`,"idle_expires_at":`, s.IdleExpiresAt},
+		{`,"expires_at":`, s.ExpiresAt}, {`,"warn_at":`, s.WarnAt},
+	} {
+		b = append(b, f.key...)
+		b = appendTime(b, f.t)
+	}
+	b = append(b, `,"ended_at":`...)
+	if s.Status == lapse.StatusActive {
+		b = append(b, "null"...)
+	} else {
+		b = appendTime(b, s.EndedAt)
+	}
+	b = append(b, `,"ip":`...)
+	b = appendString(b, s.IP)
+	b = append(b, `,"user_agent":`...)
+	b = appendString(b, s.UserAgent)
+	b = append(b, `,"metadata":`...)
+	if len(s.Metadata) == 0 {
+		b = append(b, "{}"...)
+	} else {
+		var compact bytes.Buffer
+		json.Compact(&compact, s.Metadata)
+		var escaped bytes.Buffer
+		json.HTMLEscape(&escaped, compact.Bytes())
+		b = append(b, escaped.Bytes()...)
+	}
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, `""`...)
+	}
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timeFormat)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string with encoding/json's escaping:
+// control characters, quote, backslash, <, >, &, U+2028 and U+2029
+// escaped, invalid UTF-8 replaced by U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
