@@ -3,8 +3,8 @@ package lapse
 import (
 	"context"
 	"encoding/json"
-	"sync/atomic"
 	"net/netip"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
