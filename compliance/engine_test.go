@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -14,117 +15,32 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/compliance"
 	"github.com/lapsehq/lapse/lapsetest"
+	"github.com/lapsehq/lapse/sqlite"
 )
 
-// memStore is the smallest [lapse.Store] that lets a Manager run; it also
-// keeps every session it was handed, to show what lapse stores.
+// memStore is the embedded store, keeping a copy of every session it was
+// handed, to show what lapse stores.
 type memStore struct {
-	mu       sync.Mutex
-	sessions map[string]*lapse.Session
-	created  []lapse.Session
+	*sqlite.Store
+	mu      sync.Mutex
+	created []lapse.Session
 }
 
-var _ lapse.Store = (*memStore)(nil)
-
-func newMemStore() *memStore { return &memStore{sessions: map[string]*lapse.Session{}} }
-
-func (m *memStore) Create(_ context.Context, s *lapse.Session, _ int) ([]*lapse.Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := *s
-	m.sessions[s.ID] = &c
-	m.created = append(m.created, c)
-	return nil, nil
-}
-
-func (m *memStore) get(id string) (*lapse.Session, error) {
-	s, ok := m.sessions[id]
-	if !ok {
-		return nil, lapse.Errorf(lapse.CodeSessionNotFound, "no such session")
-	}
-	return s, nil
-}
-
-func (m *memStore) Session(_ context.Context, id string) (*lapse.Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, err := m.get(id)
+func newMemStore(t *testing.T) *memStore {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	c := *s
-	return &c, nil
+	t.Cleanup(func() { st.Close() })
+	return &memStore{Store: st}
 }
 
-func (m *memStore) SessionByToken(_ context.Context, h lapse.TokenHash) (*lapse.Session, error) {
+func (m *memStore) Create(ctx context.Context, s *lapse.Session, limit int) ([]*lapse.Session, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, s := range m.sessions {
-		if s.TokenHash.Equal(h) {
-			c := *s
-			return &c, nil
-		}
-	}
-	return nil, lapse.Errorf(lapse.CodeSessionNotFound, "no such session")
+	m.created = append(m.created, *s)
+	m.mu.Unlock()
+	return m.Store.Create(ctx, s, limit)
 }
-
-func (m *memStore) Touch(_ context.Context, id string, at, idle, warn time.Time) (*lapse.Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, err := m.get(id)
-	if err != nil {
-		return nil, err
-	}
-	if s.Status == lapse.StatusActive && at.After(s.LastActiveAt) {
-		s.LastActiveAt, s.IdleExpiresAt, s.WarnAt = at, idle, warn
-	}
-	c := *s
-	return &c, nil
-}
-
-func (m *memStore) End(_ context.Context, id string, e lapse.Ending) (*lapse.Session, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, err := m.get(id)
-	if err != nil {
-		return nil, false, err
-	}
-	changed := s.Status == lapse.StatusActive
-	if changed {
-		s.EndAt(e)
-	}
-	c := *s
-	return &c, changed, nil
-}
-
-func (m *memStore) EndMatching(_ context.Context, f lapse.Filter, e lapse.Ending) ([]*lapse.Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*lapse.Session
-	for _, s := range m.sessions {
-		if f.Matches(s) && s.ActiveAt(e.Now) {
-			s.EndAt(e)
-			c := *s
-			out = append(out, &c)
-		}
-	}
-	return out, nil
-}
-
-func (m *memStore) Sessions(_ context.Context, f lapse.Filter) ([]*lapse.Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*lapse.Session
-	for _, s := range m.sessions {
-		if f.Matches(s) && (f.IncludeEnded || s.ActiveAt(f.Now)) {
-			c := *s
-			out = append(out, &c)
-		}
-	}
-	return out, nil
-}
-
-func (m *memStore) Close() error { return nil }
 
 // engineHarness runs a Manager with a fake clock over a tier with a 10m
 // idle and a 1h absolute timeout.
@@ -136,7 +52,7 @@ type engineHarness struct {
 
 func newEngine(t *testing.T) *engineHarness {
 	t.Helper()
-	h := &engineHarness{clock: lapsetest.NewClock(time.Time{}), store: newMemStore()}
+	h := &engineHarness{clock: lapsetest.NewClock(time.Time{}), store: newMemStore(t)}
 	m, err := lapse.New(lapse.Config{Store: h.store, Policy: onePolicy(tier(10*min, hour, 1)), Clock: h.clock})
 	if err != nil {
 		t.Fatal(err)
