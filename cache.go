@@ -3,12 +3,15 @@ package lapse
 import "sync"
 
 // cache keeps recently verified sessions by token hash so that a verify
-// of a known session reads no store. Entries are immutable snapshots.
+// of a known session reads no store. Entries are immutable snapshots,
+// each kept under its own current token's hash only.
 //
 // It never serves a state older than one the manager has written: every
 // change the manager commits bumps the shard's epoch, and a fill that
 // read the store before the bump is dropped instead of stored (fill and
-// touch use putIf with the epoch they saw before their store call).
+// touch use putIf with the epoch they saw before their store call). And
+// an ended session is final: no write, however late, replaces an ended
+// entry with an active one of the same session.
 type cache struct {
 	shards   [cacheShards]cacheShard
 	perShard int
@@ -52,21 +55,13 @@ func (c *cache) putIf(h TokenHash, s *Session, epoch uint64) {
 	sh.mu.Unlock()
 }
 
-// set stores s after a change the manager committed, under its token's
-// hash and its previous token's, and bumps the epochs so that concurrent
-// fills holding an older state are dropped.
+// set stores s after a change the manager committed, and bumps the
+// epoch so that concurrent fills holding an older state are dropped.
 func (c *cache) set(s *Session) {
-	c.setKey(s.TokenHash, s)
-	if s.PrevTokenHash != (TokenHash{}) {
-		c.setKey(s.PrevTokenHash, s)
-	}
-}
-
-func (c *cache) setKey(h TokenHash, s *Session) {
-	sh := c.shard(h)
+	sh := c.shard(s.TokenHash)
 	sh.mu.Lock()
 	sh.epoch++
-	c.insert(sh, h, s)
+	c.insert(sh, s.TokenHash, s)
 	sh.mu.Unlock()
 }
 
@@ -90,9 +85,15 @@ func (c *cache) clear() {
 	}
 }
 
-// insert adds s, evicting an arbitrary entry when the shard is full.
+// insert adds s, evicting an arbitrary entry when the shard is full. It
+// keeps an ended entry rather than put an active state of the same
+// session over it: that state can only be older.
 func (c *cache) insert(sh *cacheShard, h TokenHash, s *Session) {
-	if _, ok := sh.m[h]; !ok && len(sh.m) >= c.perShard {
+	old, ok := sh.m[h]
+	if ok && old.ID == s.ID && old.Status != StatusActive && s.Status == StatusActive {
+		return
+	}
+	if !ok && len(sh.m) >= c.perShard {
 		for k := range sh.m {
 			delete(sh.m, k)
 			break

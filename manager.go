@@ -169,17 +169,13 @@ func (p *CreateParams) validate() error {
 		return Errorf(CodeInvalid, "subject must be printable UTF-8 of at most %d bytes", MaxSubjectLen)
 	case p.AAL < 0 || p.AAL > 3:
 		return Errorf(CodeInvalid, "aal must be 1, 2 or 3")
-	case len(p.AMR) > MaxAMR:
-		return Errorf(CodeInvalid, "amr lists at most %d methods", MaxAMR)
 	case len(p.UserAgent) > MaxUserAgentLen || !utf8.ValidString(p.UserAgent):
 		return Errorf(CodeInvalid, "user_agent must be UTF-8 of at most %d bytes", MaxUserAgentLen)
 	case len(p.Metadata) > MaxMetadataLen:
 		return Errorf(CodeInvalid, "metadata must be at most %d bytes of JSON", MaxMetadataLen)
 	}
-	for _, m := range p.AMR {
-		if m == "" || len(m) > 32 || !printable(m) {
-			return Errorf(CodeInvalid, "each amr entry is 1-32 printable characters")
-		}
+	if err := validAMR(p.AMR); err != nil {
+		return err
 	}
 	if p.IP != "" {
 		if _, err := netip.ParseAddr(p.IP); err != nil {
@@ -190,6 +186,18 @@ func (p *CreateParams) validate() error {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(p.Metadata, &obj); err != nil || obj == nil {
 			return Errorf(CodeInvalid, "metadata must be a JSON object")
+		}
+	}
+	return nil
+}
+
+func validAMR(amr []string) error {
+	if len(amr) > MaxAMR {
+		return Errorf(CodeInvalid, "amr lists at most %d methods", MaxAMR)
+	}
+	for _, m := range amr {
+		if m == "" || len(m) > 32 || !printable(m) {
+			return Errorf(CodeInvalid, "each amr entry is 1-32 printable characters")
 		}
 	}
 	return nil
@@ -311,20 +319,25 @@ func (m *Manager) cached() bool {
 	return m.cache != nil && (!m.shared || m.live.Load())
 }
 
-// lookup finds a session by token hash, in the cache first.
+// lookup finds a session by token hash, in the cache first. Only a
+// session's current token is served from the cache: a token replaced by
+// a step-up is looked up in the store, so that it dies with its grace
+// whatever any cache holds.
 func (m *Manager) lookup(ctx context.Context, h TokenHash) (*Session, error) {
 	if !m.cached() {
 		return m.store.SessionByToken(ctx, h)
 	}
 	s, epoch := m.cache.get(h)
-	if s != nil {
+	if s != nil && s.TokenHash == h {
 		return s, nil
 	}
 	s, err := m.store.SessionByToken(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	m.cache.putIf(h, s, epoch)
+	if s.TokenHash == h {
+		m.cache.putIf(h, s, epoch)
+	}
 	return s, nil
 }
 
@@ -424,7 +437,7 @@ func (m *Manager) write(ctx context.Context, s *Session, now time.Time, force bo
 	if err != nil {
 		return nil, err
 	}
-	if m.cache != nil {
+	if m.cache != nil && t.TokenHash == s.TokenHash { // a rotation meanwhile: leave it to the store
 		m.cache.putIf(t.TokenHash, t, epoch)
 	}
 	return t, nil
@@ -463,8 +476,8 @@ func (m *Manager) StepUp(ctx context.Context, token string, aal int, amr []strin
 	if aal < 1 || aal > 3 {
 		return "", nil, Errorf(CodeInvalid, "aal must be 1, 2 or 3")
 	}
-	if len(amr) > MaxAMR {
-		return "", nil, Errorf(CodeInvalid, "amr lists at most %d methods", MaxAMR)
+	if err := validAMR(amr); err != nil {
+		return "", nil, err
 	}
 	old, now, err := m.current(ctx, token)
 	if err != nil {
@@ -485,6 +498,7 @@ func (m *Manager) StepUp(ctx context.Context, token string, aal int, amr []strin
 		return "", nil, err
 	}
 	if m.cache != nil {
+		m.cache.forget(old.TokenHash)
 		m.cache.set(s)
 	}
 	return tok, s, nil
@@ -497,11 +511,15 @@ func (m *Manager) Revoke(ctx context.Context, token string) error {
 	if _, err := ParseToken(token); err != nil {
 		return nil
 	}
-	s, err := m.store.SessionByToken(ctx, HashSecret(token))
+	h := HashSecret(token)
+	s, err := m.store.SessionByToken(ctx, h)
 	if ErrorCode(err) == CodeSessionNotFound {
 		return nil
 	} else if err != nil {
 		return err
+	}
+	if s.TokenHash != h && !m.clock.Now().Before(s.PrevValidUntil) {
+		return nil // a token a step-up replaced, past its grace: it is dead
 	}
 	_, err = m.End(ctx, s.ID, ReasonLogout, ActorSubject)
 	return err

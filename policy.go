@@ -128,9 +128,12 @@ func (p *Policy) Validate() error {
 		validateTier("tiers."+name, p.Tiers[name], bad)
 	}
 	for _, name := range sortedKeys(p.Bounds) {
-		if _, ok := p.Tiers[name]; !ok {
+		t, ok := p.Tiers[name]
+		if !ok {
 			bad("tiers."+name+".tenant_bounds", "tier %q is not declared", name)
+			continue
 		}
+		validateBounds("tiers."+name+".tenant_bounds", t, p.Bounds[name], bad)
 	}
 	p.effective = map[string]map[string]Tier{"": p.Tiers}
 	for _, tenant := range sortedKeys(p.Tenants) {
@@ -214,6 +217,25 @@ func validateTier(path string, t Tier, bad func(string, string, ...any)) {
 	}
 	if t.RemindAfter < 0 {
 		bad(path+".remind_after", "must not be negative")
+	}
+}
+
+// validateBounds refuses bounds tighter than the tier itself: a bound is
+// how far tenants may loosen, and the platform's own tier must be inside.
+func validateBounds(path string, t Tier, b Bounds, bad func(string, string, ...any)) {
+	loose := func(key string, bound, tier time.Duration) {
+		if bound > 0 && bound < tier {
+			bad(path+"."+key, "%s is tighter than the tier's own %s; a bound may only allow looser values", bound, tier)
+		}
+	}
+	loose("idle_timeout", b.IdleTimeout, t.IdleTimeout)
+	loose("absolute_timeout", b.AbsoluteTimeout, t.AbsoluteTimeout)
+	loose("max_auth_age", b.MaxAuthAge, t.MaxAuthAge)
+	if b.MaxSessions > 0 && b.MaxSessions < t.MaxSessions {
+		bad(path+".max_sessions", "%d is tighter than the tier's own %d", b.MaxSessions, t.MaxSessions)
+	}
+	if b.RequireAAL > t.RequireAAL {
+		bad(path+".require_aal", "%d is stricter than the tier's own %d", b.RequireAAL, t.RequireAAL)
 	}
 }
 

@@ -112,12 +112,5 @@ func (s *Session) slide(now time.Time) (idle, warn time.Time) {
 	if idle.After(s.ExpiresAt) {
 		idle = s.ExpiresAt
 	}
-	return idle, s.Policy.WarnAt(minTime(idle, s.ExpiresAt))
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
+	return idle, s.Policy.WarnAt(idle) // idle is already the earlier deadline
 }

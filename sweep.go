@@ -73,7 +73,9 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) error {
 		report = func(error) {}
 	}
 	if feed, ok := m.store.(ChangeFeed); ok && m.cache != nil {
-		go m.follow(ctx, feed, report)
+		done := make(chan struct{})
+		go func() { m.follow(ctx, feed, report); close(done) }()
+		defer func() { <-done }()
 	}
 	sweep := time.NewTicker(every)
 	defer sweep.Stop()

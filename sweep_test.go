@@ -88,3 +88,41 @@ func TestExtendRecordsEvent(t *testing.T) {
 		t.Errorf("%d extended events, want 1", len(evs))
 	}
 }
+
+func TestTokensReplacedByStepUpsDieWithTheSession(t *testing.T) {
+	f := newFixture(t)
+	a, s := f.create(t, lapse.CreateParams{})
+	f.m.Verify(ctx, a.Reveal(), lapse.VerifyOptions{}) // cached
+	b, _, err := f.m.StepUp(ctx, a.Reveal(), 2, []string{"otp"}, lapse.ActorAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m.Verify(ctx, a.Reveal(), lapse.VerifyOptions{}) // within the grace
+	c, _, err := f.m.StepUp(ctx, b.Reveal(), 3, []string{"hwk"}, lapse.ActorAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.End(ctx, s.ID, lapse.ReasonAdmin, lapse.ActorAPI); err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]lapse.Token{"first": a, "second": b, "current": c} {
+		if _, err := f.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{NoTouch: true}); err == nil {
+			t.Errorf("the %s token still verifies after the session was revoked", name)
+		}
+	}
+}
+
+func TestDeadReplacedTokenCannotLogOut(t *testing.T) {
+	f := newFixture(t)
+	a, s := f.create(t, lapse.CreateParams{})
+	if _, _, err := f.m.StepUp(ctx, a.Reveal(), 2, []string{"otp"}, lapse.ActorAPI); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(lapse.RotateGrace)
+	if err := f.m.Revoke(ctx, a.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.Session(ctx, s.ID); got.Status != lapse.StatusActive {
+		t.Errorf("a token replaced %v ago revoked the live session", lapse.RotateGrace)
+	}
+}

@@ -17,9 +17,11 @@ func TestAppendSessionMatchesEncodingJSON(t *testing.T) {
 		IP: "2001:db8::1", UserAgent: "Mozilla/5.0",
 	}
 	cases := map[string]func(s *lapse.Session){
-		"active":   func(*lapse.Session) {},
-		"no_amr":   func(s *lapse.Session) { s.AMR = nil },
-		"revoked":  func(s *lapse.Session) { s.Status, s.EndReason, s.EndedAt = lapse.StatusRevoked, lapse.ReasonAdmin, t0.Add(time.Minute) },
+		"active": func(*lapse.Session) {},
+		"no_amr": func(s *lapse.Session) { s.AMR = nil },
+		"revoked": func(s *lapse.Session) {
+			s.Status, s.EndReason, s.EndedAt = lapse.StatusRevoked, lapse.ReasonAdmin, t0.Add(time.Minute)
+		},
 		"metadata": func(s *lapse.Session) { s.Metadata = json.RawMessage(`{ "a" : [1, 2], "html": "<b>&</b>" }`) },
 		"escapes": func(s *lapse.Session) {
 			s.Subject = "q\"b\\s\n\t\r\b\f\x01<>&\u2028\u2029é\xff"

@@ -28,7 +28,9 @@ import (
 var migrations embed.FS
 
 // Store is a [lapse.Store] in one SQLite file. It is safe for concurrent
-// use within one process; two processes must not open the same file.
+// use. One lapse serve should own a file (its verify cache hears only its
+// own changes); the lapse tools may open it beside the server, since
+// SQLite serialises their writes.
 type Store struct {
 	w *sql.DB // the one writer
 	r *sql.DB // readers
@@ -81,42 +83,48 @@ func Open(path string) (*Store, error) {
 }
 
 // migrate applies the embedded migrations newer than the database's
-// user_version, each in its own transaction.
+// user_version, each in its own immediate transaction that reads the
+// version again, so two processes opening one new file cannot both apply
+// a step.
 func (s *Store) migrate() error {
-	var version int
-	if err := s.w.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("sqlite: reading schema version: %w", err)
-	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	slices.Sort(names)
-	if version > len(names) {
-		return fmt.Errorf("sqlite: database schema version %d is newer than this lapse (%d)", version, len(names))
-	}
-	for i, name := range names[version:] {
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
+	for {
 		tx, err := s.w.Begin()
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
 		}
-		if _, err := tx.Exec(string(body)); err != nil {
+		var version int
+		if err := tx.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("sqlite: migration %s: %w", name, err)
+			return fmt.Errorf("sqlite: reading schema version: %w", err)
 		}
-		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", version+i+1)); err != nil {
+		if version >= len(names) {
 			tx.Rollback()
-			return fmt.Errorf("sqlite: %w", err)
+			if version > len(names) {
+				return fmt.Errorf("sqlite: database schema version %d is newer than this lapse (%d)", version, len(names))
+			}
+			return nil
 		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", name, err)
+		body, err := migrations.ReadFile(names[version])
+		if err == nil {
+			_, err = tx.Exec(string(body))
+		}
+		if err == nil {
+			_, err = tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", version+1))
+		}
+		if err == nil {
+			err = tx.Commit()
+		} else {
+			tx.Rollback()
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", names[version], err)
 		}
 	}
-	return nil
 }
 
 // Close closes the database.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -226,6 +228,10 @@ func (d *Dispatcher) attempt(ctx context.Context, ep Endpoint, del lapse.Deliver
 	}
 	if ctx.Err() != nil {
 		return nil // shutting down: the attempt does not count
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // without the URL, which may carry a secret
 	}
 	del.LastError = err.Error()
 	if del.Attempts >= d.cfg.MaxAttempts {

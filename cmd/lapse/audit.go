@@ -7,12 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/config"
 )
 
 // runAuditLog prints audit records, filtered, as a table or JSON lines.
@@ -43,7 +45,12 @@ func runAuditLog(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if *types != "" {
 		for _, t := range strings.Split(*types, ",") {
-			q.Types = append(q.Types, lapse.EventType(strings.TrimSpace(t)))
+			typ := lapse.EventType(strings.TrimSpace(t))
+			if !slices.Contains(config.EventTypes, typ) {
+				fmt.Fprintf(stderr, "lapse audit log: --type: %q is not an event type (such as session.revoked)\n", typ)
+				return 2
+			}
+			q.Types = append(q.Types, typ)
 		}
 	}
 	if *format != "table" && *format != "json" {
@@ -148,7 +155,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		return 2
 	}
 	if !rep.OK() {
-		fmt.Fprintf(stdout, "BROKEN: %s\n(%d records checked before it)\n", rep.Problem, rep.Records-1)
+		fmt.Fprintf(stdout, "BROKEN: %s\n(records before %d are intact)\n", rep.Problem, rep.BrokenAt)
 		return 1
 	}
 	fmt.Fprintf(stdout, "OK: %d records, chain intact\nhead %d:%x (note it elsewhere; pass it as --head later to detect a cut-off tail)\n",
