@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +43,15 @@ type File struct {
 	Webhooks []Webhook
 	// WebhookRetry sets delivery retries.
 	WebhookRetry Retry
+	// FactorKey seals the secrets of the built-in TOTP factor at rest:
+	// FactorKeySize bytes, given in base64 as factor_key. nil leaves it to
+	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
+	// generates in DataDir. Never the store.
+	FactorKey []byte
 }
+
+// FactorKeySize is the size of factor_key (an AES-256 key).
+const FactorKeySize = 32
 
 // Webhook is an endpoint that receives events, signed with Secret (a
 // Standard Webhooks "whsec_" secret, given in the file or, better, in the
@@ -146,7 +155,9 @@ func Parse(name string, data []byte) (*File, error) {
 		p.errorf(&root, "", "the file must hold a YAML mapping")
 	}
 	if f.Policy.DefaultTier == "" && len(f.Policy.Tiers) == 0 {
-		f.Policy = DefaultPolicy() // a file with server settings only
+		// A file without tiers gets the built-in ones; its tenant settings stay.
+		d := DefaultPolicy()
+		f.Policy.DefaultTier, f.Policy.Tiers = d.DefaultTier, d.Tiers
 	}
 	if len(p.errs) == 0 {
 		var pe *lapse.PolicyError
@@ -233,7 +244,11 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 		case "tenants":
 			f.Policy.Tenants = p.tenants(v, key)
 		case "retention":
-			f.Retention = p.duration(v, key)
+			if s, ok := p.scalar(v, key, "a duration such as 720h, or -1s to keep ended sessions"); ok && strings.HasPrefix(s, "-") {
+				f.Retention = -1 // kept forever
+			} else if f.Retention = p.duration(v, key); f.Retention == 0 {
+				p.errorf(v, key, "must be positive, or negative (such as -1s) to keep ended sessions forever")
+			}
 		case "sweep_interval":
 			if f.SweepInterval = p.duration(v, key); f.SweepInterval < 10*time.Millisecond || f.SweepInterval > time.Minute {
 				p.errorf(v, key, "must be between 10ms and 1m")
@@ -242,6 +257,8 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			f.Webhooks = p.webhooks(v, key)
 		case "webhook_retry":
 			f.WebhookRetry = p.retry(v, key)
+		case "factor_key":
+			f.FactorKey = p.factorKey(v, key)
 		default:
 			return false
 		}
@@ -515,4 +532,19 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// factorKey reads a base64 key of FactorKeySize bytes. Its errors never
+// repeat the value.
+func (p *parser) factorKey(n *yaml.Node, key string) []byte {
+	s, ok := p.scalar(n, key, "a key in base64")
+	if !ok {
+		return nil
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(k) != FactorKeySize {
+		p.errorf(n, key, "must be %d random bytes in base64 (make one with 'openssl rand -base64 %d')", FactorKeySize, FactorKeySize)
+		return nil
+	}
+	return k
 }

@@ -113,3 +113,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRetentionAndTenantsWithoutTiers(t *testing.T) {
+	f, err := config.Parse("x.yaml", []byte("retention: -1s\nallow_undeclared_tenants: true\ntenants: {acme: null}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Retention >= 0 {
+		t.Errorf("retention -1s = %v, want negative (kept forever)", f.Retention)
+	}
+	if !f.Policy.AllowUndeclaredTenants || len(f.Policy.Tenants) != 1 || f.Policy.DefaultTier != "standard" {
+		t.Errorf("a file without tiers lost its tenant settings: %+v", f.Policy)
+	}
+	if _, err := config.Parse("x.yaml", []byte("retention: 0s\n")); err == nil || !strings.Contains(err.Error(), "retention") {
+		t.Errorf("retention 0s: %v, want an error", err)
+	}
+}

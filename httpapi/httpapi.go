@@ -42,6 +42,9 @@ type Config struct {
 	// SessionCookie is the name of the cookie the session routes also
 	// accept the token from; "" means "__Host-lapse".
 	SessionCookie string
+	// Factors is lapse's built-in second factor (package totp); nil
+	// leaves the factor routes answering 404.
+	Factors lapse.FactorService
 }
 
 // defaultSessionCookie is the session cookie's name when
@@ -56,11 +59,12 @@ type Watcher interface {
 
 // Server is the HTTP API. It is safe for concurrent use.
 type Server struct {
-	m      *lapse.Manager
-	keys   *Keys
-	log    *slog.Logger
-	events Watcher
-	cookie string
+	m       *lapse.Manager
+	keys    *Keys
+	log     *slog.Logger
+	events  Watcher
+	cookie  string
+	factors lapse.FactorService
 }
 
 // New returns a server for cfg.
@@ -76,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 	if cookie == "" {
 		cookie = defaultSessionCookie
 	}
-	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie}, nil
+	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors}, nil
 }
 
 // route is one operation of the API. The OpenAPI test checks this table
@@ -97,6 +101,13 @@ var routes = []route{
 	{"GET", "/v1/subjects/{subject}/sessions", false, false, (*Server).listSubject},
 	{"DELETE", "/v1/subjects/{subject}/sessions", false, false, (*Server).endSubject},
 	{"GET", "/v1/audit", false, false, (*Server).audit},
+	{"POST", "/v1/sessions/step-up", false, false, (*Server).stepUp},
+	{"POST", "/v1/sessions/step-up/totp", false, false, (*Server).stepUpTOTP},
+	{"GET", "/v1/subjects/{subject}/factors", false, false, (*Server).listFactors},
+	{"POST", "/v1/subjects/{subject}/factors/totp", false, false, (*Server).enrolTOTP},
+	{"POST", "/v1/subjects/{subject}/factors/totp/confirm", false, false, (*Server).confirmTOTP},
+	{"POST", "/v1/subjects/{subject}/factors/totp/remove", false, false, (*Server).removeTOTP},
+	{"POST", "/v1/subjects/{subject}/credential-changed", false, false, (*Server).credentialChanged},
 	{"GET", "/v1/session", true, true, (*Server).current},
 	{"POST", "/v1/session/extend", true, true, (*Server).extend},
 	{"POST", "/v1/session/logout", true, true, (*Server).logout},

@@ -582,6 +582,13 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"/v1/sessions":        createRequest{},
 		"/v1/sessions/verify": verifyRequest{},
 		"/v1/sessions/revoke": revokeRequest{},
+
+		"/v1/sessions/step-up":                        stepUpRequest{},
+		"/v1/sessions/step-up/totp":                   totpStepUpRequest{},
+		"/v1/subjects/{subject}/factors/totp":         enrolRequest{},
+		"/v1/subjects/{subject}/factors/totp/confirm": confirmRequest{},
+		"/v1/subjects/{subject}/factors/totp/remove":  removeRequest{},
+		"/v1/subjects/{subject}/credential-changed":   credentialChangedRequest{},
 	}
 	for _, o := range d.operations() {
 		if o.op["requestBody"] == nil {
@@ -608,6 +615,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"Session": Session{}, "Problem": Problem{}, "CreateResponse": tokenResponse{},
 		"SessionResponse": sessionResponse{}, "SessionList": sessionsResponse{}, "RevokedCount": revokedResponse{},
 		"CurrentSession": currentResponse{}, "SessionEvent": streamEvent{}, "AuditPage": auditResponse{}, "Event": lapse.Event{},
+		"FactorList": factorsResponse{}, "TOTPEnrolment": enrolResponse{}, "RecoveryCodes": recoveryCodesResponse{},
 	}
 	for name, goType := range responses {
 		t.Run("response/"+name, func(t *testing.T) {
@@ -1016,6 +1024,152 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 			return bare.asSession("GET", "/v1/session/events", tok, viaBearer)
 		}},
 
+		{"verify_step_up_lists_factors", 403, func(h *harness) *http.Request {
+			tok, _, _ := h.enrolled("fay")
+			return h.newRequest("POST", "/v1/sessions/verify", map[string]any{"token": tok, "require_aal": 2})
+		}},
+
+		{"step_up_app_asserted", 200, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/sessions/step-up", map[string]any{"token": tok, "aal": 2, "amr": []string{"pwd", "hwk"}})
+		})},
+		{"step_up_without_aal", 400, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/sessions/step-up", map[string]any{"token": tok})
+		})},
+		{"step_up_unknown_token", 401, req("POST", "/v1/sessions/step-up", map[string]any{"token": string(lapse.NewToken()), "aal": 2})},
+		{"step_up_lost_race", 409, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			h.store.failWith(errConflict)
+			return h.newRequest("POST", "/v1/sessions/step-up", map[string]any{"token": tok, "aal": 2})
+		})},
+
+		{"step_up_totp", 200, func(h *harness) *http.Request {
+			tok, secret, _ := h.enrolled("gus")
+			h.clock.Advance(30 * time.Second)
+			return h.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": codeAt(h.t, secret, h.clock.Now())})
+		}},
+		{"step_up_recovery_code", 200, func(h *harness) *http.Request {
+			tok, _, codes := h.enrolled("hal")
+			return h.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": codes[0]})
+		}},
+		{"step_up_totp_bad_code", 400, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": "12"})
+		})},
+		{"step_up_totp_unknown_token", 401, req("POST", "/v1/sessions/step-up/totp", map[string]any{"token": string(lapse.NewToken()), "code": "123456"})},
+		{"step_up_totp_wrong_code", 403, func(h *harness) *http.Request {
+			tok, secret, _ := h.enrolled("ida")
+			return h.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": wrongCode(h.t, secret, h.clock.Now())})
+		}},
+		{"step_up_totp_replay", 403, func(h *harness) *http.Request {
+			tok, secret, _ := h.enrolled("jan")
+			return h.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": codeAt(h.t, secret, h.clock.Now())})
+		}},
+		{"step_up_totp_not_enrolled", 404, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": "123456"})
+		})},
+		{"step_up_totp_without_factors", 404, func(*harness) *http.Request {
+			tok, _ := bare.create(alice)
+			return bare.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": "123456"})
+		}},
+		{"step_up_totp_lost_race", 409, func(h *harness) *http.Request {
+			tok, secret, _ := h.enrolled("kim")
+			h.clock.Advance(30 * time.Second)
+			h.store.failWith(errConflict)
+			return h.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": codeAt(h.t, secret, h.clock.Now())})
+		}},
+		{"step_up_totp_too_many_attempts", 429, func(h *harness) *http.Request {
+			tok, secret, _ := h.enrolled("lea")
+			for range 5 {
+				h.stepUpTOTP(tok, wrongCode(h.t, secret, h.clock.Now()))
+			}
+			return h.newRequest("POST", "/v1/sessions/step-up/totp", map[string]any{"token": tok, "code": wrongCode(h.t, secret, h.clock.Now())})
+		}},
+
+		{"factors_enrolled", 200, func(h *harness) *http.Request {
+			h.enrolled("max")
+			return h.newRequest("GET", "/v1/subjects/max/factors", nil)
+		}},
+		{"factors_pending", 200, withSession(map[string]any{"subject": "ned"}, func(h *harness, tok, _ string) *http.Request {
+			h.enrol("ned", tok)
+			return h.newRequest("GET", "/v1/subjects/ned/factors", nil)
+		})},
+		{"factors_none", 200, req("GET", "/v1/subjects/nobody/factors", nil)},
+		{"factors_without_factors", 404, func(*harness) *http.Request { return bare.newRequest("GET", "/v1/subjects/alice/factors", nil) }},
+
+		{"enrol", 201, withSession(map[string]any{"subject": "ona"}, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/subjects/ona/factors/totp", map[string]any{"token": tok, "account": "ona@example.com", "issuer": "Acme"})
+		})},
+		{"enrol_bad_issuer", 400, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/subjects/alice/factors/totp", map[string]any{"token": tok, "issuer": "a:b"})
+		})},
+		{"enrol_unknown_token", 401, req("POST", "/v1/subjects/alice/factors/totp", map[string]any{"token": string(lapse.NewToken())})},
+		{"enrol_old_authentication", 403, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			h.clock.Advance(15 * time.Minute)
+			return h.newRequest("POST", "/v1/subjects/alice/factors/totp", map[string]any{"token": tok})
+		})},
+		{"enrol_without_factors", 404, func(*harness) *http.Request {
+			tok, _ := bare.create(alice)
+			return bare.newRequest("POST", "/v1/subjects/alice/factors/totp", map[string]any{"token": tok})
+		}},
+		{"enrol_already_enrolled", 409, func(h *harness) *http.Request {
+			tok, _, _ := h.enrolled("pia")
+			return h.newRequest("POST", "/v1/subjects/pia/factors/totp", map[string]any{"token": tok})
+		}},
+
+		{"confirm", 200, withSession(map[string]any{"subject": "quinn"}, func(h *harness, tok, _ string) *http.Request {
+			secret := h.enrol("quinn", tok)
+			return h.newRequest("POST", "/v1/subjects/quinn/factors/totp/confirm", map[string]any{"token": tok, "code": codeAt(h.t, secret, h.clock.Now())})
+		})},
+		{"confirm_not_digits", 400, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/subjects/alice/factors/totp/confirm", map[string]any{"token": tok, "code": "abcdef"})
+		})},
+		{"confirm_unknown_token", 401, req("POST", "/v1/subjects/alice/factors/totp/confirm", map[string]any{"token": string(lapse.NewToken()), "code": "123456"})},
+		{"confirm_wrong_code", 403, withSession(map[string]any{"subject": "rex"}, func(h *harness, tok, _ string) *http.Request {
+			secret := h.enrol("rex", tok)
+			return h.newRequest("POST", "/v1/subjects/rex/factors/totp/confirm", map[string]any{"token": tok, "code": wrongCode(h.t, secret, h.clock.Now())})
+		})},
+		{"confirm_nothing_to_confirm", 404, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/subjects/alice/factors/totp/confirm", map[string]any{"token": tok, "code": "123456"})
+		})},
+		{"confirm_already_confirmed", 409, func(h *harness) *http.Request {
+			tok, secret, _ := h.enrolled("sid")
+			return h.newRequest("POST", "/v1/subjects/sid/factors/totp/confirm", map[string]any{"token": tok, "code": codeAt(h.t, secret, h.clock.Now())})
+		}},
+		{"confirm_too_many_attempts", 429, withSession(map[string]any{"subject": "ted"}, func(h *harness, tok, _ string) *http.Request {
+			secret := h.enrol("ted", tok)
+			for range 5 {
+				h.call("POST", "/v1/subjects/ted/factors/totp/confirm", map[string]any{"token": tok, "code": wrongCode(h.t, secret, h.clock.Now())})
+			}
+			return h.newRequest("POST", "/v1/subjects/ted/factors/totp/confirm", map[string]any{"token": tok, "code": codeAt(h.t, secret, h.clock.Now())})
+		})},
+
+		{"remove", 204, func(h *harness) *http.Request {
+			tok, secret, _ := h.enrolled("ula")
+			h.clock.Advance(30 * time.Second)
+			tok = newToken(h.t, h.stepUpTOTP(tok, codeAt(h.t, secret, h.clock.Now())))
+			return h.newRequest("POST", "/v1/subjects/ula/factors/totp/remove", map[string]any{"token": tok})
+		}},
+		{"remove_another_subjects_token", 400, withSession(map[string]any{"subject": "bob", "aal": 2}, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/subjects/alice/factors/totp/remove", map[string]any{"token": tok})
+		})},
+		{"remove_unknown_token", 401, req("POST", "/v1/subjects/alice/factors/totp/remove", map[string]any{"token": string(lapse.NewToken())})},
+		{"remove_without_step_up", 403, func(h *harness) *http.Request {
+			tok, _, _ := h.enrolled("val")
+			return h.newRequest("POST", "/v1/subjects/val/factors/totp/remove", map[string]any{"token": tok})
+		}},
+		{"remove_nothing", 404, withSession(map[string]any{"subject": "wes", "aal": 2}, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/subjects/wes/factors/totp/remove", map[string]any{"token": tok})
+		})},
+
+		{"credential_changed_keep_token", 200, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			h.create(alice)
+			return h.newRequest("POST", "/v1/subjects/alice/credential-changed", map[string]any{"keep": tok, "tenant": ""})
+		})},
+		{"credential_changed_keep_id", 200, withSession(alice, func(h *harness, _, id string) *http.Request {
+			return h.newRequest("POST", "/v1/subjects/alice/credential-changed", map[string]any{"keep": id})
+		})},
+		{"credential_changed_keep_other_subject", 400, withSession(map[string]any{"subject": "bob"}, func(h *harness, tok, _ string) *http.Request {
+			return h.newRequest("POST", "/v1/subjects/alice/credential-changed", map[string]any{"keep": tok})
+		})},
+
 		{"healthz", 200, req("GET", "/healthz", nil)},
 		{"readyz", 200, req("GET", "/readyz", nil)},
 		{"readyz_store_down", 503, func(h *harness) *http.Request {
@@ -1036,8 +1190,14 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 		switch rt.path {
 		case "/v1/sessions":
 			body = alice
-		case "/v1/sessions/verify", "/v1/sessions/revoke":
+		case "/v1/sessions/verify", "/v1/sessions/revoke", "/v1/subjects/{subject}/factors/totp", "/v1/subjects/{subject}/factors/totp/remove":
 			body = map[string]any{"token": string(lapse.NewToken())} // not cached: the store is asked
+		case "/v1/sessions/step-up":
+			body = map[string]any{"token": string(lapse.NewToken()), "aal": 2}
+		case "/v1/sessions/step-up/totp", "/v1/subjects/{subject}/factors/totp/confirm":
+			body = map[string]any{"token": string(lapse.NewToken()), "code": "123456"}
+		case "/v1/subjects/{subject}/credential-changed":
+			body = map[string]any{"keep": string(lapse.NewToken())}
 		}
 		path := pathOf(rt.path)
 		// A session route is sent a token never seen, so that the store

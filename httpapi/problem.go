@@ -42,6 +42,10 @@ var statuses = map[lapse.Code]int{
 	CodeNotFound:                     http.StatusNotFound,
 	CodeMethodNotAllowed:             http.StatusMethodNotAllowed,
 	CodeCSRF:                         http.StatusForbidden,
+	lapse.CodeFactorNotFound:         http.StatusNotFound,
+	lapse.CodeRejected:               http.StatusForbidden,
+	lapse.CodeReused:                 http.StatusForbidden,
+	lapse.CodeTooManyAttempts:        http.StatusTooManyRequests,
 }
 
 // Problem is an RFC 9457 problem document with lapse's stable code.
@@ -56,6 +60,9 @@ type Problem struct {
 	MaxAuthAge      string `json:"max_auth_age,omitempty"`
 	AAL             int    `json:"aal,omitempty"`
 	AuthenticatedAt string `json:"authenticated_at,omitempty"`
+	// Factors the subject can step up with, when the server has built-in
+	// factors: an empty list means none.
+	Factors []string `json:"factors,omitzero"`
 }
 
 // ProblemType returns the type URI of a code.
@@ -90,6 +97,10 @@ func (s *Server) writeProblemCause(w http.ResponseWriter, r *http.Request, statu
 			p.MaxAuthAge = req.MaxAuthAge.String()
 		}
 		p.AuthenticatedAt = formatTime(req.AuthenticatedAt)
+	}
+	var fe *factorsError
+	if errors.As(cause, &fe) {
+		p.Factors = fe.factors
 	}
 	if status == http.StatusUnauthorized && code == CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lapse"`)

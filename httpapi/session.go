@@ -135,7 +135,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		MaxAuthAge: time.Duration(req.MaxAuthAge),
 	})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, s.stepUpFactors(r.Context(), req.Token, err))
 		return
 	}
 	writeSessionJSON(w, &sess)

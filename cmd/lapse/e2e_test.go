@@ -374,3 +374,24 @@ func TestDataDirHoldsNoRawToken(t *testing.T) {
 		t.Errorf("the admin key appeared %d times in the output, want exactly once", strings.Count(out, key))
 	}
 }
+
+func TestShutdownEndsOpenEventStreams(t *testing.T) {
+	s := start(t, t.TempDir(), e2eConfig, "LAPSE_API_KEY="+testKey)
+	tok, _ := s.create(t, map[string]any{"subject": "a", "tier": "durable"})
+	req, _ := http.NewRequest("GET", s.url+"/v1/session/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	began := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("shutdown with an open event stream took %v", took)
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("lapse exited %d on SIGTERM with an open stream, want 0", code)
+	}
+}

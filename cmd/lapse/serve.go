@@ -95,7 +95,11 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		RetryBase: cfg.WebhookRetry.Base, RetryMax: cfg.WebhookRetry.Max, MaxAttempts: cfg.WebhookRetry.Attempts,
 		OnError: func(err error) { log.Error("webhook delivery", "err", err) },
 	})
-	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events})
+	factors, err := builtInFactors(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors})
 	if err != nil {
 		return err
 	}
@@ -107,7 +111,12 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	// Requests, server-sent-event streams above all, end when shutdown
+	// starts; otherwise an open stream would hold Shutdown to its timeout.
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -145,6 +154,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	srv.RegisterOnShutdown(endRequests)
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
