@@ -47,3 +47,8 @@ func (k *Keys) Require(h http.Handler, s *Server) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// RequireKey wraps h so that only callers with an allowed API key reach
+// it, answering others like the API does: for routes mounted beside the
+// API, such as /metrics.
+func (s *Server) RequireKey(h http.Handler) http.Handler { return s.keys.Require(h, s) }

@@ -201,7 +201,10 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("metrics_count_what_happened", func(t *testing.T) {
-		r := call(t, "GET", s.url+"/metrics", "", nil)
+		if r := call(t, "GET", s.url+"/metrics", "", nil); r.status != 401 {
+			t.Errorf("metrics without the API key: %d, want 401", r.status)
+		}
+		r := call(t, "GET", s.url+"/metrics", testKey, nil)
 		for _, want := range []string{`lapse_verifications_total{outcome="session_expired_idle"}`, `lapse_sessions_active{tier="durable"}`,
 			`lapse_sessions_ended_total{reason="logout",status="revoked",tier="durable"} 1`, `lapse_verify_duration_seconds_bucket`} {
 			if !strings.Contains(r.raw, want) {

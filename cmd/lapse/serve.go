@@ -105,7 +105,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	mux.Handle("GET /metrics", reg.Handler())
+	mux.Handle("GET /metrics", api.RequireKey(reg.Handler()))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
