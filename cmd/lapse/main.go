@@ -2,6 +2,7 @@
 // and runs the operator's and auditor's tools.
 //
 //	lapse serve [--config FILE] [--listen ADDR] [--data-dir DIR]
+//	lapse demo [flags]
 //	lapse probe TARGET.yaml [flags]
 //	lapse audit policy --config FILE --profile NAME [flags]
 //	lapse audit log | verify [flags]
@@ -24,6 +25,7 @@ const usage = `lapse: a session authority for SaaS platforms
 Usage:
   lapse serve [--config FILE] [--listen ADDR] [--data-dir DIR]
                                serve the session API (embedded store by default)
+  lapse demo                   a small SaaS app that shows lapse from the user's side
   lapse probe TARGET.yaml      test a web app's session expiry from the outside
   lapse audit policy           check the policy against a compliance profile
   lapse audit log | verify     read the audit log; verify its hash chain
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
 	case "probe":
 		return runProbe(ctx, args[1:], stdout, stderr)
 	case "audit":

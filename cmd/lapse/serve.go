@@ -22,6 +22,7 @@ import (
 	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/metrics"
+	"github.com/lapsehq/lapse/web"
 	"github.com/lapsehq/lapse/webhook"
 )
 
@@ -106,6 +107,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	mux := http.NewServeMux()
 	api.Register(mux)
 	mux.Handle("GET /metrics", api.RequireKey(reg.Handler()))
+	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lapsehq/lapse/demo"
+)
+
+// runDemo starts the demo SaaS app on loopback with the embedded store:
+//
+//	lapse demo [--listen 127.0.0.1:8080] [--data-dir DIR] [--idle 2m] ...
+//
+// It prints the demo users and the admin API key, and serves until ctx
+// is done. Without --data-dir the store lives in a temporary directory
+// removed on exit.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lapse demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := demo.DefaultTimeouts()
+	listen := fs.String("listen", "127.0.0.1:8080", "loopback `address` to listen on (port 0 picks a free one)")
+	dataDir := fs.String("data-dir", "", "`directory` for the store (default: a temporary directory, removed on exit)")
+	code := fs.String("code", "123456", "the demo one-time `code` of the step-up page (a stand-in for TOTP)")
+	t := d
+	fs.DurationVar(&t.Idle, "idle", d.Idle, "standard tier: idle timeout")
+	fs.DurationVar(&t.Warn, "warn", d.Warn, "standard tier: warn this long before the session ends")
+	fs.DurationVar(&t.Absolute, "absolute", d.Absolute, "standard tier: absolute timeout")
+	fs.DurationVar(&t.RemindAfter, "remind", d.RemindAfter, "suggest signing out after this long signed in (0: never)")
+	fs.DurationVar(&t.SensitiveIdle, "sensitive-idle", d.SensitiveIdle, "sensitive tier: idle timeout")
+	fs.DurationVar(&t.SensitiveWarn, "sensitive-warn", d.SensitiveWarn, "sensitive tier: warning lead")
+	fs.DurationVar(&t.SensitiveAbsolute, "sensitive-absolute", d.SensitiveAbsolute, "sensitive tier: absolute timeout")
+	fs.DurationVar(&t.AuthAge, "auth-age", d.AuthAge, "billing and the sensitive tier: how old the second factor may be")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: lapse demo [flags]\n\nStarts Acme Workspace, a demo SaaS app that uses lapse, on loopback.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "lapse demo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if _, err := t.Policy(); err != nil {
+		fmt.Fprintf(stderr, "lapse demo: these timeouts do not make a valid policy:\n%s\n", indent(err.Error()))
+		return 2
+	}
+	if host, _, err := net.SplitHostPort(*listen); err != nil || !loopback(host) {
+		fmt.Fprintf(stderr, "lapse demo: --listen must be a loopback address such as 127.0.0.1:8080: the demo's cookie is not Secure\n")
+		return 2
+	}
+	dir := *dataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "lapse-demo-")
+		if err != nil {
+			fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	app, err := demo.New(demo.Config{DataDir: dir, Timeouts: t, SecondFactor: demo.DemoCode(*code), Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+		return 1
+	}
+	defer app.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+		return 1
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { app.Run(bg); close(done) }()
+	defer func() { stopBG(); <-done }()
+
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "Acme Workspace, the lapse demo, is running on %s\n\n", url)
+	fmt.Fprintln(stdout, "Sign in as one of (password \"demo\"):")
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, u := range demo.Users {
+		note := ""
+		switch {
+		case u.Tier == "sensitive":
+			note = "needs the one-time code at sign-in"
+		case u.Operator:
+			note = "operator console at /admin"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s tier\t%s\n", u.Email, u.Role, u.Tier, note)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "\nOne-time code for billing (a demo stand-in for TOTP): %s\n", *code)
+	fmt.Fprintf(stdout, "Standard tier: signed out after %s idle (warned %s before), %s at most.\n", t.Idle, t.Warn, t.Absolute)
+	fmt.Fprintf(stdout, "Sensitive tier: %s idle (warned %s before), %s at most; billing asks for the code again after %s.\n",
+		t.SensitiveIdle, t.SensitiveWarn, t.SensitiveAbsolute, t.AuthAge)
+	fmt.Fprintf(stdout, "Admin API (revoke from a terminal and watch the tab sign out):\n  curl -H 'Authorization: Bearer %s' %s/lapse/v1/subjects/ada@example.com/sessions\n", app.APIKey(), url)
+	if *dataDir == "" {
+		fmt.Fprintf(stdout, "Data in %s (removed on exit). Stop with Ctrl-C.\n", dir)
+	} else {
+		fmt.Fprintf(stdout, "Data in %s. Stop with Ctrl-C.\n", dir)
+	}
+
+	srv := &http.Server{
+		Handler:           app.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second, // the event streams lift it for themselves
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	stopBG() // ends the event streams, so that Shutdown need not wait for them
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
