@@ -62,6 +62,7 @@ var cases = []struct {
 	{"purge_deletes_old_ended_sessions_keeps_events", testPurge},
 	{"query_events_filters", testQueryEvents},
 	{"audit_chain_verifies", testChain},
+	{"list_sessions_filters_by_status_and_pages_newest_first", testListSessions},
 }
 
 var ctx = context.Background()
@@ -729,4 +730,86 @@ func testChain(t *testing.T, st lapse.Store) {
 	if len(recs) != 5 || len(recs[0].PrevHash) != 0 || string(recs[1].PrevHash) != string(recs[0].Hash) {
 		t.Errorf("chain records are not linked: %d records", len(recs))
 	}
+}
+
+func testListSessions(t *testing.T, st lapse.Store) {
+	l, ok := st.(lapse.SessionLister)
+	if !ok {
+		t.Skip("store does not implement lapse.SessionLister")
+	}
+	now := t0.Add(30 * time.Minute)
+	lapsed := newSession("dave", "acme", "standard", t0) // idle deadline t0+10m: lapsed, still recorded active
+	alice := newSession("alice", "acme", "standard", t0.Add(25*time.Minute))
+	bob := newSession("bob", "globex", "sensitive", t0.Add(26*time.Minute))
+	carol := newSession("carol", "acme", "standard", t0.Add(27*time.Minute))
+	twin := newSession("erin", "", "standard", t0.Add(27*time.Minute)) // same CreatedAt as carol
+	expired := newSession("frank", "", "standard", t0.Add(-time.Hour))
+	for _, s := range []*lapse.Session{lapsed, alice, bob, carol, twin, expired} {
+		mustCreate(t, st, s, 0)
+	}
+	st.End(ctx, carol.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Now: now})
+	st.End(ctx, expired.ID, lapse.Ending{Status: lapse.StatusExpired, Now: now})
+	// Newest first; carol and erin share a CreatedAt, so the larger id comes first.
+	newest := []*lapse.Session{carol, twin, bob, alice, lapsed, expired}
+	if carol.ID < twin.ID {
+		newest[0], newest[1] = twin, carol
+	}
+	keep := func(pick func(*lapse.Session) bool) []*lapse.Session {
+		var out []*lapse.Session
+		for _, s := range newest {
+			if pick(s) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	is := func(ss ...*lapse.Session) func(*lapse.Session) bool {
+		return func(s *lapse.Session) bool { return slices.Contains(ss, s) }
+	}
+	for _, c := range []struct {
+		name string
+		q    lapse.SessionQuery
+		want []*lapse.Session
+	}{
+		{"all", lapse.SessionQuery{Now: now}, newest},
+		{"active", lapse.SessionQuery{Status: lapse.StatusActive, Now: now}, keep(is(twin, bob, alice))},
+		{"expired_includes_lapsed_unswept", lapse.SessionQuery{Status: lapse.StatusExpired, Now: now}, keep(is(lapsed, expired))},
+		{"revoked", lapse.SessionQuery{Status: lapse.StatusRevoked, Now: now}, []*lapse.Session{carol}},
+		{"subject", lapse.SessionQuery{Subject: "alice", Now: now}, []*lapse.Session{alice}},
+		{"tenant", lapse.SessionQuery{Tenant: "acme", Now: now}, keep(is(carol, alice, lapsed))},
+		{"tier", lapse.SessionQuery{Tier: "sensitive", Now: now}, []*lapse.Session{bob}},
+		{"tenant_and_status", lapse.SessionQuery{Tenant: "acme", Status: lapse.StatusActive, Now: now}, []*lapse.Session{alice}},
+		{"limit", lapse.SessionQuery{Limit: 2, Now: now}, newest[:2]},
+		{"after_cursor", lapse.SessionQuery{After: newest[0].Cursor(), Limit: 2, Now: now}, newest[1:3]},
+	} {
+		got, err := l.ListSessions(ctx, c.q)
+		if err != nil {
+			t.Fatalf("%s: ListSessions: %v", c.name, err)
+		}
+		if !slices.Equal(sessionIDs(got), sessionIDs(c.want)) {
+			t.Errorf("%s: ListSessions(%+v) = %v, want %v", c.name, c.q, sessionIDs(got), sessionIDs(c.want))
+		}
+	}
+	// Paging one at a time visits every session once, in order.
+	var paged []*lapse.Session
+	q := lapse.SessionQuery{Limit: 1, Now: now}
+	for range len(newest) + 1 {
+		page, err := l.ListSessions(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+		q.After = page[len(page)-1].Cursor()
+	}
+	if !slices.Equal(sessionIDs(paged), sessionIDs(newest)) {
+		t.Errorf("paging one by one = %v, want %v", sessionIDs(paged), sessionIDs(newest))
+	}
+	if got, _ := l.ListSessions(ctx, lapse.SessionQuery{Subject: "alice", Now: now}); len(got) == 1 && got[0].Status != lapse.StatusActive {
+		t.Errorf("alice's session status = %q, want it returned as stored (active)", got[0].Status)
+	}
+	_, err := l.ListSessions(ctx, lapse.SessionQuery{Status: "sleeping", Now: now})
+	wantCode(t, "ListSessions with an unknown status", err, lapse.CodeInvalid)
 }

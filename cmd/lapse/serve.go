@@ -19,6 +19,7 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/compliance"
 	"github.com/lapsehq/lapse/config"
+	"github.com/lapsehq/lapse/console"
 	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/metrics"
@@ -108,6 +109,11 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	api.Register(mux)
 	mux.Handle("GET /metrics", api.RequireKey(reg.Handler()))
 	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
+	ops, err := console.New(console.Config{Manager: m, Keys: httpapi.NewKeys(keyHash).Allowed, Metrics: reg.Registry(), Log: log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/console/", ops)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,229 @@
+package console
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lapsehq/lapse"
+)
+
+// Cookie names. The __Host- prefix makes the browser refuse the cookie
+// unless it is Secure, host-only and for the path "/", so a sibling
+// subdomain cannot plant or shadow it; without Secure (see
+// [Config.DevInsecureCookies]) the prefix must go.
+const (
+	cookieName       = "__Host-lapse-console"
+	devCookieName    = "lapse-console"
+	signInCookieName = "__Host-lapse-console-signin"
+	devSignInCookie  = "lapse-console-signin"
+)
+
+// secure reports whether r gets Secure cookies: always, unless the
+// console runs with DevInsecureCookies and r came over plain HTTP to a
+// loopback host.
+func (c *Console) secure(r *http.Request) bool {
+	return !c.dev || r.TLS != nil || !loopback(r.Host)
+}
+
+func loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *Console) cookieNames(r *http.Request) (session, signIn string) {
+	if c.secure(r) {
+		return cookieName, signInCookieName
+	}
+	return devCookieName, devSignInCookie
+}
+
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+	ma := int(maxAge / time.Second)
+	if maxAge < 0 {
+		ma = -1
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: ma,
+		Secure: c.secure(r), HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// errSignedOut is the reason a request has no console session.
+type errSignedOut struct{ why string }
+
+func (e errSignedOut) Error() string { return e.why }
+
+// session returns the console session of r's cookie, recording its
+// activity (which slides its idle deadline).
+func (c *Console) session(r *http.Request) (*access, error) {
+	name, _ := c.cookieNames(r)
+	ck, err := r.Cookie(name)
+	if err != nil || ck.Value == "" {
+		return nil, errSignedOut{}
+	}
+	s, err := c.own.Verify(r.Context(), ck.Value, lapse.VerifyOptions{})
+	switch lapse.ErrorCode(err) {
+	case "":
+	case lapse.CodeSessionExpiredIdle:
+		return nil, errSignedOut{"idle"}
+	case lapse.CodeSessionExpiredAbsolute:
+		return nil, errSignedOut{"absolute"}
+	case lapse.CodeSessionRevoked:
+		return nil, errSignedOut{"revoked"}
+	case lapse.CodeSessionNotFound:
+		return nil, errSignedOut{}
+	default:
+		return nil, err
+	}
+	// Only sessions the console opened open the console: platform
+	// sessions live in other tiers (New refuses a policy with this one).
+	if s.Tier != Tier || s.Subject != Subject || s.Tenant != "" {
+		return nil, errSignedOut{}
+	}
+	return &access{session: &s, csrf: csrfToken(ck.Value)}, nil
+}
+
+// csrfToken returns the synchronizer token of the console session whose
+// token is tok: an HMAC keyed with the session's own secret, so it is
+// bound to that session, needs no storage, holds on every node, and
+// cannot be computed without the HttpOnly cookie.
+func csrfToken(tok string) string {
+	mac := hmac.New(sha256.New, []byte(tok))
+	mac.Write([]byte("lapse console csrf v1"))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func validCSRF(got, want string) bool {
+	return got != "" && hmac.Equal([]byte(got), []byte(want))
+}
+
+// toSignIn answers a request without a console session: a store failure
+// is an error page; otherwise the browser goes to the sign-in page,
+// which brings a GET back to where it was going.
+func (c *Console) toSignIn(w http.ResponseWriter, r *http.Request, err error) {
+	var out errSignedOut
+	if e, ok := err.(errSignedOut); ok {
+		out = e
+	} else {
+		c.fail(w, r, nil, err)
+		return
+	}
+	q := url.Values{}
+	if r.Method == http.MethodGet && r.URL.Path != Prefix+"signin" {
+		q.Set("next", r.URL.RequestURI())
+	}
+	if out.why != "" {
+		q.Set("ended", out.why)
+		name, _ := c.cookieNames(r)
+		c.setCookie(w, r, name, "", -1)
+	}
+	target := Prefix + "signin"
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+type signInView struct {
+	base
+	Next      string
+	Token     string
+	Error     string
+	Idle, Abs time.Duration
+}
+
+var endedNotices = map[string]string{
+	"idle":      "You were signed out after a period without activity.",
+	"absolute":  "Your console session reached its maximum length; sign in again.",
+	"revoked":   "Your console session was revoked.",
+	"signedout": "You are signed out.",
+}
+
+// signInPage shows the sign-in form, with a fresh double-submit token in
+// a cookie and in the form (there is no session yet to bind one to).
+func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
+	next := localPath(r.URL.Query().Get("next"), Prefix+"sessions")
+	if _, err := c.session(r); err == nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	c.showSignIn(w, r, http.StatusOK, next, "")
+}
+
+func (c *Console) showSignIn(w http.ResponseWriter, r *http.Request, status int, next, msg string) {
+	_, name := c.cookieNames(r)
+	tok := randomToken()
+	c.setCookie(w, r, name, tok, time.Hour)
+	pol := c.own.Policy().Tiers[Tier]
+	v := &signInView{base: c.base(r, nil, "Sign in", ""), Next: next, Token: tok, Error: msg,
+		Idle: pol.IdleTimeout, Abs: pol.AbsoluteTimeout}
+	v.Notice = endedNotices[r.URL.Query().Get("ended")]
+	c.render(w, status, "signin", v)
+}
+
+func randomToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// signIn checks the admin key and opens a console session.
+func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
+	next := localPath(r.PostFormValue("next"), Prefix+"sessions")
+	_, name := c.cookieNames(r)
+	ck, err := r.Cookie(name)
+	if err != nil || !validCSRF(r.PostFormValue("csrf"), ck.Value) {
+		c.fail(w, r, nil, errCSRF)
+		return
+	}
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	if key == "" || !c.keys(key) {
+		c.showSignIn(w, r, http.StatusUnauthorized, next, "That is not the admin API key.")
+		return
+	}
+	ua := r.UserAgent()
+	if len(ua) > lapse.MaxUserAgentLen || !utf8.ValidString(ua) {
+		ua = ""
+	}
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if net.ParseIP(ip) == nil {
+		ip = ""
+	}
+	tok, _, err := c.own.Create(r.Context(), lapse.CreateParams{
+		Subject: Subject, Tier: Tier, AMR: []string{"apikey"}, IP: ip, UserAgent: ua,
+	})
+	if err != nil {
+		c.fail(w, r, nil, err)
+		return
+	}
+	c.setCookie(w, r, name, "", -1)
+	session, _ := c.cookieNames(r)
+	c.setCookie(w, r, session, tok.Reveal(), c.absolute)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// signOut revokes the console session and clears its cookie.
+func (c *Console) signOut(w http.ResponseWriter, r *http.Request, a *access) error {
+	if _, err := c.own.End(r.Context(), a.session.ID, lapse.ReasonLogout, lapse.ActorSubject); err != nil {
+		return err
+	}
+	name, _ := c.cookieNames(r)
+	c.setCookie(w, r, name, "", -1)
+	http.Redirect(w, r, Prefix+"signin?ended=signedout", http.StatusSeeOther)
+	return nil
+}

@@ -1,0 +1,341 @@
+// Package console is lapse's web console for operators and auditors,
+// served by lapse serve under /console/: live sessions (filter, inspect,
+// revoke), the effective policy of every tenant beside its compliance
+// findings, the audit log and its chain verification, and charts of
+// activity drawn on the server as inline SVG.
+//
+// Pages are plain HTML from embedded templates with one embedded style
+// sheet: no script, no framework, no build step. Every page needs a
+// console session, which the admin API key typed into the sign-in form
+// opens. Console sessions are lapse sessions in the platform's own store,
+// in their own tier ([Tier]: 15 minutes idle, 8 hours absolute), so they
+// expire, are swept and are audited like any other; the cookie holds the
+// session token. Every state-changing form carries a synchronizer token
+// bound to the session, and every POST is also refused when its Origin or
+// Sec-Fetch-Site header says it came from another site.
+package console
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+//go:embed templates/*.html static/*
+var files embed.FS
+
+// Prefix is the path the console is served under.
+const Prefix = "/console/"
+
+// Tier and Subject are the tier and subject of console sessions, in the
+// platform tenant (""). [New] refuses a platform policy that declares a
+// tier of the same name, so that no platform session can pass for a
+// console session.
+const (
+	Tier    = "lapse-console"
+	Subject = "lapse:console-admin"
+)
+
+// Actor is the actor recorded on the events of revocations made in the
+// console.
+const Actor = "console"
+
+// Config configures a [Console]. Manager and Keys are required; the zero
+// value of every other field is a documented default.
+type Config struct {
+	// Manager is the platform's session manager: the console lists,
+	// shows and revokes its sessions, reads its policy and clock, and
+	// keeps its own sessions in its store.
+	Manager *lapse.Manager
+	// Keys reports whether a key typed at sign-in is an admin API key,
+	// such as httpapi.Keys.Allowed. It should compare in constant time.
+	Keys func(key string) bool
+	// Metrics is gathered for the verify-latency chart (the
+	// lapse_verify_duration_seconds histogram); nil leaves that chart out.
+	Metrics prometheus.Gatherer
+	// Log receives internal errors; nil discards them.
+	Log *slog.Logger
+	// IdleTimeout and AbsoluteTimeout bound console sessions; zero means
+	// 15 minutes and 8 hours.
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	// DevInsecureCookies lets the console set its cookie without the
+	// Secure attribute (and so without the __Host- prefix, which needs
+	// it) on requests that came over plain HTTP to a loopback host
+	// (localhost, 127.0.0.0/8, ::1), for browsers that refuse Secure
+	// cookies from http://localhost. Requests to any other host still get
+	// the Secure cookie. Never set it in production.
+	DevInsecureCookies bool
+}
+
+// Console is the web console: an [http.Handler] for paths under [Prefix].
+// It is safe for concurrent use.
+type Console struct {
+	m        *lapse.Manager
+	own      *lapse.Manager // console sessions
+	keys     func(string) bool
+	metrics  prometheus.Gatherer
+	log      *slog.Logger
+	dev      bool
+	absolute time.Duration
+	mux      *http.ServeMux
+	origin   *http.CrossOriginProtection
+	pages    map[string]*template.Template
+}
+
+// New returns a console for cfg. It fails with [lapse.CodeInvalid] when
+// Manager or Keys is missing or when the platform policy declares a tier
+// named [Tier].
+func New(cfg Config) (*Console, error) {
+	switch {
+	case cfg.Manager == nil:
+		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: Config.Manager is required")
+	case cfg.Keys == nil:
+		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: Config.Keys is required")
+	}
+	if _, ok := cfg.Manager.Policy().Tiers[Tier]; ok {
+		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: the policy declares tier %q, which console sessions use; rename it", Tier)
+	}
+	idle, abs := cfg.IdleTimeout, cfg.AbsoluteTimeout
+	if idle == 0 {
+		idle = 15 * time.Minute
+	}
+	if abs == 0 {
+		abs = 8 * time.Hour
+	}
+	policy := &lapse.Policy{
+		DefaultTier: Tier,
+		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
+	}
+	// No cache: a console session revoked anywhere is refused at once.
+	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1})
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{
+		m: cfg.Manager, own: own, keys: cfg.Keys, metrics: cfg.Metrics, log: cfg.Log,
+		dev: cfg.DevInsecureCookies, absolute: abs,
+		mux: http.NewServeMux(), origin: http.NewCrossOriginProtection(),
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	c.routes()
+	return c, nil
+}
+
+func (c *Console) routes() {
+	c.mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", staticFiles()))
+	c.mux.HandleFunc("GET /console/signin", c.signInPage)
+	c.mux.HandleFunc("POST /console/signin", c.signIn)
+	c.mux.Handle("POST /console/signout", c.auth(c.signOut))
+	c.mux.Handle("GET /console/{$}", c.auth(func(w http.ResponseWriter, r *http.Request, a *access) error {
+		http.Redirect(w, r, Prefix+"sessions", http.StatusSeeOther)
+		return nil
+	}))
+	c.mux.Handle("GET /console/sessions", c.auth(c.sessionsPage))
+	c.mux.Handle("GET /console/sessions/{id}", c.auth(c.sessionPage))
+	c.mux.Handle("POST /console/sessions/{id}/revoke", c.auth(c.revokeSession))
+	c.mux.Handle("GET /console/revoke-subject", c.auth(c.revokeSubjectPage))
+	c.mux.Handle("POST /console/revoke-subject", c.auth(c.revokeSubject))
+	c.mux.Handle("GET /console/policy", c.auth(c.policyPage))
+	c.mux.Handle("GET /console/audit", c.auth(c.auditPage))
+	c.mux.Handle("POST /console/audit/verify", c.auth(c.verifyChain))
+	c.mux.Handle("GET /console/charts", c.auth(c.chartsPage))
+	c.mux.Handle("/console/", c.auth(func(w http.ResponseWriter, r *http.Request, a *access) error {
+		return errNotFound
+	}))
+}
+
+// ServeHTTP serves the console's pages, with headers that keep them out
+// of caches and frames and allow no script.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	if !strings.HasPrefix(r.URL.Path, "/console/static/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := c.origin.Check(r); err != nil {
+			c.fail(w, r, nil, errCrossSite)
+			return
+		}
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// access is what an authenticated request carries: the console session
+// and the synchronizer token its forms must return.
+type access struct {
+	session *lapse.Session
+	csrf    string
+}
+
+// handler is a page or action of a signed-in operator. An error it
+// returns is shown as an error page.
+type handler func(w http.ResponseWriter, r *http.Request, a *access) error
+
+// auth runs h for a request with a valid console session, and for a POST
+// also a valid synchronizer token. A request without a session is sent
+// to the sign-in page; the action it asked for is not taken.
+func (c *Console) auth(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, err := c.session(r)
+		if err != nil {
+			c.toSignIn(w, r, err)
+			return
+		}
+		if r.Method == http.MethodPost && !validCSRF(r.PostFormValue("csrf"), a.csrf) {
+			c.fail(w, r, a, errCSRF)
+			return
+		}
+		if err := h(w, r, a); err != nil {
+			c.fail(w, r, a, err)
+		}
+	})
+}
+
+// Errors shown to the operator as they are.
+var (
+	errNotFound  = &pageError{http.StatusNotFound, "Not found", "There is no such page in the console."}
+	errCrossSite = &pageError{http.StatusForbidden, "Refused: cross-site request",
+		"This request came from another site, so the console did not act on it. Open the console itself and try again."}
+	errCSRF = &pageError{http.StatusForbidden, "Refused: the form expired",
+		"This form was not issued by your current console session (it is older than your sign-in, or came from elsewhere), so the console did not act on it. Reload the page and try again."}
+)
+
+// pageError is an error with the status and text the operator sees.
+type pageError struct {
+	status int
+	title  string
+	text   string
+}
+
+func (e *pageError) Error() string { return e.title + ": " + e.text }
+
+// fail shows err as an error page: a [*pageError] as it is, a lapse
+// error with its status and message, anything else as an internal error,
+// logged.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, a *access, err error) {
+	var pe *pageError
+	if !errors.As(err, &pe) {
+		pe = &pageError{http.StatusInternalServerError, "Something went wrong", lapse.ErrorMessage(err)}
+		switch lapse.ErrorCode(err) {
+		case lapse.CodeSessionNotFound:
+			pe = &pageError{http.StatusNotFound, "No such session", lapse.ErrorMessage(err)}
+		case lapse.CodeInvalid:
+			pe = &pageError{http.StatusBadRequest, "Invalid request", lapse.ErrorMessage(err)}
+		case lapse.CodeStoreUnavailable:
+			pe = &pageError{http.StatusServiceUnavailable, "The session store is unavailable", lapse.ErrorMessage(err)}
+			c.log.Error("console", "path", r.URL.Path, "err", err)
+		default:
+			c.log.Error("console", "path", r.URL.Path, "err", err)
+		}
+	}
+	v := &errorView{base: c.base(r, a, pe.title, ""), Text: pe.text}
+	c.render(w, pe.status, "error", v)
+}
+
+type errorView struct {
+	base
+	Text string
+}
+
+// base is what every page shows: its title, the navigation, and the
+// operator's console session.
+type base struct {
+	Title   string
+	Nav     string
+	CSRF    string
+	Session *lapse.Session
+	Now     time.Time
+	Notice  string
+}
+
+func (c *Console) base(r *http.Request, a *access, title, nav string) base {
+	b := base{Title: title, Nav: nav, Now: c.m.Clock().Now()}
+	if a != nil {
+		b.CSRF, b.Session = a.csrf, a.session
+	}
+	return b
+}
+
+// render executes the named page into a buffer, then writes it, so that
+// a template error becomes a clean 500.
+func (c *Console) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := c.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		c.log.Error("console: rendering a page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(files, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("console: template %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// staticFiles serves the embedded style sheet, cached for a day.
+func staticFiles() http.Handler {
+	sub, _ := fs.Sub(files, "static")
+	fsrv := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		fsrv.ServeHTTP(w, r)
+	})
+}
+
+// localPath returns p if it is a path inside the console, so that a
+// redirect target taken from a form or a query cannot lead elsewhere,
+// and fallback otherwise.
+func localPath(p, fallback string) string {
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, Prefix) ||
+		strings.Contains(u.Path, "..") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return fallback
+	}
+	return u.RequestURI()
+}
+
+// timeout bounds the store work of one page.
+func timeout(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), 20*time.Second)
+}
