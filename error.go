@@ -34,6 +34,10 @@ type Error struct {
 	Err     error
 	// Requirement is set with CodeStepUpRequired: what the session lacks.
 	Requirement *Requirement
+	// Reason is set with the codes of an ended session
+	// (CodeSessionRevoked, CodeSessionExpiredIdle,
+	// CodeSessionExpiredAbsolute): why it ended, as its EndReason says.
+	Reason Reason
 }
 
 // Error returns the message, followed by the cause when there is one.

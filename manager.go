@@ -411,11 +411,18 @@ func TouchInterval(s *Session) time.Duration {
 	return min(s.Policy.IdleTimeout/20, time.Minute)
 }
 
-// touch writes activity if the last write is at least TouchInterval old
-// and returns the session as it now stands. A failed write leaves the
-// session as it was: it will simply expire earlier.
+// touchDue reports whether activity at now is worth writing: the last
+// write is at least TouchInterval old, and the idle deadline is not
+// already capped by the absolute one.
+func touchDue(s *Session, now time.Time) bool {
+	return now.Sub(s.LastActiveAt) >= TouchInterval(s) && s.IdleExpiresAt.Before(s.ExpiresAt)
+}
+
+// touch writes activity if it is due and returns the session as it now
+// stands. A failed write leaves the session as it was: it will simply
+// expire earlier.
 func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) *Session {
-	if now.Sub(s.LastActiveAt) < TouchInterval(s) || !s.IdleExpiresAt.Before(s.ExpiresAt) {
+	if !touchDue(s, now) {
 		return s
 	}
 	t, err := m.write(ctx, s, now, false)
@@ -452,6 +459,32 @@ func (m *Manager) Extend(ctx context.Context, token string) (Session, error) {
 		return Session{}, err
 	}
 	t, err := m.write(ctx, s, now, true)
+	if err != nil {
+		return Session{}, err
+	}
+	if t.Status != StatusActive {
+		return Session{}, EndedError(t)
+	}
+	return *t, nil
+}
+
+// Touch records activity on token's session now exactly as [Manager.Verify]
+// does, but applies no assurance rule: the browser's report that its
+// user is there. It writes at most once per [TouchInterval] and never
+// slides the idle deadline past the absolute one; like any routine
+// activity it records [EventExtended] only when it lands in the warning
+// window. It returns the session as it stands after the call, and fails
+// like [Manager.Current] for a token that is not valid, or with the
+// store's error when the write fails.
+func (m *Manager) Touch(ctx context.Context, token string) (Session, error) {
+	s, now, err := m.current(ctx, token)
+	if err != nil {
+		return Session{}, err
+	}
+	if !touchDue(s, now) {
+		return *s, nil
+	}
+	t, err := m.write(ctx, s, now, false)
 	if err != nil {
 		return Session{}, err
 	}

@@ -3,6 +3,7 @@ package lapse_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -201,6 +202,93 @@ func TestVerifyDebouncesActivityWrites(t *testing.T) {
 	stored, _ := f.store.Session(ctx, s.ID)
 	if !stored.LastActiveAt.Equal(f.clock.Now()) || !got.IdleExpiresAt.Equal(f.clock.Now().Add(30*time.Minute)) {
 		t.Errorf("activity 60s after the last write: stored last active %v, returned idle deadline %v; want both moved", stored.LastActiveAt, got.IdleExpiresAt)
+	}
+}
+
+func TestTouch(t *testing.T) {
+	// standard tier: idle 30m, warning 2m before, touch interval 1m.
+	events := func(t *testing.T, f *fixture, id string) []lapse.EventType {
+		t.Helper()
+		evs, err := f.store.QueryEvents(ctx, lapse.EventQuery{SessionID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []lapse.EventType
+		for _, ev := range evs {
+			types = append(types, ev.Type)
+		}
+		return types
+	}
+	t.Run("within_the_touch_interval_writes_nothing", func(t *testing.T) {
+		f := newFixture(t)
+		tok, s := f.create(t, lapse.CreateParams{})
+		f.clock.Advance(59 * time.Second)
+		got, err := f.m.Touch(ctx, tok.Reveal())
+		if err != nil || !got.LastActiveAt.Equal(s.LastActiveAt) {
+			t.Fatalf("Touch = last active %v, %v; want %v unchanged", got.LastActiveAt, err, s.LastActiveAt)
+		}
+		if stored, _ := f.store.Session(ctx, s.ID); !stored.LastActiveAt.Equal(s.LastActiveAt) {
+			t.Errorf("stored last active %v, want %v: Touch must not write more than Verify", stored.LastActiveAt, s.LastActiveAt)
+		}
+	})
+	t.Run("past_the_interval_slides_the_deadline_without_an_event", func(t *testing.T) {
+		f := newFixture(t)
+		tok, s := f.create(t, lapse.CreateParams{})
+		f.clock.Advance(10 * time.Minute)
+		got, err := f.m.Touch(ctx, tok.Reveal())
+		now := f.clock.Now()
+		if err != nil || !got.LastActiveAt.Equal(now) || !got.IdleExpiresAt.Equal(now.Add(30*time.Minute)) {
+			t.Fatalf("Touch = last active %v, idle deadline %v, %v; want %v and %v", got.LastActiveAt, got.IdleExpiresAt, err, now, now.Add(30*time.Minute))
+		}
+		if types := events(t, f, s.ID); len(types) != 1 || types[0] != lapse.EventCreated {
+			t.Errorf("events %v, want only session.created: routine activity records none", types)
+		}
+	})
+	t.Run("in_the_warning_window_records_extended", func(t *testing.T) {
+		f := newFixture(t)
+		tok, s := f.create(t, lapse.CreateParams{})
+		f.clock.Advance(29 * time.Minute)
+		if _, err := f.m.Touch(ctx, tok.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+		if types := events(t, f, s.ID); len(types) != 2 || types[1] != lapse.EventExtended {
+			t.Errorf("events %v, want session.created, session.extended", types)
+		}
+	})
+	t.Run("applies_no_assurance_rule", func(t *testing.T) {
+		f := newFixture(t)
+		tok, _ := f.create(t, lapse.CreateParams{Tier: "sensitive", AAL: 1})
+		f.clock.Advance(time.Minute)
+		if _, err := f.m.Touch(ctx, tok.Reveal()); err != nil {
+			t.Errorf("Touch of an AAL1 session of an AAL2 tier: %v, want it recorded", err)
+		}
+	})
+	t.Run("of_an_ended_session_fails_with_its_reason", func(t *testing.T) {
+		f := newFixture(t)
+		tok, s := f.create(t, lapse.CreateParams{})
+		f.m.End(ctx, s.ID, lapse.ReasonAdmin, lapse.ActorAPI)
+		_, err := f.m.Touch(ctx, tok.Reveal())
+		var e *lapse.Error
+		if !errors.As(err, &e) || e.Code != lapse.CodeSessionRevoked || e.Reason != lapse.ReasonAdmin {
+			t.Errorf("Touch of a revoked session: %v, want session_revoked with reason admin", err)
+		}
+	})
+}
+
+func TestEndedErrorSaysWhy(t *testing.T) {
+	for _, c := range []struct {
+		status lapse.Status
+		reason lapse.Reason
+		want   lapse.Code
+	}{
+		{lapse.StatusRevoked, lapse.ReasonLogoutAll, lapse.CodeSessionRevoked},
+		{lapse.StatusExpired, lapse.ReasonIdleTimeout, lapse.CodeSessionExpiredIdle},
+		{lapse.StatusExpired, lapse.ReasonAbsoluteTimeout, lapse.CodeSessionExpiredAbsolute},
+	} {
+		e := lapse.EndedError(&lapse.Session{Status: c.status, EndReason: c.reason})
+		if e.Code != c.want || e.Reason != c.reason {
+			t.Errorf("EndedError(%s, %s) = %s with reason %q, want %s with reason %q", c.status, c.reason, e.Code, e.Reason, c.want, c.reason)
+		}
 	}
 }
 

@@ -119,15 +119,16 @@ func (s *Session) Rotate(r Rotation) []Event {
 	}
 }
 
-// EndedError returns the error a verify of the ended session s gets.
+// EndedError returns the error a verify of the ended session s gets,
+// with s's EndReason as its Reason.
 func EndedError(s *Session) *Error {
 	switch {
 	case s.Status == StatusRevoked:
-		return &Error{Code: CodeSessionRevoked, Message: "the session was revoked (" + string(s.EndReason) + ")"}
+		return &Error{Code: CodeSessionRevoked, Message: "the session was revoked (" + string(s.EndReason) + ")", Reason: s.EndReason}
 	case s.EndReason == ReasonAbsoluteTimeout:
-		return &Error{Code: CodeSessionExpiredAbsolute, Message: "the session reached its absolute timeout"}
+		return &Error{Code: CodeSessionExpiredAbsolute, Message: "the session reached its absolute timeout", Reason: s.EndReason}
 	default:
-		return &Error{Code: CodeSessionExpiredIdle, Message: "the session expired after inactivity"}
+		return &Error{Code: CodeSessionExpiredIdle, Message: "the session expired after inactivity", Reason: ReasonIdleTimeout}
 	}
 }
 

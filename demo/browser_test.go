@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/demo"
+	"github.com/lapsehq/lapse/totp"
 )
 
 // e2eTimeouts make every deadline come within seconds: the warning 3 s
@@ -89,6 +91,16 @@ type env struct {
 	app  *demo.App
 	url  string
 	tabs []*tab
+
+	mu   sync.Mutex
+	hits map[string]int // requests served, by "METHOD /path"
+}
+
+// served returns how many requests the app has served for "METHOD /path".
+func (e *env) served(route string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hits[route]
 }
 
 func newEnv(t *testing.T) *env {
@@ -107,14 +119,21 @@ func newEnvConfig(t *testing.T, cfg demo.Config) *env {
 	done := make(chan struct{})
 	go func() { app.Run(ctx); close(done) }()
 	<-app.Ready()
-	srv := httptest.NewServer(app.Handler())
+	e := &env{t: t, app: app, hits: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.hits[r.Method+" "+r.URL.Path]++
+		e.mu.Unlock()
+		app.Handler().ServeHTTP(w, r)
+	}))
+	e.url = srv.URL
 	t.Cleanup(func() {
 		cancel()
 		<-done
 		srv.Close()
 		app.Close()
 	})
-	return &env{t: t, app: app, url: srv.URL}
+	return e
 }
 
 // tab is one browser tab.
@@ -379,9 +398,8 @@ func TestBrowser(t *testing.T) {
 		if late := landed.Sub(s.IdleExpiresAt); late > 1500*time.Millisecond {
 			t.Errorf("signed out %v after the idle deadline, want within 1.5s", late)
 		}
-		if ok, _ := eval[bool](a, `document.body.innerText.includes('not active for a while')`); !ok {
-			t.Error("the signed-out page does not explain the reason")
-		}
+		e.waitJS(a, `document.readyState !== 'loading' && document.body.innerText.includes('not active for a while')`, 2*time.Second,
+			"the signed-out page explaining the reason")
 		if got := e.sessionByID(s.ID); got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout {
 			t.Errorf("server session %s (%s), want expired (idle_timeout)", got.Status, got.EndReason)
 		}
@@ -414,12 +432,16 @@ func TestBrowser(t *testing.T) {
 		if now.Status != lapse.StatusActive || !now.IdleExpiresAt.After(start.IdleExpiresAt.Add(e2eTimeouts.Idle)) {
 			t.Errorf("server session %s, idle deadline %v; want active and well past the first deadline %v", now.Status, now.IdleExpiresAt, start.IdleExpiresAt)
 		}
+		// One report per half of the quiet time before the warning (1.5 s
+		// here), not one per event (40 of them); routine activity, not
+		// an extend.
+		if n := e.served("POST /lapse/v1/session/activity"); n < 4 || n > 12 {
+			t.Errorf("%d activity reports in %v of activity, want 4-12", n, 2*e2eTimeouts.Idle)
+		}
 		evs, _ := e.app.Manager().Store().(lapse.AuditLog).QueryEvents(context.Background(),
 			lapse.EventQuery{SessionID: start.ID, Types: []lapse.EventType{lapse.EventExtended}})
-		// One report per half of the quiet time before the warning (1.5 s
-		// here), not one per event (40 of them).
-		if n := len(evs); n < 4 || n > 12 {
-			t.Errorf("%d extends in %v of activity, want 4-12", n, 2*e2eTimeouts.Idle)
+		if n, extends := len(evs), e.served("POST /lapse/v1/session/extend"); n != 0 || extends != 0 {
+			t.Errorf("%d session.extended events and %d extends, want none: nobody asked to stay signed in", n, extends)
 		}
 	})
 
@@ -466,9 +488,9 @@ func TestBrowser(t *testing.T) {
 		} else {
 			t.Logf("the tab signed out %v after the revoke", d.Round(10*time.Millisecond))
 		}
-		if ok, _ := eval[bool](a, `document.body.innerText.includes('An administrator ended your session')`); !ok {
-			t.Error("the signed-out page does not say an administrator ended the session")
-		}
+		// The location changes before the page has loaded.
+		e.waitJS(a, `document.readyState !== 'loading' && document.body.innerText.includes('An administrator ended your session')`, 2*time.Second,
+			"the signed-out page saying an administrator ended the session")
 	})
 
 	t.Run("sessions_page_ends_another_session", func(t *testing.T) {
@@ -514,6 +536,61 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("laptop at %s, want still signed in on the sessions page", loc)
 		}
 	})
+}
+
+// TestBrowserSecondFactor sets up an authenticator app and steps up
+// with it, as a person would, with a code the test computes from the key
+// on the page. Its idle timeout leaves time to type.
+func TestBrowserSecondFactor(t *testing.T) {
+	browser(t)
+	t.Parallel()
+	times := e2eTimeouts
+	times.Idle, times.Warn = time.Minute, 20*time.Second
+	e := newEnvConfig(t, demo.Config{Timeouts: times})
+	a := e.profile("a")
+	e.signIn(a, "ada@example.com")
+	e.do(a, chromedp.Navigate(e.url+"/billing"))
+	e.waitJS(a, `location.pathname === '/account/two-step'`, 5*time.Second, "billing sending to the setup of a second factor")
+	e.press(a, `form[action="/account/two-step/enrol"] button[type=submit]`)
+	e.waitJS(a, `!!document.getElementById('totp-secret') && document.querySelector('img.qr').naturalWidth > 0`, 5*time.Second, "the QR code and the key")
+	secret, err := eval[string](a, `document.getElementById('totp-secret').textContent`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.enter(a, "#code", codeAt(t, secret, time.Now()))
+	e.waitJS(a, `document.querySelectorAll('.recovery__code').length === 10`, 5*time.Second, "the ten recovery codes")
+	e.press(a, "#two-step-continue")
+	e.waitJS(a, `location.pathname === '/stepup' && !!document.getElementById('code')`, 5*time.Second, "billing asking for a code")
+	// The code of the next time step: the setup used this one's.
+	e.enter(a, "#code", codeAt(t, secret, time.Now().Add(totp.Period)))
+	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, 5*time.Second, "reaching billing")
+	e.waitJS(a, `!!(window.lapse && window.lapse.state.session && window.lapse.state.session.aal === 2)`, 5*time.Second, "the client seeing the session at AAL2")
+	if s := e.session("ada@example.com"); s.AAL != 2 || !slices.Contains(s.AMR, lapse.MethodOTP) {
+		t.Errorf("session at AAL%d with %v, want AAL2 with otp", s.AAL, s.AMR)
+	}
+}
+
+// press clicks the element selector names on a page that a form post may
+// have just put up. It finds the element by script: the driver's node
+// ids of the page before can still be in flight.
+func (e *env) press(tb *tab, selector string) {
+	e.t.Helper()
+	e.focus(tb, selector)
+	e.do(tb, chromedp.KeyEvent(kb.Enter))
+}
+
+// enter types text into the field selector names and presses Enter, as
+// a person would, finding the field like press.
+func (e *env) enter(tb *tab, selector, text string) {
+	e.t.Helper()
+	e.focus(tb, selector)
+	e.do(tb, chromedp.KeyEvent(text), chromedp.KeyEvent(kb.Enter))
+}
+
+func (e *env) focus(tb *tab, selector string) {
+	e.t.Helper()
+	expr := fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return false; el.focus(); return document.activeElement === el })()`, selector)
+	e.waitJS(tb, expr, 5*time.Second, "focusing "+selector)
 }
 
 const iPhoneUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Mobile/15E148 Safari/604.1"

@@ -1,27 +1,32 @@
 // Package demo is a small SaaS-like app, "Acme Workspace", that shows
 // lapse from the side of the people who use a SaaS: sign-in with demo
 // users, a standard area (documents) and a sensitive one (billing) with
-// short timeouts and a second factor, the expiry warning, cross-tab
-// sign-out, the "Your sessions" page and an operator console that
-// revokes sessions. `lapse demo` runs it on loopback; the browser tests
-// of lapse run against it.
+// short timeouts and a second factor (lapse's TOTP, set up in any
+// authenticator app), the expiry warning, cross-tab sign-out, the "Your
+// sessions" page and an operator console that revokes sessions. `lapse
+// demo` runs it on loopback; the browser tests of lapse run against it.
 //
 // It wires lapse together the way a Go app would: the [middleware]
-// package guards its routes and issues the cookie, the [web] package
-// serves the browser client and the end-user pages, and the [httpapi]
-// package, mounted under /lapse/, serves the client's session routes
-// (and the admin API, behind an API key).
+// package guards its routes and issues the cookie, the [totp] package
+// checks second factors, the [web] package serves the browser client
+// and the end-user pages, and the [httpapi] package, mounted under
+// /lapse/, serves the client's session routes (and the admin API,
+// behind an API key).
 package demo
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +35,7 @@ import (
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/middleware"
 	"github.com/lapsehq/lapse/sqlite"
+	"github.com/lapsehq/lapse/totp"
 	"github.com/lapsehq/lapse/web"
 )
 
@@ -99,36 +105,13 @@ func (t Timeouts) Policy() (*lapse.Policy, error) {
 	return p, nil
 }
 
-// SecondFactor checks the second factor of the step-up page: the hook
-// where a real factor plugs in. Its method has the shape of the totp
-// package's Service.Check, so lapse's own TOTP drops in as it is. It
-// must be safe for concurrent use.
-type SecondFactor interface {
-	// Check verifies code as the second factor of session s's subject and
-	// returns the authentication method to record ("otp"). A wrong code
-	// is an error whose lapse.ErrorMessage the page shows; an error with
-	// code internal or store_unavailable is logged instead.
-	Check(ctx context.Context, s *lapse.Session, code string) (amr string, err error)
-}
+// RecentAuth is how recent a sign-in (or step-up) must be to set up a
+// second factor, and how recent an AAL2 step-up must be to remove one
+// (ASVS 5.0 7.5.1).
+const RecentAuth = 15 * time.Minute
 
-// DemoCode is a stand-in second factor that accepts one fixed code for
-// everybody. It proves nothing and exists only until a real factor
-// (lapse's TOTP) replaces it; the step-up page says so. It also has a
-// Hint method: a factor with one has its hint shown under the code field.
-type DemoCode string
-
-// Check accepts exactly the demo code.
-func (c DemoCode) Check(_ context.Context, _ *lapse.Session, code string) (string, error) {
-	if subtle.ConstantTimeCompare([]byte(code), []byte(c)) != 1 {
-		return "", lapse.Errorf(lapse.CodeInvalid, "That code is not right. Check it and try again.")
-	}
-	return "otp", nil
-}
-
-// Hint tells the user the demo code, plainly.
-func (c DemoCode) Hint() string {
-	return fmt.Sprintf("Demo only: the code is %s for everybody. This stands in for a real authenticator app (TOTP), which will replace it.", string(c))
-}
+// issuer names the demo in authenticator apps.
+const issuer = "Acme Workspace"
 
 // Config configures an [App]. DataDir is required.
 type Config struct {
@@ -137,8 +120,12 @@ type Config struct {
 	// Timeouts is the session policy; the zero value means
 	// [DefaultTimeouts].
 	Timeouts Timeouts
-	// SecondFactor checks step-up codes; nil means DemoCode("123456").
-	SecondFactor SecondFactor
+	// SecondFactor enrols users in a second factor and checks their
+	// step-up codes; nil means lapse's TOTP (package totp) over the
+	// demo's store, its secrets sealed with a key kept in
+	// DataDir/factor.key (made, readable by the owner only, on first
+	// use). It is also the factor service of the HTTP API under /lapse/.
+	SecondFactor lapse.FactorService
 	// APIKey opens the admin API under /lapse/v1; "" means a fresh key
 	// (see [App.APIKey]).
 	APIKey string
@@ -161,7 +148,7 @@ type App struct {
 	mw      *middleware.Middleware
 	pages   *web.Pages
 	api     *httpapi.Server
-	factor  SecondFactor
+	factor  lapse.FactorService
 	times   Timeouts
 	apiKey  string
 	log     *slog.Logger
@@ -186,9 +173,6 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{factor: cfg.SecondFactor, times: cfg.Timeouts, apiKey: cfg.APIKey, log: cfg.Logger, sweep: cfg.SweepEvery, notes: map[string]string{}}
-	if a.factor == nil {
-		a.factor = DemoCode("123456")
-	}
 	if a.apiKey == "" {
 		a.apiKey = lapse.NewAPIKey()
 	}
@@ -203,6 +187,19 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		a.store.Close()
 		return nil, err
+	}
+	if a.factor == nil {
+		key, err := factorKey(cfg.DataDir)
+		if err != nil {
+			a.store.Close()
+			return nil, err
+		}
+		svc, err := totp.New(totp.Config{Manager: a.m, Key: key, Issuer: issuer, RecentAuth: RecentAuth})
+		if err != nil {
+			a.store.Close()
+			return nil, err
+		}
+		a.factor = svc
 	}
 	a.events = feed.New(a.store, cfg.FeedEvery)
 	a.mw, err = middleware.New(middleware.Config{
@@ -220,7 +217,7 @@ func New(cfg Config) (*App, error) {
 	}
 	a.api, err = httpapi.New(httpapi.Config{
 		Manager: a.m, Keys: httpapi.NewKeys(lapse.HashSecret(a.apiKey)), Logger: a.log,
-		Events: a.events, SessionCookie: a.mw.CookieName(),
+		Events: a.events, SessionCookie: a.mw.CookieName(), Factors: a.factor,
 	})
 	if err != nil {
 		a.store.Close()
@@ -277,3 +274,37 @@ func (a *App) Ready() <-chan struct{} { return a.events.Ready() }
 
 // Close closes the store.
 func (a *App) Close() error { return a.store.Close() }
+
+// factorKeyFile keeps the key that seals the TOTP secrets, in the data
+// directory and in the format of lapse serve's own factor.key, so that a
+// demo restarted on the same directory still opens them.
+const factorKeyFile = "factor.key"
+
+// factorKey returns the key in dir's factorKeyFile, making a random one
+// (readable by the owner only) if there is none.
+func factorKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, factorKeyFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(k) != totp.KeySize {
+			return nil, fmt.Errorf("demo: %s does not hold a %d-byte key in base64", path, totp.KeySize)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, totp.KeySize)
+	rand.Read(k)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	return k, nil
+}

@@ -1,18 +1,24 @@
 package demo_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	pqtotp "github.com/pquerna/otp/totp"
+
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/demo"
 	"github.com/lapsehq/lapse/lapsetest"
+	"github.com/lapsehq/lapse/totp"
 )
 
 // client is a cookie-keeping HTTP client of one demo app, without a
@@ -116,22 +122,109 @@ func (c *client) do2(path string) *http.Response {
 	return resp
 }
 
+// codeAt is the code an authenticator app with secret shows at t.
+func codeAt(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	code, err := pqtotp.GenerateCode(secret, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// wrongCode is a code the app does not show around at.
+func wrongCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	good := map[string]bool{}
+	for _, d := range []time.Duration{-totp.Period, 0, totp.Period} {
+		good[codeAt(t, secret, at.Add(d))] = true
+	}
+	for i := 0; ; i++ {
+		if c := fmt.Sprintf("%06d", i); !good[c] {
+			return c
+		}
+	}
+}
+
+var (
+	secretRE   = regexp.MustCompile(`id="totp-secret" class="secret">([A-Z2-7]+)<`)
+	recoveryRE = regexp.MustCompile(`<code class="recovery__code">([0-9A-Z-]+)</code>`)
+)
+
+// enrol sets up the signed-in user's authenticator app from the
+// two-step page, as a person would: it starts the setup, reads the key
+// off the page, confirms with the code of now, and returns the key and
+// the recovery codes the page shows.
+func (c *client) enrol(now time.Time, next string) (secret string, recovery []string) {
+	c.t.Helper()
+	page := "/account/two-step?next=" + url.QueryEscape(next)
+	token := c.csrf(page)
+	resp, body := c.do("POST", "/account/two-step/enrol", url.Values{"csrf_token": {token}, "next": {next}})
+	m := secretRE.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(body, `src="data:image/png;base64,`) {
+		c.t.Fatalf("starting the setup: %d, want 200 with a QR code and the key:\n%s", resp.StatusCode, body)
+	}
+	secret = m[1]
+	resp, body = c.do("POST", "/account/two-step/confirm", url.Values{"csrf_token": {token}, "next": {next}, "code": {wrongCode(c.t, secret, now)}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `role="alert"`) {
+		c.t.Errorf("confirming with a wrong code: %d, want 422 with an alert", resp.StatusCode)
+	}
+	resp, body = c.do("POST", "/account/two-step/confirm", url.Values{"csrf_token": {token}, "next": {next}, "code": {codeAt(c.t, secret, now)}})
+	for _, m := range recoveryRE.FindAllStringSubmatch(body, -1) {
+		recovery = append(recovery, m[1])
+	}
+	if resp.StatusCode != http.StatusOK || len(recovery) != totp.RecoveryCodes {
+		c.t.Fatalf("confirming with the app's code: %d with %d recovery codes, want 200 with %d:\n%s", resp.StatusCode, len(recovery), totp.RecoveryCodes, body)
+	}
+	return secret, recovery
+}
+
 func TestBillingNeedsARecentSecondFactor(t *testing.T) {
 	clock := lapsetest.NewClock(time.Now())
 	times := demo.DefaultTimeouts()
 	times.AuthAge = time.Minute // shorter than the idle timeout
-	_, base := newServer(t, demo.Config{Clock: clock, Timeouts: times})
+	app, base := newServer(t, demo.Config{Clock: clock, Timeouts: times})
 	c := newClient(t, base)
 	c.signIn("ada@example.com")
+	laptop := newClient(t, base) // ada's other device
+	laptop.signIn("ada@example.com")
+	wantLocation(t, c.do2("/billing"), "/stepup?next=%2Fbilling")
+	// Without a factor, the step-up page sends the user to set one up.
+	wantLocation(t, c.do2("/stepup?next=/billing"), "/account/two-step?next=%2Fbilling")
+	secret, recovery := c.enrol(clock.Now(), "/billing")
+
+	// A factor changed: ada's other sessions are over.
+	wantLocation(t, laptop.do2("/documents"), "/signed-out?next=%2Fdocuments&reason=revoked")
+	ss, _ := app.Manager().Sessions(t.Context(), lapse.Filter{Subject: "ada@example.com", IncludeEnded: true})
+	var states []string
+	for _, s := range ss {
+		states = append(states, fmt.Sprintf("%s %s", s.Status, s.EndReason))
+	}
+	slices.Sort(states)
+	if want := []string{"active ", "revoked password_change"}; !slices.Equal(states, want) {
+		t.Errorf("ada's sessions %q, want %q: this one active, the laptop's revoked", states, want)
+	}
+
 	wantLocation(t, c.do2("/billing"), "/stepup?next=%2Fbilling")
 	token := c.csrf("/stepup?next=/billing")
-	if resp, body := c.do("POST", "/stepup", url.Values{"code": {"654321"}, "next": {"/billing"}, "csrf_token": {token}}); resp.StatusCode != 422 || !strings.Contains(body, "not right") {
+	step := func(code string, csrf ...string) (*http.Response, string) {
+		form := url.Values{"code": {code}, "next": {"/billing"}}
+		if len(csrf) > 0 {
+			form.Set("csrf_token", csrf[0])
+		}
+		return c.do("POST", "/stepup", form)
+	}
+	if resp, body := step(codeAt(t, secret, clock.Now()), token); resp.StatusCode != 422 || !strings.Contains(body, "already used") {
+		t.Errorf("the code that confirmed the setup, again: %d, want 422 saying it was used", resp.StatusCode)
+	}
+	if resp, body := step(wrongCode(t, secret, clock.Now()), token); resp.StatusCode != 422 || !strings.Contains(body, "wrong") {
 		t.Errorf("wrong code: %d, want 422 saying so", resp.StatusCode)
 	}
-	if resp, _ := c.do("POST", "/stepup", url.Values{"code": {"123456"}, "next": {"/billing"}}); resp.StatusCode != 403 {
+	clock.Advance(totp.Period)
+	if resp, _ := step(codeAt(t, secret, clock.Now())); resp.StatusCode != 403 {
 		t.Errorf("step-up without the CSRF token: %d, want 403", resp.StatusCode)
 	}
-	resp, _ := c.do("POST", "/stepup", url.Values{"code": {"123456"}, "next": {"/billing"}, "csrf_token": {token}})
+	resp, _ := step(codeAt(t, secret, clock.Now()), token)
 	wantLocation(t, resp, "/billing")
 	if resp, body := c.do("GET", "/billing", nil); resp.StatusCode != 200 || !strings.Contains(body, "Invoices") {
 		t.Fatalf("billing after step-up: %d, want 200", resp.StatusCode)
@@ -141,19 +234,77 @@ func TestBillingNeedsARecentSecondFactor(t *testing.T) {
 	if resp := c.do2("/documents"); resp.StatusCode != 200 {
 		t.Errorf("documents with an old second factor: %d, want 200", resp.StatusCode)
 	}
+	// A recovery code stands in for the app, once.
+	resp, _ = step(strings.ToLower(recovery[0]), token)
+	wantLocation(t, resp, "/billing")
+	s, _ := app.Manager().Sessions(t.Context(), lapse.Filter{Subject: "ada@example.com"})
+	if len(s) != 1 || s[0].AAL != 2 || !slices.Contains(s[0].AMR, lapse.MethodRecoveryCode) || !slices.Contains(s[0].AMR, lapse.MethodOTP) {
+		t.Errorf("sessions %v, want one at AAL2 with otp and recovery_code", s)
+	}
 }
 
 func TestSensitiveTierAsksForTheCodeAtSignIn(t *testing.T) {
-	_, base := newServer(t, demo.Config{})
+	clock := lapsetest.NewClock(time.Now())
+	_, base := newServer(t, demo.Config{Clock: clock})
 	c := newClient(t, base)
 	c.signIn("ben@example.com")
 	wantLocation(t, c.do2("/documents"), "/stepup?next=%2Fdocuments")
+	wantLocation(t, c.do2("/stepup?next=/documents"), "/account/two-step?next=%2Fdocuments")
+	secret, _ := c.enrol(clock.Now(), "/documents")
+	wantLocation(t, c.do2("/documents"), "/stepup?next=%2Fdocuments")
+	clock.Advance(totp.Period)
 	token := c.csrf("/stepup?next=/documents")
-	resp, _ := c.do("POST", "/stepup", url.Values{"code": {"123456"}, "next": {"/documents"}, "csrf_token": {token}})
+	resp, _ := c.do("POST", "/stepup", url.Values{"code": {codeAt(t, secret, clock.Now())}, "next": {"/documents"}, "csrf_token": {token}})
 	wantLocation(t, resp, "/documents")
 	if resp, body := c.do("GET", "/documents", nil); resp.StatusCode != 200 || !strings.Contains(body, "sensitive-tier session") {
 		t.Errorf("documents after the code: %d, want 200 on a sensitive-tier session", resp.StatusCode)
 	}
+}
+
+func TestSettingUpTheFactorNeedsARecentSignIn(t *testing.T) {
+	clock := lapsetest.NewClock(time.Now())
+	times := demo.DefaultTimeouts()
+	times.Idle = time.Hour
+	_, base := newServer(t, demo.Config{Clock: clock, Timeouts: times})
+	c := newClient(t, base)
+	c.signIn("ada@example.com")
+	clock.Advance(demo.RecentAuth)
+	token := c.csrf("/account/two-step?next=/billing")
+	if _, body := c.do("GET", "/account/two-step?next=/billing", nil); !strings.Contains(body, "Sign in again") || strings.Contains(body, "Set up an authenticator app") {
+		t.Errorf("the setup page %d minutes after sign-in offers the setup; want it to ask for a new sign-in", demo.RecentAuth/time.Minute)
+	}
+	if resp, body := c.do("POST", "/account/two-step/enrol", url.Values{"csrf_token": {token}, "next": {"/billing"}}); resp.StatusCode != 403 || secretRE.MatchString(body) {
+		t.Errorf("starting the setup with an old sign-in: %d, want 403 without a key", resp.StatusCode)
+	}
+	resp, _ := c.do("POST", "/signout", url.Values{"csrf_token": {token}, "next": {"/account/two-step?next=/billing"}})
+	wantLocation(t, resp, "/signin?next=%2Faccount%2Ftwo-step%3Fnext%3D%2Fbilling")
+	resp, _ = c.do("POST", "/signin", url.Values{"email": {"ada@example.com"}, "password": {"demo"}, "next": {"/account/two-step?next=/billing"}})
+	wantLocation(t, resp, "/account/two-step?next=/billing")
+	if _, body := c.do("GET", "/account/two-step?next=/billing", nil); !strings.Contains(body, "Set up an authenticator app") {
+		t.Error("after a new sign-in, the setup page does not offer the setup")
+	}
+}
+
+func TestRemovingTheFactorNeedsARecentStepUp(t *testing.T) {
+	clock := lapsetest.NewClock(time.Now())
+	app, base := newServer(t, demo.Config{Clock: clock})
+	c := newClient(t, base)
+	c.signIn("ada@example.com")
+	secret, _ := c.enrol(clock.Now(), "/")
+	token := c.csrf("/account/two-step")
+	resp, _ := c.do("POST", "/account/two-step/remove", url.Values{"csrf_token": {token}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/stepup") {
+		t.Fatalf("removing without a step-up: %d to %q, want 303 to the step-up page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	clock.Advance(totp.Period)
+	resp, _ = c.do("POST", "/stepup", url.Values{"code": {codeAt(t, secret, clock.Now())}, "next": {"/account/two-step"}, "csrf_token": {token}})
+	wantLocation(t, resp, "/account/two-step")
+	resp, _ = c.do("POST", "/account/two-step/remove", url.Values{"csrf_token": {token}})
+	wantLocation(t, resp, "/account/two-step?removed")
+	if st, err := app.Manager().Store().(lapse.FactorStore).Factors(t.Context(), "ada@example.com"); err != nil || st.TOTP != nil {
+		t.Errorf("factors after removal: %+v, %v; want none", st, err)
+	}
+	wantLocation(t, c.do2("/stepup?next=/billing"), "/account/two-step?next=%2Fbilling")
 }
 
 func TestOperatorConsole(t *testing.T) {

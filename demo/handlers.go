@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -33,7 +35,12 @@ func (a *App) routes() http.Handler {
 	page := a.mw.Page(middleware.Requirement{})
 	// Billing needs a second factor given recently, whatever the tier.
 	billing := a.mw.Page(middleware.Requirement{AAL: 2, MaxAuthAge: a.times.AuthAge})
+	// The step-up page, and setting up the factor it asks for, need a
+	// session but no assurance: not even the tier's, which is what they
+	// provide. Enrolling checks that the sign-in is recent itself.
 	stepUp := a.mw.Page(middleware.Requirement{StepUp: true})
+	// Removing a factor needs a recent step-up with it.
+	recentAAL2 := a.mw.Page(middleware.Requirement{AAL: 2, MaxAuthAge: RecentAuth})
 	hf := func(f http.HandlerFunc) http.Handler { return f }
 
 	mux.Handle("GET /{$}", a.mw.Optional(hf(a.home)))
@@ -47,12 +54,19 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /billing", billing(hf(a.billing)))
 	mux.Handle("GET /stepup", stepUp(hf(a.stepUpPage)))
 	mux.Handle("POST /stepup", stepUp(hf(a.stepUp)))
+	mux.Handle("GET /account/two-step", stepUp(hf(a.twoStepPage)))
+	mux.Handle("POST /account/two-step/enrol", stepUp(hf(a.enrol)))
+	mux.Handle("POST /account/two-step/confirm", stepUp(hf(a.confirm)))
+	mux.Handle("POST /account/two-step/remove", recentAAL2(hf(a.removeFactor)))
 	mux.Handle("/account/sessions", page(a.pages.Sessions()))
 	mux.Handle("GET /admin", page(hf(a.admin)))
 	mux.Handle("POST /admin/revoke", page(hf(a.adminRevoke)))
 
-	// lapse's own routes: the browser client's /lapse/v1/session... and
-	// the admin API (with the API key), and the client's files.
+	// lapse's own routes: the browser client's /lapse/v1/session...
+	// (its state, activity reports, "stay signed in", sign-out and event
+	// stream, each authenticated by the session cookie and, for a POST,
+	// the X-Lapse-CSRF header), the admin API (with the API key), and
+	// the client's files.
 	api := http.NewServeMux()
 	a.api.Register(api)
 	mux.Handle("/lapse/", http.StripPrefix("/lapse", api))
@@ -90,10 +104,10 @@ func (a *App) chrome(r *http.Request) chrome {
 	}
 	c.SignedIn, c.Session, c.CSRF = true, s, middleware.CSRFToken(r.Context())
 	c.User, _ = userByEmail(s.Subject)
+	// The reminder's time comes with the session (remind_at).
 	cfg, _ := json.Marshal(map[string]any{
-		"endpoint":           "/lapse",
-		"signedOutUrl":       "/signed-out",
-		"remindAfterSeconds": s.Policy.RemindAfter.Seconds(),
+		"endpoint":     "/lapse",
+		"signedOutUrl": "/signed-out",
 	})
 	c.Config = string(cfg)
 	c.Policy = fmt.Sprintf("Your %s-tier session ends after %s without activity (with a warning %s before) and after %s in all.",
@@ -210,10 +224,16 @@ func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// signOut ends the session. With a next, it is "sign in again": the
+// sign-in page follows, then next.
 func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
 	if err := a.mw.Logout(w, r); err != nil {
 		a.log.Error("sign-out", "err", err)
 		http.Error(w, "Could not sign out; try again.", http.StatusServiceUnavailable)
+		return
+	}
+	if next := r.PostFormValue("next"); next != "" {
+		http.Redirect(w, r, "/signin?"+url.Values{"next": {middleware.LocalPath(next)}}.Encode(), http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/signed-out?reason=logout", http.StatusSeeOther)
@@ -292,47 +312,82 @@ func (a *App) billing(w http.ResponseWriter, r *http.Request) {
 
 type stepUpData struct {
 	Next  string
-	Hint  string
 	Error string
 	CSRF  string
 	AAL   int
 }
 
-func (a *App) hint() string {
-	if h, ok := a.factor.(interface{ Hint() string }); ok {
-		return h.Hint()
-	}
-	return ""
+// fail answers an error the user cannot fix (a store that does not
+// answer, a bug) with 503, and logs it.
+func (a *App) fail(w http.ResponseWriter, what string, err error) {
+	a.log.Error(what, "err", err)
+	http.Error(w, "Something went wrong; try again in a moment.", http.StatusServiceUnavailable)
 }
 
+// sentence turns a lapse error message into one for the page.
+func sentence(err error) string {
+	m := lapse.ErrorMessage(err)
+	if m == "" {
+		return m
+	}
+	m = strings.ToUpper(m[:1]) + m[1:]
+	if !strings.HasSuffix(m, ".") {
+		m += "."
+	}
+	return m
+}
+
+// twoStepURL is the setup page, coming back to next when done.
+func twoStepURL(next string) string {
+	if next == "/" || next == "" {
+		return "/account/two-step"
+	}
+	return "/account/two-step?" + url.Values{"next": {next}}.Encode()
+}
+
+// stepUpPage asks for a code, or sends a user who has no factor yet to
+// set one up: what the subject has enrolled decides.
 func (a *App) stepUpPage(w http.ResponseWriter, r *http.Request) {
 	s, _ := middleware.Session(r.Context())
-	a.render(w, r, http.StatusOK, "Confirm it’s you", "stepup", stepUpData{
-		Next: middleware.LocalPath(r.URL.Query().Get("next")), Hint: a.hint(), CSRF: middleware.CSRFToken(r.Context()), AAL: s.AAL,
-	})
+	next := middleware.LocalPath(r.URL.Query().Get("next"))
+	st, err := a.factor.Factors(r.Context(), s.Subject)
+	if err != nil {
+		a.fail(w, "second factor", err)
+		return
+	}
+	if len(st.Available()) == 0 {
+		http.Redirect(w, r, twoStepURL(next), http.StatusSeeOther)
+		return
+	}
+	a.render(w, r, http.StatusOK, "Confirm it’s you", "stepup", stepUpData{Next: next, CSRF: middleware.CSRFToken(r.Context()), AAL: s.AAL})
 }
 
-// stepUp checks the second factor and raises the session to AAL2. This
-// is the hook lapse's TOTP replaces: only a.factor changes.
+// stepUp checks a code from the user's authenticator app (or a recovery
+// code) and raises the session to AAL2 with a new cookie.
 func (a *App) stepUp(w http.ResponseWriter, r *http.Request) {
 	s, _ := middleware.Session(r.Context())
 	next := middleware.LocalPath(r.PostFormValue("next"))
-	amr, err := a.factor.Check(r.Context(), &s, strings.TrimSpace(r.PostFormValue("code")))
-	if code := lapse.ErrorCode(err); code == lapse.CodeInternal || code == lapse.CodeStoreUnavailable {
-		a.log.Error("second factor", "err", err)
-		http.Error(w, "Could not check the code; try again.", http.StatusServiceUnavailable)
-		return
-	} else if err != nil {
-		a.render(w, r, http.StatusUnprocessableEntity, "Confirm it’s you", "stepup", stepUpData{
-			Next: next, Hint: a.hint(), Error: lapse.ErrorMessage(err), CSRF: middleware.CSRFToken(r.Context()), AAL: s.AAL,
+	method, err := a.factor.Check(r.Context(), &s, strings.TrimSpace(r.PostFormValue("code")))
+	if err != nil {
+		status := http.StatusUnprocessableEntity
+		switch lapse.ErrorCode(err) {
+		case lapse.CodeFactorNotFound:
+			http.Redirect(w, r, twoStepURL(next), http.StatusSeeOther)
+			return
+		case lapse.CodeTooManyAttempts:
+			status = http.StatusTooManyRequests
+		case lapse.CodeRejected, lapse.CodeReused, lapse.CodeInvalid:
+		default:
+			a.fail(w, "second factor", err)
+			return
+		}
+		a.render(w, r, status, "Confirm it’s you", "stepup", stepUpData{
+			Next: next, Error: sentence(err), CSRF: middleware.CSRFToken(r.Context()), AAL: s.AAL,
 		})
 		return
 	}
-	methods := slices.Clone(s.AMR)
-	if !slices.Contains(methods, amr) {
-		methods = append(methods, amr)
-	}
-	if _, err := a.mw.StepUp(w, r, max(2, s.AAL), methods); err != nil {
+	aal, amr := lapse.FactorAssurance(&s, method)
+	if _, err := a.mw.StepUp(w, r, aal, amr); err != nil {
 		if code := lapse.ErrorCode(err); code == lapse.CodeSessionExpiredIdle || code == lapse.CodeSessionExpiredAbsolute || code == lapse.CodeSessionRevoked {
 			http.Redirect(w, r, "/signed-out?reason="+middleware.ReasonOf(code), http.StatusSeeOther)
 			return
@@ -345,6 +400,148 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request) {
 		next = "/billing"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// --- two-step verification: setting up and removing the factor ---
+
+type twoStepData struct {
+	Next  string
+	Self  string // this page, with next
+	CSRF  string
+	Error string
+	// Enabled: the user has a confirmed factor, with RecoveryLeft codes.
+	Enabled      bool
+	RecoveryLeft int
+	// Recent: the sign-in is recent enough to set a factor up.
+	Recent     bool
+	RecentAuth time.Duration
+	Removed    bool
+	// Enrolment, once started: the QR code (a PNG, base64) and the
+	// secret, to be confirmed with a first code.
+	QR, Secret string
+	ConfirmIn  time.Duration
+	// Confirming: the code form without the secret (a wrong first code).
+	Confirming bool
+	// RecoveryCodes, once confirmed: shown this once.
+	RecoveryCodes []string
+	Ended         int
+}
+
+func (a *App) twoStep(r *http.Request, next string) (twoStepData, error) {
+	s, _ := middleware.Session(r.Context())
+	d := twoStepData{Next: next, Self: twoStepURL(next), CSRF: middleware.CSRFToken(r.Context()), RecentAuth: RecentAuth,
+		Recent: a.m.Clock().Now().Before(s.AuthenticatedAt.Add(RecentAuth))}
+	st, err := a.factor.Factors(r.Context(), s.Subject)
+	if err != nil {
+		return d, err
+	}
+	d.Enabled, d.RecoveryLeft = len(st.Available()) > 0, st.RecoveryCodes
+	return d, nil
+}
+
+func (a *App) renderTwoStep(w http.ResponseWriter, r *http.Request, status int, d twoStepData) {
+	a.render(w, r, status, "Two-step verification", "twostep", d)
+}
+
+// twoStepPage says whether the user has a second factor, and offers to
+// set one up or remove it.
+func (a *App) twoStepPage(w http.ResponseWriter, r *http.Request) {
+	d, err := a.twoStep(r, middleware.LocalPath(r.URL.Query().Get("next")))
+	if err != nil {
+		a.fail(w, "factors", err)
+		return
+	}
+	d.Removed = r.URL.Query().Has("removed")
+	a.renderTwoStep(w, r, http.StatusOK, d)
+}
+
+// enrol starts a TOTP enrolment and shows its QR code and secret. It
+// needs a recent sign-in: lapse's TOTP refuses otherwise.
+func (a *App) enrol(w http.ResponseWriter, r *http.Request) {
+	s, _ := middleware.Session(r.Context())
+	d, err := a.twoStep(r, middleware.LocalPath(r.PostFormValue("next")))
+	if err != nil {
+		a.fail(w, "factors", err)
+		return
+	}
+	e, err := a.factor.EnrolTOTP(r.Context(), &s, lapse.TOTPParams{Account: s.Subject})
+	switch lapse.ErrorCode(err) {
+	case "":
+	case lapse.CodeStepUpRequired: // the sign-in is no longer recent
+		d.Recent = false
+		a.renderTwoStep(w, r, http.StatusForbidden, d)
+		return
+	case lapse.CodeConflict: // already set up
+		http.Redirect(w, r, twoStepURL(d.Next), http.StatusSeeOther)
+		return
+	default:
+		a.fail(w, "enrol", err)
+		return
+	}
+	d.QR, d.Secret = base64.StdEncoding.EncodeToString(e.QRCode), e.Secret
+	d.ConfirmIn = e.ConfirmBy.Sub(a.m.Clock().Now()).Round(time.Minute)
+	a.renderTwoStep(w, r, http.StatusOK, d)
+}
+
+// confirm checks the first code from the app, shows the recovery codes
+// once, and ends the subject's other sessions: a factor changed.
+func (a *App) confirm(w http.ResponseWriter, r *http.Request) {
+	s, _ := middleware.Session(r.Context())
+	d, err := a.twoStep(r, middleware.LocalPath(r.PostFormValue("next")))
+	if err != nil {
+		a.fail(w, "factors", err)
+		return
+	}
+	codes, err := a.factor.ConfirmTOTP(r.Context(), &s, strings.TrimSpace(r.PostFormValue("code")))
+	switch lapse.ErrorCode(err) {
+	case "":
+	case lapse.CodeConflict:
+		http.Redirect(w, r, twoStepURL(d.Next), http.StatusSeeOther)
+		return
+	case lapse.CodeFactorNotFound: // lapsed, or never started: start again
+		d.Error = sentence(err)
+		a.renderTwoStep(w, r, http.StatusUnprocessableEntity, d)
+		return
+	case lapse.CodeRejected, lapse.CodeReused, lapse.CodeInvalid, lapse.CodeTooManyAttempts:
+		d.Error, d.Confirming = sentence(err), true
+		a.renderTwoStep(w, r, http.StatusUnprocessableEntity, d)
+		return
+	default:
+		a.fail(w, "confirm", err)
+		return
+	}
+	d.Enabled, d.RecoveryCodes = true, codes
+	if d.Ended, err = a.endOthers(r, s); err != nil {
+		a.log.Error("ending the other sessions after a factor change", "err", err)
+	}
+	a.renderTwoStep(w, r, http.StatusOK, d)
+}
+
+// removeFactor removes the TOTP factor and its recovery codes, behind a
+// recent AAL2 step-up, and ends the subject's other sessions.
+func (a *App) removeFactor(w http.ResponseWriter, r *http.Request) {
+	s, _ := middleware.Session(r.Context())
+	err := a.factor.RemoveTOTP(r.Context(), &s)
+	switch lapse.ErrorCode(err) {
+	case "":
+		if _, err := a.endOthers(r, s); err != nil {
+			a.log.Error("ending the other sessions after a factor change", "err", err)
+		}
+	case lapse.CodeFactorNotFound:
+	case lapse.CodeStepUpRequired:
+		http.Redirect(w, r, "/stepup?next=%2Faccount%2Ftwo-step", http.StatusSeeOther)
+		return
+	default:
+		a.fail(w, "remove factor", err)
+		return
+	}
+	http.Redirect(w, r, "/account/two-step?removed", http.StatusSeeOther)
+}
+
+// endOthers ends every other session of s's subject, in every tenant,
+// with reason password_change: its credentials changed (ASVS 5.0 7.4.3).
+func (a *App) endOthers(r *http.Request, s lapse.Session) (int, error) {
+	return a.m.EndMatching(r.Context(), lapse.Filter{Subject: s.Subject, AnyTenant: true, Except: s.ID}, lapse.ReasonPasswordChange, lapse.ActorSubject)
 }
 
 // --- the operator console ---

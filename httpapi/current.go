@@ -102,7 +102,26 @@ func (s *Server) extend(w http.ResponseWriter, r *http.Request) {
 	s.writeCurrent(w, &sess)
 }
 
+// activity is the browser's report that its user is there: activity
+// recorded as a verify records it (at most once per touch interval, an
+// event only in the warning window), without assurance rules.
+func (s *Server) activity(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.session(w, r)
+	if !ok {
+		return
+	}
+	sess, err := s.m.Touch(r.Context(), tok)
+	if err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	s.writeCurrent(w, &sess)
+}
+
 // logout ends the session; like POST /v1/sessions/revoke it is idempotent.
+// It sends no Clear-Site-Data: mounted inside an app, lapse would wipe
+// the app's own cookies and storage with it. That is for the app's
+// sign-out page to decide.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	tok, ok := s.session(w, r)
 	if !ok {
@@ -112,7 +131,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.sessionError(w, r, err)
 		return
 	}
-	w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
 	w.WriteHeader(http.StatusNoContent)
 }
 

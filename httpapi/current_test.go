@@ -62,12 +62,13 @@ func current(t *testing.T, r *response) currentResponse {
 
 // wantSessionProblem checks a 401 of a session route: the code and the
 // session's challenge.
-func wantSessionProblem(t *testing.T, r *response, code lapse.Code) {
+func wantSessionProblem(t *testing.T, r *response, code lapse.Code) Problem {
 	t.Helper()
-	wantProblem(t, r, http.StatusUnauthorized, code)
+	p := wantProblem(t, r, http.StatusUnauthorized, code)
 	if got := r.header.Get("WWW-Authenticate"); got != sessionChallenge {
 		t.Errorf("WWW-Authenticate = %q, want %q", got, sessionChallenge)
 	}
+	return p
 }
 
 // events reads the audit log with query and returns the page.
@@ -235,20 +236,151 @@ func TestExtend(t *testing.T) {
 	})
 }
 
+func TestActivity(t *testing.T) {
+	// standard tier: idle 30m, warning 2m before, touch interval 1m.
+	t.Run("past_the_touch_interval_slides_the_idle_deadline_without_an_event", func(t *testing.T) {
+		h := newHarness(t)
+		tok, id := h.create(map[string]any{"subject": "alice"})
+		h.clock.Advance(10 * time.Minute)
+		c := current(t, h.send(h.asSession("POST", "/v1/session/activity", tok, viaCookieCSRF)))
+		now := t0.Add(10 * time.Minute)
+		if s := c.Session; s.LastActiveAt != formatTime(now) || s.IdleExpiresAt != formatTime(now.Add(30*time.Minute)) || c.Now != formatTime(now) {
+			t.Errorf("last_active_at %s, idle_expires_at %s, now %s; want %s, %s, %s", s.LastActiveAt, s.IdleExpiresAt, c.Now,
+				formatTime(now), formatTime(now.Add(30*time.Minute)), formatTime(now))
+		}
+		if got := session(t, h.call("GET", "/v1/sessions/"+id, nil)).IdleExpiresAt; got != c.Session.IdleExpiresAt {
+			t.Errorf("the store has idle_expires_at %s, want %s", got, c.Session.IdleExpiresAt)
+		}
+		if got := h.eventTypesOf(id); got != "session.created" {
+			t.Errorf("events [%s], want [session.created]: routine activity is no extend", got)
+		}
+	})
+	t.Run("within_the_touch_interval_writes_nothing", func(t *testing.T) {
+		h := newHarness(t)
+		tok, id := h.create(map[string]any{"subject": "alice"})
+		h.clock.Advance(59 * time.Second)
+		c := current(t, h.send(h.asSession("POST", "/v1/session/activity", tok, viaBearer)))
+		if c.Session.LastActiveAt != formatTime(t0) {
+			t.Errorf("last_active_at %s, want %s: no more writes than a verify makes", c.Session.LastActiveAt, formatTime(t0))
+		}
+		if got := session(t, h.call("GET", "/v1/sessions/"+id, nil)).LastActiveAt; got != formatTime(t0) {
+			t.Errorf("the store has last_active_at %s, want %s", got, formatTime(t0))
+		}
+	})
+	t.Run("in_the_warning_window_is_recorded_as_extended", func(t *testing.T) {
+		h := newHarness(t)
+		tok, id := h.create(map[string]any{"subject": "alice"})
+		h.clock.Advance(29 * time.Minute)
+		current(t, h.send(h.asSession("POST", "/v1/session/activity", tok, viaBearer)))
+		if got := h.eventTypesOf(id); got != "session.created,session.extended" {
+			t.Errorf("events [%s], want [session.created,session.extended]", got)
+		}
+	})
+	t.Run("applies_no_assurance_rule", func(t *testing.T) {
+		h := newHarness(t)
+		tok, _ := h.create(map[string]any{"subject": "alice", "tier": "sensitive", "aal": 1})
+		h.clock.Advance(time.Minute)
+		if s := current(t, h.send(h.asSession("POST", "/v1/session/activity", tok, viaBearer))).Session; s.LastActiveAt != formatTime(t0.Add(time.Minute)) {
+			t.Errorf("last_active_at %s, want the activity recorded", s.LastActiveAt)
+		}
+	})
+	t.Run("of_an_expired_session_is_session_expired_idle_with_the_reason", func(t *testing.T) {
+		h := newHarness(t)
+		tok, _ := h.create(map[string]any{"subject": "alice"})
+		h.clock.Advance(30 * time.Minute)
+		if p := wantSessionProblem(t, h.send(h.asSession("POST", "/v1/session/activity", tok, viaBearer)), lapse.CodeSessionExpiredIdle); p.EndReason != lapse.ReasonIdleTimeout {
+			t.Errorf("end_reason = %q, want idle_timeout", p.EndReason)
+		}
+	})
+	t.Run("when_the_store_cannot_write_is_503", func(t *testing.T) {
+		h := newHarness(t)
+		tok, _ := h.create(map[string]any{"subject": "alice"})
+		h.verify(tok, map[string]any{"touch": false}) // cached: only the write fails
+		h.clock.Advance(time.Minute)
+		h.store.failWith(errUnavailable)
+		defer h.store.failWith(nil)
+		wantProblem(t, h.send(h.asSession("POST", "/v1/session/activity", tok, viaBearer)), http.StatusServiceUnavailable, lapse.CodeStoreUnavailable)
+	})
+}
+
+func TestEndedSessionProblemSaysWhy(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		end    func(h *harness, tok, id string)
+		code   lapse.Code
+		reason lapse.Reason
+	}{
+		{"admin_revoke", func(h *harness, _, id string) { h.call("DELETE", "/v1/sessions/"+id, nil) }, lapse.CodeSessionRevoked, lapse.ReasonAdmin},
+		{"sign_out_everywhere", func(h *harness, _, _ string) { h.call("DELETE", "/v1/subjects/alice/sessions?reason=logout_all", nil) }, lapse.CodeSessionRevoked, lapse.ReasonLogoutAll},
+		{"credential_changed", func(h *harness, _, _ string) {
+			h.call("POST", "/v1/subjects/alice/credential-changed", map[string]any{})
+		}, lapse.CodeSessionRevoked, lapse.ReasonPasswordChange},
+		{"idle", func(h *harness, _, _ string) { h.clock.Advance(30 * time.Minute) }, lapse.CodeSessionExpiredIdle, lapse.ReasonIdleTimeout},
+		{"absolute", func(h *harness, tok, _ string) {
+			for range 25 {
+				h.clock.Advance(29 * time.Minute)
+				h.verify(tok, nil)
+			}
+		}, lapse.CodeSessionExpiredAbsolute, lapse.ReasonAbsoluteTimeout},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			tok, id := h.create(map[string]any{"subject": "alice"})
+			c.end(h, tok, id)
+			for _, path := range []string{"/v1/session", "/v1/session/activity", "/v1/session/extend"} {
+				method := "POST"
+				if path == "/v1/session" {
+					method = "GET"
+				}
+				if p := wantSessionProblem(t, h.send(h.asSession(method, path, tok, viaCookieCSRF)), c.code); p.EndReason != c.reason {
+					t.Errorf("%s %s: end_reason = %q, want %q", method, path, p.EndReason, c.reason)
+				}
+			}
+			if p := wantProblem(t, h.verify(tok, nil), http.StatusUnauthorized, c.code); p.EndReason != c.reason {
+				t.Errorf("verify: end_reason = %q, want %q", p.EndReason, c.reason)
+			}
+		})
+	}
+	t.Run("an_unknown_token_has_none", func(t *testing.T) {
+		h := newHarness(t)
+		if p := wantSessionProblem(t, h.send(h.asSession("GET", "/v1/session", string(lapse.NewToken()), viaBearer)), lapse.CodeSessionNotFound); p.EndReason != "" {
+			t.Errorf("end_reason = %q, want none", p.EndReason)
+		}
+	})
+}
+
+func TestSessionRemindAt(t *testing.T) {
+	h := newHarness(t) // standard tier: remind after 8h; sensitive: never
+	tok, _ := h.create(map[string]any{"subject": "alice"})
+	s := current(t, h.send(h.asSession("GET", "/v1/session", tok, viaBearer))).Session
+	if want := formatTime(t0.Add(8 * time.Hour)); s.RemindAt == nil || *s.RemindAt != want {
+		t.Errorf("remind_at = %v, want %s", s.RemindAt, want)
+	}
+	tok, _ = h.create(map[string]any{"subject": "alice", "tier": "sensitive", "aal": 2})
+	r := h.send(h.asSession("GET", "/v1/session", tok, viaBearer))
+	if s := current(t, r).Session; s.RemindAt != nil || !strings.Contains(string(r.body), `"remind_at":null`) {
+		t.Errorf("remind_at = %v in %s, want null for a tier without remind_after", s.RemindAt, r.body)
+	}
+}
+
 func TestLogout(t *testing.T) {
 	for _, v := range []via{viaBearer, viaCookieCSRF} {
-		t.Run("logout_revokes_and_clears_the_site/"+v.String(), func(t *testing.T) {
+		t.Run("logout_revokes_and_leaves_the_apps_site_data_alone/"+v.String(), func(t *testing.T) {
 			h := newHarness(t)
 			tok, id := h.create(map[string]any{"subject": "alice"})
 			r := h.send(h.asSession("POST", "/v1/session/logout", tok, v))
 			if r.status != http.StatusNoContent || len(r.body) != 0 {
 				t.Fatalf("got %s, want 204 with no body", r)
 			}
-			if got, want := r.header.Get("Clear-Site-Data"), `"cookies", "storage"`; got != want {
-				t.Errorf("Clear-Site-Data = %q, want %q", got, want)
+			// Mounted inside an app, Clear-Site-Data would wipe the app's
+			// cookies and storage too: that is the app's call.
+			if got := r.header.Values("Clear-Site-Data"); len(got) != 0 {
+				t.Errorf("Clear-Site-Data = %q, want none", got)
 			}
 			wantProblem(t, h.verify(tok, nil), http.StatusUnauthorized, lapse.CodeSessionRevoked)
-			wantSessionProblem(t, h.send(h.asSession("GET", "/v1/session", tok, v)), lapse.CodeSessionRevoked)
+			if p := wantSessionProblem(t, h.send(h.asSession("GET", "/v1/session", tok, v)), lapse.CodeSessionRevoked); p.EndReason != lapse.ReasonLogout {
+				t.Errorf("end_reason = %q, want logout", p.EndReason)
+			}
 			evs := h.events("?session=" + id + "&type=session.revoked").Events
 			if len(evs) != 1 || evs[0].Reason != lapse.ReasonLogout || evs[0].Actor != lapse.ActorSubject {
 				t.Errorf("revoked events %+v, want one for logout by the subject", evs)
@@ -265,7 +397,7 @@ func TestLogout(t *testing.T) {
 }
 
 func TestCSRFHeader(t *testing.T) {
-	for _, path := range []string{"/v1/session/extend", "/v1/session/logout"} {
+	for _, path := range []string{"/v1/session/extend", "/v1/session/activity", "/v1/session/logout"} {
 		t.Run("cookie_post_without_the_header_changes_nothing"+strings.TrimPrefix(path, "/v1/session"), func(t *testing.T) {
 			h := newHarness(t)
 			tok, id := h.create(map[string]any{"subject": "alice"})

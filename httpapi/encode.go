@@ -71,6 +71,12 @@ func appendSession(b []byte, s *lapse.Session) []byte {
 		b = append(b, f.key...)
 		b = appendTime(b, f.t)
 	}
+	b = append(b, `,"remind_at":`...)
+	if s.Policy.RemindAfter > 0 {
+		b = appendTime(b, s.CreatedAt.Add(s.Policy.RemindAfter))
+	} else {
+		b = append(b, "null"...)
+	}
 	b = append(b, `,"ended_at":`...)
 	if s.Status == lapse.StatusActive {
 		b = append(b, "null"...)

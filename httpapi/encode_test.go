@@ -28,6 +28,10 @@ func TestAppendSessionMatchesEncodingJSON(t *testing.T) {
 			s.UserAgent = "\x7f日本"
 		},
 		"other_zone": func(s *lapse.Session) { s.CreatedAt = s.CreatedAt.In(time.FixedZone("x", 3600)) },
+		"remind_at":  func(s *lapse.Session) { s.Policy.RemindAfter = 8 * time.Hour },
+		"remind_at_other_zone": func(s *lapse.Session) {
+			s.CreatedAt, s.Policy.RemindAfter = s.CreatedAt.In(time.FixedZone("x", -3600)), 90*time.Second
+		},
 	}
 	for name, edit := range cases {
 		s := base

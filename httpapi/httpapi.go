@@ -110,6 +110,7 @@ var routes = []route{
 	{"POST", "/v1/subjects/{subject}/credential-changed", false, false, (*Server).credentialChanged},
 	{"GET", "/v1/session", true, true, (*Server).current},
 	{"POST", "/v1/session/extend", true, true, (*Server).extend},
+	{"POST", "/v1/session/activity", true, true, (*Server).activity},
 	{"POST", "/v1/session/logout", true, true, (*Server).logout},
 	{"GET", "/v1/session/events", true, true, (*Server).stream},
 	{"GET", "/healthz", true, false, (*Server).healthz},

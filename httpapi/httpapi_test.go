@@ -64,7 +64,7 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, clock: lapsetest.NewClock(t0), store: &faultStore{Store: st}, key: lapse.NewAPIKey(), log: &syncBuffer{}}
-	cfg := lapse.Config{Store: h.store, Policy: lapsetest.Policy(), Clock: h.clock}
+	cfg := lapse.Config{Store: h.store, Policy: harnessPolicy(), Clock: h.clock}
 	if o.noCache {
 		cfg.CacheSize = -1
 	}
@@ -105,6 +105,20 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 	}
 	t.Cleanup(h.checkLog)
 	return h
+}
+
+// harnessPolicy is lapsetest's policy with a reminder after 8h on the
+// standard tier, so that answers have sessions with and without a
+// remind_at.
+func harnessPolicy() *lapse.Policy {
+	p := lapsetest.Policy()
+	std := p.Tiers["standard"]
+	std.RemindAfter = 8 * time.Hour
+	p.Tiers["standard"] = std
+	if err := p.Validate(); err != nil {
+		panic(err)
+	}
+	return p
 }
 
 // checkLog fails the test if any log line holds a token.
@@ -469,7 +483,7 @@ func TestCreate(t *testing.T) {
 				ID: s.ID, Subject: "alice", Tenant: "", Tier: "standard", AAL: 1, AMR: []string{}, Status: lapse.StatusActive,
 				CreatedAt: formatTime(t0), LastActiveAt: formatTime(t0), AuthenticatedAt: formatTime(t0),
 				IdleExpiresAt: formatTime(t0.Add(30 * time.Minute)), ExpiresAt: formatTime(t0.Add(12 * time.Hour)),
-				WarnAt: formatTime(t0.Add(28 * time.Minute)), Metadata: json.RawMessage(`{}`),
+				WarnAt: formatTime(t0.Add(28 * time.Minute)), RemindAt: new(formatTime(t0.Add(8 * time.Hour))), Metadata: json.RawMessage(`{}`),
 			}
 			if !sameSession(s, want) {
 				t.Errorf("got %+v, want %+v", s, want)

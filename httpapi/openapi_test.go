@@ -1002,6 +1002,27 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 			h.call("POST", "/v1/sessions/revoke", map[string]any{"token": tok})
 			return h.asSession("POST", "/v1/session/extend", tok, viaBearer)
 		})},
+		{"activity_by_bearer", 200, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			h.clock.Advance(time.Minute)
+			return h.asSession("POST", "/v1/session/activity", tok, viaBearer)
+		})},
+		{"activity_within_the_touch_interval", 200, withSession(map[string]any{"subject": "alice", "tier": "sensitive", "aal": 1}, func(h *harness, tok, _ string) *http.Request {
+			return h.asSession("POST", "/v1/session/activity", tok, viaCookieCSRF)
+		})},
+		{"activity_by_cookie_without_csrf_header", 403, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			return h.asSession("POST", "/v1/session/activity", tok, viaCookie)
+		})},
+		{"activity_absolute", 401, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			for range 25 {
+				h.clock.Advance(29 * time.Minute)
+				h.verify(tok, nil)
+			}
+			return h.asSession("POST", "/v1/session/activity", tok, viaBearer)
+		})},
+		{"activity_revoked_by_logout", 401, withSession(alice, func(h *harness, tok, _ string) *http.Request {
+			h.send(h.asSession("POST", "/v1/session/logout", tok, viaBearer))
+			return h.asSession("POST", "/v1/session/activity", tok, viaBearer)
+		})},
 		{"logout_by_bearer", 204, withSession(alice, func(h *harness, tok, _ string) *http.Request {
 			return h.asSession("POST", "/v1/session/logout", tok, viaBearer)
 		})},

@@ -63,6 +63,10 @@ type Problem struct {
 	// Factors the subject can step up with, when the server has built-in
 	// factors: an empty list means none.
 	Factors []string `json:"factors,omitzero"`
+	// Set with session_revoked, session_expired_idle and
+	// session_expired_absolute: why the session ended, so that a client
+	// without the event stream can say so.
+	EndReason lapse.Reason `json:"end_reason,omitempty"`
 }
 
 // ProblemType returns the type URI of a code.
@@ -90,13 +94,15 @@ func (s *Server) writeProblemCause(w http.ResponseWriter, r *http.Request, statu
 	}
 	p := Problem{Type: ProblemType(code), Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
 	var le *lapse.Error
-	if errors.As(cause, &le) && le.Requirement != nil {
-		req := le.Requirement
-		p.RequiredAAL, p.AAL = req.RequiredAAL, req.AAL
-		if req.MaxAuthAge > 0 {
-			p.MaxAuthAge = req.MaxAuthAge.String()
+	if errors.As(cause, &le) {
+		p.EndReason = le.Reason
+		if req := le.Requirement; req != nil {
+			p.RequiredAAL, p.AAL = req.RequiredAAL, req.AAL
+			if req.MaxAuthAge > 0 {
+				p.MaxAuthAge = req.MaxAuthAge.String()
+			}
+			p.AuthenticatedAt = formatTime(req.AuthenticatedAt)
 		}
-		p.AuthenticatedAt = formatTime(req.AuthenticatedAt)
 	}
 	var fe *factorsError
 	if errors.As(cause, &fe) {

@@ -36,13 +36,16 @@ type Session struct {
 	IdleExpiresAt   string          `json:"idle_expires_at"`
 	ExpiresAt       string          `json:"expires_at"`
 	WarnAt          string          `json:"warn_at"`
+	RemindAt        *string         `json:"remind_at"`
 	EndedAt         *string         `json:"ended_at"`
 	IP              string          `json:"ip"`
 	UserAgent       string          `json:"user_agent"`
 	Metadata        json.RawMessage `json:"metadata"`
 }
 
-// NewSession returns the JSON form of s.
+// NewSession returns the JSON form of s. Its remind_at is created_at
+// plus the tier's RemindAfter, when the session was given one: when the
+// browser client suggests signing out of a long session.
 func NewSession(s *lapse.Session) Session {
 	out := Session{
 		ID: s.ID, Subject: s.Subject, Tenant: s.Tenant, Tier: s.Tier, AAL: s.AAL, AMR: s.AMR, Status: s.Status,
@@ -56,6 +59,9 @@ func NewSession(s *lapse.Session) Session {
 	}
 	if len(out.Metadata) == 0 {
 		out.Metadata = json.RawMessage(`{}`)
+	}
+	if s.Policy.RemindAfter > 0 {
+		out.RemindAt = new(formatTime(s.CreatedAt.Add(s.Policy.RemindAfter)))
 	}
 	if s.Status != lapse.StatusActive {
 		reason, ended := s.EndReason, formatTime(s.EndedAt)

@@ -494,6 +494,8 @@ type problem struct {
 	MaxAuthAge      string     `json:"max_auth_age,omitempty"`
 	AAL             int        `json:"aal,omitempty"`
 	AuthenticatedAt string     `json:"authenticated_at,omitempty"`
+	// EndReason says why an ended session ended, with its 401.
+	EndReason lapse.Reason `json:"end_reason,omitempty"`
 }
 
 func statusOf(code lapse.Code) int {
@@ -515,13 +517,15 @@ func writeProblem(w http.ResponseWriter, code lapse.Code, detail string, err err
 func writeProblemStatus(w http.ResponseWriter, status int, code lapse.Code, detail string, err error) {
 	p := problem{Type: "urn:lapse:problem:" + string(code), Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
 	var le *lapse.Error
-	if errors.As(err, &le) && le.Requirement != nil {
-		req := le.Requirement
-		p.RequiredAAL, p.AAL = req.RequiredAAL, req.AAL
-		if req.MaxAuthAge > 0 {
-			p.MaxAuthAge = req.MaxAuthAge.String()
+	if errors.As(err, &le) {
+		p.EndReason = le.Reason
+		if req := le.Requirement; req != nil {
+			p.RequiredAAL, p.AAL = req.RequiredAAL, req.AAL
+			if req.MaxAuthAge > 0 {
+				p.MaxAuthAge = req.MaxAuthAge.String()
+			}
+			p.AuthenticatedAt = req.AuthenticatedAt.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
 		}
-		p.AuthenticatedAt = req.AuthenticatedAt.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

@@ -230,7 +230,10 @@ func TestAPI(t *testing.T) {
 		f := newFixture(t, middleware.Config{})
 		c := f.login(t, lapse.CreateParams{})
 		f.clock.Advance(31 * time.Minute)
-		wantProblem(t, do(f.mw.API(middleware.Requirement{})(new(seen).handler()), get("/api/x", c)), 401, lapse.CodeSessionExpiredIdle)
+		p := wantProblem(t, do(f.mw.API(middleware.Requirement{})(new(seen).handler()), get("/api/x", c)), 401, lapse.CodeSessionExpiredIdle)
+		if p["end_reason"] != string(lapse.ReasonIdleTimeout) {
+			t.Errorf("end_reason = %v, want idle_timeout, as lapse's HTTP API says it", p["end_reason"])
+		}
 	})
 	t.Run("step_up_is_403_with_requirement", func(t *testing.T) {
 		f := newFixture(t, middleware.Config{})

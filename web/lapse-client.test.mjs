@@ -255,11 +255,15 @@ class FakeServer {
     this.last = clock.now;
     this.status = 'active';
     this.endReason = null;
+    this.remindAt = undefined; // the session's remind_at: undefined leaves the member out
+    this.activityRoute = true; // false: a server that predates POST /v1/session/activity
     this.requests = [];
     this.skew = 0; // how far the server's clock is ahead
   }
   json() {
-    return session({ created: this.created, last: this.last, status: this.status, endReason: this.endReason, ...this.opts });
+    const s = session({ created: this.created, last: this.last, status: this.status, endReason: this.endReason, ...this.opts });
+    if (this.remindAt !== undefined) s.remind_at = this.remindAt === null ? null : iso(this.remindAt);
+    return s;
   }
   fetch = async (url, init) => {
     const path = new URL(url, 'http://app.test').pathname;
@@ -272,13 +276,17 @@ class FakeServer {
     }
     if (this.status !== 'active') {
       const code = this.status === 'revoked' ? 'session_revoked' : 'session_expired_idle';
-      return reply(401, { code, status: 401 });
+      return reply(401, this.endReason ? { code, status: 401, end_reason: this.endReason } : { code, status: 401 });
     }
     if (init.method !== 'GET' && init.headers['X-Lapse-CSRF'] === undefined) return reply(403, { code: 'csrf_header_required' });
     switch (`${init.method} ${path}`) {
       case 'GET /lapse/v1/session':
         return reply(200, { session: this.json(), now: iso(now) });
       case 'POST /lapse/v1/session/extend':
+        this.last = now;
+        return reply(200, { session: this.json(), now: iso(now) });
+      case 'POST /lapse/v1/session/activity':
+        if (!this.activityRoute) break;
         this.last = now;
         return reply(200, { session: this.json(), now: iso(now) });
       case 'POST /lapse/v1/session/logout':
@@ -366,7 +374,7 @@ describe('LapseClient', () => {
     assert.deepEqual(server.requests.filter((r) => r.includes('extend')), ['POST /lapse/v1/session/extend']);
   });
 
-  test('activity in one tab keeps the other alive, with one request', async () => {
+  test('activity in one tab keeps the other alive, with one activity report and no extend', async () => {
     setupDOM();
     clock.now = T0;
     server = new FakeServer(clock);
@@ -378,7 +386,7 @@ describe('LapseClient', () => {
     b.c.activity(); // too late to matter: a already reported
     await flush();
     assert.equal(server.last, T0 + 16 * S);
-    assert.equal(server.requests.filter((r) => r.includes('extend')).length, 1);
+    assert.deepEqual(server.requests.filter((r) => r.startsWith('POST')), ['POST /lapse/v1/session/activity']);
     clock.now = T0 + 33 * S; // past the first deadline, before the new warning
     b.c.tick();
     assert.equal(b.last().phase, 'active');
@@ -435,6 +443,54 @@ describe('LapseClient', () => {
     assert.deepEqual(a.signedOut, ['revoked']);
   });
 
+  test('an ended session\'s problem says why, without the stream', async () => {
+    setupDOM();
+    clock.now = T0;
+    server = new FakeServer(clock);
+    const a = await tab();
+    server.status = 'revoked';
+    server.endReason = 'admin';
+    document.dispatchEvent(new Event('visibilitychange'));
+    await until(() => a.signedOut.length > 0);
+    assert.deepEqual(a.signedOut, ['admin']);
+  });
+
+  test('a server without POST /v1/session/activity gets the report as an extend', async () => {
+    setupDOM();
+    clock.now = T0;
+    server = new FakeServer(clock);
+    server.activityRoute = false;
+    const a = await tab();
+    clock.now = T0 + 16 * S;
+    a.c.activity();
+    await until(() => a.c.s.lastActiveAt === T0 + 16 * S);
+    assert.equal(a.c.status, '');
+    clock.now = T0 + 32 * S;
+    a.c.activity();
+    await until(() => a.c.s.lastActiveAt === T0 + 32 * S);
+    assert.deepEqual(server.requests.filter((r) => r.startsWith('POST')),
+      ['POST /lapse/v1/session/activity', 'POST /lapse/v1/session/extend', 'POST /lapse/v1/session/extend']);
+  });
+
+  test('the reminder comes at the session\'s remind_at; remindAfterSeconds only fills in for a session without one', async () => {
+    setupDOM();
+    clock.now = T0;
+    server = new FakeServer(clock);
+    server.remindAt = T0 + 5 * S;
+    const a = await tab({ remindAfterSeconds: 8 });
+    assert.equal(a.c.s.remindAt, T0 + 5 * S);
+    clock.now = T0 + 6 * S;
+    a.c.tick();
+    assert.equal(a.last().remind, true);
+    a.c.stop();
+    server = new FakeServer(clock);
+    server.remindAt = null; // the tier has none: the page's option applies
+    const b = await tab({ remindAfterSeconds: 8 });
+    assert.equal(b.c.s.remindAt, T0 + 6 * S + 8 * S);
+    const c = await tab();
+    assert.ok(Number.isNaN(c.c.s.remindAt));
+  });
+
   test('waking from sleep shows the truth at once', async () => {
     setupDOM();
     clock.now = T0;
@@ -477,7 +533,7 @@ describe('LapseClient', () => {
     assert.deepEqual([a.last().phase, a.last().kind], ['warning', 'absolute']);
     a.c.activity();
     await flush();
-    assert.equal(server.requests.filter((r) => r.includes('extend')).length, 0);
+    assert.deepEqual(server.requests.filter((r) => r.startsWith('POST')), []);
     a.c.acknowledge();
     await until(() => b.last().phase === 'active');
     assert.equal(a.last().phase, 'active');

@@ -240,7 +240,7 @@ var reasonText = map[string]string{
 	"logout":           "You signed out.",
 	"logout_all":       "You were signed out from another device, with “sign out everywhere else”.",
 	"admin":            "An administrator ended your session.",
-	"password_change":  "Your password was changed, so your sessions were ended.",
+	"password_change":  "Your password or your second factor was changed, so your sessions were ended.",
 	"theft":            "Your session was ended because it looked like it was being used from somewhere else. Sign in again; if this keeps happening, change your password.",
 	"limit":            "You signed in on more devices than allowed, so this, the oldest session, was ended.",
 	"revoked":          "Your session was ended.",

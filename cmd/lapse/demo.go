@@ -29,7 +29,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d := demo.DefaultTimeouts()
 	listen := fs.String("listen", "127.0.0.1:8080", "loopback `address` to listen on (port 0 picks a free one)")
 	dataDir := fs.String("data-dir", "", "`directory` for the store (default: a temporary directory, removed on exit)")
-	code := fs.String("code", "123456", "the demo one-time `code` of the step-up page (a stand-in for TOTP)")
 	t := d
 	fs.DurationVar(&t.Idle, "idle", d.Idle, "standard tier: idle timeout")
 	fs.DurationVar(&t.Warn, "warn", d.Warn, "standard tier: warn this long before the session ends")
@@ -75,7 +74,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app, err := demo.New(demo.Config{DataDir: dir, Timeouts: t, SecondFactor: demo.DemoCode(*code), Logger: log})
+	app, err := demo.New(demo.Config{DataDir: dir, Timeouts: t, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
 		return 1
@@ -99,14 +98,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		note := ""
 		switch {
 		case u.Tier == "sensitive":
-			note = "needs the one-time code at sign-in"
+			note = "needs an authenticator app code at sign-in"
 		case u.Operator:
 			note = "operator console at /admin"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s tier\t%s\n", u.Email, u.Role, u.Tier, note)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nOne-time code for billing (a demo stand-in for TOTP): %s\n", *code)
+	fmt.Fprintln(stdout, "\nBilling asks for a code from an authenticator app (TOTP): the first visit sets one up with a QR code.")
 	fmt.Fprintf(stdout, "Standard tier: signed out after %s idle (warned %s before), %s at most.\n", t.Idle, t.Warn, t.Absolute)
 	fmt.Fprintf(stdout, "Sensitive tier: %s idle (warned %s before), %s at most; billing asks for the code again after %s.\n",
 		t.SensitiveIdle, t.SensitiveWarn, t.SensitiveAbsolute, t.AuthAge)

@@ -51,7 +51,7 @@ func TestDemoCommand(t *testing.T) {
 		cancel()
 		t.Fatalf("no address printed; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
-	for _, want := range []string{"ada@example.com", "ben@example.com", "olga@example.com", "password \"demo\"", "123456", "lpk_", "removed on exit"} {
+	for _, want := range []string{"ada@example.com", "ben@example.com", "olga@example.com", "password \"demo\"", "authenticator app", "lpk_", "removed on exit"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("the banner lacks %q:\n%s", want, stdout.String())
 		}

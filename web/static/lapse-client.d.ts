@@ -31,7 +31,8 @@ export interface SessionJSON {
   expires_at: string;
   warn_at: string;
   ended_at: string | null;
-  remind_at?: string;
+  /** created_at plus the tier's remind_after; null when the tier has none. */
+  remind_at?: string | null;
   [member: string]: unknown;
 }
 
@@ -118,7 +119,10 @@ export interface Options {
   activityEvents?: string[];
   /** Activity is acted on at most this often per tab. Default 1000. */
   activityThrottleMs?: number;
-  /** The tier's remind_after, in seconds: when to suggest signing out on a long session. 0 = never. */
+  /**
+   * When to suggest signing out on a long session, in seconds after sign-in, for a session
+   * without a remind_at (lapse sends one when the tier has a remind_after). 0 = never.
+   */
   remindAfterSeconds?: number;
   /** Name of the BroadcastChannel (and prefix of the Web Locks). Default "lapse". */
   channel?: string;

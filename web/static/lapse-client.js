@@ -64,8 +64,10 @@ export function clockOffset(serverNow, sentAt, receivedAt) {
 
 /**
  * sessionState turns the session JSON of lapse's browser routes into the
- * times the client works with. remindAfterMs is the tier's remind_after,
- * when the page knows it; a `remind_at` member of the session wins.
+ * times the client works with. The long-session reminder comes at the
+ * session's `remind_at`, which lapse sends when the tier has a
+ * remind_after; remindAfterMs (the remindAfterSeconds option) is used
+ * only when the session has none (null, or a server too old to send it).
  */
 export function sessionState(session, remindAfterMs = 0) {
   const s = {
@@ -161,13 +163,13 @@ export function extendPoint(s) {
 
 /**
  * shouldReport decides whether activity at server time activityAt must
- * be reported now (an extend request) to keep the session alive. Only
- * fresh activity counts (within freshMs), so the request records the
- * time the user was really there: the server's idle deadline may end up
- * earlier than the user's true last activity, never later. Nothing is
- * reported while the warning shows (only an explicit "Stay signed in"
- * extends then), nor when the idle deadline is already capped by the
- * absolute one.
+ * be reported now (POST /v1/session/activity) to keep the session
+ * alive. Only fresh activity counts (within freshMs), so the request
+ * records the time the user was really there: the server's idle
+ * deadline may end up earlier than the user's true last activity, never
+ * later. Nothing is reported while the warning shows (only an explicit
+ * "Stay signed in" extends then), nor when the idle deadline is already
+ * capped by the absolute one.
  */
 export function shouldReport(s, now, activityAt, freshMs = 2000) {
   if (!s || s.status !== 'active') return false;
@@ -354,6 +356,8 @@ export class LapseClient {
     this.lastTick = 0;
     this.checking = null; // the expiry check in flight
     this.extending = null; // the extend in flight
+    this.reporting = null; // the activity report in flight
+    this.noActivityRoute = false; // the server predates POST /activity
     this.status = '';
     this.now = this.opts.now || Date.now;
   }
@@ -528,11 +532,13 @@ export class LapseClient {
     }
     if (res.status === 401) {
       const code = res.body && res.body.code;
-      // A sign-out another tab announced has its reason; the server
-      // only says "revoked", or "not found" once that tab's response
-      // has cleared the cookie all tabs share.
+      // The problem of an ended session says why (end_reason). Without
+      // it, a sign-out another tab announced has its reason: the server
+      // says "not found" once that tab's response has cleared the cookie
+      // all tabs share.
       const announced = this.pendingReason && (code === 'session_revoked' || code === 'session_not_found');
-      const reason = announced ? this.pendingReason : reasonOf(code);
+      const reason = (res.body && typeof res.body.end_reason === 'string' && res.body.end_reason)
+        || (announced ? this.pendingReason : reasonOf(code));
       this.signedOut(reason, true);
     }
     return false;
@@ -553,21 +559,43 @@ export class LapseClient {
     this.tick();
   }
 
+  // doExtend is "Stay signed in": POST /extend, which the server records
+  // as session.extended.
   async doExtend() {
-    if (this.extending) return this.extending;
-    this.extending = (async () => {
-      try {
-        const ok = this.handle(await this.request('POST', '/extend'));
-        if (!ok && !this.ended) this.setStatus(this.text.offline);
-        return ok;
-      } catch {
-        this.setStatus(this.text.offline);
-        return false;
-      } finally {
+    if (!this.extending) {
+      this.extending = this.post('/extend').finally(() => {
         this.extending = null;
-      }
-    })();
+      });
+    }
     return this.extending;
+  }
+
+  // doReport reports routine activity: POST /activity. A server that
+  // predates that route (404) gets the report as an extend, as it used to.
+  async doReport() {
+    if (!this.reporting) {
+      this.reporting = this.post(this.noActivityRoute ? '/extend' : '/activity', true).finally(() => {
+        this.reporting = null;
+      });
+    }
+    return this.reporting;
+  }
+
+  // post sends a POST to a session route and applies the answer.
+  async post(path, report = false) {
+    try {
+      let res = await this.request('POST', path);
+      if (report && res.status === 404 && path === '/activity') {
+        this.noActivityRoute = true;
+        res = await this.request('POST', '/extend');
+      }
+      const ok = this.handle(res);
+      if (!ok && !this.ended) this.setStatus(this.text.offline);
+      return ok;
+    } catch {
+      this.setStatus(this.text.offline);
+      return false;
+    }
   }
 
   // --- activity ---
@@ -583,17 +611,18 @@ export class LapseClient {
     this.maybeReport();
   }
 
-  // maybeReport extends the session if activity needs reporting. The tab
-  // where the activity happened does it, under a Web Lock where the
-  // browser has them, re-checking once it holds the lock: another tab
-  // may have just done it.
+  // maybeReport reports activity to the server if it needs reporting
+  // (POST /activity: recorded as a verify records activity, not as an
+  // extend). The tab where the activity happened does it, under a Web
+  // Lock where the browser has them, re-checking once it holds the lock:
+  // another tab may have just done it.
   maybeReport() {
     const due = () => shouldReport(this.s, this.serverNow(), this.activityAt + this.offset);
     if (!due()) return;
-    const go = () => (due() ? this.doExtend() : undefined);
+    const go = () => (due() ? this.doReport() : undefined);
     const locks = webLocks();
     if (locks) {
-      locks.request(`${this.opts.channel}:extend`, { ifAvailable: true }, (lock) => lock && go()).catch(() => {});
+      locks.request(`${this.opts.channel}:activity`, { ifAvailable: true }, (lock) => lock && go()).catch(() => {});
     } else {
       go();
     }
