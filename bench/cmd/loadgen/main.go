@@ -2,48 +2,68 @@
 // against a bare net/http handler on the same machine in the same run,
 // then the rate of session creation over HTTP (POST /v1/sessions).
 //
-// It starts two servers on loopback, each in its own child process (the
+// It starts each server on loopback in its own child process (the
 // loadgen binary run again with -serve), so that the client's work is
 // not counted in a server's CPU time and the servers can be given their
-// own GOMAXPROCS:
+// own GOMAXPROCS. -servers picks them, in this order:
 //
 //   - bare: an http.ServeMux whose handler decodes a small JSON body and
 //     writes a small JSON reply: the cost of net/http and encoding/json
 //     alone, the baseline.
 //   - lapse: the lapse API wired as lapse serve wires it (httpapi and
 //     metrics on one mux, a SQLite store in a temporary directory, the
-//     built-in policy, the system clock), with one API key.
+//     built-in policy, the system clock, Manager.Run sweeping), with one
+//     API key.
+//   - lapse-redis: the same on the Redis store, on a private redis-server
+//     that loadgen starts (a free loopback port, a temporary directory, no
+//     persistence; killed at the end). Manager.Run follows the Redis
+//     change feed, and the server takes requests only once the feed is
+//     live: before that its verify cache is not used.
+//   - lapse-nocache, lapse-redis-nocache: the same with the verify cache
+//     disabled (CacheSize -1), so every verify reads the store: the cost
+//     of a cache miss, which is also what a Redis node pays while its
+//     change feed is down. lapse-redis-nocache shares lapse-redis's Redis
+//     and sessions, as a second node would; each SQLite server has its
+//     own database.
 //
-// It creates -sessions sessions in lapse, then drives verify with
+// It creates -sessions sessions in each store, then drives verify with
 // -concurrency keep-alive connections for -duration against each server
-// in turn, -rounds times, alternating which goes first, and prints
-// requests/s, latency percentiles and the servers' CPU time and
-// allocations per request. The client is a minimal HTTP/1.1 client on
-// raw connections, much lighter than net/http's, since on a small
+// in turn, -rounds times, alternating the order, and prints requests/s,
+// latency percentiles, the servers' CPU time and allocations per request
+// (and redis-server's CPU time per request for the Redis servers), and
+// each server's ratio to bare. The client is a minimal HTTP/1.1 client
+// on raw connections, much lighter than net/http's, since on a small
 // machine it competes with the servers for the same cores.
+//
+// With -propagation N it measures revocation propagation instead: two
+// lapse-redis nodes A and B on one private Redis; for each of N sessions
+// it verifies the session on B (so B caches it), revokes it on A with
+// POST /v1/sessions/revoke and polls B's verify until it answers 401
+// session_revoked; first with the machine otherwise idle, then while
+// -concurrency connections load B with verifies.
 //
 // With -url and -key it measures an external lapse instead (verify and
 // create only; there is no baseline to compare against).
 //
 // Usage:
 //
-//	go run ./bench/cmd/loadgen [-duration 5s] [-rounds 3] [-concurrency 32] [-sessions 1000]
+//	go run ./bench/cmd/loadgen [-servers bare,lapse,lapse-redis] [-duration 5s] [-rounds 3] [-concurrency 32] [-sessions 1000]
+//	go run ./bench/cmd/loadgen -propagation 1000
 //	go run ./bench/cmd/loadgen -url http://127.0.0.1:8080 -key lpk_...
 //
-// loadgen uses only the standard library and lapse's own packages.
+// loadgen uses the standard library, lapse's own packages and, for the
+// Redis servers, go-redis as lapse serve does.
 package main
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,7 +72,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,14 +82,13 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
-	"github.com/lapsehq/lapse/config"
-	"github.com/lapsehq/lapse/httpapi"
-	"github.com/lapsehq/lapse/metrics"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
-// keyEnv passes the API key to the lapse server process.
-const keyEnv = "LOADGEN_API_KEY"
+// Environment of the server processes.
+const (
+	keyEnv   = "LOADGEN_API_KEY"   // the API key
+	redisEnv = "LOADGEN_REDIS_URL" // the Redis of the lapse-redis servers
+)
 
 // Limits keep a run bounded in time and size.
 const (
@@ -80,18 +98,39 @@ const (
 	maxDuration    = 60 * time.Second
 )
 
+// A kind is a server loadgen can start.
+type kind struct {
+	serve   string // the -serve argument: bare, lapse or lapse-redis
+	noCache bool   // CacheSize -1
+}
+
+var kinds = map[string]kind{
+	"bare":                {serve: "bare"},
+	"lapse":               {serve: "lapse"},
+	"lapse-nocache":       {serve: "lapse", noCache: true},
+	"lapse-redis":         {serve: "lapse-redis"},
+	"lapse-redis-nocache": {serve: "lapse-redis", noCache: true},
+}
+
+// kindOrder is the order of the servers in reports, whatever the order
+// of -servers.
+var kindOrder = []string{"bare", "lapse", "lapse-nocache", "lapse-redis", "lapse-redis-nocache"}
+
 type options struct {
 	duration, warmup, createDuration time.Duration
 	rounds, concurrency, sessions    int
 	serverProcs, clientProcs         int
 	cacheSize                        int
+	servers                          []string
+	propagation                      int
 	profileDir                       string
 	url, key                         string
 }
 
 func main() {
 	var o options
-	serve := flag.String("serve", "", "internal: run as the `server` (bare or lapse) and take commands on stdin")
+	serve := flag.String("serve", "", "internal: run as the `server` (bare, lapse or lapse-redis) and take commands on stdin")
+	servers := flag.String("servers", "bare,lapse,lapse-redis", "comma-separated `list` of the servers to compare: "+strings.Join(kindOrder, ", "))
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of one measured round against one server")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load against each server before the first round")
 	flag.IntVar(&o.rounds, "rounds", 3, "measured rounds per server, interleaved")
@@ -100,7 +139,8 @@ func main() {
 	flag.DurationVar(&o.createDuration, "create-duration", 3*time.Second, "length of each session-creation measurement (0 skips it)")
 	flag.IntVar(&o.serverProcs, "server-procs", 0, "GOMAXPROCS of each server process (0: the Go default)")
 	flag.IntVar(&o.clientProcs, "client-procs", 0, "GOMAXPROCS of the client (0: the Go default)")
-	flag.IntVar(&o.cacheSize, "cache-size", 0, "lapse's verify cache size, as lapse.Config.CacheSize (0: the default; -1 disables it)")
+	flag.IntVar(&o.cacheSize, "cache-size", 0, "verify cache size of lapse and lapse-redis, as lapse.Config.CacheSize (0: the default; -1 disables it)")
+	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two lapse-redis nodes over `N` sessions per phase, instead of throughput")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
 	flag.StringVar(&o.url, "url", "", "measure the external lapse at this base `URL` instead of starting servers")
 	flag.StringVar(&o.key, "key", "", "API key of the external lapse (with -url)")
@@ -113,6 +153,11 @@ func main() {
 		}
 		return
 	}
+	for _, s := range strings.Split(*servers, ",") {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(o.servers, s) {
+			o.servers = append(o.servers, s)
+		}
+	}
 	if err := o.check(); err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 		os.Exit(2)
@@ -120,7 +165,24 @@ func main() {
 	if o.clientProcs > 0 {
 		runtime.GOMAXPROCS(o.clientProcs)
 	}
-	if err := run(o); err != nil {
+	// On ^C or SIGTERM, stop the redis-server this process started (the
+	// lapse servers stop by themselves when their stdin closes).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		cleanup.run()
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", s)
+		os.Exit(130)
+	}()
+	var err error
+	if o.propagation > 0 {
+		err = runPropagation(o)
+	} else {
+		err = run(o)
+	}
+	cleanup.run()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 		os.Exit(1)
 	}
@@ -140,14 +202,58 @@ func (o *options) check() error {
 		return fmt.Errorf("-concurrency must be between 1 and %d", maxConcurrency)
 	case o.sessions < 1 || o.sessions > maxSessions:
 		return fmt.Errorf("-sessions must be between 1 and %d", maxSessions)
+	case o.propagation < 0 || o.propagation > maxSessions:
+		return fmt.Errorf("-propagation must be between 0 and %d", maxSessions)
 	case o.serverProcs < 0 || o.clientProcs < 0:
 		return errors.New("-server-procs and -client-procs must not be negative")
 	case (o.url == "") != (o.key == ""):
 		return errors.New("-url and -key go together")
 	case o.url != "" && o.profileDir != "":
 		return errors.New("-profile-dir profiles the servers loadgen starts; it cannot profile -url")
+	case o.url != "" && o.propagation > 0:
+		return errors.New("-propagation starts its own lapse-redis nodes; it cannot use -url")
+	}
+	if o.url != "" || o.propagation > 0 {
+		return nil
+	}
+	lapses := 0
+	for _, s := range o.servers {
+		if _, ok := kinds[s]; !ok {
+			return fmt.Errorf("-servers: unknown server %q (known: %s)", s, strings.Join(kindOrder, ", "))
+		}
+		if s != "bare" {
+			lapses++
+		}
+	}
+	if lapses == 0 {
+		return errors.New("-servers must name at least one lapse server")
 	}
 	return nil
+}
+
+// cleanup holds what must be undone when loadgen ends, also on a signal.
+var cleanup cleanups
+
+type cleanups struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (c *cleanups) add(fn func()) {
+	c.mu.Lock()
+	c.fns = append(c.fns, fn)
+	c.mu.Unlock()
+}
+
+// run calls the functions added, last first, once.
+func (c *cleanups) run() {
+	c.mu.Lock()
+	fns := c.fns
+	c.fns = nil
+	c.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
 }
 
 // run measures and prints the report.
@@ -156,51 +262,93 @@ func run(o options) error {
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), procsString(o.serverProcs), runtime.Version())
 	fmt.Printf("verify: %d sessions, %d connections, rounds: %d x %v per server (warm-up %v)\n",
 		o.sessions, o.concurrency, o.rounds, o.duration, o.warmup)
-	fmt.Printf("load average at start: %s\n\n", loadavg())
+	fmt.Printf("load average at start: %s\n", loadavg())
 	defer func() { fmt.Printf("\nload average at end: %s\n", loadavg()) }()
 
-	var targets []*target
-	lapseT := &target{name: "lapse"}
+	var (
+		targets []*target
+		rs      *redisServer
+	)
 	if o.url != "" {
 		u, err := url.Parse(o.url)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("-url %q is not an http or https URL", o.url)
 		}
-		lapseT.name, lapseT.addr, lapseT.host, lapseT.prefix = "lapse(url)", hostPort(u), u.Host, strings.TrimSuffix(u.Path, "/")
+		t := &target{name: "lapse(url)", store: "url", addr: hostPort(u), host: u.Host, prefix: strings.TrimSuffix(u.Path, "/"), key: o.key}
 		if u.Scheme == "https" {
-			lapseT.tls = &tls.Config{ServerName: u.Hostname()}
+			t.tls = &tls.Config{ServerName: u.Hostname()}
 		}
-		lapseT.key = o.key
-		targets = []*target{lapseT}
+		targets = []*target{t}
 	} else {
-		lapseT.key = lapse.NewAPIKey()
-		bare := &target{name: "bare", key: lapseT.key}
-		for _, t := range []*target{bare, lapseT} {
+		key := lapse.NewAPIKey()
+		for _, name := range kindOrder {
+			if !slices.Contains(o.servers, name) {
+				continue
+			}
+			k := kinds[name]
+			t := &target{name: name, kind: k, key: key, cacheSize: o.cacheSize}
+			if k.noCache {
+				t.cacheSize = -1
+			}
+			switch k.serve {
+			case "lapse":
+				t.store = "sqlite:" + name // a database of its own
+			case "lapse-redis":
+				t.store = "redis" // one Redis, shared like nodes share it
+				if rs == nil {
+					var err error
+					if rs, err = startRedis(); err != nil {
+						return err
+					}
+					cleanup.add(rs.stop)
+					fmt.Printf("redis: redis-server %s on %s (%s; no persistence)\n", rs.version(), rs.addr, rs.bin)
+				}
+				t.redisURL, t.rs = rs.url(), rs
+			}
+			targets = append(targets, t)
+		}
+		for _, t := range targets {
 			if err := t.start(o); err != nil {
 				return err
 			}
-			defer t.stop()
+			cleanup.add(t.stop)
 		}
-		targets = []*target{bare, lapseT}
 	}
+	fmt.Println()
 	for _, t := range targets {
 		t.dialAll(o.concurrency)
 	}
 
-	// Sessions to verify.
-	tokens, st, err := lapseT.createSessions(o.sessions, o.concurrency)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("created %d sessions over HTTP with %d connections: %.0f sessions/s\n\n", len(tokens), min(o.concurrency, o.sessions), st.rate())
+	// Sessions to verify, in each store; bare gets the first store's.
+	tokens := map[string][]string{}
+	var first []string
 	for _, t := range targets {
-		t.verifyReqs = make([][]byte, len(tokens))
-		for i, tok := range tokens {
+		if t.store == "" || tokens[t.store] != nil {
+			continue
+		}
+		toks, st, err := t.createSessions(o.sessions, o.concurrency)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		fmt.Printf("created %d sessions in %s over HTTP with %d connections: %.0f sessions/s\n", len(toks), t.name, min(o.concurrency, o.sessions), st.rate())
+		tokens[t.store] = toks
+		if first == nil {
+			first = toks
+		}
+	}
+	fmt.Println()
+	for _, t := range targets {
+		toks := first
+		if t.store != "" {
+			toks = tokens[t.store]
+		}
+		t.verifyReqs = make([][]byte, len(toks))
+		for i, tok := range toks {
 			t.verifyReqs[i] = t.request("POST", "/v1/sessions/verify", `{"token":"`+tok+`"}`)
 		}
 	}
 
-	// Warm-up, then interleaved rounds: bare, lapse; lapse, bare; ...
+	// Warm-up, then interleaved rounds: forward, backward, forward, ...
 	for _, t := range targets {
 		if o.warmup > 0 {
 			t.round(o.warmup)
@@ -217,9 +365,11 @@ func run(o options) error {
 			}
 		}
 	}
-	results := map[string][]*result{}
+	results := map[*target][]*result{}
+	idle := make([]idleUse, len(targets)) // each server's CPU while the others were measured
+	var redisIdle idleUse                 // redis-server's while no Redis server was
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\tserver\treq/s\tp50\tp99\tmax\tserver CPU/req\tclient CPU/req\tallocs/req\terrors\t")
+	fmt.Fprintln(tw, "round\tserver\treq/s\tp50\tp99\tmax\tserver CPU/req\tredis CPU/req\tclient CPU/req\tallocs/req\terrors\t")
 	for r := range o.rounds {
 		order := targets
 		if r%2 == 1 {
@@ -227,10 +377,27 @@ func run(o options) error {
 			slices.Reverse(order)
 		}
 		for _, t := range order {
+			before := snap(targets, rs)
 			res := t.round(o.duration)
-			results[t.name] = append(results[t.name], res)
-			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r+1, t.name, res.rate(),
-				ms(res.pct(50)), ms(res.pct(99)), ms(res.pct(100)), perReq(res.cpu, res.n), perReq(res.clientCPU, res.n), res.allocsPerReq(), res.errors)
+			after := snap(targets, rs)
+			wall := after.at.Sub(before.at)
+			for i, u := range targets {
+				if u == t {
+					res.setServer(before.srv[i], after.srv[i])
+				} else {
+					idle[i].add(after.srv[i].cpu-before.srv[i].cpu, wall)
+				}
+			}
+			res.clientCPU = after.client - before.client
+			if t.rs != nil {
+				res.redisCPU = after.redis - before.redis
+			} else if rs != nil {
+				redisIdle.add(after.redis-before.redis, wall)
+			}
+			results[t] = append(results[t], res)
+			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r+1, t.name, res.rate(),
+				ms(res.pct(50)), ms(res.pct(99)), ms(res.pct(100)), perReq(res.cpu, res.n), perReq(res.redisCPU, res.n),
+				perReq(res.clientCPU, res.n), res.allocsPerReq(), res.errors)
 		}
 	}
 	tw.Flush()
@@ -245,39 +412,111 @@ func run(o options) error {
 
 	fmt.Println("\nsummary over all rounds (latency percentiles over every request):")
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\treq/s\tmin\tmax\tp50\tp99\tserver CPU/req\tclient CPU/req\tallocs/req\terrors\t")
-	totals := map[string]*result{}
+	fmt.Fprintln(tw, "server\treq/s\tmin\tmax\tp50\tp99\tserver CPU/req\tredis CPU/req\tclient CPU/req\tallocs/req\terrors\tfeed lost\t")
+	totals := map[*target]*result{}
+	var bare *target
 	for _, t := range targets {
-		all := merge(results[t.name])
-		totals[t.name] = all
-		lo, hi := spread(results[t.name])
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t.name, all.rate(), lo, hi,
-			ms(all.pct(50)), ms(all.pct(99)), perReq(all.cpu, all.n), perReq(all.clientCPU, all.n), all.allocsPerReq(), all.errors)
+		if t.name == "bare" {
+			bare = t
+		}
+		all := merge(results[t])
+		totals[t] = all
+		lo, hi := spread(results[t])
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", t.name, all.rate(), lo, hi,
+			ms(all.pct(50)), ms(all.pct(99)), perReq(all.cpu, all.n), perReq(all.redisCPU, all.n), perReq(all.clientCPU, all.n),
+			all.allocsPerReq(), all.errors, all.feedLost)
 	}
 	tw.Flush()
-	if b, l := totals["bare"], totals["lapse"]; b != nil && l != nil {
-		var per []string
-		for i := range results["bare"] {
-			per = append(per, fmt.Sprintf("%.2f", results["lapse"][i].rate()/results["bare"][i].rate()))
+	if bare != nil {
+		b := totals[bare]
+		fmt.Println()
+		for _, t := range targets {
+			if t == bare {
+				continue
+			}
+			l := totals[t]
+			var per []string
+			for i, r := range results[t] {
+				per = append(per, fmt.Sprintf("%.2f", r.rate()/results[bare][i].rate()))
+			}
+			goal := "; goal >= 0.80"
+			if t.cacheSize < 0 {
+				goal = "; every verify reads the store"
+			}
+			fmt.Printf("RATIO %s/bare throughput: %.2f (per round: %s%s)\n", t.name, l.rate()/b.rate(), strings.Join(per, " "), goal)
+			if b.cpu > 0 && l.cpu > 0 {
+				bc := float64(b.cpu) / float64(b.n)
+				r := float64(l.cpu) / float64(l.n) / bc
+				fmt.Printf("RATIO %s/bare server CPU per request: %.2f (so %.2f throughput where the server alone is the bottleneck)", t.name, r, 1/r)
+				if t.rs != nil && l.redisCPU > 0 {
+					r2 := float64(l.cpu+l.redisCPU) / float64(l.n) / bc
+					fmt.Printf("; with redis-server's CPU: %.2f", r2)
+				}
+				fmt.Println()
+			}
 		}
-		fmt.Printf("\nRATIO lapse/bare throughput: %.2f (per round: %s; goal >= 0.80)\n", l.rate()/b.rate(), strings.Join(per, " "))
-		if b.cpu > 0 && l.cpu > 0 {
-			r := (float64(l.cpu) / float64(l.n)) / (float64(b.cpu) / float64(b.n))
-			fmt.Printf("RATIO lapse/bare server CPU per request: %.2f (so %.2f throughput where the server alone is the bottleneck)\n", r, 1/r)
+	}
+	if o.url == "" && len(targets) > 1 {
+		fmt.Print("\nbackground CPU while not measured (sweeps, change feed; ms of CPU per s):")
+		for i, t := range targets {
+			fmt.Printf(" %s %s", t.name, idle[i])
 		}
+		if rs != nil {
+			fmt.Printf(" redis-server %s", redisIdle)
+		}
+		fmt.Println()
 	}
 
 	if o.createDuration > 0 {
-		fmt.Printf("\nsession creation over HTTP (POST /v1/sessions, synchronous=FULL), %v each:\n", o.createDuration)
+		fmt.Printf("\nsession creation over HTTP (POST /v1/sessions; SQLite synchronous=FULL, Redis without persistence), %v each:\n", o.createDuration)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "connections\tsessions/s\tp50\tp99\tserver CPU/req\terrors\t")
-		for _, c := range uniq(1, o.concurrency) {
-			res := lapseT.createFor(o.createDuration, c)
-			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%s\t%s\t%d\t\n", c, res.rate(), ms(res.pct(50)), ms(res.pct(99)), perReq(res.cpu, res.n), res.errors)
+		fmt.Fprintln(tw, "server\tconnections\tsessions/s\tp50\tp99\tserver CPU/req\tredis CPU/req\terrors\t")
+		for _, t := range targets {
+			if t.store == "" || t.cacheSize < 0 {
+				continue
+			}
+			for _, c := range uniq(1, o.concurrency) {
+				res := t.createFor(o.createDuration, c)
+				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t\n", t.name, c, res.rate(), ms(res.pct(50)), ms(res.pct(99)),
+					perReq(res.cpu, res.n), perReq(res.redisCPU, res.n), res.errors)
+			}
 		}
 		tw.Flush()
 	}
 	return nil
+}
+
+// idleUse adds up a server's CPU time over wall time.
+type idleUse struct{ cpu, wall time.Duration }
+
+func (u *idleUse) add(cpu, wall time.Duration) { u.cpu += cpu; u.wall += wall }
+
+func (u idleUse) String() string {
+	if u.wall == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(u.cpu)/1e6/u.wall.Seconds())
+}
+
+// snapshot is the resources every process has used so far.
+type snapshot struct {
+	at     time.Time
+	client time.Duration
+	srv    []stats // by target
+	redis  time.Duration
+}
+
+func snap(targets []*target, rs *redisServer) snapshot {
+	s := snapshot{srv: make([]stats, len(targets))}
+	for i, t := range targets {
+		s.srv[i] = t.srv.stats()
+	}
+	if rs != nil {
+		s.redis = rs.cpu()
+	}
+	s.client = cpuTime()
+	s.at = time.Now()
+	return s
 }
 
 // loadavg returns the first three fields of /proc/loadavg, or "?".
@@ -317,13 +556,18 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/1e6) }
 
 // target is one server under test and the client's connections to it.
 type target struct {
-	name   string
-	addr   string      // host:port to dial
-	host   string      // Host header
-	prefix string      // path prefix of an external lapse
-	tls    *tls.Config // nil for plain HTTP
-	key    string
-	srv    *child // nil for an external server
+	name      string
+	kind      kind
+	cacheSize int
+	store     string       // which sessions it knows: "" (bare), "sqlite:NAME", "redis", "url"
+	redisURL  string       // of a lapse-redis server
+	rs        *redisServer // of a lapse-redis server
+	addr      string       // host:port to dial
+	host      string       // Host header
+	prefix    string       // path prefix of an external lapse
+	tls       *tls.Config  // nil for plain HTTP
+	key       string
+	srv       *child // nil for an external server
 
 	conns      []*client
 	verifyReqs [][]byte
@@ -335,12 +579,15 @@ func (t *target) start(o options) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"-serve", t.name}
-	if t.name == "lapse" {
-		args = append(args, "-cache-size", strconv.Itoa(o.cacheSize))
+	args := []string{"-serve", t.kind.serve}
+	if t.kind.serve != "bare" {
+		args = append(args, "-cache-size", strconv.Itoa(t.cacheSize))
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), keyEnv+"="+t.key)
+	if t.redisURL != "" {
+		cmd.Env = append(cmd.Env, redisEnv+"="+t.redisURL)
+	}
 	if o.serverProcs > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(o.serverProcs))
 	}
@@ -360,6 +607,7 @@ func (t *target) start(o options) error {
 	t.srv = c
 	addr, err := c.read("addr")
 	if err != nil {
+		t.stop()
 		return fmt.Errorf("%s server did not start: %w", t.name, err)
 	}
 	t.addr, t.host = addr, addr
@@ -370,6 +618,7 @@ func (t *target) stop() {
 	if t.srv != nil {
 		t.srv.in.Close() // the server exits at the end of its input
 		t.srv.cmd.Wait()
+		t.srv = nil
 	}
 }
 
@@ -391,12 +640,13 @@ func (t *target) request(method, path, body string) []byte {
 func (t *target) createSessions(n, c int) ([]string, *result, error) {
 	tokens := make([]string, n)
 	var next atomic.Int64
+	seq := sessionSeq.Add(int64(n)) - int64(n)
 	res := t.run(min(c, n), func(w int, cl *client) (outcome, error) {
 		i := int(next.Add(1)) - 1
 		if i >= n {
 			return done, nil
 		}
-		status, body, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-%d","amr":["pwd"]}`, i)), true)
+		status, body, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-%d","amr":["pwd"]}`, seq+int64(i))), true)
 		if err != nil {
 			return failed, err
 		}
@@ -413,27 +663,32 @@ func (t *target) createSessions(n, c int) ([]string, *result, error) {
 	return tokens, res, nil
 }
 
+// sessionSeq numbers the subjects of the sessions created, so that no
+// subject has two: stores that several servers share see each once.
+var sessionSeq atomic.Int64
+
 // createFor creates sessions with c connections for d.
 func (t *target) createFor(d time.Duration, c int) *result {
 	var seq atomic.Int64
 	stop := time.Now().Add(d)
-	before := t.srv.stats()
+	before := snap([]*target{t}, t.rs)
 	res := t.run(c, func(w int, cl *client) (outcome, error) {
 		if time.Now().After(stop) {
 			return done, nil
 		}
-		status, _, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-create-%d","amr":["pwd"]}`, seq.Add(1))), false)
+		status, _, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-create-%s-%d","amr":["pwd"]}`, t.name, seq.Add(1))), false)
 		return check(status, http.StatusCreated, err)
 	})
-	res.setServer(before, t.srv.stats())
+	after := snap([]*target{t}, t.rs)
+	res.setServer(before.srv[0], after.srv[0])
+	res.redisCPU = after.redis - before.redis
 	return res
 }
 
 // round drives verify with every connection for d.
 func (t *target) round(d time.Duration) *result {
 	stop := time.Now().Add(d)
-	before := t.srv.stats()
-	res := t.run(len(t.conns), func(w int, cl *client) (outcome, error) {
+	return t.run(len(t.conns), func(w int, cl *client) (outcome, error) {
 		if time.Now().After(stop) {
 			return done, nil
 		}
@@ -442,8 +697,6 @@ func (t *target) round(d time.Duration) *result {
 		status, _, err := cl.do(req, false)
 		return check(status, http.StatusOK, err)
 	})
-	res.setServer(before, t.srv.stats())
-	return res
 }
 
 // outcome is what one operation of a measurement did.
@@ -524,8 +777,10 @@ type result struct {
 	lat       []time.Duration // one per successful request
 	sorted    bool
 	cpu       time.Duration // server CPU time, user and system
+	redisCPU  time.Duration // redis-server's CPU time (lapse-redis servers)
 	clientCPU time.Duration // loadgen's own CPU time
 	mallocs   uint64        // server heap allocations
+	feedLost  int64         // times the server's change feed was lost
 }
 
 func (r *result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -542,12 +797,12 @@ func (r *result) pct(p int) time.Duration {
 	return r.lat[min(len(r.lat)-1, len(r.lat)*p/100)]
 }
 
-// setServer records the resources the server and the client used
-// between before and after.
+// setServer records the resources the server used between before and
+// after.
 func (r *result) setServer(before, after stats) {
 	r.cpu = after.cpu - before.cpu
 	r.mallocs = after.mallocs - before.mallocs
-	r.clientCPU = after.clientCPU - before.clientCPU
+	r.feedLost = after.feedLost - before.feedLost
 }
 
 // perReq formats CPU time per request, "-" if unknown.
@@ -573,8 +828,10 @@ func merge(rs []*result) *result {
 		all.errors += r.errors
 		all.elapsed += r.elapsed
 		all.cpu += r.cpu
+		all.redisCPU += r.redisCPU
 		all.clientCPU += r.clientCPU
 		all.mallocs += r.mallocs
+		all.feedLost += r.feedLost
 		all.lat = append(all.lat, r.lat...)
 	}
 	return all
@@ -776,17 +1033,17 @@ func (c *child) command(cmd string) (string, error) {
 	return c.read("ok")
 }
 
-// stats is a server process's resource use so far, and the client's.
+// stats is a server process's resource use so far.
 type stats struct {
-	cpu       time.Duration
-	mallocs   uint64
-	clientCPU time.Duration
+	cpu      time.Duration
+	mallocs  uint64
+	feedLost int64 // times its change feed was lost (lapse-redis)
 }
 
 // stats returns the server's stats; those of an external server (c nil)
 // are zero.
 func (c *child) stats() stats {
-	s := stats{clientCPU: cpuTime()}
+	var s stats
 	if c == nil {
 		return s
 	}
@@ -795,7 +1052,7 @@ func (c *child) stats() stats {
 		return s
 	}
 	var cpu int64
-	fmt.Sscan(line, &cpu, &s.mallocs)
+	fmt.Sscan(line, &cpu, &s.mallocs, &s.feedLost)
 	s.cpu = time.Duration(cpu)
 	return s
 }
@@ -805,134 +1062,4 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// runServer serves name on a loopback port, prints "addr HOST:PORT" and
-// answers commands on stdin until it ends:
-//
-//	stats             -> ok CPU_NS MALLOCS
-//	profile PREFIX    -> ok   (starts PREFIX.cpu.pprof)
-//	stopprofile       -> ok   (ends it, writes PREFIX.allocs.pprof)
-func runServer(name string, cacheSize int) error {
-	signal.Ignore(os.Interrupt) // loadgen's ^C reaches us too; wait for our stdin to end
-	var handler http.Handler
-	switch name {
-	case "bare":
-		handler = bareHandler()
-	case "lapse":
-		dir, err := os.MkdirTemp("", "lapse-loadgen-*")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		h, closeStore, err := lapseHandler(dir, os.Getenv(keyEnv), cacheSize)
-		if err != nil {
-			return err
-		}
-		defer closeStore()
-		handler = h
-	default:
-		return fmt.Errorf("unknown server %q", name)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	// The settings of lapse serve, for both servers.
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil), slog.LevelWarn),
-	}
-	go srv.Serve(ln)
-	fmt.Printf("addr %s\n", ln.Addr())
-
-	var prefix string
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		cmd, arg, _ := strings.Cut(in.Text(), " ")
-		switch cmd {
-		case "stats":
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			fmt.Printf("ok %d %d\n", cpuTime(), ms.Mallocs)
-		case "profile":
-			prefix = arg
-			f, err := os.Create(prefix + ".cpu.pprof")
-			if err != nil {
-				return err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			fmt.Println("ok")
-		case "stopprofile":
-			pprof.StopCPUProfile()
-			if f, err := os.Create(prefix + ".allocs.pprof"); err == nil {
-				pprof.Lookup("allocs").WriteTo(f, 0)
-				f.Close()
-			}
-			fmt.Println("ok")
-		default:
-			fmt.Printf("error unknown command %q\n", cmd)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(ctx)
-}
-
-// bareHandler is the baseline: the least a JSON verify endpoint does in
-// net/http, with no authentication, store or policy.
-func bareHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/sessions/verify", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Token string `json:"token"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil || req.Token == "" {
-			http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(struct {
-			Valid  bool `json:"valid"`
-			Length int  `json:"length"`
-		}{true, len(req.Token)})
-	})
-	return mux
-}
-
-// lapseHandler wires lapse as cmd/lapse's serve does, with a store in dir
-// and key as the one API key.
-func lapseHandler(dir, key string, cacheSize int) (http.Handler, func() error, error) {
-	if key == "" {
-		return nil, nil, errors.New(keyEnv + " is not set")
-	}
-	store, err := sqlite.Open(filepath.Join(dir, "lapse.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	policy := config.Default().Policy
-	clock := lapse.SystemClock{}
-	reg := metrics.New(store, clock, policy.TierNames())
-	m, err := lapse.New(lapse.Config{Store: store, Policy: policy, Clock: clock, Observer: reg, CacheSize: cacheSize})
-	if err != nil {
-		store.Close()
-		return nil, nil, err
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(lapse.HashSecret(key)), Logger: log})
-	if err != nil {
-		store.Close()
-		return nil, nil, err
-	}
-	mux := http.NewServeMux()
-	api.Register(mux)
-	mux.Handle("GET /metrics", reg.Handler())
-	return mux, store.Close, nil
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +109,7 @@ func main() {
 	close(work)
 	wg.Wait()
 	fmt.Fprintf(os.Stderr, "created in %v\n", time.Since(start).Round(time.Millisecond))
+	sweepLoad := loadavg()
 
 	// Shift the clock so the shared deadline second starts 2s from now,
 	// then sweep on the real clock.
@@ -140,4 +142,14 @@ func main() {
 		return obs.late[int(p*float64(len(obs.late)-1))].Round(time.Millisecond)
 	}
 	fmt.Printf("sessions=%d sweep_every=%v deadline_to_expired: p50=%v p99=%v max=%v\n", *n, *every, q(0.5), q(0.99), q(1))
+	fmt.Printf("load average: %s before the sweep, %s after it\n", sweepLoad, loadavg())
+}
+
+// loadavg returns the first three fields of /proc/loadavg, or "?".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
