@@ -56,3 +56,19 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(0), int64(0))
+	f.Add(int64(1_800_000_000), int64(123456789))
+	f.Add(int64(-62_135_596_801), int64(1))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		tm := time.Unix(sec, nsec%1_000_000_000)
+		want := `"` + tm.UTC().Format(timeFormat) + `"`
+		if tm.IsZero() {
+			want = `""`
+		}
+		if got := string(appendTime(nil, tm)); got != want {
+			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}
