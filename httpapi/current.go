@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -73,50 +74,34 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (string, bool) 
 	return tok, true
 }
 
-// current returns the session without recording activity: looking at
-// one's own session must not keep it alive.
-func (s *Server) current(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.session(w, r)
-	if !ok {
-		return
+// sessionRoute answers with the session an action on the request's own
+// session token returns.
+func sessionRoute(action func(*lapse.Manager, context.Context, string) (lapse.Session, error)) func(*Server, http.ResponseWriter, *http.Request) {
+	return func(s *Server, w http.ResponseWriter, r *http.Request) {
+		tok, ok := s.session(w, r)
+		if !ok {
+			return
+		}
+		sess, err := action(s.m, r.Context(), tok)
+		if err != nil {
+			s.sessionError(w, r, err)
+			return
+		}
+		s.writeCurrent(w, &sess)
 	}
-	sess, err := s.m.Current(r.Context(), tok)
-	if err != nil {
-		s.sessionError(w, r, err)
-		return
-	}
-	s.writeCurrent(w, &sess)
 }
 
-// extend is the user's "stay signed in".
-func (s *Server) extend(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.session(w, r)
-	if !ok {
-		return
-	}
-	sess, err := s.m.Extend(r.Context(), tok)
-	if err != nil {
-		s.sessionError(w, r, err)
-		return
-	}
-	s.writeCurrent(w, &sess)
-}
-
-// activity is the browser's report that its user is there: activity
-// recorded as a verify records it (at most once per touch interval, an
-// event only in the warning window), without assurance rules.
-func (s *Server) activity(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.session(w, r)
-	if !ok {
-		return
-	}
-	sess, err := s.m.Touch(r.Context(), tok)
-	if err != nil {
-		s.sessionError(w, r, err)
-		return
-	}
-	s.writeCurrent(w, &sess)
-}
+var (
+	// routeCurrent returns the session without recording activity: looking at
+	// one's own session must not keep it alive.
+	routeCurrent = sessionRoute((*lapse.Manager).Current)
+	// routeExtend is the user's "stay signed in".
+	routeExtend = sessionRoute((*lapse.Manager).Extend)
+	// routeActivity is the browser's report that its user is there: activity
+	// recorded as a verify records it (at most once per touch interval,
+	// an event only in the warning window), without assurance rules.
+	routeActivity = sessionRoute((*lapse.Manager).Touch)
+)
 
 // logout ends the session; like POST /v1/sessions/revoke it is idempotent.
 // It sends no Clear-Site-Data: mounted inside an app, lapse would wipe
