@@ -144,14 +144,14 @@ func (c *Console) showAudit(w http.ResponseWriter, r *http.Request, v *auditView
 // reads forward only, so it reads a window of Seqs just below before,
 // widening it until it holds n events or reaches the start.
 func newestEvents(ctx context.Context, log lapse.AuditLog, q lapse.EventQuery, before int64, n int) ([]lapse.Event, bool, error) {
-	if before <= 0 {
-		last, err := log.LastSeq(ctx)
-		if err != nil {
-			return nil, false, err
-		}
+	last, err := log.LastSeq(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if before <= 0 || before > last+1 {
 		before = last + 1
 	}
-	for span := int64(4 * n); ; span *= 8 {
+	for span := int64(4 * n); ; span = min(span*8, before) {
 		lo := max(0, before-1-span)
 		var kept []lapse.Event // the newest n+1 so far, oldest first
 		q.After, q.Limit = lo, 1000

@@ -28,9 +28,10 @@ const (
 
 // secure reports whether r gets Secure cookies: always, unless the
 // console runs with DevInsecureCookies and r came over plain HTTP to a
-// loopback host.
+// loopback host from a loopback address (the Host header alone is the
+// client's to choose).
 func (c *Console) secure(r *http.Request) bool {
-	return !c.dev || r.TLS != nil || !loopback(r.Host)
+	return !c.dev || r.TLS != nil || !loopback(r.Host) || !loopback(r.RemoteAddr)
 }
 
 func loopback(hostport string) bool {

@@ -172,11 +172,25 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	beat := time.NewTicker(HeartbeatEvery)
 	defer beat.Stop()
+	// The stream lives only as long as the token that opened it: checked
+	// at each heartbeat and when a step-up's grace for it runs out.
+	var graceOver <-chan time.Time
+	valid := func() bool {
+		_, err := s.m.Current(r.Context(), tok)
+		return err == nil
+	}
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-graceOver:
+			if !valid() {
+				return
+			}
 		case <-beat.C:
+			if !valid() {
+				return
+			}
 			fmt.Fprint(w, ": heartbeat\n\n")
 			if rc.Flush() != nil {
 				return
@@ -195,6 +209,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			name := strings.TrimPrefix(string(ev.Type), "session.")
 			if !send(name, ev.Reason, full) || ev.Type == lapse.EventRevoked || ev.Type == lapse.EventExpired {
 				return
+			}
+			if ev.Type == lapse.EventRotated && full.TokenHash != lapse.HashSecret(tok) {
+				// The browser reconnects with its new cookie; this token
+				// dies when its grace does.
+				graceOver = time.After(full.PrevValidUntil.Sub(s.m.Clock().Now()) + 10*time.Millisecond)
 			}
 		}
 	}

@@ -625,6 +625,24 @@ func TestSessionEvents(t *testing.T) {
 		}
 		wantProblem(t, r, http.StatusServiceUnavailable, lapse.CodeStoreUnavailable)
 	})
+	t.Run("ends_when_a_step_up_retires_its_token", func(t *testing.T) {
+		defer func(d time.Duration) { HeartbeatEvery = d }(HeartbeatEvery)
+		HeartbeatEvery = 20 * time.Millisecond // the check runs at each heartbeat too; the fake clock moves no timer
+		h := newHarness(t, harnessOptions{feed: true})
+		tok, _ := h.create(map[string]any{"subject": "alice"})
+		es := open(t, h, tok, viaBearer)
+		wantEvent(t, es, "session", "", lapse.StatusActive)
+		r := h.call("POST", "/v1/sessions/step-up", map[string]any{"token": tok, "aal": 2, "amr": []string{"otp"}})
+		if r.status != http.StatusOK {
+			t.Fatalf("step-up: %s", r)
+		}
+		wantEvent(t, es, "stepped_up", "aal_raised", lapse.StatusActive)
+		wantEvent(t, es, "rotated", "", lapse.StatusActive)
+		// The old token's grace runs out (on the fake clock); the stream
+		// holds on to nothing the token no longer opens.
+		h.clock.Advance(lapse.RotateGrace)
+		es.wantEnd()
+	})
 	t.Run("without_a_feed_is_not_found", func(t *testing.T) {
 		h := newHarness(t)
 		tok, _ := h.create(map[string]any{"subject": "alice"})

@@ -111,12 +111,13 @@ func (mw *Middleware) clearCookie(w http.ResponseWriter) {
 }
 
 // cookieAllowed refuses to send a cookie without Secure anywhere but
-// plain HTTP on loopback.
+// plain HTTP on loopback, from a loopback address (the Host header alone
+// is the client's to choose).
 func (mw *Middleware) cookieAllowed(r *http.Request) error {
 	if !mw.insecure {
 		return nil
 	}
-	if r.TLS != nil || !loopbackHost(r.Host) {
+	if r.TLS != nil || !loopbackHost(r.Host) || !loopbackHost(r.RemoteAddr) {
 		return ErrInsecureCookie
 	}
 	return nil

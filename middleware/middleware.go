@@ -312,7 +312,13 @@ func (mw *Middleware) handler(next http.Handler, req Requirement, md mode) http.
 				mw.refuse(w, r, md, err, true)
 				return
 			}
-			if err == nil && !mw.validCSRF(r, s.ID) {
+			if err != nil {
+				// A public page: the token could not be checked, so the
+				// request goes on signed out rather than unchecked.
+				next.ServeHTTP(w, r)
+				return
+			}
+			if !mw.validCSRF(r, s.ID) {
 				mw.refuseCSRF(w, r, md, CodeCSRFToken)
 				return
 			}

@@ -382,8 +382,17 @@ func TestCookie(t *testing.T) {
 	t.Run("dev_cookie_drops_secure_and_prefix_on_loopback", func(t *testing.T) {
 		f := newFixture(t, middleware.Config{InsecureDevCookie: true})
 		w := httptest.NewRecorder()
-		if _, err := f.mw.Login(w, httptest.NewRequest("POST", "http://127.0.0.1:8080/signin", nil), lapse.CreateParams{Subject: "a"}); err != nil {
+		req := httptest.NewRequest("POST", "http://127.0.0.1:8080/signin", nil)
+		req.RemoteAddr = "127.0.0.1:50000"
+		if _, err := f.mw.Login(w, req, lapse.CreateParams{Subject: "a"}); err != nil {
 			t.Fatal(err)
+		}
+		// The Host header is the client's to choose: a loopback Host from
+		// elsewhere gets no insecure cookie.
+		forged := httptest.NewRequest("POST", "http://127.0.0.1:8080/signin", nil)
+		forged.RemoteAddr = "203.0.113.9:50000"
+		if _, err := f.mw.Login(httptest.NewRecorder(), forged, lapse.CreateParams{Subject: "a"}); err == nil {
+			t.Errorf("a loopback Host header from 203.0.113.9 got an insecure cookie")
 		}
 		c := sessionCookie(t, w.Result())
 		if c.Name != "lapse" || c.Secure || !c.HttpOnly {

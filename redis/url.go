@@ -35,9 +35,7 @@ func newClient(raw string) (goredis.UniversalClient, error) {
 		o.ReadTimeout = orDefault(o.ReadTimeout, ioTimeout)
 		o.WriteTimeout = orDefault(o.WriteTimeout, ioTimeout)
 		o.PoolTimeout = orDefault(o.PoolTimeout, poolTimeout)
-		if o.MaxRetries == 0 {
-			o.MaxRetries = 1
-		}
+		o.MaxRetries = noRetries
 		if o.DialerRetries == 0 {
 			o.DialerRetries = 1
 		}
@@ -55,10 +53,13 @@ func newClient(raw string) (goredis.UniversalClient, error) {
 		o.DialTimeout = orDefault(o.DialTimeout, dialTimeout)
 		o.ReadTimeout = orDefault(o.ReadTimeout, ioTimeout)
 		o.WriteTimeout = orDefault(o.WriteTimeout, ioTimeout)
-		o.PoolTimeout = orDefault(o.PoolTimeout, poolTimeout)
-		if o.MaxRetries == 0 {
-			o.MaxRetries = 1
+		if o.ReadOnly || o.RouteByLatency || o.RouteRandomly {
+			// A lagging replica could refill a node's cache with a session
+			// another node has just revoked.
+			return nil, errors.New("read_only, route_by_latency and route_randomly would read from replicas; lapse reads from masters only")
 		}
+		o.PoolTimeout = orDefault(o.PoolTimeout, poolTimeout)
+		o.MaxRetries = noRetries
 		if o.DialerRetries == 0 {
 			o.DialerRetries = 1
 		}
@@ -100,6 +101,13 @@ func clusterURL(scheme, rest string) (string, error) {
 	}
 	return u, nil
 }
+
+// noRetries turns off go-redis's resending of a command after a read
+// timeout: a change script whose first run succeeded would run again and
+// report a conflict (or nothing changed) for what it just did. A failed
+// call is a store_unavailable the caller can retry; a timed-out write
+// then finds the change made.
+const noRetries = -1
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d == 0 {
