@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -506,5 +507,44 @@ func TestLocalPath(t *testing.T) {
 		if got := middleware.LocalPath(in); got != want {
 			t.Errorf("LocalPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// flakyStore fails its first SessionByToken call, as a store hiccup would.
+type flakyStore struct {
+	*sqlite.Store
+	failed bool
+}
+
+func (s *flakyStore) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.Session, error) {
+	if !s.failed {
+		s.failed = true
+		return nil, &lapse.Error{Code: lapse.CodeStoreUnavailable, Message: "store hiccup"}
+	}
+	return s.Store.SessionByToken(ctx, h)
+}
+
+func TestOptionalPostUncheckedForCSRFGoesOnSignedOut(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	flaky := &flakyStore{Store: st, failed: true}
+	m, err := lapse.New(lapse.Config{Store: flaky, Policy: lapsetest.Policy(), Clock: lapsetest.NewClock(time.Time{}), CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mw, err := middleware.New(middleware.Config{Manager: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{m: m, mw: mw}
+	c := f.login(t, lapse.CreateParams{})
+	flaky.failed = false // the CSRF check's lookup fails; the next one would succeed
+	var got seen
+	resp := do(mw.Optional(got.handler()), post("/comment", c, nil)) // no CSRF token
+	if resp.StatusCode != 200 || got.ok {
+		t.Errorf("a POST without a CSRF token reached the handler signed in (status %d, session %v); want it signed out", resp.StatusCode, got.ok)
 	}
 }
