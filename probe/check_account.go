@@ -12,25 +12,8 @@ func checkPasswordChange(ctx context.Context, p *prober, r *Result) {
 		r.set(Skip, "no password_change request in the target file")
 		return
 	}
-	other, changer := &session{}, &session{}
-	for _, s := range []*session{other, changer} {
-		if err := p.c.signIn(ctx, s); err != nil {
-			r.set(Error, "%v", err)
-			return
-		}
-	}
-	if _, err := p.c.send(ctx, changer, p.t.PasswordChange); err != nil {
-		r.set(Error, "password_change: %v", err)
+	if !otherSessionEnds(ctx, p, r, p.t.PasswordChange, "password_change", "the password change") {
 		return
-	}
-	ok, ex, err := p.c.accepted(ctx, other)
-	switch {
-	case err != nil:
-		r.set(Error, "%v", err)
-	case ok:
-		r.set(Fail, "another session of the account was still accepted after the password change (%s)", ex)
-	default:
-		r.set(Pass, "another session of the account was refused after the password change (%s)", ex)
 	}
 	if err := p.restorePassword(ctx); err != nil {
 		r.set(Error, "%s; then changing the password back failed, so the account's password is now credentials.new_password: %v", r.Detail, err)
@@ -56,24 +39,33 @@ func checkLogoutAll(ctx context.Context, p *prober, r *Result) {
 		r.set(Skip, "no logout_all request in the target file")
 		return
 	}
+	otherSessionEnds(ctx, p, r, p.t.LogoutAll, "logout_all", "signing out everywhere")
+}
+
+// otherSessionEnds signs in twice, sends req (named name in the target
+// file) from one session, and judges whether the other was refused after
+// it (after says what happened, for the report). It reports false when
+// the check could not run: r then holds the error.
+func otherSessionEnds(ctx context.Context, p *prober, r *Result, req *Request, name, after string) bool {
 	other, actor := &session{}, &session{}
 	for _, s := range []*session{other, actor} {
 		if err := p.c.signIn(ctx, s); err != nil {
 			r.set(Error, "%v", err)
-			return
+			return false
 		}
 	}
-	if _, err := p.c.send(ctx, actor, p.t.LogoutAll); err != nil {
-		r.set(Error, "logout_all: %v", err)
-		return
+	if _, err := p.c.send(ctx, actor, req); err != nil {
+		r.set(Error, "%s: %v", name, err)
+		return false
 	}
 	ok, ex, err := p.c.accepted(ctx, other)
 	switch {
 	case err != nil:
 		r.set(Error, "%v", err)
 	case ok:
-		r.set(Fail, "another session was still accepted after signing out everywhere (%s)", ex)
+		r.set(Fail, "another session of the account was still accepted after %s (%s)", after, ex)
 	default:
-		r.set(Pass, "another session was refused after signing out everywhere (%s)", ex)
+		r.set(Pass, "another session of the account was refused after %s (%s)", after, ex)
 	}
+	return true
 }
