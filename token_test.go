@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lapsehq/lapse"
 )
@@ -78,4 +79,29 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("ParseToken accepted %q", s)
 		}
 	})
+}
+
+func TestNewEventIDSortsByTime(t *testing.T) {
+	at := time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC)
+	prev := ""
+	seen := map[string]bool{}
+	for i := range 2000 {
+		id := lapse.NewEventID(at.Add(time.Duration(i/2) * time.Millisecond))
+		if len(id) != 26 || !strings.HasPrefix(id, "evt_") {
+			t.Fatalf("event id %q: want evt_ and 22 characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewEventID repeated %q", id)
+		}
+		seen[id] = true
+		// Within one millisecond the random part decides; across
+		// milliseconds the time part must.
+		if i%2 == 0 && prev != "" && id <= prev {
+			t.Fatalf("id %q of a later millisecond sorts before %q", id, prev)
+		}
+		prev = id
+	}
+	if a, b := lapse.NewEventID(time.Unix(0, 0)), lapse.NewEventID(time.Date(2080, 1, 1, 0, 0, 0, 0, time.UTC)); a[:12] != "evt_00000000" || b <= a {
+		t.Errorf("ids %q (1970) and %q (2080) do not sort by time", a, b)
+	}
 }

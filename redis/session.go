@@ -169,7 +169,9 @@ func reply(cmd *goredis.Cmd) (string, []any, error) {
 
 // eventBase returns the random part of the ids of the events one script
 // call records; the script appends a three-character counter, so every
-// id has the shape of [lapse.NewID]: "evt_" and 22 base62 characters.
+// id has the shape of [lapse.NewEventID]'s: "evt_" and 22 base62
+// characters. Redis keeps no ordered index of them, so they need not
+// sort by time.
 func eventBase() string {
 	id := lapse.NewID("evt_")
 	return id[:len(id)-3]
