@@ -197,17 +197,32 @@ type Pinger interface {
 // expiry and warnings happen when their time comes rather than when a
 // token is next presented. Each session is expired, and warned for a
 // given warn_at, by exactly one call however many nodes call at once:
-// the change of state is the claim.
+// recording the change is the claim.
 type ExpiryIndex interface {
 	// ExpireDue records as expired, at their deadlines, up to limit
 	// sessions recorded active whose earliest deadline is at or before
 	// now, earliest first, with one [EventExpired] each, and returns them.
+	// The sessions returned need hold only what their events hold (ID,
+	// TokenHash, Subject, Tenant, Tier) and how they ended (Status,
+	// EndReason, EndedAt). A store may go past limit to take together
+	// the sessions that share one deadline.
 	ExpireDue(ctx context.Context, now time.Time, limit int) ([]*Session, error)
 	// WarnDue records one [EventExpiringSoon] for each of up to limit
 	// active sessions whose WarnAt is at or before now, before their
 	// deadline, and that were not yet warned for that WarnAt; it returns
 	// them.
 	WarnDue(ctx context.Context, now time.Time, limit int) ([]*Session, error)
+}
+
+// Tidier is implemented by stores that put off, while expiries come in
+// bursts, bookkeeping that no read depends on (rewriting the rows of
+// expired sessions, indexing events), so that each expiry costs less
+// when it matters. [Manager.Run] calls Tidy between sweeps that found
+// little to do.
+type Tidier interface {
+	// Tidy does up to about limit items of the work put off and returns
+	// how many it did; 0 means none is left.
+	Tidy(ctx context.Context, limit int) (int, error)
 }
 
 // Purger is implemented by stores that can delete sessions ended long

@@ -24,7 +24,14 @@ func (m *Manager) Sweep(ctx context.Context) (expired, warned int, err error) {
 		if err != nil {
 			return expired, warned, err
 		}
-		m.ended(due)
+		for _, s := range due {
+			// The store's answer holds only the session's identity and
+			// end, so the cache drops its entry rather than keep that.
+			if m.cache != nil {
+				m.cache.forget(s.TokenHash)
+			}
+			m.obs.Ended(s)
+		}
 		expired += len(due)
 		if len(due) < SweepBatch {
 			break
@@ -87,11 +94,29 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) error {
 		case <-ctx.Done():
 			return nil
 		case <-sweep.C:
-			if _, _, err := m.Sweep(ctx); err != nil && ctx.Err() == nil {
+			expired, _, err := m.Sweep(ctx)
+			if err != nil && ctx.Err() == nil {
 				report(err)
+			}
+			if err == nil && expired < tidyBelow {
+				m.tidy(ctx, report)
 			}
 		case <-purge.C:
 			m.purge(ctx, retention, report)
+		}
+	}
+}
+
+// tidyBelow is the number of expiries in one sweep below which Run
+// tidies the store after it: a sweep with fewer is not in a burst.
+const tidyBelow = SweepBatch / 10
+
+// tidy does one round of the work a [Tidier] put off, small enough not to
+// hold up the next sweep by more than a few milliseconds.
+func (m *Manager) tidy(ctx context.Context, report func(error)) {
+	if t, ok := m.store.(Tidier); ok {
+		if _, err := t.Tidy(ctx, tidyBelow); err != nil && ctx.Err() == nil {
+			report(err)
 		}
 	}
 }

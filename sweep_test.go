@@ -1,10 +1,15 @@
 package lapse_test
 
 import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/lapsetest"
+	"github.com/lapsehq/lapse/sqlite"
 )
 
 func TestSweep(t *testing.T) {
@@ -124,5 +129,59 @@ func TestDeadReplacedTokenCannotLogOut(t *testing.T) {
 	}
 	if got, _ := f.store.Session(ctx, s.ID); got.Status != lapse.StatusActive {
 		t.Errorf("a token replaced %v ago revoked the live session", lapse.RotateGrace)
+	}
+}
+
+// tidyCounter is the SQLite store with its Tidy calls counted.
+type tidyCounter struct {
+	*sqlite.Store
+	calls atomic.Int64
+}
+
+func (c *tidyCounter) Tidy(ctx context.Context, limit int) (int, error) {
+	c.calls.Add(1)
+	return c.Store.Tidy(ctx, limit)
+}
+
+// TestRunTidiesAfterQuietSweeps: Run does the store's deferred work
+// between sweeps that found little to do, and the swept session's row is
+// rewritten without its reads changing.
+func TestRunTidiesAfterQuietSweeps(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counted := &tidyCounter{Store: st}
+	clock := lapsetest.NewClock(time.Time{})
+	m, err := lapse.New(lapse.Config{Store: counted, Policy: lapsetest.Policy(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s, err := m.Create(ctx, lapse.CreateParams{Subject: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- m.Run(runCtx, lapse.RunOptions{SweepEvery: time.Millisecond, Retention: -1}) }()
+	// Sweeps run on the real ticker; wait for the first tidy after them.
+	for deadline := time.Now().Add(10 * time.Second); counted.calls.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("Run never tidied the store")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if left, err := st.Tidy(ctx, 100); err != nil || left != 0 {
+		t.Errorf("Tidy after Run = %d, %v; want nothing left", left, err)
+	}
+	got, err := m.Session(ctx, s.ID)
+	if err != nil || got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout {
+		t.Errorf("the swept session after tidying = %+v, %v; want expired idle", got, err)
 	}
 }

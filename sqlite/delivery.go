@@ -31,8 +31,8 @@ func (s *Store) Cursor(ctx context.Context, endpoint string) (int64, bool, error
 
 // Enqueue implements [lapse.DeliveryQueue].
 func (s *Store) Enqueue(ctx context.Context, endpoint string, seqs []int64, cursor int64, now time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO webhook_deliveries
+	return s.inTx(ctx, func(tx wtx) error {
+		stmt, err := tx.stmt(ctx, `INSERT OR IGNORE INTO webhook_deliveries
 			(endpoint, event_seq, status, attempts, next_at, updated_at) VALUES (?, ?, 'pending', 0, ?, ?)`)
 		if err != nil {
 			return err
@@ -88,7 +88,7 @@ func (s *Store) Dead(ctx context.Context, limit int) ([]lapse.Delivery, error) {
 
 // Record implements [lapse.DeliveryQueue].
 func (s *Store) Record(ctx context.Context, d lapse.Delivery, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE webhook_deliveries
+	_, err := s.exec(ctx, `UPDATE webhook_deliveries
 		SET status = ?, attempts = ?, next_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
 		d.Status, d.Attempts, nanos(d.NextAt), d.LastError, nanos(now), d.ID)
 	return wrap(err)
@@ -104,7 +104,7 @@ func (s *Store) Replay(ctx context.Context, ids []int64, now time.Time) (int, er
 			args = append(args, id)
 		}
 	}
-	res, err := s.w.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return 0, wrap(err)
 	}

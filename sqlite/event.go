@@ -3,45 +3,57 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"strings"
+	"time"
 
 	"github.com/lapsehq/lapse"
 )
 
 // appendEvent adds ev to the event log inside tx, chained to the last
-// record. The writer is a single connection inside an immediate
-// transaction, so no other append can slip between the read and the write.
-func appendEvent(ctx context.Context, tx *sql.Tx, ev lapse.Event) error {
-	return appendEvents(ctx, tx, []lapse.Event{ev})
+// record, with its keys indexed. The writer is a single connection inside
+// an immediate transaction, so no other append can slip between the read
+// and the write.
+func appendEvent(ctx context.Context, tx wtx, ev lapse.Event) error {
+	return appendEvents(ctx, tx, []lapse.Event{ev}, false)
 }
 
-// appendEvents adds evs in order, reading the chain's head once.
-func appendEvents(ctx context.Context, tx *sql.Tx, evs []lapse.Event) error {
+// appendEvents adds evs in order, reading the chain's head once, with
+// times that never decrease along seq (so that QueryEvents can find a
+// time range by binary search, with no index on time). Their
+// keys go into event_sessions and event_subjects at once while those are
+// caught up with the log, unless later is true: a sweep's burst of events
+// leaves that to Tidy, which sorts many keys into each page it writes
+// instead of writing a random page of each table per event. Readers find
+// the events not yet indexed by scanning the log past indexed_until.
+func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) error {
 	var (
-		seq  int64
-		prev []byte
+		seq, indexed, last int64
+		prev               []byte
 	)
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	err := tx.QueryRowContext(ctx, `SELECT coalesce(seq, 0), coalesce(time, 0), coalesce(hash, x''),
+		(SELECT value FROM store_state WHERE name = 'indexed_until')
+		FROM (SELECT 1) LEFT JOIN (SELECT seq, time, hash FROM events ORDER BY seq DESC LIMIT 1)`).Scan(&seq, &last, &prev, &indexed)
+	if err != nil {
 		return err
 	}
 	if prev == nil {
-		prev = []byte{}
+		prev = []byte{} // the first record's: stored empty, not NULL
 	}
-	const chunk = 200  // rows a statement: 12 parameters each
-	var full *sql.Stmt // the statement for a full chunk, parsed once
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
+	first := seq
+	const chunk = 200 // rows a statement: 12 parameters each
 	for i := 0; i < len(evs); i += chunk {
 		part := evs[i:min(i+chunk, len(evs))]
 		args := make([]any, 0, 12*len(part))
 		for _, ev := range part {
 			seq++
 			ev.Seq = seq
+			// The log's clock never runs back: an event from a process
+			// whose clock is behind the last one's takes that time.
+			if t := nanos(ev.Time); t < last {
+				ev.Time = ts(last)
+			} else {
+				last = t
+			}
 			hash := ev.ChainHash(prev)
 			args = append(args, ev.Seq, ev.ID, ev.Type, nanos(ev.Time), ev.SessionID, ev.Subject,
 				ev.Tenant, ev.Tier, ev.Reason, ev.Actor, prev, hash)
@@ -49,22 +61,35 @@ func appendEvents(ctx context.Context, tx *sql.Tx, evs []lapse.Event) error {
 		}
 		insert := `INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, prev_hash, hash)
 			VALUES ` + strings.TrimSuffix(strings.Repeat(`(?,?,?,?,?,?,?,?,?,?,?,?),`, len(part)), ",")
-		if len(part) < chunk {
-			if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
-				return err
-			}
-			continue
-		}
-		if full == nil {
-			if full, err = tx.PrepareContext(ctx, insert); err != nil {
-				return err
-			}
-		}
-		if _, err := full.ExecContext(ctx, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
 			return err
 		}
 	}
-	return nil
+	if later || indexed != first {
+		return nil
+	}
+	_, err = indexEvents(ctx, tx, indexed, seq)
+	return err
+}
+
+// indexEvents puts the keys of the events after seq from up to seq to
+// into event_sessions and event_subjects, each sorted so that the table
+// is written in order, and moves indexed_until to to. It returns how many
+// events it indexed.
+func indexEvents(ctx context.Context, tx wtx, from, to int64) (int, error) {
+	if to <= from {
+		return 0, nil
+	}
+	for _, q := range []string{
+		`INSERT INTO event_sessions (session_id, seq) SELECT session_id, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY session_id, seq`,
+		`INSERT INTO event_subjects (subject, seq) SELECT subject, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY subject, seq`,
+		`UPDATE store_state SET value = ?2 WHERE name = 'indexed_until'`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, from, to); err != nil {
+			return 0, err
+		}
+	}
+	return int(to - from), nil
 }
 
 // Events implements [lapse.EventLog].
@@ -72,7 +97,7 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]lapse.Eve
 	return s.QueryEvents(ctx, lapse.EventQuery{After: after, Limit: limit})
 }
 
-const eventColumns = `seq, id, type, time, session_id, subject, tenant, tier, reason, actor`
+const eventColumns = `e.seq, e.id, e.type, e.time, e.session_id, e.subject, e.tenant, e.tier, e.reason, e.actor`
 
 func scanEvent(row scanner, extra ...any) (lapse.Event, error) {
 	var ev lapse.Event
@@ -82,37 +107,25 @@ func scanEvent(row scanner, extra ...any) (lapse.Event, error) {
 	return ev, err
 }
 
-// QueryEvents implements [lapse.AuditLog].
+// QueryEvents implements [lapse.AuditLog]. A query naming a session or a
+// subject reads its keys in event_sessions or event_subjects and the
+// events not yet indexed past indexed_until, merged in seq order.
 func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Event, error) {
-	query := `SELECT ` + eventColumns + ` FROM events WHERE seq > ?`
-	args := []any{q.After}
-	add := func(cond string, v any) { query += ` AND ` + cond; args = append(args, v) }
-	if q.Subject != "" {
-		add(`subject = ?`, q.Subject)
-	}
-	if q.Tenant != "" {
-		add(`tenant = ?`, q.Tenant)
-	}
-	if q.SessionID != "" {
-		add(`session_id = ?`, q.SessionID)
-	}
+	// Times never decrease along seq, so the time range is a seq range.
+	var from, to int64
+	var err error
 	if !q.Since.IsZero() {
-		add(`time >= ?`, nanos(q.Since))
-	}
-	if !q.Until.IsZero() {
-		add(`time < ?`, nanos(q.Until))
-	}
-	if len(q.Types) > 0 {
-		query += ` AND type IN (?` + strings.Repeat(`,?`, len(q.Types)-1) + `)`
-		for _, t := range q.Types {
-			args = append(args, t)
+		if from, err = s.firstAt(ctx, q.Since); err != nil {
+			return nil, wrap(err)
 		}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
+	if !q.Until.IsZero() {
+		if to, err = s.firstAt(ctx, q.Until); err != nil {
+			return nil, wrap(err)
+		}
 	}
-	rows, err := s.r.QueryContext(ctx, query+` ORDER BY seq LIMIT ?`, append(args, limit)...)
+	query, args := eventQuery(q, from, to)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -128,9 +141,94 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 	return out, wrap(rows.Err())
 }
 
+// firstAt returns the seq of the first event at or after t, or one past
+// the last event if none is, by binary search: times never decrease along
+// seq. Events appended meanwhile come after it, with times no earlier.
+func (s *Store) firstAt(ctx context.Context, t time.Time) (int64, error) {
+	var last sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&last); err != nil {
+		return 0, err
+	}
+	lo, hi := int64(1), last.Int64+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		var at int64
+		if err := s.r.QueryRowContext(ctx, `SELECT time FROM events WHERE seq >= ? ORDER BY seq LIMIT 1`, mid).Scan(&at); err != nil {
+			return 0, err
+		}
+		if at >= nanos(t) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo, nil
+}
+
+// eventQuery returns the query of the events q selects and its arguments,
+// given the first seq of q.Since and of q.Until (0 for none).
+func eventQuery(q lapse.EventQuery, since, until int64) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, v any) { conds = append(conds, cond); args = append(args, v) }
+	add(`e.seq > ?`, q.After)
+	if q.Subject != "" {
+		add(`e.subject = ?`, q.Subject)
+	}
+	if q.Tenant != "" {
+		add(`e.tenant = ?`, q.Tenant)
+	}
+	if q.SessionID != "" {
+		add(`e.session_id = ?`, q.SessionID)
+	}
+	if !q.Since.IsZero() {
+		add(`e.seq >= ?`, since)
+	}
+	if !q.Until.IsZero() {
+		add(`e.seq < ?`, until)
+	}
+	if len(q.Types) > 0 {
+		conds = append(conds, `e.type IN (?`+strings.Repeat(`,?`, len(q.Types)-1)+`)`)
+		for _, t := range q.Types {
+			args = append(args, t)
+		}
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	where := strings.Join(conds, ` AND `)
+	query := `SELECT ` + eventColumns + ` FROM events e WHERE ` + where
+	after := q.After // where the key arm starts reading
+	if !q.Since.IsZero() {
+		after = max(after, since-1)
+	}
+	switch {
+	case q.SessionID != "":
+		query, args = byKey(`event_sessions`, `session_id`, q.SessionID, after, where, args)
+	case q.Subject != "":
+		query, args = byKey(`event_subjects`, `subject`, q.Subject, after, where, args)
+	}
+	return query + ` ORDER BY seq LIMIT ?`, append(args, limit)
+}
+
+// byKey returns the query of the events that meet where (with args) and
+// whose key, column of table, is key: those indexed there, then those
+// past indexed_until, which are not yet.
+func byKey(table, column, key string, after int64, where string, args []any) (string, []any) {
+	// k.seq, equal to e.seq, tells SQLite that the first arm comes out of
+	// the key table's primary key already in seq order, to merge.
+	query := `SELECT k.seq` + strings.TrimPrefix(eventColumns, `e.seq`) + ` FROM ` + table + ` k JOIN events e ON e.seq = k.seq WHERE k.` + column + ` = ? AND k.seq > ? AND ` + where +
+		` UNION ALL SELECT ` + eventColumns + ` FROM events e WHERE e.seq > (SELECT value FROM store_state WHERE name = 'indexed_until') AND ` + where
+	all := append([]any{key, after}, args...)
+	return query, append(all, args...)
+}
+
 // ChainRecords implements [lapse.AuditLog].
 func (s *Store) ChainRecords(ctx context.Context, after int64, limit int) ([]lapse.ChainRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+`, prev_hash, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+`, e.prev_hash, e.hash FROM events e WHERE e.seq > ? ORDER BY e.seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, wrap(err)
 	}

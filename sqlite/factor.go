@@ -60,7 +60,7 @@ func (s *Store) Factors(ctx context.Context, subject string) (*lapse.FactorState
 
 // PutTOTP implements [lapse.FactorStore].
 func (s *Store) PutTOTP(ctx context.Context, f *lapse.TOTPFactor) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx wtx) error {
 		old, err := totpIn(ctx, tx, f.Subject)
 		if err != nil {
 			return err
@@ -78,7 +78,7 @@ func (s *Store) PutTOTP(ctx context.Context, f *lapse.TOTPFactor) error {
 
 // ConfirmTOTP implements [lapse.FactorStore].
 func (s *Store) ConfirmTOTP(ctx context.Context, subject, id string, step int64, recovery []lapse.TokenHash, now time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx wtx) error {
 		f, err := totpIn(ctx, tx, subject)
 		switch {
 		case err != nil:
@@ -96,7 +96,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, subject, id string, step int64,
 	})
 }
 
-func replaceRecoveryCodes(ctx context.Context, tx *sql.Tx, subject string, hashes []lapse.TokenHash, now time.Time) error {
+func replaceRecoveryCodes(ctx context.Context, tx wtx, subject string, hashes []lapse.TokenHash, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE subject = ?`, subject); err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func replaceRecoveryCodes(ctx context.Context, tx *sql.Tx, subject string, hashe
 // UseTOTPStep implements [lapse.FactorStore].
 func (s *Store) UseTOTPStep(ctx context.Context, subject, id string, step int64, now time.Time) (bool, error) {
 	var used bool
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx wtx) error {
 		f, err := totpIn(ctx, tx, subject)
 		switch {
 		case err != nil:
@@ -135,7 +135,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, subject, id string, step int64,
 // UseRecoveryCode implements [lapse.FactorStore].
 func (s *Store) UseRecoveryCode(ctx context.Context, subject string, h lapse.TokenHash, now time.Time) (bool, error) {
 	var used bool
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE recovery_codes SET used_at = ? WHERE subject = ? AND hash = ? AND used_at = 0`,
 			nanos(now), subject, h[:])
 		if err != nil {
@@ -153,7 +153,7 @@ func (s *Store) UseRecoveryCode(ctx context.Context, subject string, h lapse.Tok
 
 // RemoveTOTP implements [lapse.FactorStore].
 func (s *Store) RemoveTOTP(ctx context.Context, subject string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM totp_factors WHERE subject = ?`, subject)
 		if err != nil {
 			return err
@@ -174,7 +174,7 @@ func (s *Store) BeginAttempt(ctx context.Context, a lapse.Attempt, l lapse.Attem
 		id    int64
 		retry time.Time
 	)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx wtx) error {
 		since := nanos(a.Now.Add(-l.Window))
 		for _, c := range []struct {
 			column, value string
@@ -211,7 +211,7 @@ func (s *Store) BeginAttempt(ctx context.Context, a lapse.Attempt, l lapse.Attem
 // freedAt returns, when the failed attempts matching column = value after
 // since reach limit, the time of the one whose leaving the window brings
 // them under it; the zero time otherwise. column is a constant.
-func freedAt(ctx context.Context, tx *sql.Tx, column, value string, since int64, limit int) (time.Time, error) {
+func freedAt(ctx context.Context, tx wtx, column, value string, since int64, limit int) (time.Time, error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM factor_attempts
 		WHERE `+column+` = ? AND outcome != 'accepted' AND time > ?`, value, since).Scan(&n); err != nil || n < limit {
@@ -225,7 +225,7 @@ func freedAt(ctx context.Context, tx *sql.Tx, column, value string, since int64,
 
 // FinishAttempt implements [lapse.FactorStore].
 func (s *Store) FinishAttempt(ctx context.Context, id int64, outcome lapse.AttemptOutcome) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE factor_attempts SET outcome = ? WHERE id = ?`, outcome, id)
 		return err
 	})

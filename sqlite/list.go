@@ -31,9 +31,9 @@ func (s *Store) ListSessions(ctx context.Context, q lapse.SessionQuery) ([]*laps
 	switch q.Status {
 	case "":
 	case lapse.StatusActive:
-		add(`status = 'active' AND idle_expires_at > ? AND expires_at > ?`, now, now)
+		add(`status = 'active' AND idle_expires_at > ? AND expires_at > ? AND `+unswept, now, now)
 	case lapse.StatusExpired:
-		add(`(status = 'expired' OR status = 'active' AND (idle_expires_at <= ? OR expires_at <= ?))`, now, now)
+		add(`(status = 'expired' OR status = 'active' AND (idle_expires_at <= ? OR expires_at <= ? OR NOT `+unswept+`))`, now, now)
 	case lapse.StatusRevoked:
 		add(`status = 'revoked'`)
 	default:
@@ -43,7 +43,7 @@ func (s *Store) ListSessions(ctx context.Context, q lapse.SessionQuery) ([]*laps
 		at := nanos(q.After.CreatedAt)
 		add(`(created_at < ? OR created_at = ? AND id < ?)`, at, at, q.After.ID)
 	}
-	query := `SELECT ` + sessionColumns + ` FROM sessions`
+	query := `SELECT ` + sessionSelect + ` FROM sessions`
 	if len(conds) > 0 {
 		query += ` WHERE ` + strings.Join(conds, ` AND `)
 	}

@@ -16,8 +16,27 @@ const sessionColumns = `id, token_hash, subject, tenant, tier, aal, amr, status,
 	idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age, max_sessions, remind_after,
 	prev_token_hash, prev_valid_until`
 
+// sessionSelect is sessionColumns and the sweep watermark, read in the
+// same statement so that scanSession sees a snapshot of both.
+const sessionSelect = sessionColumns + `, (SELECT value FROM store_state WHERE name = 'swept_until')`
+
+// unswept is the condition on a session row that its deadline is after
+// the watermark: with status = 'active' it selects the sessions that are
+// really active.
+const unswept = `min(idle_expires_at, expires_at) > (SELECT value FROM store_state WHERE name = 'swept_until')`
+
+// sweptUntil reads the sweep watermark inside tx.
+func sweptUntil(ctx context.Context, tx wtx) (int64, error) {
+	var w int64
+	err := tx.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'swept_until'`).Scan(&w)
+	return w, err
+}
+
 type scanner interface{ Scan(...any) error }
 
+// scanSession reads a row of sessionSelect. A session recorded active
+// whose deadline is at or before the watermark is returned as the
+// sweeper recorded it: expired at that deadline (see ExpireDue).
 func scanSession(row scanner) (*lapse.Session, error) {
 	var (
 		s                                   lapse.Session
@@ -27,12 +46,13 @@ func scanSession(row scanner) (*lapse.Session, error) {
 		created, active, authed, idle, exp  int64
 		warn, ended                         int64
 		idleT, absT, warnB, maxAge, remindA int64
+		swept                               int64
 	)
 	err := row.Scan(&s.ID, &hash, &s.Subject, &s.Tenant, &s.Tier, &s.AAL, &amr, &s.Status, &s.EndReason,
 		&created, &active, &authed, &idle, &exp, &warn, &ended,
 		&s.IP, &s.UserAgent, &meta,
 		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA,
-		&prevHash, &prevUntil)
+		&prevHash, &prevUntil, &swept)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound()
 	} else if err != nil {
@@ -52,6 +72,9 @@ func scanSession(row scanner) (*lapse.Session, error) {
 	s.Policy.IdleTimeout, s.Policy.AbsoluteTimeout = time.Duration(idleT), time.Duration(absT)
 	s.Policy.WarnBefore, s.Policy.MaxAuthAge = time.Duration(warnB), time.Duration(maxAge)
 	s.Policy.RemindAfter = time.Duration(remindA)
+	if reason, at, lapsed := s.Lapsed(ts(swept)); s.Status == lapse.StatusActive && lapsed {
+		s.Status, s.EndReason, s.EndedAt = lapse.StatusExpired, reason, at
+	}
 	return &s, nil
 }
 
@@ -74,7 +97,7 @@ func nanos(t time.Time) int64 {
 // Create implements [lapse.Store].
 func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*lapse.Session, error) {
 	var ended []*lapse.Session
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx wtx) error {
 		if limit > 0 {
 			var err error
 			if ended, err = endOldest(ctx, tx, sess, limit); err != nil {
@@ -84,7 +107,19 @@ func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*
 		if err := insertSession(ctx, tx, sess); err != nil {
 			return err
 		}
-		return appendEvent(ctx, tx, lapse.NewEvent(lapse.EventCreated, sess, "", lapse.ActorAPI, sess.CreatedAt))
+		events := []lapse.Event{lapse.NewEvent(lapse.EventCreated, sess, "", lapse.ActorAPI, sess.CreatedAt)}
+		// A caller whose clock is behind the sweeper's may create a
+		// session already past a deadline the sweep covered; it reads as
+		// expired at once, so its expiry is recorded with it.
+		w, err := sweptUntil(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if c := *sess; nanos(c.Deadline()) <= w {
+			ev, _ := c.EndAt(lapse.Ending{Status: lapse.StatusExpired, Now: ts(w)})
+			events = append(events, ev)
+		}
+		return appendEvents(ctx, tx, events, false)
 	})
 	if err != nil {
 		return nil, err
@@ -94,11 +129,11 @@ func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*
 
 // endOldest revokes the oldest active sessions of sess's subject, tenant
 // and tier so that, with sess, at most limit remain.
-func endOldest(ctx context.Context, tx *sql.Tx, sess *lapse.Session, limit int) ([]*lapse.Session, error) {
+func endOldest(ctx context.Context, tx wtx, sess *lapse.Session, limit int) ([]*lapse.Session, error) {
 	now := nanos(sess.CreatedAt)
-	rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+	rows, err := tx.QueryContext(ctx, `SELECT `+sessionSelect+` FROM sessions
 		WHERE subject = ? AND tenant = ? AND tier = ? AND status = 'active'
-		  AND idle_expires_at > ? AND expires_at > ?
+		  AND idle_expires_at > ? AND expires_at > ? AND `+unswept+`
 		ORDER BY created_at, id`, sess.Subject, sess.Tenant, sess.Tier, now, now)
 	if err != nil {
 		return nil, err
@@ -117,7 +152,7 @@ func endOldest(ctx context.Context, tx *sql.Tx, sess *lapse.Session, limit int) 
 	return victims, nil
 }
 
-func insertSession(ctx context.Context, tx *sql.Tx, s *lapse.Session) error {
+func insertSession(ctx context.Context, tx wtx, s *lapse.Session) error {
 	amr, err := json.Marshal(nonNil(s.AMR))
 	if err != nil {
 		return err
@@ -141,7 +176,7 @@ func nonNil(ss []string) []string {
 }
 
 // saveEnd writes the end of s and its event.
-func saveEnd(ctx context.Context, tx *sql.Tx, s *lapse.Session, ev lapse.Event) error {
+func saveEnd(ctx context.Context, tx wtx, s *lapse.Session, ev lapse.Event) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET status = ?, end_reason = ?, ended_at = ? WHERE id = ?`,
 		s.Status, s.EndReason, nanos(s.EndedAt), s.ID); err != nil {
 		return err
@@ -151,27 +186,34 @@ func saveEnd(ctx context.Context, tx *sql.Tx, s *lapse.Session, ev lapse.Event) 
 
 // Session implements [lapse.Store].
 func (s *Store) Session(ctx context.Context, id string) (*lapse.Session, error) {
-	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionSelect+` FROM sessions WHERE id = ?`, id))
 	return sess, wrap(err)
 }
 
 // SessionByToken implements [lapse.Store].
 func (s *Store) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.Session, error) {
-	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?1
-		UNION ALL SELECT `+sessionColumns+` FROM sessions WHERE prev_token_hash = ?1 LIMIT 1`, h[:]))
+	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionSelect+` FROM sessions WHERE token_hash = ?1
+		UNION ALL SELECT `+sessionSelect+` FROM sessions WHERE prev_token_hash = ?1 LIMIT 1`, h[:]))
 	return sess, wrap(err)
 }
 
 // Touch implements [lapse.Store].
 func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
 	var sess *lapse.Session
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx wtx) error {
 		var err error
 		if sess, err = sessionByID(ctx, tx, id); err != nil {
 			return err
 		}
 		if _, _, lapsed := sess.Lapsed(at); lapsed || sess.Status != lapse.StatusActive || !at.After(sess.LastActiveAt) {
 			return nil
+		}
+		// Deadlines only move later, so a slide cannot fall behind the
+		// watermark; a caller with a stray clock is refused all the same.
+		next := *sess
+		next.IdleExpiresAt = idleExpiresAt
+		if w, err := sweptUntil(ctx, tx); err != nil || nanos(next.Deadline()) <= w {
+			return err
 		}
 		extended := force || !at.Before(sess.WarnAt)
 		sess.LastActiveAt, sess.IdleExpiresAt, sess.WarnAt = at, idleExpiresAt, warnAt
@@ -187,14 +229,14 @@ func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt 
 	return sess, err
 }
 
-func sessionByID(ctx context.Context, tx *sql.Tx, id string) (*lapse.Session, error) {
-	return scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+func sessionByID(ctx context.Context, tx wtx, id string) (*lapse.Session, error) {
+	return scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionSelect+` FROM sessions WHERE id = ?`, id))
 }
 
 // Rotate implements [lapse.Store].
 func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse.Session, error) {
 	var sess *lapse.Session
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx wtx) error {
 		var err error
 		if sess, err = sessionByID(ctx, tx, id); err != nil {
 			return err
@@ -208,6 +250,11 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 			return &lapse.Error{Code: lapse.CodeConflict, Message: "the session's token was replaced by another step-up"}
 		}
 		events := sess.Rotate(r)
+		if w, err := sweptUntil(ctx, tx); err != nil {
+			return err
+		} else if nanos(sess.Deadline()) <= w {
+			return lapse.EndedError(sess)
+		}
 		amr, err := json.Marshal(nonNil(sess.AMR))
 		if err != nil {
 			return err
@@ -239,7 +286,7 @@ func (s *Store) End(ctx context.Context, id string, e lapse.Ending) (*lapse.Sess
 		sess    *lapse.Session
 		changed bool
 	)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx wtx) error {
 		var err error
 		if sess, err = sessionByID(ctx, tx, id); err != nil || sess.Status != lapse.StatusActive {
 			return err
@@ -260,8 +307,8 @@ func (s *Store) End(ctx context.Context, id string, e lapse.Ending) (*lapse.Sess
 // EndMatching implements [lapse.Store].
 func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending) ([]*lapse.Session, error) {
 	var ended []*lapse.Session
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		query, args := filterQuery(f, `status = 'active'`)
+	err := s.inTx(ctx, func(tx wtx) error {
+		query, args := filterQuery(f, `status = 'active' AND `+unswept)
 		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
@@ -289,7 +336,7 @@ func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending)
 
 // Sessions implements [lapse.Store].
 func (s *Store) Sessions(ctx context.Context, f lapse.Filter) ([]*lapse.Session, error) {
-	cond, condArgs := `status = 'active' AND idle_expires_at > ? AND expires_at > ?`, []any{nanos(f.Now), nanos(f.Now)}
+	cond, condArgs := `status = 'active' AND idle_expires_at > ? AND expires_at > ? AND `+unswept, []any{nanos(f.Now), nanos(f.Now)}
 	if f.IncludeEnded {
 		cond, condArgs = `1`, nil
 	}
@@ -304,7 +351,7 @@ func (s *Store) Sessions(ctx context.Context, f lapse.Filter) ([]*lapse.Session,
 
 // filterQuery selects the sessions f matches that also meet cond.
 func filterQuery(f lapse.Filter, cond string, condArgs ...any) (string, []any) {
-	q := `SELECT ` + sessionColumns + ` FROM sessions WHERE subject = ? AND id != ? AND ` + cond
+	q := `SELECT ` + sessionSelect + ` FROM sessions WHERE subject = ? AND id != ? AND ` + cond
 	args := append([]any{f.Subject, f.Except}, condArgs...)
 	if !f.AnyTenant {
 		q += ` AND tenant = ?`
@@ -329,7 +376,7 @@ func collect(rows *sql.Rows) ([]*lapse.Session, error) {
 // CountActive implements [lapse.ActiveCounter].
 func (s *Store) CountActive(ctx context.Context, now time.Time) (map[string]int, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT tier, count(*) FROM sessions
-		WHERE status = 'active' AND idle_expires_at > ? AND expires_at > ? GROUP BY tier`, nanos(now), nanos(now))
+		WHERE status = 'active' AND idle_expires_at > ? AND expires_at > ? AND `+unswept+` GROUP BY tier`, nanos(now), nanos(now))
 	if err != nil {
 		return nil, wrap(err)
 	}

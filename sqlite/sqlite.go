@@ -4,7 +4,9 @@
 // Every change commits with synchronous=FULL, so a change that returned
 // survives a crash of the process or of the machine. One connection
 // writes, a small pool reads; SQLite serialises writers anyway, and one
-// writer avoids busy retries.
+// writer avoids busy retries. A third connection copies the write-ahead
+// log into the database file in the background, so that no commit waits
+// for a checkpoint.
 package sqlite
 
 import (
@@ -18,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/lapsehq/lapse"
 	"modernc.org/sqlite"
@@ -34,6 +38,15 @@ var migrations embed.FS
 type Store struct {
 	w *sql.DB // the one writer
 	r *sql.DB // readers
+	c *sql.DB // the checkpointer
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // the writer's statements, parsed once
+
+	wrote chan struct{} // a commit since the last checkpoint
+	done  chan struct{} // closed by Close
+	stop  sync.Once
+	wg    sync.WaitGroup
 }
 
 var (
@@ -60,26 +73,64 @@ func Open(path string) (*Store, error) {
 	}
 	// A 64 MiB page cache and in-memory statement journals keep a large
 	// sweep from spilling pages to disk in the middle of its transaction.
+	// The log is checkpointed by s.c, not by the commit that fills it, and
+	// cut back to 64 MiB when it restarts.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
-		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
+		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
+	s := &Store{stmts: map[string]*sql.Stmt{}, wrote: make(chan struct{}, 1), done: make(chan struct{})}
+	for _, c := range []struct {
+		db    **sql.DB
+		extra string
+		conns int
+	}{{&s.w, "&_txlock=immediate", 1}, {&s.r, "&_pragma=query_only(1)", 4}, {&s.c, "", 1}} {
+		db, err := sql.Open("sqlite", dsn+c.extra)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+		db.SetMaxOpenConns(c.conns)
+		*c.db = db
 	}
-	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r}
 	if err := s.migrate(); err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.wg.Add(1)
+	go s.checkpoints()
 	return s, nil
+}
+
+// checkpointPause is how long the checkpointer lets commits gather
+// before it copies them: each checkpoint syncs the database file, and one
+// a commit would double the syncs of a stream of small writes.
+const checkpointPause = 100 * time.Millisecond
+
+// checkpoints copies committed pages from the write-ahead log into the
+// database file after commits, on its own connection, until Close. A
+// passive checkpoint never blocks the writer or the readers; what it
+// cannot copy yet (pages a reader still needs) the next one does.
+func (s *Store) checkpoints() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.wrote:
+		}
+		select {
+		case <-s.done:
+			return
+		case <-time.After(checkpointPause):
+		}
+		select { // the commits of the pause are in this checkpoint
+		case <-s.wrote:
+		default:
+		}
+		// An error here is not the caller's: the next commit tries again,
+		// and the log only grows meanwhile.
+		s.c.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	}
 }
 
 // migrate applies the embedded migrations newer than the database's
@@ -127,9 +178,22 @@ func (s *Store) migrate() error {
 	}
 }
 
-// Close closes the database.
+// Close stops the checkpointer and closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.stop.Do(func() { close(s.done) })
+	s.wg.Wait()
+	var errs []error
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	s.mu.Unlock()
+	for _, db := range []*sql.DB{s.c, s.r, s.w} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // wrap turns a driver error into a lapse error.
@@ -155,17 +219,114 @@ func notFound() error {
 	return &lapse.Error{Code: lapse.CodeSessionNotFound, Message: "no such session"}
 }
 
+// wtx is a write transaction of inTx. Its statements are parsed once per
+// store and kept: the driver would otherwise parse each statement again
+// at every call, which is about half the CPU of a small write.
+type wtx struct {
+	*sql.Tx
+	s   *Store
+	new *[]string // statements this transaction parsed for itself
+}
+
+// stmt returns query prepared, bound to t. A statement the store has not
+// kept yet is parsed for t alone (the writer's one connection is t's
+// until it ends) and kept by inTx after it.
+func (t wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	t.s.mu.Lock()
+	st, ok := t.s.stmts[query]
+	t.s.mu.Unlock()
+	if ok {
+		return t.Tx.StmtContext(ctx, st), nil
+	}
+	*t.new = append(*t.new, query)
+	return t.Tx.PrepareContext(ctx, query)
+}
+
+// keep prepares the statements a transaction parsed for itself on the
+// writer, now free, for the transactions after it. It holds no lock while
+// it waits for the writer, which another transaction may hold.
+func (s *Store) keep(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			continue // parsed again next time
+		}
+		s.mu.Lock()
+		if _, ok := s.stmts[q]; ok {
+			st.Close()
+		} else {
+			s.stmts[q] = st
+		}
+		s.mu.Unlock()
+	}
+}
+
+// ExecContext runs query in t.
+func (t wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs query in t.
+func (t wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs query in t.
+func (t wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return t.Tx.QueryRowContext(ctx, query, args...) // fails again, with the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 // inTx runs fn in a write transaction and commits it.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *Store) inTx(ctx context.Context, fn func(tx wtx) error) error {
+	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrap(err)
 	}
+	var parsed []string
+	defer func() {
+		if len(parsed) > 0 {
+			s.keep(context.WithoutCancel(ctx), parsed)
+		}
+	}()
+	tx := wtx{sqlTx, s, &parsed}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return wrap(err)
 	}
-	return wrap(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return wrap(err)
+	}
+	s.written()
+	return nil
+}
+
+// exec runs one write statement outside a transaction of inTx's.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := s.w.ExecContext(ctx, query, args...)
+	if err == nil {
+		s.written()
+	}
+	return res, err
+}
+
+// written tells the checkpointer of a commit.
+func (s *Store) written() {
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
 }
 
 // Ping implements [lapse.Pinger]: it runs a query on the reader pool.

@@ -58,6 +58,9 @@ var cases = []struct {
 	{"rotate_refuses_stale_token_and_ended_session", testRotateRefuses},
 	{"expire_due_ends_lapsed_earliest_first_once", testExpireDue},
 	{"expire_due_claims_each_session_once_under_concurrency", testExpireDueConcurrent},
+	{"expire_due_takes_sessions_sharing_a_deadline_once_each", testExpireDueTies},
+	{"an_expiry_recorded_is_final_for_every_read_and_write", testExpiredIsFinal},
+	{"tidy_changes_no_read", testTidy},
 	{"warn_due_warns_once_per_warn_at", testWarnDue},
 	{"purge_deletes_old_ended_sessions_keeps_events", testPurge},
 	{"query_events_filters", testQueryEvents},
@@ -629,6 +632,183 @@ func testExpireDueConcurrent(t *testing.T, st lapse.Store) {
 		if c != 1 {
 			t.Fatalf("session %s expired %d times", id, c)
 		}
+	}
+}
+
+func testExpireDueTies(t *testing.T, st lapse.Store) {
+	x := expiryIndex(t, st)
+	var tied []*lapse.Session
+	for i := range 5 {
+		s := newSession(fmt.Sprintf("tied%d", i), "", "standard", t0) // all idle at t0+10m
+		mustCreate(t, st, s, 0)
+		tied = append(tied, s)
+	}
+	later := newSession("later", "", "standard", t0.Add(time.Minute))
+	mustCreate(t, st, later, 0)
+	seen := map[string]int{}
+	for range 10 {
+		due, err := x.ExpireDue(ctx, t0.Add(10*time.Minute), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) == 0 {
+			break
+		}
+		for _, s := range due {
+			seen[s.ID]++
+		}
+	}
+	for _, s := range tied {
+		if seen[s.ID] != 1 {
+			t.Errorf("session %s of the shared deadline expired %d times, want once", s.ID, seen[s.ID])
+		}
+	}
+	if seen[later.ID] != 0 {
+		t.Fatalf("a session due a minute later was expired")
+	}
+	if due, _ := x.ExpireDue(ctx, t0.Add(11*time.Minute), 2); len(due) != 1 || due[0].ID != later.ID {
+		t.Errorf("ExpireDue at the later deadline = %v, want [%s]", sessionIDs(due), later.ID)
+	}
+}
+
+// testExpiredIsFinal holds that once ExpireDue recorded a session expired,
+// the store shows it expired everywhere and no later call, whatever time
+// it says it is, changes it or records another event for it.
+func testExpiredIsFinal(t *testing.T, st lapse.Store) {
+	x := expiryIndex(t, st)
+	s := newSession("alice", "acme", "standard", t0) // idle at t0+10m
+	other := newSession("alice", "acme", "standard", t0.Add(5*time.Minute))
+	mustCreate(t, st, s, 0)
+	mustCreate(t, st, other, 0)
+	due, err := x.ExpireDue(ctx, t0.Add(10*time.Minute), 10)
+	if err != nil || len(due) != 1 || due[0].ID != s.ID {
+		t.Fatalf("ExpireDue = %v, %v; want [%s]", sessionIDs(due), err, s.ID)
+	}
+	if d := due[0]; d.Status != lapse.StatusExpired || d.EndReason != lapse.ReasonIdleTimeout || !d.EndedAt.Equal(s.IdleExpiresAt) ||
+		d.TokenHash != s.TokenHash || d.Subject != s.Subject || d.Tenant != s.Tenant || d.Tier != s.Tier {
+		t.Errorf("ExpireDue returned %+v, want the session expired idle at its deadline", d)
+	}
+	check := func(when string) {
+		t.Helper()
+		for name, read := range map[string]func() (*lapse.Session, error){
+			"Session":        func() (*lapse.Session, error) { return st.Session(ctx, s.ID) },
+			"SessionByToken": func() (*lapse.Session, error) { return st.SessionByToken(ctx, s.TokenHash) },
+		} {
+			got, err := read()
+			if err != nil || got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout || !got.EndedAt.Equal(s.IdleExpiresAt) {
+				t.Errorf("%s: %s = %+v, %v; want expired idle at %v", when, name, got, err, s.IdleExpiresAt)
+			}
+		}
+	}
+	check("after the sweep")
+	// A caller whose clock is a minute behind the sweep's tries to
+	// revive, rotate and revoke the session, and to list and count it.
+	behind := t0.Add(9 * time.Minute)
+	st.Touch(ctx, s.ID, behind, behind.Add(10*time.Minute), behind.Add(9*time.Minute), true)
+	check("after a touch with a clock behind the sweep")
+	_, err = st.Rotate(ctx, s.ID, lapse.Rotation{OldHash: s.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, AMR: []string{"pwd", "otp"}, Now: behind, Grace: time.Second})
+	if code := lapse.ErrorCode(err); code != lapse.CodeSessionExpiredIdle {
+		t.Errorf("Rotate of the expired session: %v, want %s", err, lapse.CodeSessionExpiredIdle)
+	}
+	check("after a rotate")
+	if _, changed, err := st.End(ctx, s.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: behind}); err != nil || changed {
+		t.Errorf("End of the expired session: changed %v, %v; want nothing changed", changed, err)
+	}
+	ended, err := st.EndMatching(ctx, lapse.Filter{Subject: "alice", Tenant: "acme"}, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogoutAll, Now: behind})
+	if err != nil || !slices.Equal(sessionIDs(ended), []string{other.ID}) {
+		t.Errorf("EndMatching = %v, %v; want only the session still active, %s", sessionIDs(ended), err, other.ID)
+	}
+	check("after a revoke")
+	if again, _ := x.ExpireDue(ctx, t0.Add(time.Hour), 10); len(again) != 0 {
+		t.Errorf("a later sweep expired %v again", sessionIDs(again))
+	}
+	want := []lapse.EventType{lapse.EventCreated, lapse.EventExpired}
+	if got := eventTypes(t, st, s.ID); !slices.Equal(got, want) {
+		t.Errorf("events of the expired session = %v, want %v", got, want)
+	}
+	if c, ok := st.(lapse.ActiveCounter); ok {
+		if n, err := c.CountActive(ctx, behind); err != nil || n["standard"] != 0 {
+			t.Errorf("CountActive with a clock behind the sweep = %v, %v; want no active session", n, err)
+		}
+	}
+	if ss, err := st.Sessions(ctx, lapse.Filter{Subject: "alice", Tenant: "acme", Now: behind}); err != nil || len(ss) != 0 {
+		t.Errorf("Sessions with a clock behind the sweep = %v, %v; want none active", sessionIDs(ss), err)
+	}
+}
+
+// testTidy holds that a Tidier's deferred work changes no answer: every
+// session and every event query reads the same before and after it.
+func testTidy(t *testing.T, st lapse.Store) {
+	tidier, ok := st.(lapse.Tidier)
+	if !ok {
+		t.Skip("store does not implement lapse.Tidier")
+	}
+	x := expiryIndex(t, st)
+	a, isAudit := st.(lapse.AuditLog)
+	if !isAudit {
+		t.Skip("store does not implement lapse.AuditLog")
+	}
+	var all []*lapse.Session
+	for i := range 30 {
+		s := newSession(fmt.Sprintf("u%d", i%4), "acme", "standard", t0.Add(time.Duration(i)*time.Second))
+		mustCreate(t, st, s, 0)
+		all = append(all, s)
+	}
+	if _, err := x.WarnDue(ctx, t0.Add(9*time.Minute+10*time.Second), 100); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := x.ExpireDue(ctx, t0.Add(10*time.Minute+20*time.Second), 100); err != nil || len(due) != 21 {
+		t.Fatalf("ExpireDue = %d sessions, %v; want 21", len(due), err)
+	}
+	// Events recorded after the sweep, while its own are not yet tidied.
+	st.End(ctx, all[29].ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(11 * time.Minute)})
+	queries := []lapse.EventQuery{
+		{Subject: "u1"}, {Subject: "u2", Types: []lapse.EventType{lapse.EventExpired}},
+		{SessionID: all[5].ID}, {SessionID: all[29].ID}, {Subject: "u3", After: 5, Limit: 4},
+		{Subject: "u0", Since: t0.Add(5 * time.Second), Until: t0.Add(10*time.Minute + 20*time.Second)},
+		{Since: t0.Add(10 * time.Minute)}, {},
+	}
+	snapshot := func() []string {
+		var out []string
+		for _, s := range all {
+			got, err := st.Session(ctx, s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(got)
+			out = append(out, string(b))
+		}
+		for _, q := range queries {
+			evs, err := a.QueryEvents(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(evs)
+			out = append(out, fmt.Sprintf("%+v: %d events %s", q, len(evs), b))
+		}
+		return out
+	}
+	before := snapshot()
+	for i := 0; ; i++ {
+		n, err := tidier.Tidy(ctx, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if i > 100 {
+			t.Fatal("Tidy never reports that it is done")
+		}
+	}
+	after := snapshot()
+	for i := range before {
+		if before[i] != after[i] {
+			t.Errorf("Tidy changed a read:\nbefore %s\n after %s", before[i], after[i])
+		}
+	}
+	if evs, _ := a.QueryEvents(ctx, queries[1]); len(evs) != 5 {
+		t.Errorf("expired events of u2 = %d, want 5 (sessions 2, 6, ..., 18 of the first 21)", len(evs))
 	}
 }
 
