@@ -88,7 +88,7 @@ func (s *Store) Dead(ctx context.Context, limit int) ([]lapse.Delivery, error) {
 
 // Record implements [lapse.DeliveryQueue].
 func (s *Store) Record(ctx context.Context, d lapse.Delivery, now time.Time) error {
-	_, err := s.exec(ctx, `UPDATE webhook_deliveries
+	_, err := s.w.ExecContext(ctx, `UPDATE webhook_deliveries
 		SET status = ?, attempts = ?, next_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
 		d.Status, d.Attempts, nanos(d.NextAt), d.LastError, nanos(now), d.ID)
 	return wrap(err)
@@ -104,7 +104,7 @@ func (s *Store) Replay(ctx context.Context, ids []int64, now time.Time) (int, er
 			args = append(args, id)
 		}
 	}
-	res, err := s.exec(ctx, q, args...)
+	res, err := s.w.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, wrap(err)
 	}

@@ -4,9 +4,7 @@
 // Every change commits with synchronous=FULL, so a change that returned
 // survives a crash of the process or of the machine. One connection
 // writes, a small pool reads; SQLite serialises writers anyway, and one
-// writer avoids busy retries. A third connection copies the write-ahead
-// log into the database file in the background, so that no commit waits
-// for a checkpoint.
+// writer avoids busy retries.
 package sqlite
 
 import (
@@ -21,7 +19,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/lapsehq/lapse"
 	"modernc.org/sqlite"
@@ -38,15 +35,9 @@ var migrations embed.FS
 type Store struct {
 	w *sql.DB // the one writer
 	r *sql.DB // readers
-	c *sql.DB // the checkpointer
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // the writer's statements, parsed once
-
-	wrote chan struct{} // a commit since the last checkpoint
-	done  chan struct{} // closed by Close
-	stop  sync.Once
-	wg    sync.WaitGroup
 }
 
 var (
@@ -72,18 +63,18 @@ func Open(path string) (*Store, error) {
 		f.Close()
 	}
 	// A 64 MiB page cache and in-memory statement journals keep a large
-	// sweep from spilling pages to disk in the middle of its transaction.
-	// The log is checkpointed by s.c, not by the commit that fills it, and
-	// cut back to 64 MiB when it restarts.
+	// sweep from spilling pages to disk in the middle of its transaction;
+	// the write-ahead log a burst grew is cut back to 64 MiB when it
+	// restarts.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
-		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
+		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
-	s := &Store{stmts: map[string]*sql.Stmt{}, wrote: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Store{stmts: map[string]*sql.Stmt{}}
 	for _, c := range []struct {
 		db    **sql.DB
 		extra string
 		conns int
-	}{{&s.w, "&_txlock=immediate", 1}, {&s.r, "&_pragma=query_only(1)", 4}, {&s.c, "", 1}} {
+	}{{&s.w, "&_txlock=immediate", 1}, {&s.r, "&_pragma=query_only(1)", 4}} {
 		db, err := sql.Open("sqlite", dsn+c.extra)
 		if err != nil {
 			s.Close()
@@ -96,41 +87,7 @@ func Open(path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	s.wg.Add(1)
-	go s.checkpoints()
 	return s, nil
-}
-
-// checkpointPause is how long the checkpointer lets commits gather
-// before it copies them: each checkpoint syncs the database file, and one
-// a commit would double the syncs of a stream of small writes.
-const checkpointPause = 100 * time.Millisecond
-
-// checkpoints copies committed pages from the write-ahead log into the
-// database file after commits, on its own connection, until Close. A
-// passive checkpoint never blocks the writer or the readers; what it
-// cannot copy yet (pages a reader still needs) the next one does.
-func (s *Store) checkpoints() {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-s.wrote:
-		}
-		select {
-		case <-s.done:
-			return
-		case <-time.After(checkpointPause):
-		}
-		select { // the commits of the pause are in this checkpoint
-		case <-s.wrote:
-		default:
-		}
-		// An error here is not the caller's: the next commit tries again,
-		// and the log only grows meanwhile.
-		s.c.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-	}
 }
 
 // migrate applies the embedded migrations newer than the database's
@@ -178,17 +135,15 @@ func (s *Store) migrate() error {
 	}
 }
 
-// Close stops the checkpointer and closes the database.
+// Close closes the database.
 func (s *Store) Close() error {
-	s.stop.Do(func() { close(s.done) })
-	s.wg.Wait()
 	var errs []error
 	s.mu.Lock()
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
 	s.mu.Unlock()
-	for _, db := range []*sql.DB{s.c, s.r, s.w} {
+	for _, db := range []*sql.DB{s.r, s.w} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
@@ -305,28 +260,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx wtx) error) error {
 		tx.Rollback()
 		return wrap(err)
 	}
-	if err := tx.Commit(); err != nil {
-		return wrap(err)
-	}
-	s.written()
-	return nil
-}
-
-// exec runs one write statement outside a transaction of inTx's.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := s.w.ExecContext(ctx, query, args...)
-	if err == nil {
-		s.written()
-	}
-	return res, err
-}
-
-// written tells the checkpointer of a commit.
-func (s *Store) written() {
-	select {
-	case s.wrote <- struct{}{}:
-	default:
-	}
+	return wrap(tx.Commit())
 }
 
 // Ping implements [lapse.Pinger]: it runs a query on the reader pool.

@@ -151,15 +151,15 @@ func (s *Store) WarnDue(ctx context.Context, now time.Time, limit int) ([]*lapse
 	return due, nil
 }
 
-// settleQuery rewrites up to ?1 rows of sessions behind the watermark as
-// expired. The reason and end time are those of lapse.Session.Lapsed: the
-// earlier deadline, the absolute one on a tie.
+// settleQuery rewrites up to ?2 rows of sessions behind the watermark ?1
+// as expired. The reason and end time are those of lapse.Session.Lapsed:
+// the earlier deadline, the absolute one on a tie. (The watermark is a
+// parameter, not a subquery, so that SQLite seeks the index to it.)
 const settleQuery = `UPDATE sessions SET status = 'expired',
 		end_reason = CASE WHEN expires_at <= idle_expires_at THEN 'absolute_timeout' ELSE 'idle_timeout' END,
 		ended_at = min(idle_expires_at, expires_at)
-	WHERE rowid IN (SELECT rowid FROM sessions WHERE status = 'active'
-		AND min(idle_expires_at, expires_at) <= (SELECT value FROM store_state WHERE name = 'swept_until')
-		ORDER BY min(idle_expires_at, expires_at) LIMIT ?1)`
+	WHERE rowid IN (SELECT rowid FROM sessions WHERE status = 'active' AND min(idle_expires_at, expires_at) <= ?1
+		ORDER BY min(idle_expires_at, expires_at) LIMIT ?2)`
 
 // Tidy implements [lapse.Tidier]: it records as expired, in their rows,
 // up to limit sessions behind the sweep watermark (which every read
@@ -169,7 +169,11 @@ const settleQuery = `UPDATE sessions SET status = 'expired',
 func (s *Store) Tidy(ctx context.Context, limit int) (int, error) {
 	var done int
 	err := s.inTx(ctx, func(tx wtx) error {
-		res, err := tx.ExecContext(ctx, settleQuery, limit)
+		w, err := sweptUntil(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, settleQuery, w, limit)
 		if err != nil {
 			return err
 		}
@@ -190,9 +194,9 @@ func (s *Store) Tidy(ctx context.Context, limit int) (int, error) {
 }
 
 // Purge implements [lapse.Purger]. Sessions behind the sweep watermark
-// that Tidy has not yet rewritten are purged once it has.
+// that Tidy has not rewritten yet are purged once it has.
 func (s *Store) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM sessions WHERE id IN (
+	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (
 		SELECT id FROM sessions WHERE status != 'active' AND ended_at < ? LIMIT ?)`, nanos(before), limit)
 	if err != nil {
 		return 0, wrap(err)
