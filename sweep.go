@@ -8,6 +8,10 @@ import (
 // SweepBatch is how many sessions one store call of a sweep handles.
 const SweepBatch = 5000
 
+// sweepBudget is how long one sweep goes on expiring while each of its
+// calls finds sessions due.
+const sweepBudget = time.Second
+
 // Sweep ends every session whose deadline has passed and records the
 // warnings whose time has come, without waiting for anyone to present a
 // token. It needs a store that implements [ExpiryIndex] and does nothing
@@ -18,7 +22,8 @@ func (m *Manager) Sweep(ctx context.Context) (expired, warned int, err error) {
 	if !ok {
 		return 0, 0, nil
 	}
-	now := m.clock.Now()
+	start := m.clock.Now()
+	now := start
 	for {
 		due, err := x.ExpireDue(ctx, now, SweepBatch)
 		if err != nil {
@@ -33,9 +38,15 @@ func (m *Manager) Sweep(ctx context.Context) (expired, warned int, err error) {
 			m.obs.Ended(s)
 		}
 		expired += len(due)
-		if len(due) < SweepBatch {
+		// In a burst, deadlines keep passing while the sweep works: they
+		// are taken now rather than at the next tick, for as long as each
+		// call finds some, up to sweepBudget so that warnings get their
+		// turn.
+		next := m.clock.Now()
+		if len(due) == 0 || next.Sub(start) >= sweepBudget || len(due) < SweepBatch && !next.After(now) {
 			break
 		}
+		now = next
 	}
 	for {
 		due, err := x.WarnDue(ctx, now, SweepBatch)

@@ -2,6 +2,7 @@ package lapse_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -183,5 +184,52 @@ func TestRunTidiesAfterQuietSweeps(t *testing.T) {
 	got, err := m.Session(ctx, s.ID)
 	if err != nil || got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout {
 		t.Errorf("the swept session after tidying = %+v, %v; want expired idle", got, err)
+	}
+}
+
+// slowSweeps is the SQLite store on a fake clock that each ExpireDue
+// call moves on, as a real sweep's work takes time.
+type slowSweeps struct {
+	*sqlite.Store
+	clock *lapsetest.Clock
+	calls int
+}
+
+func (s *slowSweeps) ExpireDue(ctx context.Context, now time.Time, limit int) ([]*lapse.Session, error) {
+	s.calls++
+	defer s.clock.Advance(100 * time.Millisecond)
+	return s.Store.ExpireDue(ctx, now, limit)
+}
+
+// TestSweepTakesDeadlinesPassingDuringIt: in a burst, a sweep goes on with
+// the deadlines that passed while it worked instead of leaving them for
+// the next tick, and stops at the first call that finds none.
+func TestSweepTakesDeadlinesPassingDuringIt(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := lapsetest.NewClock(time.Time{})
+	slow := &slowSweeps{Store: st, clock: clock}
+	m, err := lapse.New(lapse.Config{Store: slow, Policy: lapsetest.Policy(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Five sessions whose idle deadlines are 100 ms apart, then a sweep
+	// at the first deadline.
+	for i := range 5 {
+		if _, _, err := m.Create(ctx, lapse.CreateParams{Subject: fmt.Sprint("u", i)}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(100 * time.Millisecond)
+	}
+	clock.Advance(30*time.Minute - 500*time.Millisecond)
+	expired, _, err := m.Sweep(ctx)
+	if err != nil || expired != 5 {
+		t.Fatalf("sweep = %d expired, %v; want all 5, whose deadlines passed while it ran", expired, err)
+	}
+	if slow.calls != 6 {
+		t.Errorf("ExpireDue called %d times, want 6: one a deadline, and one that finds none", slow.calls)
 	}
 }
