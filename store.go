@@ -299,9 +299,10 @@ type DeliveryQueue interface {
 	// Due returns up to limit pending deliveries due at now, oldest first,
 	// with their events.
 	Due(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
-	// Record stores the outcome of an attempt: d's Status, Attempts,
-	// NextAt and LastError as the caller set them, at now.
-	Record(ctx context.Context, d Delivery, now time.Time) error
+	// Record stores the outcomes of attempts, in one step where the store
+	// can: each delivery's Status, Attempts, NextAt and LastError as the
+	// caller set them, at now.
+	Record(ctx context.Context, ds []Delivery, now time.Time) error
 	// Dead returns up to limit dead deliveries, newest first.
 	Dead(ctx context.Context, limit int) ([]Delivery, error)
 	// Replay makes the given dead deliveries (all of them when ids is

@@ -174,11 +174,32 @@ func (s *Store) Dead(ctx context.Context, limit int) ([]lapse.Delivery, error) {
 	return ds, nil
 }
 
-// Record implements [lapse.DeliveryQueue].
-func (s *Store) Record(ctx context.Context, d lapse.Delivery, now time.Time) error {
-	id := strconv.FormatInt(d.ID, 10)
-	return wrap(recordScript.Run(ctx, s.c, []string{s.whKey("d:" + id), s.whKey("due"), s.whKey("dead")},
-		id, string(d.Status), d.Attempts, enc(d.NextAt), d.LastError, enc(now), s.retention.Milliseconds()).Err())
+// Record implements [lapse.DeliveryQueue]: one script per delivery, all
+// in one pipeline.
+func (s *Store) Record(ctx context.Context, ds []lapse.Delivery, now time.Time) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	run := func() error {
+		pipe := s.c.Pipeline()
+		for _, d := range ds {
+			id := strconv.FormatInt(d.ID, 10)
+			pipe.EvalSha(ctx, recordScript.Hash(), []string{s.whKey("d:" + id), s.whKey("due"), s.whKey("dead")},
+				id, string(d.Status), d.Attempts, enc(d.NextAt), d.LastError, enc(now), s.retention.Milliseconds())
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err := run()
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Recording an outcome twice writes the same fields: run it all
+		// again once the script is loaded.
+		if err := recordScript.Load(ctx, s.c).Err(); err != nil {
+			return wrap(err)
+		}
+		err = run()
+	}
+	return wrap(err)
 }
 
 // Replay implements [lapse.DeliveryQueue].

@@ -453,7 +453,7 @@ func TestDeliveryQueue(t *testing.T) {
 	retry.Attempts, retry.NextAt, retry.LastError = 1, t0.Add(time.Minute), "HTTP 500"
 	dead.Status, dead.Attempts, dead.LastError = lapse.DeliveryDead, 3, "HTTP 503"
 	for _, d := range []lapse.Delivery{done, retry, dead} {
-		if err := st.Record(ctx, d, t0); err != nil {
+		if err := st.Record(ctx, []lapse.Delivery{d}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -86,12 +86,22 @@ func (s *Store) Dead(ctx context.Context, limit int) ([]lapse.Delivery, error) {
 	return s.deliveries(ctx, `WHERE d.status = 'dead' ORDER BY d.updated_at DESC, d.id DESC LIMIT ?`, limit)
 }
 
-// Record implements [lapse.DeliveryQueue].
-func (s *Store) Record(ctx context.Context, d lapse.Delivery, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE webhook_deliveries
-		SET status = ?, attempts = ?, next_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
-		d.Status, d.Attempts, nanos(d.NextAt), d.LastError, nanos(now), d.ID)
-	return wrap(err)
+// Record implements [lapse.DeliveryQueue]: one transaction, so a burst
+// of deliveries costs one sync, not one each.
+func (s *Store) Record(ctx context.Context, ds []lapse.Delivery, now time.Time) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx wtx) error {
+		for _, d := range ds {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries
+				SET status = ?, attempts = ?, next_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+				d.Status, d.Attempts, nanos(d.NextAt), d.LastError, nanos(now), d.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Replay implements [lapse.DeliveryQueue].

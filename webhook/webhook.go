@@ -66,7 +66,11 @@ func New(cfg Config) *Dispatcher {
 		cfg.Clock = lapse.SystemClock{}
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+		// Keep a connection for each request that may be in flight to an
+		// endpoint, so that a burst does not open and close one per event.
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = perEndpoint
+		cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: transport}
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 5 * time.Second
@@ -106,45 +110,55 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
+// perEndpoint is how many deliveries may be in flight to one endpoint,
+// and dueBatch how many due deliveries one tick takes.
+const (
+	perEndpoint = 16
+	dueBatch    = 1000
+)
+
 // Tick enqueues new events for every endpoint, then attempts every due
-// delivery once, four at a time.
+// delivery once, up to perEndpoint at a time to each endpoint, and
+// records the outcomes together. Until they are recorded, a crash only
+// makes deliveries be sent again (at least once).
 func (d *Dispatcher) Tick(ctx context.Context) error {
 	for _, ep := range d.cfg.Endpoints {
 		if err := d.enqueue(ctx, ep); err != nil {
 			return err
 		}
 	}
-	due, err := d.cfg.Queue.Due(ctx, d.cfg.Clock.Now(), 100)
+	due, err := d.cfg.Queue.Due(ctx, d.cfg.Clock.Now(), dueBatch)
 	if err != nil {
 		return err
 	}
 	var (
 		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 4)
+		sems = map[string]chan struct{}{}
 		mu   sync.Mutex
-		errs []error
+		done []lapse.Delivery
 	)
 	for _, del := range due {
 		ep, ok := d.endpoint(del.Endpoint)
 		if !ok {
 			continue // an endpoint removed from the config: left pending
 		}
-		wg.Add(1)
+		sem := sems[ep.Name]
+		if sem == nil {
+			sem = make(chan struct{}, perEndpoint)
+			sems[ep.Name] = sem
+		}
 		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := d.attempt(ctx, ep, del); err != nil {
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if del, ok := d.attempt(ctx, ep, del); ok {
 				mu.Lock()
-				errs = append(errs, err)
+				done = append(done, del)
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
+	return d.cfg.Queue.Record(context.WithoutCancel(ctx), done, d.cfg.Clock.Now())
 }
 
 func (d *Dispatcher) endpoint(name string) (Endpoint, bool) {
@@ -199,47 +213,56 @@ type Payload struct {
 	Data      lapse.Event     `json:"data"`
 }
 
-// attempt sends one delivery and records the outcome.
-func (d *Dispatcher) attempt(ctx context.Context, ep Endpoint, del lapse.Delivery) error {
+// attempt sends one delivery and returns it with its outcome, to record,
+// or false when the dispatcher is shutting down and the attempt does not
+// count.
+func (d *Dispatcher) attempt(ctx context.Context, ep Endpoint, del lapse.Delivery) (lapse.Delivery, bool) {
 	body, err := json.Marshal(Payload{Type: del.Event.Type, Timestamp: del.Event.Time, Data: del.Event})
 	if err != nil {
-		return err
+		return d.failed(del, err), true
 	}
 	now := d.cfg.Clock.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return d.failed(del, err), true
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "lapse-webhook/1")
 	req.Header.Set("webhook-id", del.Event.ID)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("webhook-signature", Sign(ep.Key, del.Event.ID, now, body))
-	del.Attempts++
 	resp, err := d.cfg.Client.Do(req)
 	if err == nil {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			del.Attempts++
 			del.Status, del.LastError = lapse.DeliveryDelivered, ""
-			return d.cfg.Queue.Record(ctx, del, d.cfg.Clock.Now())
+			return del, true
 		}
 		err = fmt.Errorf("the endpoint answered %s", resp.Status)
 	}
 	if ctx.Err() != nil {
-		return nil // shutting down: the attempt does not count
+		return del, false
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // without the URL, which may carry a secret
 	}
+	return d.failed(del, err), true
+}
+
+// failed counts a failed attempt of del: it is retried after a backoff,
+// or dead after MaxAttempts.
+func (d *Dispatcher) failed(del lapse.Delivery, err error) lapse.Delivery {
+	del.Attempts++
 	del.LastError = err.Error()
 	if del.Attempts >= d.cfg.MaxAttempts {
 		del.Status = lapse.DeliveryDead
 	} else {
 		del.NextAt = d.cfg.Clock.Now().Add(d.backoff(del.Attempts))
 	}
-	return d.cfg.Queue.Record(ctx, del, d.cfg.Clock.Now())
+	return del
 }
 
 // backoff returns the delay before retry n (1-based): RetryBase·2^(n-1),
