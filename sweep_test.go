@@ -133,15 +133,19 @@ func TestDeadReplacedTokenCannotLogOut(t *testing.T) {
 	}
 }
 
-// tidyCounter is the SQLite store with its Tidy calls counted.
+// tidyCounter is the SQLite store with its Tidy calls that did their
+// work counted.
 type tidyCounter struct {
 	*sqlite.Store
 	calls atomic.Int64
 }
 
 func (c *tidyCounter) Tidy(ctx context.Context, limit int) (int, error) {
-	c.calls.Add(1)
-	return c.Store.Tidy(ctx, limit)
+	n, err := c.Store.Tidy(ctx, limit)
+	if err == nil {
+		c.calls.Add(1)
+	}
+	return n, err
 }
 
 // TestRunTidiesAfterQuietSweeps: Run does the store's deferred work
