@@ -64,11 +64,10 @@ func NewID(prefix string) string {
 }
 
 // NewEventID returns "evt_" and 22 base62 characters: 8 for the
-// milliseconds of at since 1970, then 14 random ones (83 bits). IDs of
-// events recorded one after another sort in the order of their times, so
-// a store's unique index on them grows at its end instead of taking a
-// write on a random page per event, which is most of the cost of a burst
-// of expiries.
+// milliseconds of at since 1970, then 14 random ones (83 bits), so that
+// ids are unique without a store checking them and sort by the time they
+// were made: a receiver can order and page by them, and an index on them
+// would grow at its end instead of taking a random page per event.
 func NewEventID(at time.Time) string {
 	b := append(make([]byte, 0, 4+22), "evt_00000000"...)
 	ms := max(at.UnixMilli(), 0)

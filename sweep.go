@@ -100,6 +100,7 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) error {
 	purge := time.NewTicker(time.Hour)
 	defer purge.Stop()
 	m.purge(ctx, retention, report)
+	sinceTidy := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -109,8 +110,12 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) error {
 			if err != nil && ctx.Err() == nil {
 				report(err)
 			}
-			if err == nil && expired < tidyBelow {
+			// Tidy after a sweep that found little to do, and after every
+			// tidyEvery sweeps all the same, so that a steady stream of
+			// expiries cannot put the work off for ever.
+			if sinceTidy++; err == nil && (expired < tidyBelow || sinceTidy >= tidyEvery) {
 				m.tidy(ctx, report)
+				sinceTidy = 0
 			}
 		case <-purge.C:
 			m.purge(ctx, retention, report)
@@ -119,8 +124,12 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) error {
 }
 
 // tidyBelow is the number of expiries in one sweep below which Run
-// tidies the store after it: a sweep with fewer is not in a burst.
-const tidyBelow = SweepBatch / 10
+// tidies the store after it: a sweep with fewer is not in a burst. Run
+// tidies after every tidyEvery sweeps in any case.
+const (
+	tidyBelow = SweepBatch / 10
+	tidyEvery = 25
+)
 
 // tidy does one round of the work a [Tidier] put off, small enough not to
 // hold up the next sweep by more than a few milliseconds.

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"time"
 
@@ -40,9 +39,15 @@ func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) er
 		prev = []byte{} // the first record's: stored empty, not NULL
 	}
 	first := seq
-	const chunk = 200 // rows a statement: 12 parameters each
-	for i := 0; i < len(evs); i += chunk {
-		part := evs[i:min(i+chunk, len(evs))]
+	for i := 0; i < len(evs); {
+		// Rows a statement: 12 parameters each, 256 or a power of two
+		// below, so that the writer keeps nine shapes of this statement.
+		n := 256
+		for n > len(evs)-i {
+			n /= 2
+		}
+		part := evs[i : i+n]
+		i += n
 		args := make([]any, 0, 12*len(part))
 		for _, ev := range part {
 			seq++
@@ -111,17 +116,28 @@ func scanEvent(row scanner, extra ...any) (lapse.Event, error) {
 // subject reads its keys in event_sessions or event_subjects and the
 // events not yet indexed past indexed_until, merged in seq order.
 func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Event, error) {
-	// Times never decrease along seq, so the time range is a seq range.
+	// Times never decrease along seq from ordered_from on, so there the
+	// time range is a seq range; the records before it (written before
+	// times were kept in order) are read whole and filtered by time.
 	var from, to int64
-	var err error
-	if !q.Since.IsZero() {
-		if from, err = s.firstAt(ctx, q.Since); err != nil {
+	if !q.Since.IsZero() || !q.Until.IsZero() {
+		var ordered, last int64
+		if err := s.r.QueryRowContext(ctx, `SELECT (SELECT value FROM store_state WHERE name = 'ordered_from'),
+			coalesce((SELECT seq FROM events ORDER BY seq DESC LIMIT 1), 0)`).Scan(&ordered, &last); err != nil {
 			return nil, wrap(err)
 		}
-	}
-	if !q.Until.IsZero() {
-		if to, err = s.firstAt(ctx, q.Until); err != nil {
-			return nil, wrap(err)
+		var err error
+		if !q.Since.IsZero() {
+			if from = 1; ordered <= 1 {
+				if from, err = s.firstAt(ctx, q.Since, ordered, last); err != nil {
+					return nil, wrap(err)
+				}
+			}
+		}
+		if !q.Until.IsZero() {
+			if to, err = s.firstAt(ctx, q.Until, ordered, last); err != nil {
+				return nil, wrap(err)
+			}
 		}
 	}
 	query, args := eventQuery(q, from, to)
@@ -141,15 +157,12 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 	return out, wrap(rows.Err())
 }
 
-// firstAt returns the seq of the first event at or after t, or one past
-// the last event if none is, by binary search: times never decrease along
-// seq. Events appended meanwhile come after it, with times no earlier.
-func (s *Store) firstAt(ctx context.Context, t time.Time) (int64, error) {
-	var last sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&last); err != nil {
-		return 0, err
-	}
-	lo, hi := int64(1), last.Int64+1
+// firstAt returns the seq of the first event at or after t among those
+// from ordered to last, or last+1 if none is, by binary search: their
+// times never decrease along seq. Events appended meanwhile come after
+// it, with times no earlier.
+func (s *Store) firstAt(ctx context.Context, t time.Time, ordered, last int64) (int64, error) {
+	lo, hi := max(ordered, 1), last+1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		var at int64
@@ -166,7 +179,8 @@ func (s *Store) firstAt(ctx context.Context, t time.Time) (int64, error) {
 }
 
 // eventQuery returns the query of the events q selects and its arguments,
-// given the first seq of q.Since and of q.Until (0 for none).
+// given seq bounds for q.Since and q.Until (0 for none) that hold every
+// event of the time range.
 func eventQuery(q lapse.EventQuery, since, until int64) (string, []any) {
 	var (
 		conds []string
@@ -185,9 +199,11 @@ func eventQuery(q lapse.EventQuery, since, until int64) (string, []any) {
 	}
 	if !q.Since.IsZero() {
 		add(`e.seq >= ?`, since)
+		add(`e.time >= ?`, nanos(q.Since))
 	}
 	if !q.Until.IsZero() {
 		add(`e.seq < ?`, until)
+		add(`e.time < ?`, nanos(q.Until))
 	}
 	if len(q.Types) > 0 {
 		conds = append(conds, `e.type IN (?`+strings.Repeat(`,?`, len(q.Types)-1)+`)`)

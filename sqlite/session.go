@@ -25,6 +25,13 @@ const sessionSelect = sessionColumns + `, (SELECT value FROM store_state WHERE n
 // really active.
 const unswept = `min(idle_expires_at, expires_at) > (SELECT value FROM store_state WHERE name = 'swept_until')`
 
+// clockBehind is the error of a write whose new deadline falls at or
+// before the watermark w: the writer's clock is behind the sweeper's.
+func clockBehind(w int64) error {
+	return &lapse.Error{Code: lapse.CodeStoreUnavailable,
+		Message: "this process's clock is behind the session store's expiry sweep (swept up to " + ts(w).Format(time.RFC3339Nano) + ")"}
+}
+
 // sweptUntil reads the sweep watermark inside tx.
 func sweptUntil(ctx context.Context, tx wtx) (int64, error) {
 	var w int64
@@ -98,6 +105,14 @@ func nanos(t time.Time) int64 {
 func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*lapse.Session, error) {
 	var ended []*lapse.Session
 	err := s.inTx(ctx, func(tx wtx) error {
+		// A session created by a caller whose clock is behind the
+		// sweep's, past a deadline the sweep already covered, would read
+		// as expired at once: it is refused, and nothing changes.
+		if w, err := sweptUntil(ctx, tx); err != nil {
+			return err
+		} else if nanos(sess.Deadline()) <= w {
+			return clockBehind(w)
+		}
 		if limit > 0 {
 			var err error
 			if ended, err = endOldest(ctx, tx, sess, limit); err != nil {
@@ -107,19 +122,7 @@ func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*
 		if err := insertSession(ctx, tx, sess); err != nil {
 			return err
 		}
-		events := []lapse.Event{lapse.NewEvent(lapse.EventCreated, sess, "", lapse.ActorAPI, sess.CreatedAt)}
-		// A caller whose clock is behind the sweeper's may create a
-		// session already past a deadline the sweep covered; it reads as
-		// expired at once, so its expiry is recorded with it.
-		w, err := sweptUntil(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if c := *sess; nanos(c.Deadline()) <= w {
-			ev, _ := c.EndAt(lapse.Ending{Status: lapse.StatusExpired, Now: ts(w)})
-			events = append(events, ev)
-		}
-		return appendEvents(ctx, tx, events, false)
+		return appendEvent(ctx, tx, lapse.NewEvent(lapse.EventCreated, sess, "", lapse.ActorAPI, sess.CreatedAt))
 	})
 	if err != nil {
 		return nil, err
@@ -253,7 +256,7 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 		if w, err := sweptUntil(ctx, tx); err != nil {
 			return err
 		} else if nanos(sess.Deadline()) <= w {
-			return lapse.EndedError(sess)
+			return clockBehind(w)
 		}
 		amr, err := json.Marshal(nonNil(sess.AMR))
 		if err != nil {

@@ -36,8 +36,9 @@ type Store struct {
 	w *sql.DB // the one writer
 	r *sql.DB // readers
 
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt // the writer's statements, parsed once
+	mu     sync.Mutex
+	stmts  map[string]*sql.Stmt // the writer's statements, parsed once
+	closed bool
 }
 
 var (
@@ -139,6 +140,7 @@ func (s *Store) migrate() error {
 func (s *Store) Close() error {
 	var errs []error
 	s.mu.Lock()
+	s.closed = true
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
@@ -180,34 +182,41 @@ func notFound() error {
 type wtx struct {
 	*sql.Tx
 	s   *Store
-	new *[]string // statements this transaction parsed for itself
+	new map[string]*sql.Stmt // statements this transaction parsed for itself
 }
 
 // stmt returns query prepared, bound to t. A statement the store has not
-// kept yet is parsed for t alone (the writer's one connection is t's
-// until it ends) and kept by inTx after it.
+// kept yet is parsed once for t alone (the writer's one connection is t's
+// until it ends) and kept by inTx after it. Every query passed here must
+// be one of a bounded set: the store keeps each for its lifetime.
 func (t wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := t.new[query]; ok {
+		return st, nil
+	}
 	t.s.mu.Lock()
 	st, ok := t.s.stmts[query]
 	t.s.mu.Unlock()
 	if ok {
 		return t.Tx.StmtContext(ctx, st), nil
 	}
-	*t.new = append(*t.new, query)
-	return t.Tx.PrepareContext(ctx, query)
+	st, err := t.Tx.PrepareContext(ctx, query)
+	if err == nil {
+		t.new[query] = st
+	}
+	return st, err
 }
 
 // keep prepares the statements a transaction parsed for itself on the
 // writer, now free, for the transactions after it. It holds no lock while
 // it waits for the writer, which another transaction may hold.
-func (s *Store) keep(ctx context.Context, queries []string) {
-	for _, q := range queries {
+func (s *Store) keep(ctx context.Context, parsed map[string]*sql.Stmt) {
+	for q := range parsed {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
 			continue // parsed again next time
 		}
 		s.mu.Lock()
-		if _, ok := s.stmts[q]; ok {
+		if _, ok := s.stmts[q]; ok || s.closed {
 			st.Close()
 		} else {
 			s.stmts[q] = st
@@ -249,13 +258,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx wtx) error) error {
 	if err != nil {
 		return wrap(err)
 	}
-	var parsed []string
+	tx := wtx{sqlTx, s, map[string]*sql.Stmt{}}
 	defer func() {
-		if len(parsed) > 0 {
-			s.keep(context.WithoutCancel(ctx), parsed)
+		if len(tx.new) > 0 {
+			s.keep(context.WithoutCancel(ctx), tx.new)
 		}
 	}()
-	tx := wtx{sqlTx, s, &parsed}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return wrap(err)

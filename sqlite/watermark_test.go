@@ -35,28 +35,37 @@ func session(subject string, at time.Time) *lapse.Session {
 }
 
 // TestCreateBehindWatermark: a session created by a caller whose clock is
-// behind the sweep's, already past a deadline the sweep covered, reads as
-// expired and has its expiry recorded with its creation.
+// behind the sweep's, already past a deadline the sweep covered, is
+// refused (it would read as expired at once), and the subject's other
+// sessions are not ended to make room for it.
 func TestCreateBehindWatermark(t *testing.T) {
 	st := openTest(t)
+	keep := session("alice", t0.Add(2*time.Hour))
+	if _, err := st.Create(ctx, keep, 0); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := st.ExpireDue(ctx, t0.Add(time.Hour), 100); err != nil {
 		t.Fatal(err)
 	}
-	s := session("late", t0) // idle deadline t0+10m, behind the watermark
-	if _, err := st.Create(ctx, s, 0); err != nil {
-		t.Fatal(err)
+	late := session("alice", t0) // idle deadline t0+10m, behind the watermark
+	_, err := st.Create(ctx, late, 1)
+	if code := lapse.ErrorCode(err); code != lapse.CodeStoreUnavailable {
+		t.Fatalf("Create behind the watermark: %v, want %s", err, lapse.CodeStoreUnavailable)
 	}
-	got, err := st.Session(ctx, s.ID)
-	if err != nil || got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout {
-		t.Fatalf("Session = %+v, %v; want expired", got, err)
+	if _, err := st.Session(ctx, late.ID); lapse.ErrorCode(err) != lapse.CodeSessionNotFound {
+		t.Errorf("the refused session was stored: %v", err)
 	}
-	evs, _ := st.QueryEvents(ctx, lapse.EventQuery{SessionID: s.ID})
-	var types []lapse.EventType
-	for _, e := range evs {
-		types = append(types, e.Type)
+	if got, err := st.Session(ctx, keep.ID); err != nil || got.Status != lapse.StatusActive {
+		t.Errorf("the subject's session was ended for a refused one: %+v, %v", got, err)
 	}
-	if !slices.Equal(types, []lapse.EventType{lapse.EventCreated, lapse.EventExpired}) {
-		t.Errorf("events = %v, want created and expired", types)
+	// A step-up whose new deadlines fall behind the watermark is refused
+	// the same way, and the session stays as it was.
+	r := lapse.Rotation{OldHash: keep.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, AMR: []string{"pwd", "otp"}, Now: t0.Add(-30 * time.Minute), Grace: time.Second}
+	if _, err := st.Rotate(ctx, keep.ID, r); lapse.ErrorCode(err) != lapse.CodeStoreUnavailable {
+		t.Errorf("Rotate with a clock behind the watermark: %v, want %s", err, lapse.CodeStoreUnavailable)
+	}
+	if got, _ := st.Session(ctx, keep.ID); got.TokenHash != keep.TokenHash || got.AAL != 1 {
+		t.Errorf("the refused rotation changed the session")
 	}
 }
 
@@ -126,11 +135,12 @@ func TestMigrationKeepsTheLog(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	// One session lapsed at t0+10m and one still active, with their
-	// events chained as version 3 chained them.
-	old, live := session("alice", t0), session("bob", t0.Add(time.Hour))
+	// One session lapsed at t0+10m, one still active, and one created
+	// after a clock step back, with their events chained as version 3
+	// chained them: with times as given, out of order.
+	old, live, stepped := session("alice", t0), session("bob", t0.Add(time.Hour)), session("carol", t0.Add(time.Minute))
 	var prev []byte = []byte{}
-	for i, s := range []*lapse.Session{old, live} {
+	for i, s := range []*lapse.Session{old, live, stepped} {
 		if _, err := db.Exec(`INSERT INTO sessions (id, token_hash, subject, tenant, tier, aal, amr, status, created_at, last_active_at,
 			authenticated_at, idle_expires_at, expires_at, warn_at, idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age,
 			max_sessions, remind_after) VALUES (?, ?, ?, '', 'standard', 1, '["pwd"]', 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0)`,
@@ -164,12 +174,39 @@ func TestMigrationKeepsTheLog(t *testing.T) {
 		t.Errorf("events of alice's session in its first minute = %+v, %v", evs, err)
 	}
 	due, err := st.ExpireDue(ctx, t0.Add(30*time.Minute), 10)
-	if err != nil || len(due) != 1 || due[0].ID != old.ID {
-		t.Fatalf("first sweep after the migration = %v, %v; want alice's lapsed session", due, err)
+	if err != nil || len(due) != 2 || due[0].ID != old.ID || due[1].ID != stepped.ID {
+		t.Fatalf("first sweep after the migration = %v, %v; want alice's and carol's lapsed sessions", sessionIDsOf(due), err)
+	}
+	// Every time range finds exactly the records whose times fall in it,
+	// in the migrated part and in the part appended since.
+	all, err := st.Events(ctx, 0, 100)
+	if err != nil || len(all) != 5 {
+		t.Fatalf("log = %d events, %v; want 5", len(all), err)
+	}
+	for since := -5; since <= 95; since += 5 {
+		for until := since; until <= 100; until += 5 {
+			q := lapse.EventQuery{Since: t0.Add(time.Duration(since) * time.Minute), Until: t0.Add(time.Duration(until) * time.Minute)}
+			var want, got []int64
+			for _, e := range all {
+				if !e.Time.Before(q.Since) && e.Time.Before(q.Until) {
+					want = append(want, e.Seq)
+				}
+			}
+			evs, err := st.QueryEvents(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				got = append(got, e.Seq)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("events in [%dm, %dm) = %v, want %v", since, until, got, want)
+			}
+		}
 	}
 	recs, err := st.ChainRecords(ctx, 0, 10)
-	if err != nil || len(recs) != 3 {
-		t.Fatalf("chain = %d records, %v; want 3", len(recs), err)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("chain = %d records, %v; want 5", len(recs), err)
 	}
 	prev = []byte{}
 	for _, r := range recs {
@@ -178,4 +215,12 @@ func TestMigrationKeepsTheLog(t *testing.T) {
 		}
 		prev = r.Hash
 	}
+}
+
+func sessionIDsOf(ss []*lapse.Session) []string {
+	var ids []string
+	for _, s := range ss {
+		ids = append(ids, s.ID)
+	}
+	return ids
 }

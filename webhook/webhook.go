@@ -120,7 +120,8 @@ const (
 // Tick enqueues new events for every endpoint, then attempts every due
 // delivery once, up to perEndpoint at a time to each endpoint, and
 // records the outcomes together. Until they are recorded, a crash only
-// makes deliveries be sent again (at least once).
+// makes deliveries be sent again (at least once). A round ends when its
+// slowest endpoint is done.
 func (d *Dispatcher) Tick(ctx context.Context) error {
 	for _, ep := range d.cfg.Endpoints {
 		if err := d.enqueue(ctx, ep); err != nil {
@@ -131,30 +132,37 @@ func (d *Dispatcher) Tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Each endpoint's deliveries go out from a goroutine of their own, so
+	// that one endpoint's full slots do not hold up handing out another's.
+	byEndpoint := map[string][]lapse.Delivery{}
+	for _, del := range due {
+		byEndpoint[del.Endpoint] = append(byEndpoint[del.Endpoint], del)
+	}
 	var (
 		wg   sync.WaitGroup
-		sems = map[string]chan struct{}{}
 		mu   sync.Mutex
 		done []lapse.Delivery
 	)
-	for _, del := range due {
-		ep, ok := d.endpoint(del.Endpoint)
+	for name, dels := range byEndpoint {
+		ep, ok := d.endpoint(name)
 		if !ok {
 			continue // an endpoint removed from the config: left pending
 		}
-		sem := sems[ep.Name]
-		if sem == nil {
-			sem = make(chan struct{}, perEndpoint)
-			sems[ep.Name] = sem
-		}
-		sem <- struct{}{}
 		wg.Go(func() {
-			defer func() { <-sem }()
-			if del, ok := d.attempt(ctx, ep, del); ok {
-				mu.Lock()
-				done = append(done, del)
-				mu.Unlock()
+			var inner sync.WaitGroup
+			sem := make(chan struct{}, perEndpoint)
+			for _, del := range dels {
+				sem <- struct{}{}
+				inner.Go(func() {
+					defer func() { <-sem }()
+					if del, ok := d.attempt(ctx, ep, del); ok {
+						mu.Lock()
+						done = append(done, del)
+						mu.Unlock()
+					}
+				})
 			}
+			inner.Wait()
 		})
 	}
 	wg.Wait()

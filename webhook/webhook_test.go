@@ -3,12 +3,14 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,5 +183,56 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	}
 	if dead, _ := f.store.Dead(ctx, 10); len(dead) != 0 {
 		t.Errorf("still dead after a successful replay: %+v", dead)
+	}
+}
+
+// TestSlowEndpointDoesNotHoldUpOthers: while every slot of an endpoint is
+// taken by requests that do not answer, another endpoint still gets its
+// deliveries in the same round.
+func TestSlowEndpointDoesNotHoldUpOthers(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := lapsetest.NewClock(time.Time{})
+	m, _ := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
+	const n = 64
+	var (
+		fastGot  atomic.Int64
+		fastDone = make(chan struct{})
+		timedOut atomic.Bool
+	)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // answers only once the fast endpoint has everything
+		case <-fastDone:
+		case <-time.After(5 * time.Second):
+			timedOut.Store(true)
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer slow.Close()
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fastGot.Add(1) == n {
+			close(fastDone)
+		}
+	}))
+	defer fast.Close()
+	key, _ := webhook.ParseSecret(webhook.NewSecret())
+	d := webhook.New(webhook.Config{Log: st, Queue: st, Clock: clock, Endpoints: []webhook.Endpoint{
+		{Name: "a-slow", URL: slow.URL, Key: key}, {Name: "b-fast", URL: fast.URL, Key: key}}})
+	if err := d.Tick(ctx); err != nil { // both endpoints start at the present
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, _, err := m.Create(ctx, lapse.CreateParams{Subject: fmt.Sprint("u", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fastGot.Load(); got != n || timedOut.Load() {
+		t.Errorf("the fast endpoint got %d of %d deliveries while the slow one held its slots (slow timed out: %v)", got, n, timedOut.Load())
 	}
 }

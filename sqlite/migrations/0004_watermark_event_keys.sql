@@ -5,6 +5,8 @@
 -- has its session.expired event; such a session reads as expired whatever
 -- its row says, and no write brings it back. indexed_until: the events up
 -- to this seq have their rows in event_sessions and event_subjects.
+-- ordered_from: from this seq on, event times never decrease (the records
+-- before it were written with times as given, and stay as they are).
 CREATE TABLE store_state (
     name  TEXT    PRIMARY KEY,
     value INTEGER NOT NULL
@@ -12,7 +14,8 @@ CREATE TABLE store_state (
 
 INSERT INTO store_state (name, value) VALUES
     ('swept_until', 0),
-    ('indexed_until', (SELECT coalesce(max(seq), 0) FROM events));
+    ('indexed_until', (SELECT coalesce(max(seq), 0) FROM events)),
+    ('ordered_from', (SELECT coalesce(max(seq), 1) FROM events));
 
 -- The events of a session and of a subject, in seq order.
 CREATE TABLE event_sessions (
@@ -32,8 +35,9 @@ INSERT INTO event_subjects (subject, seq) SELECT subject, seq FROM events ORDER 
 
 -- The log itself keeps no index but its seq: no reader looks an event up
 -- by id (unique by construction: a millisecond and 83 random bits), and
--- times never decrease along seq (appendEvents), so a time range is a seq
--- range found by binary search. The copy keeps every record as it was.
+-- times never decrease along seq from ordered_from on (appendEvents), so a
+-- time range is a seq range found by binary search, with the records
+-- before it read whole. The copy keeps every record as it was.
 CREATE TABLE events_log (
     seq        INTEGER PRIMARY KEY,
     id         TEXT    NOT NULL,
