@@ -37,7 +37,6 @@ func (s *Store) Enqueue(ctx context.Context, endpoint string, seqs []int64, curs
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
 		for _, seq := range seqs {
 			if _, err := stmt.ExecContext(ctx, endpoint, seq, nanos(now), nanos(now)); err != nil {
 				return err

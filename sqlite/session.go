@@ -45,6 +45,12 @@ type scanner interface{ Scan(...any) error }
 // whose deadline is at or before the watermark is returned as the
 // sweeper recorded it: expired at that deadline (see ExpireDue).
 func scanSession(row scanner) (*lapse.Session, error) {
+	s, _, err := scanSessionSwept(row)
+	return s, err
+}
+
+// scanSessionSwept is scanSession that also returns the watermark it read.
+func scanSessionSwept(row scanner) (*lapse.Session, int64, error) {
 	var (
 		s                                   lapse.Session
 		hash, prevHash                      []byte
@@ -61,15 +67,15 @@ func scanSession(row scanner) (*lapse.Session, error) {
 		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA,
 		&prevHash, &prevUntil, &swept)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound()
+		return nil, 0, notFound()
 	} else if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	copy(s.TokenHash[:], hash)
 	copy(s.PrevTokenHash[:], prevHash)
 	s.PrevValidUntil = ts(prevUntil)
 	if err := json.Unmarshal([]byte(amr), &s.AMR); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if meta != "" {
 		s.Metadata = json.RawMessage(meta)
@@ -82,7 +88,7 @@ func scanSession(row scanner) (*lapse.Session, error) {
 	if reason, at, lapsed := s.Lapsed(ts(swept)); s.Status == lapse.StatusActive && lapsed {
 		s.Status, s.EndReason, s.EndedAt = lapse.StatusExpired, reason, at
 	}
-	return &s, nil
+	return &s, swept, nil
 }
 
 // ts and nanos convert between times and stored Unix nanoseconds; the
@@ -204,8 +210,11 @@ func (s *Store) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.S
 func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
 	var sess *lapse.Session
 	err := s.inTx(ctx, func(tx wtx) error {
-		var err error
-		if sess, err = sessionByID(ctx, tx, id); err != nil {
+		var (
+			err error
+			w   int64
+		)
+		if sess, w, err = sessionByID(ctx, tx, id); err != nil {
 			return err
 		}
 		if _, _, lapsed := sess.Lapsed(at); lapsed || sess.Status != lapse.StatusActive || !at.After(sess.LastActiveAt) {
@@ -215,8 +224,8 @@ func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt 
 		// watermark; a caller with a stray clock is refused all the same.
 		next := *sess
 		next.IdleExpiresAt = idleExpiresAt
-		if w, err := sweptUntil(ctx, tx); err != nil || nanos(next.Deadline()) <= w {
-			return err
+		if nanos(next.Deadline()) <= w {
+			return nil
 		}
 		extended := force || !at.Before(sess.WarnAt)
 		sess.LastActiveAt, sess.IdleExpiresAt, sess.WarnAt = at, idleExpiresAt, warnAt
@@ -232,16 +241,20 @@ func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt 
 	return sess, err
 }
 
-func sessionByID(ctx context.Context, tx wtx, id string) (*lapse.Session, error) {
-	return scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionSelect+` FROM sessions WHERE id = ?`, id))
+// sessionByID reads a session inside tx, with the watermark it was read at.
+func sessionByID(ctx context.Context, tx wtx, id string) (*lapse.Session, int64, error) {
+	return scanSessionSwept(tx.QueryRowContext(ctx, `SELECT `+sessionSelect+` FROM sessions WHERE id = ?`, id))
 }
 
 // Rotate implements [lapse.Store].
 func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse.Session, error) {
 	var sess *lapse.Session
 	err := s.inTx(ctx, func(tx wtx) error {
-		var err error
-		if sess, err = sessionByID(ctx, tx, id); err != nil {
+		var (
+			err error
+			w   int64
+		)
+		if sess, w, err = sessionByID(ctx, tx, id); err != nil {
 			return err
 		}
 		if _, _, lapsed := sess.Lapsed(r.Now); lapsed || sess.Status != lapse.StatusActive {
@@ -253,9 +266,7 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 			return &lapse.Error{Code: lapse.CodeConflict, Message: "the session's token was replaced by another step-up"}
 		}
 		events := sess.Rotate(r)
-		if w, err := sweptUntil(ctx, tx); err != nil {
-			return err
-		} else if nanos(sess.Deadline()) <= w {
+		if nanos(sess.Deadline()) <= w {
 			return clockBehind(w)
 		}
 		amr, err := json.Marshal(nonNil(sess.AMR))
@@ -291,7 +302,7 @@ func (s *Store) End(ctx context.Context, id string, e lapse.Ending) (*lapse.Sess
 	)
 	err := s.inTx(ctx, func(tx wtx) error {
 		var err error
-		if sess, err = sessionByID(ctx, tx, id); err != nil || sess.Status != lapse.StatusActive {
+		if sess, _, err = sessionByID(ctx, tx, id); err != nil || sess.Status != lapse.StatusActive {
 			return err
 		}
 		ev, ok := sess.EndAt(e)

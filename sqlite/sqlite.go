@@ -70,20 +70,18 @@ func Open(path string) (*Store, error) {
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
 		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
-	s := &Store{stmts: map[string]*sql.Stmt{}}
-	for _, c := range []struct {
-		db    **sql.DB
-		extra string
-		conns int
-	}{{&s.w, "&_txlock=immediate", 1}, {&s.r, "&_pragma=query_only(1)", 4}} {
-		db, err := sql.Open("sqlite", dsn+c.extra)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("sqlite: %w", err)
-		}
-		db.SetMaxOpenConns(c.conns)
-		*c.db = db
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{}}
 	if err := s.migrate(); err != nil {
 		s.Close()
 		return nil, err
@@ -145,12 +143,7 @@ func (s *Store) Close() error {
 		errs = append(errs, st.Close())
 	}
 	s.mu.Unlock()
-	for _, db := range []*sql.DB{s.r, s.w} {
-		if db != nil {
-			errs = append(errs, db.Close())
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // wrap turns a driver error into a lapse error.
@@ -188,7 +181,8 @@ type wtx struct {
 // stmt returns query prepared, bound to t. A statement the store has not
 // kept yet is parsed once for t alone (the writer's one connection is t's
 // until it ends) and kept by inTx after it. Every query passed here must
-// be one of a bounded set: the store keeps each for its lifetime.
+// be one of a bounded set: the store keeps each for its lifetime. The
+// statement closes with t; callers do not close it.
 func (t wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := t.new[query]; ok {
 		return st, nil

@@ -135,7 +135,6 @@ func (s *Store) WarnDue(ctx context.Context, now time.Time, limit int) ([]*lapse
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
 		events := make([]lapse.Event, 0, len(due))
 		for _, sess := range due {
 			if _, err := stmt.ExecContext(ctx, sess.ID); err != nil {
