@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,16 +14,30 @@ import (
 )
 
 // sharedStore is a SQLite store posing as one shared between nodes: its
-// change feed is driven by the test.
+// change feed is driven by the test, marks included.
 type sharedStore struct {
 	*sqlite.Store
-	notes      chan lapse.TokenHash // a zero hash means "live"
-	handled    chan struct{}        // after each note was handed to the manager
+	notes      chan lapse.Change
+	handled    chan struct{} // after each note was handed to the manager
 	lose       chan error
 	subscribed chan struct{} // at each (re)subscription
+
+	mu    sync.Mutex
+	marks []uint64      // sent and not yet delivered
+	sent  chan struct{} // a mark was sent
 }
 
-func (s *sharedStore) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
+func newSharedStore(t *testing.T) *sharedStore {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &sharedStore{Store: st, notes: make(chan lapse.Change), handled: make(chan struct{}),
+		lose: make(chan error), subscribed: make(chan struct{}), sent: make(chan struct{}, 1)}
+}
+
+func (s *sharedStore) Changes(ctx context.Context, fn func(lapse.Change)) error {
 	s.subscribed <- struct{}{}
 	for {
 		select {
@@ -30,28 +45,80 @@ func (s *sharedStore) Changes(ctx context.Context, fn func(lapse.TokenHash)) err
 			return ctx.Err()
 		case err := <-s.lose:
 			return err
-		case h := <-s.notes:
-			fn(h)
+		case c := <-s.notes:
+			fn(c)
 			s.handled <- struct{}{}
 		}
 	}
 }
 
-func (s *sharedStore) note(h lapse.TokenHash) {
-	s.notes <- h
+func (s *sharedStore) Mark(ctx context.Context, id uint64) error {
+	s.mu.Lock()
+	s.marks = append(s.marks, id)
+	s.mu.Unlock()
+	select {
+	case s.sent <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// note hands one change to the manager and waits until it took it.
+func (s *sharedStore) note(c lapse.Change) {
+	s.notes <- c
 	<-s.handled
 }
 
-func TestSharedStoreCacheFailsClosed(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
+// pending returns the marks sent and not yet delivered, and forgets them.
+func (s *sharedStore) pending() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := s.marks
+	s.marks = nil
+	return ids
+}
+
+// deliver hands the marks ids to the manager, as if they came back.
+func (s *sharedStore) deliver(ids []uint64) {
+	for _, id := range ids {
+		s.note(lapse.Change{Mark: id})
 	}
-	defer st.Close()
-	shared := &sharedStore{Store: st, notes: make(chan lapse.TokenHash), handled: make(chan struct{}),
-		lose: make(chan error), subscribed: make(chan struct{})}
+}
+
+// vouch waits for the manager to send marks and delivers them, as a feed
+// that keeps up would. The marks sent before the call are dropped, and it
+// waits for two: the second was sent (and stamped) after the first
+// reached the feed, which was after the call, so after every change and
+// reset the test made before.
+func (s *sharedStore) vouch(t *testing.T) {
+	t.Helper()
+	s.pending()
+	for {
+		s.mu.Lock()
+		n := len(s.marks)
+		s.mu.Unlock()
+		if n >= 2 {
+			s.deliver(s.pending())
+			return
+		}
+		select {
+		case <-s.sent:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the manager sent no mark through its change feed within 10s")
+		}
+	}
+}
+
+// TestSharedStoreCacheFailsClosed checks that a manager on a shared store
+// answers from its cache only while its change feed vouches for it: after
+// the feed went live, while marks come back within the propagation bound,
+// and never once the feed is lost or has stalled for longer than the
+// bound. Its clock is fake: the bound passes when the test says so.
+func TestSharedStoreCacheFailsClosed(t *testing.T) {
+	shared := newSharedStore(t)
 	clock := lapsetest.NewClock(time.Time{})
-	m, err := lapse.New(lapse.Config{Store: shared, Policy: lapsetest.Policy(), Clock: clock})
+	const bound = 100 * time.Millisecond
+	m, err := lapse.New(lapse.Config{Store: shared, Policy: lapsetest.Policy(), Clock: clock, PropagationBound: bound})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,32 +127,50 @@ func TestSharedStoreCacheFailsClosed(t *testing.T) {
 	go m.Run(runCtx, lapse.RunOptions{SweepEvery: time.Hour, Retention: -1})
 	<-shared.subscribed
 
-	tok, s := f2create(t, m)
-	m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
-	// Another node revokes it, straight in the store: before the feed is
-	// live the manager must not have served from its cache.
-	endElsewhere(t, st, s.ID)
-	_, err = m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
-	wantCode(t, "verify before the feed is live", err, lapse.CodeSessionRevoked)
+	// Another node revokes each session straight in the store.
+	refusedOnceEndedElsewhere := func(what string) {
+		t.Helper()
+		tok, s := f2create(t, m)
+		m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+		endElsewhere(t, shared.Store, s.ID)
+		_, err := m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+		wantCode(t, what, err, lapse.CodeSessionRevoked)
+	}
+	refusedOnceEndedElsewhere("verify before the feed is live")
+	shared.note(lapse.Change{Reset: true})
+	refusedOnceEndedElsewhere("verify once the feed is live, before a mark came back")
 
-	shared.note(lapse.TokenHash{}) // live
+	shared.vouch(t)
 	tok2, s2 := f2create(t, m)
 	m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{}) // cached now
-	endElsewhere(t, st, s2.ID)
+	endElsewhere(t, shared.Store, s2.ID)
 	if _, err := m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{}); err != nil {
-		t.Fatalf("with a live feed and no notice yet, the cache should still answer (to show it is used): %v", err)
+		t.Fatalf("with a fresh feed and no notice yet, the cache should still answer (to show it is used): %v", err)
 	}
-	shared.note(s2.TokenHash) // the other node's notice
+	shared.note(lapse.Change{Token: s2.TokenHash}) // the other node's notice
 	_, err = m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{})
 	wantCode(t, "verify after the change notice", err, lapse.CodeSessionRevoked)
 
+	// The feed stalls: no mark comes back. Within the bound the cache
+	// still answers; once the bound has passed, the store does.
 	tok3, s3 := f2create(t, m)
 	m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{})
+	endElsewhere(t, shared.Store, s3.ID)
+	late := shared.pending() // sent before the stall
+	clock.Advance(bound)
+	if _, err := m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{}); err != nil {
+		t.Fatalf("at the bound after the last mark came back, the cache should still answer: %v", err)
+	}
+	clock.Advance(time.Nanosecond)
+	_, err = m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{})
+	wantCode(t, "verify past the bound with a stalled feed", err, lapse.CodeSessionRevoked)
+
+	shared.deliver(late) // the marks sent before the stall come back late: still stale
+	refusedOnceEndedElsewhere("verify after late marks came back")
+
 	shared.lose <- errors.New("connection reset") // the feed is lost
 	<-shared.subscribed                           // the manager gave up its cache and resubscribes
-	endElsewhere(t, st, s3.ID)
-	_, err = m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{})
-	wantCode(t, "verify after the feed was lost", err, lapse.CodeSessionRevoked)
+	refusedOnceEndedElsewhere("verify after the feed was lost")
 }
 
 func f2create(t *testing.T, m *lapse.Manager) (lapse.Token, *lapse.Session) {

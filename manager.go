@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -25,7 +24,16 @@ type Config struct {
 	// Observer is told of verifications and ended sessions, for metrics;
 	// nil means nobody.
 	Observer Observer
+	// PropagationBound is, on a store shared between nodes (a
+	// [ChangeFeed]), how long after a change made on another node this
+	// node may still answer from its cache as if it had not happened; 0
+	// means [DefaultPropagationBound]. Past it without word from the feed,
+	// every verify reads the store.
+	PropagationBound time.Duration
 }
+
+// DefaultPropagationBound is the default [Config.PropagationBound].
+const DefaultPropagationBound = 100 * time.Millisecond
 
 // Observer receives what the manager does, for metrics. Its methods are
 // called synchronously and must be fast and safe for concurrent use.
@@ -48,9 +56,9 @@ type Manager struct {
 	cache  *cache // nil when disabled
 	obs    Observer
 	// shared is set when the store is shared with other nodes (it is a
-	// ChangeFeed); the cache then serves only while live is true.
+	// ChangeFeed); the cache then serves only while feed is fresh.
 	shared bool
-	live   atomic.Bool
+	feed   freshness
 }
 
 // New returns a manager for cfg. It fails with [CodeInvalid] when a
@@ -79,6 +87,10 @@ func New(cfg Config) (*Manager, error) {
 		m.cache = newCache(cfg.CacheSize)
 	}
 	_, m.shared = cfg.Store.(ChangeFeed)
+	m.feed.bound = cfg.PropagationBound
+	if m.feed.bound <= 0 {
+		m.feed.bound = DefaultPropagationBound
+	}
 	return m, nil
 }
 
@@ -284,79 +296,66 @@ func (m *Manager) Current(ctx context.Context, token string) (Session, error) {
 	return *s, nil
 }
 
-// current returns token's session if it is active now, with the time
+// current returns token's session if it may be used now, with the time
 // it was judged at. It applies no assurance rule and records nothing but
-// an expiry it finds.
+// an expiry it finds. [Session.Check] decides; this reads the session,
+// asks it, and records an expiry it finds.
 func (m *Manager) current(ctx context.Context, token string) (*Session, time.Time, error) {
 	if _, err := ParseToken(token); err != nil {
 		return nil, time.Time{}, err
 	}
 	h := HashSecret(token)
-	s, err := m.lookup(ctx, h)
+	s, now, err := m.lookup(ctx, h)
 	if err != nil {
-		return nil, time.Time{}, err
-	}
-	now := m.clock.Now()
-	if err := usable(s, h, now); err != nil {
 		return nil, now, err
 	}
-	if _, _, lapsed := s.Lapsed(now); lapsed {
-		// The store has the last word: another node may have recorded
-		// activity this node's cache has not seen.
-		if s, err = m.expire(ctx, s, now); err != nil {
-			return nil, now, err
-		}
-		if err := usable(s, h, now); err != nil {
-			return nil, now, err
-		}
+	lapsed, err := s.Check(h, now)
+	if lapsed {
+		s, err = m.expire(ctx, s, h, now)
+	}
+	if err != nil {
+		return nil, now, err
 	}
 	return s, now, nil
 }
 
-// cached reports whether the cache may serve: it exists and, for a
-// shared store, the change feed is live.
-func (m *Manager) cached() bool {
-	return m.cache != nil && (!m.shared || m.live.Load())
+// cached reports whether the cache may serve at now: it exists and, for
+// a shared store, the change feed vouched for it within the bound.
+func (m *Manager) cached(now time.Time) bool {
+	return m.cache != nil && (!m.shared || m.feed.fresh(now))
 }
 
-// lookup finds a session by token hash, in the cache first. Only a
+// lookup finds the session of token hash h, in the cache first while it
+// may serve, and returns it with the time to judge it at. Only a
 // session's current token is served from the cache: a token replaced by
 // a step-up is looked up in the store, so that it dies with its grace
-// whatever any cache holds.
-func (m *Manager) lookup(ctx context.Context, h TokenHash) (*Session, error) {
-	if !m.cached() {
-		return m.store.SessionByToken(ctx, h)
-	}
-	s, epoch := m.cache.get(h)
-	if s != nil && s.TokenHash == h {
-		return s, nil
+// whatever any cache holds. After a store read the clock is read again,
+// so that a slow read cannot make a deadline late.
+func (m *Manager) lookup(ctx context.Context, h TokenHash) (*Session, time.Time, error) {
+	now := m.clock.Now()
+	cached := m.cached(now)
+	var epoch uint64
+	if cached {
+		var s *Session
+		if s, epoch = m.cache.get(h); s != nil && s.TokenHash == h {
+			return s, now, nil
+		}
 	}
 	s, err := m.store.SessionByToken(ctx, h)
 	if err != nil {
-		return nil, err
+		return nil, now, err
 	}
-	if s.TokenHash == h {
+	if cached && s.TokenHash == h {
 		m.cache.putIf(h, s, epoch)
 	}
-	return s, nil
+	return s, m.clock.Now(), nil
 }
 
-// usable checks that s, found by token hash h, is active and that h is
-// its token, or its previous one within the rotation grace.
-func usable(s *Session, h TokenHash, now time.Time) error {
-	if s.TokenHash != h && !now.Before(s.PrevValidUntil) {
-		return errMalformedToken // replaced by a step-up, past its grace
-	}
-	if s.Status != StatusActive {
-		return EndedError(s)
-	}
-	return nil
-}
-
-// expire records that s lapsed and returns the matching error, or the
-// store's newer state of s if it has not lapsed there. If the store
-// cannot record it, the session is refused all the same.
-func (m *Manager) expire(ctx context.Context, s *Session, now time.Time) (*Session, error) {
+// expire records that s, presented with token hash h, lapsed at now, and
+// returns the store's answer as [Session.Check] judges it: the expiry, or
+// the store's newer state if another node recorded activity. If the
+// store cannot record it, the session is refused all the same.
+func (m *Manager) expire(ctx context.Context, s *Session, h TokenHash, now time.Time) (*Session, error) {
 	ended, changed, err := m.store.End(ctx, s.ID, Ending{Status: StatusExpired, Actor: ActorSystem, Now: now})
 	if err != nil {
 		c := *s
@@ -367,13 +366,11 @@ func (m *Manager) expire(ctx context.Context, s *Session, now time.Time) (*Sessi
 	}
 	if changed {
 		m.ended([]*Session{ended})
-		return nil, EndedError(ended)
-	}
-	if m.cache != nil {
+	} else if m.cache != nil {
 		m.cache.set(ended)
 	}
-	if ended.Status != StatusActive {
-		return nil, EndedError(ended)
+	if _, err := ended.Check(h, now); err != nil {
+		return nil, err
 	}
 	return ended, nil
 }
@@ -551,7 +548,7 @@ func (m *Manager) Revoke(ctx context.Context, token string) error {
 	} else if err != nil {
 		return err
 	}
-	if s.TokenHash != h && !m.clock.Now().Before(s.PrevValidUntil) {
+	if !s.Holds(h, m.clock.Now()) {
 		return nil // a token a step-up replaced, past its grace: it is dead
 	}
 	_, err = m.End(ctx, s.ID, ReasonLogout, ActorSubject)

@@ -114,3 +114,90 @@ func (s *Session) slide(now time.Time) (idle, warn time.Time) {
 	}
 	return idle, s.Policy.WarnAt(idle) // idle is already the earlier deadline
 }
+
+// Check decides whether s, found by the hash h of a presented token, may
+// be used at now. It is the one place where lapse decides that, for every
+// route that presents a token (verify, the session's own routes,
+// middleware, step-up):
+//
+//   - h must be s's token, or the one a rotation replaced while its grace
+//     lasts; otherwise the session is not found;
+//   - s must be recorded active; otherwise the [EndedError] of how it
+//     ended;
+//   - now must be before both deadlines; otherwise the EndedError of the
+//     expiry, with lapsed true: s is still recorded active, and the
+//     caller must record the expiry in the store (which has the last
+//     word: another node may have recorded newer activity).
+//
+// A nil error means the session may be used.
+func (s *Session) Check(h TokenHash, now time.Time) (lapsed bool, err error) {
+	if !s.Holds(h, now) {
+		return false, errMalformedToken
+	}
+	if s.Status != StatusActive {
+		return false, EndedError(s)
+	}
+	if _, _, past := s.Lapsed(now); past {
+		c := *s
+		c.EndAt(Ending{Status: StatusExpired, Now: now})
+		return true, EndedError(&c)
+	}
+	return false, nil
+}
+
+// Holds reports whether h is the hash of s's token at now: its current
+// token, or the one a rotation replaced, until PrevValidUntil.
+func (s *Session) Holds(h TokenHash, now time.Time) bool {
+	return s.TokenHash == h || (s.PrevTokenHash == h && now.Before(s.PrevValidUntil))
+}
+
+// EndAt applies e to s as a store records it: expired at its deadline if
+// that passed before e.Now, otherwise e's status and reason at e.Now. An
+// Ending with StatusExpired asks only to record an expiry: on a session
+// whose deadline has not passed at e.Now (another node recorded newer
+// activity) it changes nothing and returns false. Otherwise it returns
+// the event to record and true.
+func (s *Session) EndAt(e Ending) (Event, bool) {
+	reason, at, lapsed := s.Lapsed(e.Now)
+	switch {
+	case lapsed:
+		s.Status, s.EndReason, s.EndedAt = StatusExpired, reason, at
+		return NewEvent(EventExpired, s, reason, ActorSystem, e.Now), true
+	case e.Status == StatusExpired:
+		return Event{}, false
+	}
+	s.Status, s.EndReason, s.EndedAt = e.Status, e.Reason, e.Now
+	return NewEvent(EventRevoked, s, e.Reason, e.Actor, e.Now), true
+}
+
+// Rotate applies r to s as a store records it, and returns the events to
+// record. s must be active at r.Now.
+func (s *Session) Rotate(r Rotation) []Event {
+	raised := r.AAL > s.AAL
+	s.PrevTokenHash, s.PrevValidUntil = r.OldHash, r.Now.Add(r.Grace)
+	s.TokenHash, s.AAL, s.AMR = r.NewHash, r.AAL, r.AMR
+	s.AuthenticatedAt, s.LastActiveAt = r.Now, r.Now
+	s.ExpiresAt = r.Now.Add(s.Policy.AbsoluteTimeout)
+	s.IdleExpiresAt, s.WarnAt = s.slide(r.Now)
+	reason := Reason("reauthenticated")
+	if raised {
+		reason = "aal_raised"
+	}
+	return []Event{
+		NewEvent(EventSteppedUp, s, reason, r.Actor, r.Now),
+		NewEvent(EventRotated, s, "", r.Actor, r.Now),
+	}
+}
+
+// EndedError returns the error a verify of the ended session s gets,
+// with s's EndReason as its Reason.
+func EndedError(s *Session) *Error {
+	switch {
+	case s.Status == StatusRevoked:
+		return &Error{Code: CodeSessionRevoked, Message: "the session was revoked (" + string(s.EndReason) + ")", Reason: s.EndReason}
+	case s.EndReason == ReasonAbsoluteTimeout:
+		return &Error{Code: CodeSessionExpiredAbsolute, Message: "the session reached its absolute timeout", Reason: s.EndReason}
+	default:
+		return &Error{Code: CodeSessionExpiredIdle, Message: "the session expired after inactivity", Reason: ReasonIdleTimeout}
+	}
+}

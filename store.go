@@ -100,38 +100,6 @@ type Rotation struct {
 	Grace time.Duration
 }
 
-// Rotate applies r to s as a store records it, and returns the events to
-// record. s must be active at r.Now.
-func (s *Session) Rotate(r Rotation) []Event {
-	raised := r.AAL > s.AAL
-	s.PrevTokenHash, s.PrevValidUntil = r.OldHash, r.Now.Add(r.Grace)
-	s.TokenHash, s.AAL, s.AMR = r.NewHash, r.AAL, r.AMR
-	s.AuthenticatedAt, s.LastActiveAt = r.Now, r.Now
-	s.ExpiresAt = r.Now.Add(s.Policy.AbsoluteTimeout)
-	s.IdleExpiresAt, s.WarnAt = s.slide(r.Now)
-	reason := Reason("reauthenticated")
-	if raised {
-		reason = "aal_raised"
-	}
-	return []Event{
-		NewEvent(EventSteppedUp, s, reason, r.Actor, r.Now),
-		NewEvent(EventRotated, s, "", r.Actor, r.Now),
-	}
-}
-
-// EndedError returns the error a verify of the ended session s gets,
-// with s's EndReason as its Reason.
-func EndedError(s *Session) *Error {
-	switch {
-	case s.Status == StatusRevoked:
-		return &Error{Code: CodeSessionRevoked, Message: "the session was revoked (" + string(s.EndReason) + ")", Reason: s.EndReason}
-	case s.EndReason == ReasonAbsoluteTimeout:
-		return &Error{Code: CodeSessionExpiredAbsolute, Message: "the session reached its absolute timeout", Reason: s.EndReason}
-	default:
-		return &Error{Code: CodeSessionExpiredIdle, Message: "the session expired after inactivity", Reason: ReasonIdleTimeout}
-	}
-}
-
 // Filter selects a subject's sessions.
 type Filter struct {
 	Subject string
@@ -166,25 +134,6 @@ type EventLog interface {
 // active at a time, by tier, without loading them.
 type ActiveCounter interface {
 	CountActive(ctx context.Context, now time.Time) (map[string]int, error)
-}
-
-// EndAt applies e to s as a store records it: expired at its deadline if
-// that passed before e.Now, otherwise e's status and reason at e.Now. An
-// Ending with StatusExpired asks only to record an expiry: on a session
-// whose deadline has not passed at e.Now (another node recorded newer
-// activity) it changes nothing and returns false. Otherwise it returns
-// the event to record and true.
-func (s *Session) EndAt(e Ending) (Event, bool) {
-	reason, at, lapsed := s.Lapsed(e.Now)
-	switch {
-	case lapsed:
-		s.Status, s.EndReason, s.EndedAt = StatusExpired, reason, at
-		return NewEvent(EventExpired, s, reason, ActorSystem, e.Now), true
-	case e.Status == StatusExpired:
-		return Event{}, false
-	}
-	s.Status, s.EndReason, s.EndedAt = e.Status, e.Reason, e.Now
-	return NewEvent(EventRevoked, s, e.Reason, e.Actor, e.Now), true
 }
 
 // Pinger is implemented by stores that can tell whether their backing
@@ -314,12 +263,37 @@ type DeliveryQueue interface {
 // ChangeFeed is implemented by stores that several nodes share, so that
 // each node's verify cache hears of the changes the others make.
 //
-// Changes calls fn with the token hash of every session changed by any
-// node until ctx is done or the feed is lost, and blocks until then. Once
-// its subscription is live it calls fn with the zero [TokenHash]: "drop
-// everything you cached". It returns as soon as it can no longer vouch
-// that it hears every change. A manager serves from its cache only
-// between that first call and the return: it fails closed, never stale.
+// A manager serves a session from its cache only while the feed is fresh:
+// it sends a mark every quarter of its [Config.PropagationBound] and
+// serves from the cache only while the last mark that came back was sent
+// within the bound. A change committed before that mark was sent has
+// been delivered ahead of it, so a node whose feed stalls, is starved of
+// CPU or is cut off reads the store (or fails closed) once the bound has
+// passed, and never serves a stale entry for longer.
 type ChangeFeed interface {
-	Changes(ctx context.Context, fn func(TokenHash)) error
+	// Changes calls fn with every change made by any node, in the order
+	// the store committed them, until ctx is done or the feed is lost,
+	// and blocks until then. Once its subscription is live it calls fn
+	// with Change{Reset: true}: "drop everything you cached", since
+	// changes made before were not delivered. It returns as soon as it
+	// can no longer vouch that it hears every change. fn is called from
+	// one goroutine and must be quick.
+	Changes(ctx context.Context, fn func(Change)) error
+	// Mark sends a mark through the feed: the Changes of this same Store
+	// value delivers Change{Mark: id} after every change committed before
+	// Mark was called. Marks sent by other Store values (other nodes) are
+	// not delivered. A mark may be lost with the feed; the caller then
+	// sees none come back.
+	Mark(ctx context.Context, id uint64) error
+}
+
+// Change is one item of a [ChangeFeed].
+type Change struct {
+	// Token is the token hash of a changed session (touched, rotated or
+	// ended); zero for a mark or a reset.
+	Token TokenHash
+	// Mark is the id given to [ChangeFeed.Mark], for a mark.
+	Mark uint64
+	// Reset says the feed is live: drop everything cached.
+	Reset bool
 }

@@ -160,29 +160,3 @@ func (m *Manager) purge(ctx context.Context, retention time.Duration, report fun
 		}
 	}
 }
-
-// follow keeps the cache in step with the changes other nodes make,
-// resubscribing after a lost feed. While the feed is down the cache is
-// empty and unused.
-func (m *Manager) follow(ctx context.Context, feed ChangeFeed, report func(error)) {
-	for ctx.Err() == nil {
-		err := feed.Changes(ctx, func(h TokenHash) {
-			if h == (TokenHash{}) {
-				m.cache.clear()
-				m.live.Store(true)
-				return
-			}
-			m.cache.forget(h)
-		})
-		m.live.Store(false)
-		m.cache.clear()
-		if ctx.Err() != nil {
-			return
-		}
-		report(err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}

@@ -39,6 +39,10 @@ type File struct {
 	Retention time.Duration
 	// SweepInterval is the pause between expiry sweeps.
 	SweepInterval time.Duration
+	// PropagationBound is, with a store shared between nodes, how long
+	// after a change on another node a node's cache may still answer as
+	// if it had not happened (lapse.Config.PropagationBound).
+	PropagationBound time.Duration
 	// Webhooks are the endpoints that receive events.
 	Webhooks []Webhook
 	// WebhookRetry sets delivery retries.
@@ -87,7 +91,7 @@ func Default() *File {
 		panic("config: built-in default policy is invalid: " + err.Error())
 	}
 	return &File{Listen: "127.0.0.1:8080", DataDir: "lapse-data", Store: "sqlite", Policy: p,
-		Retention: 30 * 24 * time.Hour, SweepInterval: 200 * time.Millisecond}
+		Retention: 30 * 24 * time.Hour, SweepInterval: 200 * time.Millisecond, PropagationBound: lapse.DefaultPropagationBound}
 }
 
 // DefaultPolicy is the policy used without a config file: a standard tier
@@ -251,6 +255,10 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			}
 		case "sweep_interval":
 			if f.SweepInterval = p.duration(v, key); f.SweepInterval < 10*time.Millisecond || f.SweepInterval > time.Minute {
+				p.errorf(v, key, "must be between 10ms and 1m")
+			}
+		case "propagation_bound":
+			if f.PropagationBound = p.duration(v, key); f.PropagationBound < 10*time.Millisecond || f.PropagationBound > time.Minute {
 				p.errorf(v, key, "must be between 10ms and 1m")
 			}
 		case "webhooks":

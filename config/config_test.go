@@ -36,8 +36,8 @@ func TestLoadIssueExample(t *testing.T) {
 	if s.RequireAAL != 2 || s.MaxAuthAge != 15*time.Minute || s.MaxSessions != 3 {
 		t.Errorf("sensitive = %+v", s)
 	}
-	if f.Listen != "127.0.0.1:8080" || f.Store != "sqlite" {
-		t.Errorf("defaults not kept: listen %q store %q", f.Listen, f.Store)
+	if f.Listen != "127.0.0.1:8080" || f.Store != "sqlite" || f.PropagationBound != 100*time.Millisecond {
+		t.Errorf("defaults not kept: listen %q store %q propagation bound %v", f.Listen, f.Store, f.PropagationBound)
 	}
 }
 
@@ -57,6 +57,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"lapse.yaml:7", "tenants.acme.tiers.a.idle_timeout", "looser than the platform allows"}},
 		{"missing_default_tier", "tiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h}\n", []string{"default_tier", "is required"}},
 		{"not_yaml", "tiers: [unclosed\n", []string{"lapse.yaml", "not valid YAML"}},
+		{"propagation_bound_too_short", "propagation_bound: 1ms\n", []string{"lapse.yaml:1", "propagation_bound", "between 10ms and 1m"}},
 		{"wrong_type", "default_tier: a\ntiers:\n  a: {idle_timeout: [1], absolute_timeout: 1h}\n", []string{"tiers.a.idle_timeout", "must be a duration"}},
 		{"negative_count", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h, max_sessions: -1}\n", []string{"tiers.a.max_sessions", "whole number"}},
 		{"duplicate_key", "default_tier: a\ndefault_tier: b\n", []string{"default_tier", "set twice"}},

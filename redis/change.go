@@ -7,16 +7,19 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// heartbeatPrefix starts the feed's own liveness messages; token hashes
-// are hex, so they can never start with it.
-const heartbeatPrefix = "hb:"
+// heartbeatPrefix starts the feed's own liveness messages and markPrefix
+// its marks; token hashes are hex, so they can never start with either.
+const (
+	heartbeatPrefix = "hb:"
+	markPrefix      = "mk:"
+)
 
 // Changes subscribes to the store's change feed and calls fn with the
 // token hash of every session that any node changes (touched, rotated,
@@ -25,11 +28,10 @@ const heartbeatPrefix = "hb:"
 // own goroutine. fn is called from that one goroutine, in the order Redis
 // delivered the changes, and must be quick.
 //
-// Once the subscription is live, Changes calls fn with the zero
-// [lapse.TokenHash], which no token hashes to. It means "drop everything
-// you cached": changes made before the subscription was live were not
-// delivered. A cache that follows this feed may serve only between that
-// call and the return of Changes.
+// Once the subscription is live, Changes calls fn with a
+// [lapse.Change] whose Reset is set: "drop everything you cached", since
+// changes made before the subscription was live were not delivered. It
+// delivers the marks of [Store.Mark] sent by this Store value.
 //
 // Changes returns ctx.Err() when ctx is done, and otherwise an error with
 // [lapse.CodeStoreUnavailable] as soon as it cannot vouch that it hears
@@ -47,7 +49,7 @@ const heartbeatPrefix = "hb:"
 // subscription per shard, each to be moved when slots move, with more
 // ways to miss a message; the change rate (writes, not verifies) is low
 // enough for broadcast.
-func (s *Store) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
+func (s *Store) Changes(ctx context.Context, fn func(lapse.Change)) error {
 	ps := s.c.Subscribe(ctx)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
@@ -71,27 +73,31 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
 			break
 		}
 	}
-	fn(lapse.TokenHash{})
+	fn(lapse.Change{Reset: true})
 
+	f := feed{fn: fn, marks: s.markLabel(), arrived: map[uint64]int{}}
 	nonce := lapse.NewID("")
 	var (
 		round      int
-		sent, got  int
+		sent       int
 		next       = time.Now()
 		roundLabel string
 	)
 	for {
 		if !time.Now().Before(next) {
-			if round > 0 && got < sent {
+			if round > 0 && f.beats < sent {
 				return lost(errors.New("redis: change feed heartbeat " + strconv.Itoa(round) + " did not arrive"))
 			}
 			round++
 			roundLabel = heartbeatPrefix + nonce + ":" + strconv.Itoa(round) + ":"
-			n, err := s.beat(ctx, roundLabel)
+			masters, err := s.masters(ctx)
+			if err == nil {
+				err = s.publish(ctx, masters, roundLabel)
+			}
 			if err != nil {
 				return lost(err)
 			}
-			sent, got = n, 0
+			sent, f.beats, f.round = len(masters), 0, roundLabel
 			next = time.Now().Add(s.heartbeat)
 		}
 		msg, err := ps.ReceiveTimeout(ctx, max(time.Until(next), time.Millisecond))
@@ -104,18 +110,7 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
 		}
 		switch m := msg.(type) {
 		case *goredis.Message:
-			if strings.HasPrefix(m.Payload, heartbeatPrefix) {
-				if strings.HasPrefix(m.Payload, roundLabel) {
-					got++
-				}
-				continue
-			}
-			for _, hx := range strings.Split(m.Payload, ",") {
-				var h lapse.TokenHash
-				if n, err := hex.Decode(h[:], []byte(hx)); err == nil && n == len(h) {
-					fn(h)
-				}
-			}
+			f.message(m.Payload)
 		case *goredis.Subscription:
 			if m.Kind != "subscribe" {
 				return lost(errors.New("redis: change feed unsubscribed"))
@@ -124,16 +119,110 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
 	}
 }
 
-// beat publishes one heartbeat through every master, each with its own
-// suffix, and returns how many it published.
-func (s *Store) beat(ctx context.Context, label string) (int, error) {
+// feed is the state of one [Store.Changes] subscription.
+type feed struct {
+	fn      func(lapse.Change)
+	round   string // the label of the heartbeat round in progress
+	beats   int    // the copies of that round's heartbeat that arrived
+	marks   string // the prefix of this store's marks
+	arrived map[uint64]int
+}
+
+// message handles one message of the change channel: a heartbeat, a mark
+// or a list of changed sessions' token hashes.
+func (f *feed) message(payload string) {
+	switch {
+	case strings.HasPrefix(payload, heartbeatPrefix):
+		if strings.HasPrefix(payload, f.round) {
+			f.beats++
+		}
+	case strings.HasPrefix(payload, markPrefix):
+		f.mark(payload)
+	default:
+		for hx := range strings.SplitSeq(payload, ",") {
+			var h lapse.TokenHash
+			if n, err := hex.Decode(h[:], []byte(hx)); err == nil && n == len(h) {
+				f.fn(lapse.Change{Token: h})
+			}
+		}
+	}
+}
+
+// mark counts one copy of a mark, "mk:<nonce>:<id>:<copies>:<n>", and
+// delivers the mark once every master's copy has arrived: only then has
+// every change published through any master before it been delivered.
+func (f *feed) mark(payload string) {
+	rest, ok := strings.CutPrefix(payload, f.marks)
+	if !ok {
+		return // another node's
+	}
+	parts := strings.Split(rest, ":")
+	if len(parts) != 3 {
+		return
+	}
+	id, err1 := strconv.ParseUint(parts[0], 10, 64)
+	copies, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return
+	}
+	f.arrived[id]++
+	if f.arrived[id] < copies {
+		return
+	}
+	for k := range f.arrived {
+		if k <= id {
+			delete(f.arrived, k) // earlier marks that lost a copy are lost
+		}
+	}
+	f.fn(lapse.Change{Mark: id})
+}
+
+// Mark sends a mark with id through every master: [Store.Changes] of
+// this Store value delivers it once every copy has arrived, after every
+// change those masters published before.
+func (s *Store) Mark(ctx context.Context, id uint64) error {
+	masters, err := s.masters(ctx)
+	if err == nil {
+		err = s.publish(ctx, masters, s.markLabel()+strconv.FormatUint(id, 10)+":"+strconv.Itoa(len(masters))+":")
+	}
+	if err != nil {
+		return &lapse.Error{Code: lapse.CodeStoreUnavailable, Message: "redis: sending a change feed mark", Err: err}
+	}
+	return nil
+}
+
+// markLabel is the prefix of this Store value's marks.
+func (s *Store) markLabel() string {
+	return markPrefix + s.nonce + ":"
+}
+
+// masters returns a client of every master: the one client of a
+// standalone Redis, or each master of a cluster.
+func (s *Store) masters(ctx context.Context) ([]goredis.Cmdable, error) {
 	cc, ok := s.c.(*goredis.ClusterClient)
 	if !ok {
-		return 1, s.c.Publish(ctx, s.channel(), label+"0").Err()
+		return []goredis.Cmdable{s.c}, nil
 	}
-	var n atomic.Int64
-	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
-		return c.Publish(ctx, s.channel(), label+strconv.FormatInt(n.Add(1), 10)).Err()
+	var (
+		mu  sync.Mutex
+		out []goredis.Cmdable
+	)
+	err := cc.ForEachMaster(ctx, func(_ context.Context, c *goredis.Client) error {
+		mu.Lock()
+		out = append(out, c)
+		mu.Unlock()
+		return nil
 	})
-	return int(n.Load()), err
+	return out, err
+}
+
+// publish publishes label through each of masters, each copy with its
+// index appended.
+func (s *Store) publish(ctx context.Context, masters []goredis.Cmdable, label string) error {
+	for i, c := range masters {
+		if err := c.Publish(ctx, s.channel(), label+strconv.Itoa(i)).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

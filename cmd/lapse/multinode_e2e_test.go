@@ -45,12 +45,17 @@ func expiredIDs(t *testing.T, s *server) []string {
 	}
 }
 
+// TestRevokeOnOneNodeIsRefusedOnTheOthers checks that a session revoked
+// on one node is refused on the others, whose caches held it, and stays
+// refused. How soon is a figure for bench/ (go run ./bench/cmd/loadgen
+// -propagation 1000): the bound is held by design (the manager serves from its
+// cache only while its change feed is fresh) and tested deterministically
+// in the root package; here a generous guard stands only against "never".
 func TestRevokeOnOneNodeIsRefusedOnTheOthers(t *testing.T) {
 	rs := redistest.NewServer(t)
 	nodes := startNodes(t, rs.URL(), 3)
 	a := nodes[0]
-	var lat []time.Duration
-	for i := range 200 {
+	for i := range 50 {
 		tok, _ := a.create(t, map[string]any{"subject": fmt.Sprint("u", i), "tier": "durable"})
 		for _, n := range nodes[1:] { // warm every node's cache
 			if r := n.verify(t, tok); r.status != 200 {
@@ -67,18 +72,17 @@ func TestRevokeOnOneNodeIsRefusedOnTheOthers(t *testing.T) {
 				if r.status == 401 && code(r) == "session_revoked" {
 					break
 				}
-				if time.Since(revoked) > 5*time.Second {
-					t.Fatalf("node still accepts a session revoked 5s ago: %d %s", r.status, r.raw)
+				if r.status != 200 {
+					t.Fatalf("verify of a revoked session: %d %s, want 200 until the revoke arrives, then 401 session_revoked", r.status, r.raw)
+				}
+				if time.Since(revoked) > 10*time.Second {
+					t.Fatalf("a node still accepts a session revoked 10s ago")
 				}
 			}
-			lat = append(lat, time.Since(revoked))
+			if r := n.verify(t, tok); r.status != 401 || code(r) != "session_revoked" {
+				t.Fatalf("a node accepted a revoked session again after refusing it: %d %s", r.status, r.raw)
+			}
 		}
-	}
-	slices.Sort(lat)
-	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-	t.Logf("revocation reached the other nodes: p50 %v, p99 %v, max %v (%d samples)", p50, p99, lat[len(lat)-1], len(lat))
-	if p99 > 100*time.Millisecond {
-		t.Errorf("revocation propagation p99 %v, the stated bound is 100ms", p99)
 	}
 }
 

@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	defer store.Close()
 	clock := lapse.SystemClock{}
 	reg := metrics.New(store, clock, cfg.Policy.TierNames())
-	m, err := lapse.New(lapse.Config{Store: store, Policy: cfg.Policy, Clock: clock, Observer: reg})
+	m, err := lapse.New(lapse.Config{Store: store, Policy: cfg.Policy, Clock: clock, Observer: reg, PropagationBound: cfg.PropagationBound})
 	if err != nil {
 		return err
 	}

@@ -246,9 +246,9 @@ func newNode(kind, key string, cacheSize int) (*node, error) {
 	return n, nil
 }
 
-// feedStore is the Redis store, noting when its change feed goes live
-// (the manager's cache serves only from then on) and how often it is
-// lost.
+// feedStore is the Redis store, noting when its change feed first
+// vouches for the cache (a mark comes back: the manager's cache serves
+// only from then on) and how often it is lost.
 type feedStore struct {
 	*redis.Store
 	live chan struct{} // closed when the feed first goes live
@@ -258,10 +258,10 @@ type feedStore struct {
 
 var _ lapse.ChangeFeed = (*feedStore)(nil)
 
-func (f *feedStore) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
-	err := f.Store.Changes(ctx, func(h lapse.TokenHash) {
-		fn(h)
-		if h == (lapse.TokenHash{}) { // live: the manager serves from its cache
+func (f *feedStore) Changes(ctx context.Context, fn func(lapse.Change)) error {
+	err := f.Store.Changes(ctx, func(c lapse.Change) {
+		fn(c)
+		if c.Mark != 0 { // a mark came back: the manager serves from its cache
 			f.once.Do(func() { close(f.live) })
 		}
 	})
