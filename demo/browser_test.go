@@ -24,12 +24,14 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/demo"
+	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/totp"
 )
 
@@ -91,6 +93,9 @@ type env struct {
 	app  *demo.App
 	url  string
 	tabs []*tab
+	// clock is the fake clock of the app and of its pages' clients; nil
+	// when they run on the system clock.
+	clock *lapsetest.Clock
 
 	mu   sync.Mutex
 	hits map[string]int // requests served, by "METHOD /path"
@@ -103,9 +108,46 @@ func (e *env) served(route string) int {
 	return e.hits[route]
 }
 
+// newEnv starts the demo on a fake clock, which its pages' clients read
+// too (see testClockScript): time passes only when the test says so, so
+// the tests check what happens at each deadline, and that nothing happens
+// before it, without racing the machine's load.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvConfig(t, demo.Config{Timeouts: e2eTimeouts})
+	clock := lapsetest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	e := newEnvConfig(t, demo.Config{Timeouts: e2eTimeouts, Clock: clock})
+	e.clock = clock
+	return e
+}
+
+// testClockPath serves the fake clock to the pages, in Unix milliseconds.
+const testClockPath = "/.test/now"
+
+// testClockScript runs in every page of a fake-clock env before the
+// demo's own script, which hands window.lapseTestClock to the client as
+// its clock. It asks the test's server for the time synchronously, so
+// every tab and every page reads the one fake clock.
+const testClockScript = `window.lapseTestClock = () => {
+  const x = new XMLHttpRequest();
+  x.open('GET', '` + testClockPath + `', false);
+  x.send();
+  return Number(x.responseText);
+};`
+
+// advanceTo sets the fake clock to at.
+func (e *env) advanceTo(at time.Time) {
+	e.t.Helper()
+	if e.clock == nil {
+		e.t.Fatal("advanceTo in an env on the system clock")
+	}
+	e.clock.Set(at)
+}
+
+// ticked waits until tab tb's client has run its clock at or after at:
+// what it shows then is what it decided at that time.
+func (e *env) ticked(tb *tab, at time.Time) {
+	e.t.Helper()
+	e.waitJS(tb, fmt.Sprintf(`!!window.lapse && window.lapse.lastTick >= %d`, at.UnixMilli()), "the client's clock reaching "+at.Format("15:04:05.000"))
 }
 
 func newEnvConfig(t *testing.T, cfg demo.Config) *env {
@@ -121,6 +163,10 @@ func newEnvConfig(t *testing.T, cfg demo.Config) *env {
 	<-app.Ready()
 	e := &env{t: t, app: app, hits: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == testClockPath && cfg.Clock != nil {
+			fmt.Fprint(w, cfg.Clock.Now().UnixMilli())
+			return
+		}
 		e.mu.Lock()
 		e.hits[r.Method+" "+r.URL.Path]++
 		e.mu.Unlock()
@@ -175,6 +221,11 @@ func (e *env) open(name string, parent context.Context, opts ...chromedp.Context
 	e.t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		e.t.Fatalf("opening tab %s: %v", name, err)
+	}
+	if e.clock != nil {
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: testClockScript}); err != nil {
+			e.t.Fatalf("tab %s: giving its pages the fake clock: %v", name, err)
+		}
 	}
 	e.t.Cleanup(func() {
 		if e.t.Failed() {
@@ -241,19 +292,35 @@ func eval[T any](tb *tab, expr string) (T, error) {
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 }
 
-// waitJS polls expr every 50 ms until it is true, and returns when it
-// first was. Errors (a page in the middle of navigating) count as false.
-func (e *env) waitJS(tb *tab, expr string, within time.Duration, what string) time.Time {
+// waitJS polls expr every 50 ms until it is true, for up to guard.
+// Errors (a page in the middle of navigating) count as false.
+func (e *env) waitJS(tb *tab, expr string, what string) {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
+	deadline := time.Now().Add(guard)
 	for {
 		if ok, err := eval[bool](tb, expr); err == nil && ok {
-			return time.Now()
+			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("tab %s: %s did not happen within %s", tb.name, what, within)
+			e.t.Fatalf("tab %s: %s did not happen within %s", tb.name, what, guard)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// guard bounds every wait for something the tests expect to happen: not
+// a figure they assert, only a stop for "it never happened", generous
+// enough for a busy machine.
+const guard = 15 * time.Second
+
+// waitServer polls cond, a question about the server's state, until it is
+// true.
+func (e *env) waitServer(what string, cond func() bool) {
+	e.t.Helper()
+	for deadline := time.Now().Add(guard); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s did not happen within %s", what, guard)
+		}
 	}
 }
 
@@ -286,14 +353,14 @@ func (e *env) signIn(tb *tab, email string) {
 		chromedp.SendKeys(chromedp.ID("password"), "demo"),
 		chromedp.Click(chromedp.CSS(`form[action="/signin"] button[type=submit]`)),
 	)
-	e.waitJS(tb, `location.pathname === '/documents'`, 5*time.Second, "landing on the documents page after sign-in")
-	e.waitJS(tb, clientReady, 5*time.Second, "the client reading the session")
+	e.waitJS(tb, `location.pathname === '/documents'`, "landing on the documents page after sign-in")
+	e.waitJS(tb, clientReady, "the client reading the session")
 }
 
 func (e *env) goTo(tb *tab, path string) {
 	e.t.Helper()
 	e.do(tb, chromedp.Navigate(e.url+path))
-	e.waitJS(tb, clientReady, 5*time.Second, "the client reading the session")
+	e.waitJS(tb, clientReady, "the client reading the session")
 }
 
 // session returns subject's only active session as the server has it.
@@ -324,23 +391,28 @@ func TestBrowser(t *testing.T) {
 		e := newEnv(t)
 		a := e.profile("a")
 		e.signIn(a, "ada@example.com")
-		warnAt := e.session("ada@example.com").WarnAt
-		if time.Now().After(warnAt) {
-			t.Fatalf("signing in took past warn_at %v", warnAt)
+		s := e.session("ada@example.com")
+
+		// A millisecond before warn_at the client has ticked and shows
+		// nothing; at warn_at it warns.
+		e.advanceTo(s.WarnAt.Add(-time.Millisecond))
+		e.ticked(a, s.WarnAt.Add(-time.Millisecond))
+		if open, err := eval[bool](a, dialogOpen+` || window.lapseEvents.some(e => e.type === 'warning')`); err != nil || open {
+			t.Fatalf("the warning is up a millisecond before warn_at (%v)", err)
 		}
-		e.waitJS(a, dialogOpen, 5*time.Second, "the warning")
+		e.advanceTo(s.WarnAt)
+		e.waitJS(a, dialogOpen, "the warning at warn_at")
 		shownAt, err := eval[float64](a, `window.lapseEvents.find(e => e.type === 'warning').at`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		shown := time.UnixMilli(int64(shownAt))
-		if lead := shown.Sub(warnAt); lead < -100*time.Millisecond || lead > 500*time.Millisecond {
-			t.Errorf("warning shown %v after warn_at, want within [-100ms, 500ms]", lead)
+		if shown := time.UnixMilli(int64(shownAt)); !shown.Equal(s.WarnAt) {
+			t.Errorf("warning shown at %v on the client's clock, want at warn_at %v", shown, s.WarnAt)
 		}
 		for what, expr := range map[string]string{
 			"role alertdialog":           `document.querySelector('dialog.lapse-dialog').getAttribute('role') === 'alertdialog'`,
 			"focus on Stay signed in":    `document.activeElement.dataset.lapseAction === 'stay'`,
-			"a live countdown":           `/^0:0[0-3]$/.test(document.querySelector('.lapse-dialog__countdown').textContent)`,
+			"a countdown of the 3s left": `document.querySelector('.lapse-dialog__countdown').textContent === '0:03'`,
 			"a Sign out button":          `!!document.querySelector('.lapse-dialog [data-lapse-action=signout]')`,
 			"a modal, labelled dialog":   `document.querySelector('dialog.lapse-dialog').getAttribute('aria-labelledby') === 'lapse-dialog-title'`,
 			"the rest of the page inert": `document.querySelector('dialog.lapse-dialog').matches(':modal')`,
@@ -349,12 +421,15 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("the warning lacks %s (%v)", what, err)
 			}
 		}
+		// The countdown follows the clock.
+		e.advanceTo(s.WarnAt.Add(2 * time.Second))
+		e.waitJS(a, `document.querySelector('.lapse-dialog__countdown').textContent === '0:01'`, "the countdown showing 0:01 a second before the deadline")
 		// Keyboard: Escape is "Stay signed in".
-		before := e.session("ada@example.com")
 		e.do(a, chromedp.KeyEvent(kb.Escape))
-		e.waitJS(a, `window.lapseEvents.some(e => e.type === 'extended') && !document.querySelector('dialog.lapse-dialog')`, 2*time.Second, "Escape extending the session and closing the warning")
-		if after := e.sessionByID(before.ID); !after.IdleExpiresAt.After(before.IdleExpiresAt) {
-			t.Errorf("Escape left the idle deadline at %v, want it extended", after.IdleExpiresAt)
+		e.waitJS(a, `window.lapseEvents.some(e => e.type === 'extended') && !document.querySelector('dialog.lapse-dialog')`, "Escape extending the session and closing the warning")
+		after := e.sessionByID(s.ID)
+		if want := e.clock.Now().Add(e2eTimeouts.Idle); !after.IdleExpiresAt.Equal(want) {
+			t.Errorf("Escape left the idle deadline at %v, want it extended to %v", after.IdleExpiresAt, want)
 		}
 	})
 
@@ -364,13 +439,14 @@ func TestBrowser(t *testing.T) {
 		a := e.profile("a")
 		e.signIn(a, "ada@example.com")
 		before := e.session("ada@example.com")
-		e.waitJS(a, dialogOpen, 5*time.Second, "the warning")
-		clicked := time.Now()
+		e.advanceTo(before.WarnAt.Add(time.Second))
+		e.waitJS(a, dialogOpen, "the warning")
+		clicked := e.clock.Now()
 		e.do(a, chromedp.Click(chromedp.CSS(`.lapse-dialog [data-lapse-action=stay]`)))
-		e.waitJS(a, "!"+dialogOpen, 2*time.Second, "the warning closing")
+		e.waitJS(a, "!"+dialogOpen, "the warning closing")
 		after := e.sessionByID(before.ID)
-		if !after.IdleExpiresAt.After(before.IdleExpiresAt) || after.LastActiveAt.Before(clicked.Add(-time.Second)) {
-			t.Errorf("server idle deadline %v -> %v, last active %v; want it moved to the click at %v",
+		if !after.LastActiveAt.Equal(clicked) || !after.IdleExpiresAt.Equal(clicked.Add(e2eTimeouts.Idle)) {
+			t.Errorf("server idle deadline %v -> %v, last active %v; want activity recorded at the click at %v",
 				before.IdleExpiresAt, after.IdleExpiresAt, after.LastActiveAt, clicked)
 		}
 		evs, err := e.app.Manager().Store().(lapse.AuditLog).QueryEvents(context.Background(),
@@ -379,7 +455,9 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("session.extended events: %d (%v), want 1", len(evs), err)
 		}
 		// Past the first deadline, the tab is still signed in.
-		time.Sleep(time.Until(before.IdleExpiresAt.Add(500 * time.Millisecond)))
+		past := before.IdleExpiresAt.Add(500 * time.Millisecond)
+		e.advanceTo(past)
+		e.ticked(a, past)
 		if loc := e.location(a); !strings.HasSuffix(loc, "/documents") {
 			t.Errorf("tab at %s after the old deadline, want still on /documents", loc)
 		}
@@ -391,17 +469,22 @@ func TestBrowser(t *testing.T) {
 		a := e.profile("a")
 		e.signIn(a, "ada@example.com")
 		s := e.session("ada@example.com")
-		landed := e.waitJS(a, signedOutWith("idle_timeout"), 9*time.Second, "landing on /signed-out?reason=idle_timeout")
-		if landed.Before(s.IdleExpiresAt) {
-			t.Errorf("signed out at %v, before the idle deadline %v", landed, s.IdleExpiresAt)
+		// Nothing ends a millisecond before the deadline, whatever the
+		// client and the sweeper do meanwhile.
+		e.advanceTo(s.IdleExpiresAt.Add(-time.Millisecond))
+		e.ticked(a, s.IdleExpiresAt.Add(-time.Millisecond))
+		if loc := e.location(a); !strings.HasSuffix(loc, "/documents") {
+			t.Fatalf("tab at %s a millisecond before the idle deadline, want still on /documents", loc)
 		}
-		if late := landed.Sub(s.IdleExpiresAt); late > 1500*time.Millisecond {
-			t.Errorf("signed out %v after the idle deadline, want within 1.5s", late)
+		if got := e.sessionByID(s.ID); got.Status != lapse.StatusActive {
+			t.Fatalf("server session %s a millisecond before the idle deadline, want active", got.Status)
 		}
-		e.waitJS(a, `document.readyState !== 'loading' && document.body.innerText.includes('not active for a while')`, 2*time.Second,
+		e.advanceTo(s.IdleExpiresAt)
+		e.waitJS(a, signedOutWith("idle_timeout"), "landing on /signed-out?reason=idle_timeout")
+		e.waitJS(a, `document.readyState !== 'loading' && document.body.innerText.includes('not active for a while')`,
 			"the signed-out page explaining the reason")
-		if got := e.sessionByID(s.ID); got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout {
-			t.Errorf("server session %s (%s), want expired (idle_timeout)", got.Status, got.EndReason)
+		if got := e.sessionByID(s.ID); got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout || !got.EndedAt.Equal(s.IdleExpiresAt) {
+			t.Errorf("server session %s (%s) ended at %v, want expired (idle_timeout) at %v", got.Status, got.EndReason, got.EndedAt, s.IdleExpiresAt)
 		}
 	})
 
@@ -413,15 +496,30 @@ func TestBrowser(t *testing.T) {
 		b := e.sibling(a, "b")
 		e.goTo(b, "/documents")
 		start := e.session("ada@example.com")
-		// The user works in tab A for two idle timeouts; tab B is left
-		// alone. Real input events, as the browser delivers them.
-		until := time.Now().Add(2 * e2eTimeouts.Idle)
-		for i := 0; time.Now().Before(until); i++ {
+		// The user works in tab A for two idle timeouts, moving the mouse
+		// every second (real input events, as the browser delivers them;
+		// the client takes at most one a second); tab B is left alone. The
+		// client reports activity once it is past the extend point (halfway
+		// from the server's last activity to the warning): one report every
+		// other second here, not one per event.
+		step := time.Second
+		reports := 0
+		for i := 1; i <= int(2*e2eTimeouts.Idle/step); i++ {
+			now := start.CreatedAt.Add(time.Duration(i) * step)
+			e.advanceTo(now)
+			e.ticked(a, now)
 			e.do(a, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, float64(200+i%2*40), float64(300+i%3*20)))
-			if open, _ := eval[bool](b, dialogOpen); open {
-				t.Fatalf("tab B warned after %v of activity in tab A", time.Since(until.Add(-2*e2eTimeouts.Idle)))
+			s := e.sessionByID(start.ID)
+			if extendPoint := s.LastActiveAt.Add(s.WarnAt.Sub(s.LastActiveAt) / 2); !now.Before(extendPoint) {
+				reports++
+				e.waitServer(fmt.Sprintf("tab A's report of activity at %v", now), func() bool {
+					return e.sessionByID(start.ID).LastActiveAt.Equal(now)
+				})
 			}
-			time.Sleep(300 * time.Millisecond)
+			e.ticked(b, now)
+			if open, _ := eval[bool](b, dialogOpen); open {
+				t.Fatalf("tab B warned after %v of activity in tab A", now.Sub(start.CreatedAt))
+			}
 		}
 		for _, tb := range []*tab{a, b} {
 			if loc := e.location(tb); !strings.HasSuffix(loc, "/documents") {
@@ -432,11 +530,8 @@ func TestBrowser(t *testing.T) {
 		if now.Status != lapse.StatusActive || !now.IdleExpiresAt.After(start.IdleExpiresAt.Add(e2eTimeouts.Idle)) {
 			t.Errorf("server session %s, idle deadline %v; want active and well past the first deadline %v", now.Status, now.IdleExpiresAt, start.IdleExpiresAt)
 		}
-		// One report per half of the quiet time before the warning (1.5 s
-		// here), not one per event (40 of them); routine activity, not
-		// an extend.
-		if n := e.served("POST /lapse/v1/session/activity"); n < 4 || n > 12 {
-			t.Errorf("%d activity reports in %v of activity, want 4-12", n, 2*e2eTimeouts.Idle)
+		if n := e.served("POST /lapse/v1/session/activity"); n != reports || reports < 4 {
+			t.Errorf("%d activity reports for %d extend points passed in %v of activity, want one each (at least 4)", n, reports, 2*e2eTimeouts.Idle)
 		}
 		evs, _ := e.app.Manager().Store().(lapse.AuditLog).QueryEvents(context.Background(),
 			lapse.EventQuery{SessionID: start.ID, Types: []lapse.EventType{lapse.EventExtended}})
@@ -445,7 +540,7 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("sign_out_in_tab_A_signs_out_tab_B_within_a_second", func(t *testing.T) {
+	t.Run("sign_out_in_tab_A_signs_out_tab_B", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		a := e.profile("a")
@@ -453,43 +548,35 @@ func TestBrowser(t *testing.T) {
 		b := e.sibling(a, "b")
 		e.goTo(b, "/account/sessions")
 		id := e.session("ada@example.com").ID
-		clicked := time.Now()
+		// The clock stands still: tab B can only learn of the sign-out
+		// from tab A or the server, never from a deadline of its own.
 		e.do(a, chromedp.Click(chromedp.CSS(`header form[data-lapse-signout] button`)))
-		landed := e.waitJS(b, signedOutWith("logout"), 3*time.Second, "tab B landing on /signed-out?reason=logout")
-		if d := landed.Sub(clicked); d > time.Second {
-			t.Errorf("tab B signed out %v after the click in tab A, want within 1s", d)
-		} else {
-			t.Logf("tab B signed out %v after the click in tab A", d.Round(10*time.Millisecond))
-		}
-		e.waitJS(a, signedOutWith("logout"), 3*time.Second, "tab A landing on /signed-out?reason=logout")
+		e.waitJS(b, signedOutWith("logout"), "tab B landing on /signed-out?reason=logout")
+		e.waitJS(a, signedOutWith("logout"), "tab A landing on /signed-out?reason=logout")
 		if s := e.sessionByID(id); s.Status != lapse.StatusRevoked || s.EndReason != lapse.ReasonLogout {
 			t.Errorf("server session %s (%s), want revoked (logout)", s.Status, s.EndReason)
 		}
 	})
 
-	t.Run("admin_revoke_kicks_an_open_tab_out_within_a_second", func(t *testing.T) {
+	t.Run("admin_revoke_kicks_an_open_tab_out", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		a := e.profile("a")
 		e.signIn(a, "ada@example.com")
-		e.waitJS(a, streamOpen, 3*time.Second, "the event stream opening")
+		e.waitJS(a, streamOpen, "the event stream opening")
 		id := e.session("ada@example.com").ID
 		req, _ := http.NewRequest("DELETE", e.url+"/lapse/v1/sessions/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+e.app.APIKey())
-		revoked := time.Now()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil || resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("admin revoke: %v %v, want 204", err, resp)
 		}
 		resp.Body.Close()
-		landed := e.waitJS(a, signedOutWith("admin"), 3*time.Second, "the tab landing on /signed-out?reason=admin")
-		if d := landed.Sub(revoked); d > time.Second {
-			t.Errorf("tab signed out %v after the revoke, want within 1s", d)
-		} else {
-			t.Logf("the tab signed out %v after the revoke", d.Round(10*time.Millisecond))
-		}
+		// The clock stands still and the tab makes no request of its own
+		// meanwhile: only the event stream can bring it the news.
+		e.waitJS(a, signedOutWith("admin"), "the tab landing on /signed-out?reason=admin")
 		// The location changes before the page has loaded.
-		e.waitJS(a, `document.readyState !== 'loading' && document.body.innerText.includes('An administrator ended your session')`, 2*time.Second,
+		e.waitJS(a, `document.readyState !== 'loading' && document.body.innerText.includes('An administrator ended your session')`,
 			"the signed-out page saying an administrator ended the session")
 	})
 
@@ -524,14 +611,12 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("sessions page: no %s (%v)", what, err)
 			}
 		}
-		ended := time.Now()
 		e.do(laptop, chromedp.Click(chromedp.CSS(`tr[data-session-id="`+phoneID+`"] button[type=submit]`)))
-		e.waitJS(laptop, `location.search.includes('done=ended') && document.querySelectorAll('tr.lapse-session').length === 1`, 3*time.Second, "the page listing only this device")
+		e.waitJS(laptop, `location.search.includes('done=ended') && document.querySelectorAll('tr.lapse-session').length === 1`, "the page listing only this device")
 		if s := e.sessionByID(phoneID); s.Status != lapse.StatusRevoked || s.EndReason != lapse.ReasonLogout {
 			t.Errorf("phone's session %s (%s), want revoked (logout)", s.Status, s.EndReason)
 		}
-		landed := e.waitJS(phone, signedOutWith("logout"), 3*time.Second, "the phone's tab landing on the signed-out page")
-		t.Logf("the phone's tab was signed out %v after the click", landed.Sub(ended).Round(10*time.Millisecond))
+		e.waitJS(phone, signedOutWith("logout"), "the phone's tab landing on the signed-out page")
 		if loc := e.location(laptop); !strings.Contains(loc, "/account/sessions") {
 			t.Errorf("laptop at %s, want still signed in on the sessions page", loc)
 		}
@@ -550,21 +635,21 @@ func TestBrowserSecondFactor(t *testing.T) {
 	a := e.profile("a")
 	e.signIn(a, "ada@example.com")
 	e.do(a, chromedp.Navigate(e.url+"/billing"))
-	e.waitJS(a, `location.pathname === '/account/two-step'`, 5*time.Second, "billing sending to the setup of a second factor")
+	e.waitJS(a, `location.pathname === '/account/two-step'`, "billing sending to the setup of a second factor")
 	e.press(a, `form[action="/account/two-step/enrol"] button[type=submit]`)
-	e.waitJS(a, `!!document.getElementById('totp-secret') && document.querySelector('img.qr').naturalWidth > 0`, 5*time.Second, "the QR code and the key")
+	e.waitJS(a, `!!document.getElementById('totp-secret') && document.querySelector('img.qr').naturalWidth > 0`, "the QR code and the key")
 	secret, err := eval[string](a, `document.getElementById('totp-secret').textContent`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.enter(a, "#code", codeAt(t, secret, time.Now()))
-	e.waitJS(a, `document.querySelectorAll('.recovery__code').length === 10`, 5*time.Second, "the ten recovery codes")
+	e.waitJS(a, `document.querySelectorAll('.recovery__code').length === 10`, "the ten recovery codes")
 	e.press(a, "#two-step-continue")
-	e.waitJS(a, `location.pathname === '/stepup' && !!document.getElementById('code')`, 5*time.Second, "billing asking for a code")
+	e.waitJS(a, `location.pathname === '/stepup' && !!document.getElementById('code')`, "billing asking for a code")
 	// The code of the next time step: the setup used this one's.
 	e.enter(a, "#code", codeAt(t, secret, time.Now().Add(totp.Period)))
-	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, 5*time.Second, "reaching billing")
-	e.waitJS(a, `!!(window.lapse && window.lapse.state.session && window.lapse.state.session.aal === 2)`, 5*time.Second, "the client seeing the session at AAL2")
+	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, "reaching billing")
+	e.waitJS(a, `!!(window.lapse && window.lapse.state.session && window.lapse.state.session.aal === 2)`, "the client seeing the session at AAL2")
 	if s := e.session("ada@example.com"); s.AAL != 2 || !slices.Contains(s.AMR, lapse.MethodOTP) {
 		t.Errorf("session at AAL%d with %v, want AAL2 with otp", s.AAL, s.AMR)
 	}
@@ -590,7 +675,7 @@ func (e *env) enter(tb *tab, selector, text string) {
 func (e *env) focus(tb *tab, selector string) {
 	e.t.Helper()
 	expr := fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return false; el.focus(); return document.activeElement === el })()`, selector)
-	e.waitJS(tb, expr, 5*time.Second, "focusing "+selector)
+	e.waitJS(tb, expr, "focusing "+selector)
 }
 
 const iPhoneUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Mobile/15E148 Safari/604.1"

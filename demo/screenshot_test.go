@@ -72,8 +72,8 @@ func TestDocScreenshots(t *testing.T) {
 		tb := setup(e, "warning")
 		e.signIn(tb, "ada@example.com")
 		e.goTo(tb, "/documents/retro")
-		e.waitJS(tb, dialogOpen, 10*time.Second, "the warning")
-		e.waitJS(tb, `document.querySelector('.lapse-dialog__countdown').textContent === '0:27'`, 5*time.Second, "the countdown at 0:27")
+		e.waitJS(tb, dialogOpen, "the warning")
+		e.waitJS(tb, `document.querySelector('.lapse-dialog__countdown').textContent === '0:27'`, "the countdown at 0:27")
 		shot(e, tb, "warning-dialog.png")
 	})
 

@@ -197,7 +197,7 @@ test('formatting', () => {
 const flush = (ms = 30) => new Promise((r) => setTimeout(r, ms));
 // until waits for messages between tabs, which a BroadcastChannel
 // delivers asynchronously, and in a busy process late.
-async function until(cond, ms = 3000) {
+async function until(cond, ms = 10000) {
   for (const end = Date.now() + ms; !cond() && Date.now() < end;) await flush(10);
 }
 

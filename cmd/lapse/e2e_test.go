@@ -334,7 +334,19 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill it mid-stream once enough has been acknowledged to test, however
+	// long a busy machine takes to get there.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		enough := len(live) >= 100 && len(revoked) >= 100
+		mu.Unlock()
+		if enough {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fewer than 100 creates and 100 revokes acknowledged in 60s")
+		}
+	}
 	s.kill(syscall.SIGKILL)
 	close(stop)
 	wg.Wait()

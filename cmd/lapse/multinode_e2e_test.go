@@ -94,7 +94,7 @@ func TestExpiryEventFiresOnceAcrossNodes(t *testing.T) {
 		_, id := nodes[i%3].create(t, map[string]any{"subject": fmt.Sprint("u", i)}) // quick: idle 2s
 		want = append(want, id)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var got []string
 	for time.Now().Before(deadline) {
 		if got = expiredIDs(t, nodes[0]); len(got) >= len(want) {
@@ -134,7 +134,7 @@ func TestNodeKilledMidSweepLosesAndDoublesNothing(t *testing.T) {
 	// kill node 0 while both sweep them.
 	time.Sleep(2100 * time.Millisecond)
 	nodes[0].kill(syscall.SIGKILL)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && len(expiredIDs(t, nodes[1])) < len(want) {
 		time.Sleep(200 * time.Millisecond)
 	}
