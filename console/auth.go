@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/loopback"
 )
 
 // Cookie names. The __Host- prefix makes the browser refuse the cookie
@@ -31,19 +32,7 @@ const (
 // loopback host from a loopback address (the Host header alone is the
 // client's to choose).
 func (c *Console) secure(r *http.Request) bool {
-	return !c.dev || r.TLS != nil || !loopback(r.Host) || !loopback(r.RemoteAddr)
-}
-
-func loopback(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+	return !c.dev || !loopback.PlainRequest(r)
 }
 
 func (c *Console) cookieNames(r *http.Request) (session, signIn string) {

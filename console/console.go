@@ -29,8 +29,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lapsehq/lapse"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 //go:embed templates/*.html static/*
@@ -232,22 +234,29 @@ type pageError struct {
 
 func (e *pageError) Error() string { return e.title + ": " + e.text }
 
+// pageTitles name the lapse errors an operator may meet.
+var pageTitles = map[lapse.Code]string{
+	lapse.CodeSessionNotFound:  "No such session",
+	lapse.CodeInvalid:          "Invalid request",
+	lapse.CodeStoreUnavailable: "The session store is unavailable",
+}
+
 // fail shows err as an error page: a [*pageError] as it is, a lapse
-// error with its status and message, anything else as an internal error,
-// logged.
+// error with the status lapse's HTTP API answers its code with (an
+// unknown session is a 404 here, as the API's routes by id have it) and
+// its message; anything else, and any failure of the server, is logged.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, a *access, err error) {
 	var pe *pageError
 	if !errors.As(err, &pe) {
-		pe = &pageError{http.StatusInternalServerError, "Something went wrong", lapse.ErrorMessage(err)}
-		switch lapse.ErrorCode(err) {
-		case lapse.CodeSessionNotFound:
-			pe = &pageError{http.StatusNotFound, "No such session", lapse.ErrorMessage(err)}
-		case lapse.CodeInvalid:
-			pe = &pageError{http.StatusBadRequest, "Invalid request", lapse.ErrorMessage(err)}
-		case lapse.CodeStoreUnavailable:
-			pe = &pageError{http.StatusServiceUnavailable, "The session store is unavailable", lapse.ErrorMessage(err)}
-			c.log.Error("console", "path", r.URL.Path, "err", err)
-		default:
+		code := lapse.ErrorCode(err)
+		pe = &pageError{problem.Status(code), "Something went wrong", lapse.ErrorMessage(err)}
+		if title, ok := pageTitles[code]; ok {
+			pe.title = title
+		}
+		if code == lapse.CodeSessionNotFound {
+			pe.status = http.StatusNotFound
+		}
+		if pe.status >= 500 {
 			c.log.Error("console", "path", r.URL.Path, "err", err)
 		}
 	}

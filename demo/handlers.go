@@ -388,8 +388,8 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request) {
 	}
 	aal, amr := lapse.FactorAssurance(&s, method)
 	if _, err := a.mw.StepUp(w, r, aal, amr); err != nil {
-		if code := lapse.ErrorCode(err); code == lapse.CodeSessionExpiredIdle || code == lapse.CodeSessionExpiredAbsolute || code == lapse.CodeSessionRevoked {
-			http.Redirect(w, r, "/signed-out?reason="+middleware.ReasonOf(code), http.StatusSeeOther)
+		if reason := middleware.ReasonOf(err); reason != "" {
+			http.Redirect(w, r, "/signed-out?reason="+url.QueryEscape(reason), http.StatusSeeOther)
 			return
 		}
 		a.log.Error("step-up", "err", err)

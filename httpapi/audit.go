@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 type auditResponse struct {
@@ -29,7 +30,7 @@ var eventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, laps
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 	log, ok := s.m.Store().(lapse.AuditLog)
 	if !ok {
-		s.writeProblem(w, r, CodeNotFound, "this store keeps no audit log", nil)
+		s.writeProblem(w, r, problem.CodeNotFound, "this store keeps no audit log", nil)
 		return
 	}
 	q := r.URL.Query()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 // The /v1/session routes are for the browser: each is authenticated by
@@ -52,7 +53,7 @@ func (s *Server) writeCurrent(w http.ResponseWriter, sess *lapse.Session) {
 // sessionError answers err from a session route, with the session's
 // challenge on a 401.
 func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
-	if Status(lapse.ErrorCode(err)) == http.StatusUnauthorized {
+	if problem.Status(lapse.ErrorCode(err)) == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", sessionChallenge)
 	}
 	s.writeError(w, r, err)
@@ -68,7 +69,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (string, bool) 
 		s.writeProblem(w, r, lapse.CodeSessionNotFound, "send the session token as Authorization: Bearer or in the "+s.cookie+" cookie", nil)
 		return "", false
 	case fromCookie && r.Method == http.MethodPost && r.Header.Get(CSRFHeader) == "":
-		s.writeProblemStatus(w, r, http.StatusForbidden, CodeCSRF, "a cookie-authenticated POST needs the "+CSRFHeader+" header")
+		s.writeProblemStatus(w, r, http.StatusForbidden, problem.CodeCSRFHeader, "a cookie-authenticated POST needs the "+CSRFHeader+" header")
 		return "", false
 	}
 	return tok, true
@@ -131,7 +132,7 @@ var HeartbeatEvery = 15 * time.Second
 // before the stream began. Holding it does not count as activity.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if s.events == nil {
-		s.writeProblem(w, r, CodeNotFound, "this server has no event stream", nil)
+		s.writeProblem(w, r, problem.CodeNotFound, "this server has no event stream", nil)
 		return
 	}
 	tok, ok := s.session(w, r)

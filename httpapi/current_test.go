@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 // via is how a request to a session route carries the session token.
@@ -62,7 +63,7 @@ func current(t *testing.T, r *response) currentResponse {
 
 // wantSessionProblem checks a 401 of a session route: the code and the
 // session's challenge.
-func wantSessionProblem(t *testing.T, r *response, code lapse.Code) Problem {
+func wantSessionProblem(t *testing.T, r *response, code lapse.Code) problem.Problem {
 	t.Helper()
 	p := wantProblem(t, r, http.StatusUnauthorized, code)
 	if got := r.header.Get("WWW-Authenticate"); got != sessionChallenge {
@@ -402,7 +403,7 @@ func TestCSRFHeader(t *testing.T) {
 			h := newHarness(t)
 			tok, id := h.create(map[string]any{"subject": "alice"})
 			h.clock.Advance(10 * time.Minute)
-			wantProblem(t, h.send(h.asSession("POST", path, tok, viaCookie)), http.StatusForbidden, CodeCSRF)
+			wantProblem(t, h.send(h.asSession("POST", path, tok, viaCookie)), http.StatusForbidden, problem.CodeCSRFHeader)
 			s := session(t, h.call("GET", "/v1/sessions/"+id, nil))
 			if s.Status != lapse.StatusActive || s.LastActiveAt != formatTime(t0) || s.IdleExpiresAt != formatTime(t0.Add(30*time.Minute)) {
 				t.Errorf("got %s, last active %s, idle deadline %s; want it active and unchanged", s.Status, s.LastActiveAt, s.IdleExpiresAt)
@@ -647,7 +648,7 @@ func TestSessionEvents(t *testing.T) {
 		h := newHarness(t)
 		tok, _ := h.create(map[string]any{"subject": "alice"})
 		r, _ := h.openStream(t, h.asSession("GET", "/v1/session/events", tok, viaBearer))
-		wantProblem(t, r, http.StatusNotFound, CodeNotFound)
+		wantProblem(t, r, http.StatusNotFound, problem.CodeNotFound)
 	})
 }
 
@@ -778,7 +779,7 @@ func TestAudit(t *testing.T) {
 	}
 	t.Run("a_store_without_audit_log_is_not_found", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{noAuditLog: true})
-		wantProblem(t, h.call("GET", "/v1/audit", nil), http.StatusNotFound, CodeNotFound)
+		wantProblem(t, h.call("GET", "/v1/audit", nil), http.StatusNotFound, problem.CodeNotFound)
 	})
 	t.Run("a_failing_store_is_503", func(t *testing.T) {
 		h.store.failWith(errUnavailable)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 // The factor routes let an app enrol its users in lapse's built-in TOTP
@@ -19,7 +20,7 @@ import (
 // hasFactors answers 404 if the server has no factor service.
 func (s *Server) hasFactors(w http.ResponseWriter, r *http.Request) bool {
 	if s.factors == nil {
-		s.writeProblem(w, r, CodeNotFound, "this server has no built-in factors (its store keeps none)", nil)
+		s.writeProblem(w, r, problem.CodeNotFound, "this server has no built-in factors (its store keeps none)", nil)
 		return false
 	}
 	return true

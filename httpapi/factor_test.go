@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	pqtotp "github.com/pquerna/otp/totp"
+
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/totp"
-	pqtotp "github.com/pquerna/otp/totp"
 )
 
 // testFactorKey seals the TOTP secrets of the test servers.

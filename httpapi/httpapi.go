@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 // MaxBodyBytes caps a request body.
@@ -142,11 +143,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 			}
 		}
 		if len(allow) == 0 {
-			s.writeProblem(w, r, CodeNotFound, "no such API route", nil)
+			s.writeProblem(w, r, problem.CodeNotFound, "no such API route", nil)
 			return
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		s.writeProblem(w, r, CodeMethodNotAllowed, r.Method+" is not allowed here; use "+strings.Join(allow, " or "), nil)
+		s.writeProblem(w, r, problem.CodeMethodNotAllowed, r.Method+" is not allowed here; use "+strings.Join(allow, " or "), nil)
 	})
 	for _, p := range []string{"/v1/", "/healthz", "/readyz", "/openapi.json"} {
 		mux.Handle(p, h)
@@ -181,19 +182,19 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	)
 	switch {
 	case errors.As(err, &durErr):
-		s.writeProblem(w, r, CodeInvalidDuration, durErr.msg, nil)
+		s.writeProblem(w, r, problem.CodeInvalidDuration, durErr.msg, nil)
 	case errors.As(err, &tooLarge):
-		s.writeProblem(w, r, CodeBodyTooLarge, "the body is larger than 64 KiB", nil)
+		s.writeProblem(w, r, problem.CodeBodyTooLarge, "the body is larger than 64 KiB", nil)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		s.writeProblem(w, r, CodeUnknownField, "unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field "), nil)
+		s.writeProblem(w, r, problem.CodeUnknownField, "unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field "), nil)
 	case errors.As(err, &typeErr) && (typeErr.Field == "" || typeErr.Type == nil):
-		s.writeProblem(w, r, CodeMalformedJSON, "the body must be a JSON object", nil)
+		s.writeProblem(w, r, problem.CodeMalformedJSON, "the body must be a JSON object", nil)
 	case errors.As(err, &typeErr):
-		s.writeProblem(w, r, CodeMalformedJSON, "field "+typeErr.Field+" must be "+jsonKind(typeErr.Type.Kind()), nil)
+		s.writeProblem(w, r, problem.CodeMalformedJSON, "field "+typeErr.Field+" must be "+jsonKind(typeErr.Type.Kind()), nil)
 	case errors.Is(err, io.EOF):
-		s.writeProblem(w, r, CodeMalformedJSON, "the body is empty; send a JSON object", nil)
+		s.writeProblem(w, r, problem.CodeMalformedJSON, "the body is empty; send a JSON object", nil)
 	default:
-		s.writeProblem(w, r, CodeMalformedJSON, "the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "), nil)
+		s.writeProblem(w, r, problem.CodeMalformedJSON, "the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "), nil)
 	}
 	return false
 }

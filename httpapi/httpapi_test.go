@@ -22,6 +22,7 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/lapsetest"
+	"github.com/lapsehq/lapse/problem"
 	"github.com/lapsehq/lapse/sqlite"
 )
 
@@ -146,9 +147,9 @@ func (r *response) String() string {
 }
 
 // problem decodes an error body.
-func (r *response) problem(t *testing.T) Problem {
+func (r *response) problem(t *testing.T) problem.Problem {
 	t.Helper()
-	var p Problem
+	var p problem.Problem
 	if err := json.Unmarshal(r.body, &p); err != nil {
 		t.Fatalf("error body %s is not a problem: %v", r, err)
 	}
@@ -234,7 +235,7 @@ func (h *harness) inspect(req *http.Request, r *response) *response {
 			h.t.Errorf("%s %s: error Content-Type = %q, want application/problem+json", req.Method, req.URL.Path, r.header.Get("Content-Type"))
 		}
 		p := r.problem(h.t)
-		if p.Code == "" || p.Status != r.status || p.Type != ProblemType(p.Code) || p.Title != http.StatusText(r.status) || p.Detail == "" {
+		if p.Code == "" || p.Status != r.status || p.Type != problem.Type(p.Code) || p.Title != http.StatusText(r.status) || p.Detail == "" {
 			h.t.Errorf("%s %s: problem %+v does not match status %d", req.Method, req.URL.Path, p, r.status)
 		}
 	}
@@ -291,7 +292,7 @@ func session(t *testing.T, r *response) Session {
 	return s
 }
 
-func wantProblem(t *testing.T, r *response, status int, code lapse.Code) Problem {
+func wantProblem(t *testing.T, r *response, status int, code lapse.Code) problem.Problem {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("got %s, want %d %s", r, status, code)
@@ -446,13 +447,13 @@ func TestAPIKey(t *testing.T) {
 				}
 				r := h.send(req)
 				if !c.wantOK {
-					wantProblem(t, r, http.StatusUnauthorized, CodeUnauthorized)
+					wantProblem(t, r, http.StatusUnauthorized, problem.CodeUnauthorized)
 					if got := r.header.Get("WWW-Authenticate"); got != `Bearer realm="lapse"` {
 						t.Errorf("%s %s: WWW-Authenticate = %q, want Bearer realm=\"lapse\"", rt.method, rt.path, got)
 					}
 					continue
 				}
-				if r.status == http.StatusUnauthorized && r.problem(t).Code == CodeUnauthorized {
+				if r.status == http.StatusUnauthorized && r.problem(t).Code == problem.CodeUnauthorized {
 					t.Errorf("%s %s: got %s, want the key accepted", rt.method, rt.path, r)
 				}
 			}
@@ -852,20 +853,20 @@ func TestRequestErrors(t *testing.T) {
 		name, path, body string
 		wantCode         lapse.Code
 	}{
-		{"empty_body_is_malformed_json", "/v1/sessions", "", CodeMalformedJSON},
-		{"truncated_json_is_malformed_json", "/v1/sessions", `{"subject":`, CodeMalformedJSON},
-		{"array_body_is_malformed_json", "/v1/sessions", `[{"subject":"alice"}]`, CodeMalformedJSON},
-		{"trailing_data_is_malformed_json", "/v1/sessions", `{"subject":"alice"} {}`, CodeMalformedJSON},
-		{"wrong_member_type_is_malformed_json", "/v1/sessions", `{"subject":"alice","aal":"2"}`, CodeMalformedJSON},
-		{"fractional_aal_is_malformed_json", "/v1/sessions", `{"subject":"alice","aal":1.5}`, CodeMalformedJSON},
-		{"unknown_member_is_unknown_field", "/v1/sessions", `{"subject":"alice","subjet":"x"}`, CodeUnknownField},
-		{"unknown_member_on_verify_is_unknown_field", "/v1/sessions/verify", `{"token":"` + tok + `","tuch":false}`, CodeUnknownField},
-		{"unknown_member_on_revoke_is_unknown_field", "/v1/sessions/revoke", `{"token":"` + tok + `","all":true}`, CodeUnknownField},
-		{"oversized_body_is_body_too_large", "/v1/sessions", `{"subject":"` + big + `"}`, CodeBodyTooLarge},
-		{"oversized_padding_is_body_too_large", "/v1/sessions/verify", `{"token":"` + tok + `"}` + strings.Repeat(" ", MaxBodyBytes), CodeBodyTooLarge},
-		{"unparsable_duration_is_invalid_duration", "/v1/sessions/verify", `{"token":"` + tok + `","max_auth_age":"5 minutes"}`, CodeInvalidDuration},
-		{"negative_duration_is_invalid_duration", "/v1/sessions/verify", `{"token":"` + tok + `","max_auth_age":"-5m"}`, CodeInvalidDuration},
-		{"numeric_duration_is_invalid_duration", "/v1/sessions/verify", `{"token":"` + tok + `","max_auth_age":300}`, CodeInvalidDuration},
+		{"empty_body_is_malformed_json", "/v1/sessions", "", problem.CodeMalformedJSON},
+		{"truncated_json_is_malformed_json", "/v1/sessions", `{"subject":`, problem.CodeMalformedJSON},
+		{"array_body_is_malformed_json", "/v1/sessions", `[{"subject":"alice"}]`, problem.CodeMalformedJSON},
+		{"trailing_data_is_malformed_json", "/v1/sessions", `{"subject":"alice"} {}`, problem.CodeMalformedJSON},
+		{"wrong_member_type_is_malformed_json", "/v1/sessions", `{"subject":"alice","aal":"2"}`, problem.CodeMalformedJSON},
+		{"fractional_aal_is_malformed_json", "/v1/sessions", `{"subject":"alice","aal":1.5}`, problem.CodeMalformedJSON},
+		{"unknown_member_is_unknown_field", "/v1/sessions", `{"subject":"alice","subjet":"x"}`, problem.CodeUnknownField},
+		{"unknown_member_on_verify_is_unknown_field", "/v1/sessions/verify", `{"token":"` + tok + `","tuch":false}`, problem.CodeUnknownField},
+		{"unknown_member_on_revoke_is_unknown_field", "/v1/sessions/revoke", `{"token":"` + tok + `","all":true}`, problem.CodeUnknownField},
+		{"oversized_body_is_body_too_large", "/v1/sessions", `{"subject":"` + big + `"}`, problem.CodeBodyTooLarge},
+		{"oversized_padding_is_body_too_large", "/v1/sessions/verify", `{"token":"` + tok + `"}` + strings.Repeat(" ", MaxBodyBytes), problem.CodeBodyTooLarge},
+		{"unparsable_duration_is_invalid_duration", "/v1/sessions/verify", `{"token":"` + tok + `","max_auth_age":"5 minutes"}`, problem.CodeInvalidDuration},
+		{"negative_duration_is_invalid_duration", "/v1/sessions/verify", `{"token":"` + tok + `","max_auth_age":"-5m"}`, problem.CodeInvalidDuration},
+		{"numeric_duration_is_invalid_duration", "/v1/sessions/verify", `{"token":"` + tok + `","max_auth_age":300}`, problem.CodeInvalidDuration},
 		{"unknown_tier_is_unknown_tier", "/v1/sessions", `{"subject":"alice","tier":"gold"}`, lapse.CodeUnknownTier},
 		{"unknown_tenant_is_unknown_tenant", "/v1/sessions", `{"subject":"alice","tenant":"globex"}`, lapse.CodeUnknownTenant},
 		{"missing_subject_is_invalid_request", "/v1/sessions", `{"tier":"standard"}`, lapse.CodeInvalid},
@@ -918,9 +919,9 @@ func TestUnroutedRequests(t *testing.T) {
 					req.Header.Del("Authorization")
 				}
 				r := h.send(req)
-				code := CodeNotFound
+				code := problem.CodeNotFound
 				if c.wantStatus == 405 {
-					code = CodeMethodNotAllowed
+					code = problem.CodeMethodNotAllowed
 				}
 				wantProblem(t, r, c.wantStatus, code)
 				if got := r.header.Get("Allow"); got != c.wantAllow {
@@ -1114,7 +1115,7 @@ func FuzzDecodeRequests(f *testing.F) {
 			if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
 				t.Fatalf("POST %s %q: %d with Content-Type %q, want application/problem+json", path, body, rec.Code, ct)
 			}
-			var p Problem
+			var p problem.Problem
 			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Code == "" || p.Status != rec.Code {
 				t.Fatalf("POST %s %q: %d with body %s, want a problem with a code (%v)", path, body, rec.Code, rec.Body, err)
 			}

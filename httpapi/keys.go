@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 // Keys holds the hashes of the API keys allowed to call the API. Only
@@ -41,7 +42,7 @@ func (k *Keys) Require(h http.Handler, s *Server) http.Handler {
 			if found {
 				msg = "the API key is not valid"
 			}
-			s.writeProblem(w, r, CodeUnauthorized, msg, nil)
+			s.writeProblem(w, r, problem.CodeUnauthorized, msg, nil)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -2,11 +2,11 @@ package middleware
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/loopback"
 )
 
 // ErrInsecureCookie is returned by [Middleware.Login] and
@@ -117,22 +117,10 @@ func (mw *Middleware) cookieAllowed(r *http.Request) error {
 	if !mw.insecure {
 		return nil
 	}
-	if r.TLS != nil || !loopbackHost(r.Host) || !loopbackHost(r.RemoteAddr) {
+	if !loopback.PlainRequest(r) {
 		return ErrInsecureCookie
 	}
 	return nil
-}
-
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func truncateUTF8(s string, n int) string {

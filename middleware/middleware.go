@@ -26,7 +26,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -36,6 +35,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 // Names of the CSRF token's form field and header.
@@ -47,18 +47,11 @@ const (
 	CSRFHeader = "X-CSRF-Token"
 )
 
-// Codes of the problem+json errors the middleware answers with, besides
-// the session codes of lapse ([lapse.CodeSessionNotFound],
-// [lapse.CodeSessionExpiredIdle], [lapse.CodeSessionExpiredAbsolute],
-// [lapse.CodeSessionRevoked], [lapse.CodeStepUpRequired]).
-const (
-	// CodeCrossOrigin refuses a state-changing request a browser marked
-	// as coming from another site.
-	CodeCrossOrigin lapse.Code = "cross_origin_request"
-	// CodeCSRFToken refuses a state-changing request without the
-	// session's CSRF token.
-	CodeCSRFToken lapse.Code = "csrf_token_invalid"
-)
+// The middleware answers with the session codes of lapse
+// ([lapse.CodeSessionNotFound], [lapse.CodeSessionExpiredIdle],
+// [lapse.CodeSessionExpiredAbsolute], [lapse.CodeSessionRevoked],
+// [lapse.CodeStepUpRequired]) and, for refused state changes,
+// [problem.CodeCrossOrigin] and [problem.CodeCSRFToken].
 
 // Config configures a [Middleware]. Manager is required; every other zero
 // value is a documented default.
@@ -253,7 +246,7 @@ func (mw *Middleware) Optional(next http.Handler) http.Handler {
 func (mw *Middleware) SameOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := mw.origins.Check(r); err != nil {
-			mw.refuseCSRF(w, r, modePage, CodeCrossOrigin)
+			mw.refuseCSRF(w, r, modePage, problem.CodeCrossOrigin)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -302,7 +295,7 @@ func (mw *Middleware) handler(next http.Handler, req Requirement, md mode) http.
 		unsafe := !safeMethod(r.Method)
 		if unsafe {
 			if err := mw.origins.Check(r); err != nil {
-				mw.refuseCSRF(w, r, md, CodeCrossOrigin)
+				mw.refuseCSRF(w, r, md, problem.CodeCrossOrigin)
 				return
 			}
 			// Check the token before the session is touched, so that a
@@ -319,7 +312,7 @@ func (mw *Middleware) handler(next http.Handler, req Requirement, md mode) http.
 				return
 			}
 			if !mw.validCSRF(r, s.ID) {
-				mw.refuseCSRF(w, r, md, CodeCSRFToken)
+				mw.refuseCSRF(w, r, md, problem.CodeCSRFToken)
 				return
 			}
 		}
@@ -380,7 +373,7 @@ func (mw *Middleware) refuse(w http.ResponseWriter, r *http.Request, md mode, er
 	case code == lapse.CodeStepUpRequired && md == modePage:
 		redirect(w, r, mw.stepUp, "")
 	case ended && md == modePage:
-		if reason := ReasonOf(code); reason != "" && hadCookie {
+		if reason := ReasonOf(err); reason != "" && hadCookie {
 			redirect(w, r, mw.signOut, reason)
 		} else {
 			redirect(w, r, mw.signIn, "")
@@ -389,7 +382,7 @@ func (mw *Middleware) refuse(w http.ResponseWriter, r *http.Request, md mode, er
 		if !ended && code != lapse.CodeStepUpRequired {
 			mw.log.ErrorContext(r.Context(), "session check failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 		}
-		writeProblem(w, code, lapse.ErrorMessage(err), err)
+		problem.Write(w, problem.New(0, code, lapse.ErrorMessage(err), err))
 	}
 }
 
@@ -398,19 +391,27 @@ func endedCode(code lapse.Code) bool {
 		code == lapse.CodeSessionExpiredAbsolute || code == lapse.CodeSessionRevoked
 }
 
-// ReasonOf returns the sign-out reason of a session error code, as the
-// signed-out page and the browser client name it: "idle_timeout",
-// "absolute_timeout", "revoked", or "" for any other code.
-func ReasonOf(code lapse.Code) string {
+// ReasonOf returns the sign-out reason of a session error, as the
+// signed-out page and the browser client name it: why the session ended
+// (its end reason, such as "idle_timeout", "absolute_timeout", "logout"
+// or "admin"), "revoked" for a revoke that does not say why, or "" for
+// any other error.
+func ReasonOf(err error) string {
+	code := lapse.ErrorCode(err)
+	if !endedCode(code) || code == lapse.CodeSessionNotFound {
+		return ""
+	}
+	var le *lapse.Error
+	if errors.As(err, &le) && le.Reason != "" {
+		return string(le.Reason)
+	}
 	switch code {
 	case lapse.CodeSessionExpiredIdle:
 		return string(lapse.ReasonIdleTimeout)
 	case lapse.CodeSessionExpiredAbsolute:
 		return string(lapse.ReasonAbsoluteTimeout)
-	case lapse.CodeSessionRevoked:
-		return "revoked"
 	}
-	return ""
+	return "revoked"
 }
 
 func redirect(w http.ResponseWriter, r *http.Request, to, reason string) {
@@ -456,11 +457,11 @@ func LocalPath(p string) string {
 
 func (mw *Middleware) refuseCSRF(w http.ResponseWriter, r *http.Request, md mode, code lapse.Code) {
 	msg := "this request came from another site"
-	if code == CodeCSRFToken {
+	if code == problem.CodeCSRFToken {
 		msg = "this form has expired or did not come from this site: reload the page and try again"
 	}
 	if md == modeAPI {
-		writeProblemStatus(w, http.StatusForbidden, code, msg, nil)
+		problem.Write(w, problem.New(0, code, msg, nil))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -486,60 +487,6 @@ func (mw *Middleware) validCSRF(r *http.Request, id string) bool {
 	}
 	want := mw.csrfToken(id)
 	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
-// problem is an RFC 9457 problem document in the shape of lapse's HTTP
-// API, so one client handles both.
-type problem struct {
-	Type            string     `json:"type"`
-	Title           string     `json:"title"`
-	Status          int        `json:"status"`
-	Detail          string     `json:"detail"`
-	Code            lapse.Code `json:"code"`
-	RequiredAAL     int        `json:"required_aal,omitempty"`
-	MaxAuthAge      string     `json:"max_auth_age,omitempty"`
-	AAL             int        `json:"aal,omitempty"`
-	AuthenticatedAt string     `json:"authenticated_at,omitempty"`
-	// EndReason says why an ended session ended, with its 401.
-	EndReason lapse.Reason `json:"end_reason,omitempty"`
-}
-
-func statusOf(code lapse.Code) int {
-	switch code {
-	case lapse.CodeSessionNotFound, lapse.CodeSessionExpiredIdle, lapse.CodeSessionExpiredAbsolute, lapse.CodeSessionRevoked:
-		return http.StatusUnauthorized
-	case lapse.CodeStepUpRequired:
-		return http.StatusForbidden
-	case lapse.CodeStoreUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func writeProblem(w http.ResponseWriter, code lapse.Code, detail string, err error) {
-	writeProblemStatus(w, statusOf(code), code, detail, err)
-}
-
-func writeProblemStatus(w http.ResponseWriter, status int, code lapse.Code, detail string, err error) {
-	p := problem{Type: "urn:lapse:problem:" + string(code), Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
-	var le *lapse.Error
-	if errors.As(err, &le) {
-		p.EndReason = le.Reason
-		if req := le.Requirement; req != nil {
-			p.RequiredAAL, p.AAL = req.RequiredAAL, req.AAL
-			if req.MaxAuthAge > 0 {
-				p.MaxAuthAge = req.MaxAuthAge.String()
-			}
-			p.AuthenticatedAt = req.AuthenticatedAt.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
-		}
-	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(p)
 }
 
 func remoteHost(r *http.Request) string {

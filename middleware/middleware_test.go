@@ -15,6 +15,7 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/middleware"
+	"github.com/lapsehq/lapse/problem"
 	"github.com/lapsehq/lapse/sqlite"
 )
 
@@ -181,12 +182,20 @@ func TestPage(t *testing.T) {
 			t.Errorf("cookie %v, want it cleared", cleared)
 		}
 	})
-	t.Run("revoked_session_redirects_with_reason_revoked", func(t *testing.T) {
+	t.Run("revoked_session_redirects_with_why_it_ended", func(t *testing.T) {
 		f := newFixture(t, middleware.Config{SignedOutURL: "/signed-out"})
-		c := f.login(t, lapse.CreateParams{})
-		f.m.Revoke(t.Context(), c.Value)
-		resp := do(f.mw.Page(middleware.Requirement{})(new(seen).handler()), get("/docs", c))
-		wantRedirect(t, resp, "/signed-out?next=%2Fdocs&reason=revoked")
+		for _, reason := range []lapse.Reason{lapse.ReasonLogout, lapse.ReasonAdmin, lapse.ReasonTheft} {
+			c := f.login(t, lapse.CreateParams{})
+			s, err := f.m.Current(t.Context(), c.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.m.End(t.Context(), s.ID, reason, lapse.ActorSystem); err != nil {
+				t.Fatal(err)
+			}
+			resp := do(f.mw.Page(middleware.Requirement{})(new(seen).handler()), get("/docs", c))
+			wantRedirect(t, resp, "/signed-out?next=%2Fdocs&reason="+string(reason))
+		}
 	})
 	t.Run("route_aal_unmet_redirects_to_step_up", func(t *testing.T) {
 		f := newFixture(t, middleware.Config{})
@@ -277,7 +286,7 @@ func TestCSRF(t *testing.T) {
 			t.Errorf("header: got %d, want 200", resp.StatusCode)
 		}
 		r = post("/notes", c, url.Values{middleware.CSRFField: {page.csrf + "x"}})
-		wantProblem(t, do(h, r), 403, middleware.CodeCSRFToken)
+		wantProblem(t, do(h, r), 403, problem.CodeCSRFToken)
 	})
 	t.Run("cross_site_request_is_refused_even_with_token", func(t *testing.T) {
 		f := newFixture(t, middleware.Config{})
@@ -286,10 +295,10 @@ func TestCSRF(t *testing.T) {
 		do(f.mw.Page(middleware.Requirement{})(page.handler()), get("/notes", c))
 		r := post("/notes", c, url.Values{middleware.CSRFField: {page.csrf}})
 		r.Header.Set("Sec-Fetch-Site", "cross-site")
-		wantProblem(t, do(f.mw.API(middleware.Requirement{})(new(seen).handler()), r), 403, middleware.CodeCrossOrigin)
+		wantProblem(t, do(f.mw.API(middleware.Requirement{})(new(seen).handler()), r), 403, problem.CodeCrossOrigin)
 		r = post("/notes", c, url.Values{middleware.CSRFField: {page.csrf}})
 		r.Header.Set("Origin", "https://evil.example")
-		wantProblem(t, do(f.mw.API(middleware.Requirement{})(new(seen).handler()), r), 403, middleware.CodeCrossOrigin)
+		wantProblem(t, do(f.mw.API(middleware.Requirement{})(new(seen).handler()), r), 403, problem.CodeCrossOrigin)
 	})
 	t.Run("trusted_origin_is_allowed", func(t *testing.T) {
 		f := newFixture(t, middleware.Config{TrustedOrigins: []string{"https://admin.example"}})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/demo"
+	"github.com/lapsehq/lapse/loopback"
 )
 
 // runDemo starts the demo SaaS app on loopback with the embedded store:
@@ -56,7 +57,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lapse demo: these timeouts do not make a valid policy:\n%s\n", indent(err.Error()))
 		return 2
 	}
-	if host, _, err := net.SplitHostPort(*listen); err != nil || !loopback(host) {
+	if host, _, err := net.SplitHostPort(*listen); err != nil || !loopback.Host(host) {
 		fmt.Fprintf(stderr, "lapse demo: --listen must be a loopback address such as 127.0.0.1:8080: the demo's cookie is not Secure\n")
 		return 2
 	}
@@ -140,12 +141,4 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
