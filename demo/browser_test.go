@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -31,6 +30,7 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/demo"
 	"github.com/lapsehq/lapse/totp"
+	"github.com/lapsehq/lapse/web/webtest"
 )
 
 // e2eTimeouts make every deadline come within seconds: the warning 3 s
@@ -52,21 +52,7 @@ var (
 // (profiles) in it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := os.Getenv("LAPSE_CHROMIUM")
-	if path == "" {
-		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("Chromium is not installed; the browser tests need it (Debian: apt-get install chromium)")
-		}
-		t.Skip("Chromium is not installed: skipping the browser tests (Debian: apt-get install chromium; or set LAPSE_CHROMIUM)")
-	}
+	path := webtest.Chromium(t)
 	browserOnce.Do(func() {
 		opts := append(chromedp.DefaultExecAllocatorOptions[:],
 			chromedp.ExecPath(path),
