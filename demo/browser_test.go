@@ -501,9 +501,9 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("want two sessions, one from the phone; got %d", len(ss))
 		}
 		for what, expr := range map[string]string{
-			"two rows":                 `document.querySelectorAll('tr.lapse-session').length === 2`,
-			"this device marked":       `document.querySelector('tr.lapse-session--current').innerText.includes('This device')`,
-			"the phone described":      `document.querySelector('tr[data-session-id="` + phoneID + `"]').innerText.includes('Safari 18 on iOS')`,
+			"two sessions":             `document.querySelectorAll('.lapse-session').length === 2`,
+			"this device marked":       `document.querySelector('.lapse-session--current').innerText.includes('This device')`,
+			"the phone described":      `document.querySelector('.lapse-session[data-session-id="` + phoneID + `"]').innerText.includes('Safari 18 on iOS')`,
 			"sign out everywhere else": `!!document.querySelector('.lapse-sessions__others button')`,
 		} {
 			if ok, err := eval[bool](laptop, expr); err != nil || !ok {
@@ -511,8 +511,8 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 		ended := time.Now()
-		e.do(laptop, chromedp.Click(chromedp.CSS(`tr[data-session-id="`+phoneID+`"] button[type=submit]`)))
-		e.waitJS(laptop, `location.search.includes('done=ended') && document.querySelectorAll('tr.lapse-session').length === 1`, 3*time.Second, "the page listing only this device")
+		e.do(laptop, chromedp.Click(chromedp.CSS(`.lapse-session[data-session-id="`+phoneID+`"] button[type=submit]`)))
+		e.waitJS(laptop, `location.search.includes('done=ended') && document.querySelectorAll('.lapse-session').length === 1`, 3*time.Second, "the page listing only this device")
 		if s := e.sessionByID(phoneID); s.Status != lapse.StatusRevoked || s.EndReason != lapse.ReasonLogout {
 			t.Errorf("phone's session %s (%s), want revoked (logout)", s.Status, s.EndReason)
 		}
