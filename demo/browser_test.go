@@ -525,7 +525,7 @@ func TestBrowser(t *testing.T) {
 }
 
 // TestBrowserSecondFactor sets up an authenticator app and steps up
-// with it, as a person would, with a code the test computes from the key
+// with it, as a person would, with codes the test computes from the key
 // on the page. Its idle timeout leaves time to type.
 func TestBrowserSecondFactor(t *testing.T) {
 	browser(t)
@@ -543,16 +543,29 @@ func TestBrowserSecondFactor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := e.session("ada@example.com")
 	e.enter(a, "#code", codeAt(t, secret, time.Now()))
 	e.waitJS(a, `document.querySelectorAll('.recovery__code').length === 10`, 5*time.Second, "the ten recovery codes")
+	// The code that turned the factor on was a second factor, given just
+	// now: it counts as a step-up, with a new token, and billing opens
+	// without asking for another.
+	if s := e.session("ada@example.com"); s.AAL != 2 || !slices.Contains(s.AMR, lapse.MethodOTP) || s.TokenHash == before.TokenHash ||
+		!s.AuthenticatedAt.After(before.AuthenticatedAt) {
+		t.Errorf("after turning the factor on: AAL%d with %v, token rotated %t, authenticated at %v (was %v); want AAL2 with otp, a new token and a new authentication time",
+			s.AAL, s.AMR, s.TokenHash != before.TokenHash, s.AuthenticatedAt, before.AuthenticatedAt)
+	}
 	e.press(a, "#two-step-continue")
-	e.waitJS(a, `location.pathname === '/stepup' && !!document.getElementById('code')`, 5*time.Second, "billing asking for a code")
-	// The code of the next time step: the setup used this one's.
-	e.enter(a, "#code", codeAt(t, secret, time.Now().Add(totp.Period)))
-	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, 5*time.Second, "reaching billing")
+	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, 5*time.Second, "reaching billing without another code")
 	e.waitJS(a, `!!(window.lapse && window.lapse.state.session && window.lapse.state.session.aal === 2)`, 5*time.Second, "the client seeing the session at AAL2")
-	if s := e.session("ada@example.com"); s.AAL != 2 || !slices.Contains(s.AMR, lapse.MethodOTP) {
-		t.Errorf("session at AAL%d with %v, want AAL2 with otp", s.AAL, s.AMR)
+	// Stepping up again, as billing asks once the code is old: the code
+	// of the next time step (the setup used this one's).
+	e.goTo(a, "/stepup?next=/billing")
+	e.enter(a, "#code", codeAt(t, secret, time.Now().Add(totp.Period)))
+	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, 5*time.Second, "reaching billing after the step-up")
+	evs, err := e.app.Manager().Store().(lapse.AuditLog).QueryEvents(context.Background(),
+		lapse.EventQuery{SessionID: before.ID, Types: []lapse.EventType{lapse.EventSteppedUp}})
+	if err != nil || len(evs) != 2 {
+		t.Errorf("session.stepped_up events: %d (%v), want 2: the setup and the step-up", len(evs), err)
 	}
 }
 

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
@@ -96,11 +97,18 @@ type chrome struct {
 	Path   string
 }
 
+// steppedUpKey holds the session as a step-up in the request being
+// answered left it, for the page of that same response.
+type steppedUpKey struct{}
+
 func (a *App) chrome(r *http.Request) chrome {
 	c := chrome{Path: r.URL.Path}
 	s, ok := middleware.Session(r.Context())
 	if !ok {
 		return c
+	}
+	if up, ok := r.Context().Value(steppedUpKey{}).(lapse.Session); ok {
+		s = up
 	}
 	c.SignedIn, c.Session, c.CSRF = true, s, middleware.CSRFToken(r.Context())
 	c.User, _ = userByEmail(s.Subject)
@@ -511,6 +519,17 @@ func (a *App) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Enabled, d.RecoveryCodes = true, codes
+	// The code that confirmed the factor was a second factor given just
+	// now: count it as a step-up, so that billing does not ask for
+	// another at once. Like every privilege change it rotates the token
+	// (a new cookie). The codes are shown even if it fails, as they are
+	// not shown again; billing then asks for a code as before.
+	aal, amr := lapse.FactorAssurance(&s, lapse.MethodOTP)
+	if up, err := a.mw.StepUp(w, r, aal, amr); err != nil {
+		a.log.Warn("counting the confirmed factor as a step-up", "err", err)
+	} else {
+		r = r.WithContext(context.WithValue(r.Context(), steppedUpKey{}, *up))
+	}
 	if d.Ended, err = a.endOthers(r, s); err != nil {
 		a.log.Error("ending the other sessions after a factor change", "err", err)
 	}
