@@ -343,6 +343,13 @@ func TestOperatorConsole(t *testing.T) {
 		t.Fatal("the console does not list ada's session")
 	}
 	ss, _ := app.Manager().Sessions(t.Context(), sessionsOf("ada@example.com"))
+	// The commands it shows are the real ones: this demo's address, ada's
+	// session, the reason an administrator's revoke records.
+	for _, want := range []string{base + "/lapse/v1/sessions/" + ss[0].ID, base + "/lapse/v1/subjects/ada@example.com/sessions?reason=admin", app.APIKey(), "<code>/console/</code>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the operator page lacks %q", want)
+		}
+	}
 	resp, _ := olga.do("POST", "/admin/revoke", url.Values{"id": {ss[0].ID}, "csrf_token": {token}})
 	wantLocation(t, resp, "/admin?revoked")
 	wantLocation(t, ada.do2("/documents"), "/signed-out?next=%2Fdocuments&reason=revoked")

@@ -577,6 +577,11 @@ type adminData struct {
 	Done   bool
 	Self   string
 	APIKey string
+	// BaseURL is the demo's own address, as the browser reached it, for
+	// the curl commands; Example is the session they end: another
+	// user's, or the operator's own when nobody else is signed in.
+	BaseURL string
+	Example *adminRow
 }
 
 func (a *App) operator(w http.ResponseWriter, r *http.Request) bool {
@@ -593,7 +598,8 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, _ := middleware.Session(r.Context())
-	data := adminData{CSRF: middleware.CSRFToken(r.Context()), Done: r.URL.Query().Has("revoked"), Self: s.ID, APIKey: a.apiKey}
+	data := adminData{CSRF: middleware.CSRFToken(r.Context()), Done: r.URL.Query().Has("revoked"), Self: s.ID, APIKey: a.apiKey,
+		BaseURL: "http://" + r.Host} // the demo serves plain HTTP on loopback only
 	for _, u := range Users {
 		ss, err := a.m.Sessions(r.Context(), lapse.Filter{Subject: u.Email, AnyTenant: true})
 		if err != nil {
@@ -603,6 +609,11 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, s := range ss {
 			data.Rows = append(data.Rows, adminRow{User: u, Session: s, Device: web.ParseUserAgent(s.UserAgent).String()})
+		}
+	}
+	for i := range data.Rows {
+		if data.Example == nil || data.Example.Session.ID == data.Self {
+			data.Example = &data.Rows[i]
 		}
 	}
 	a.render(w, r, http.StatusOK, "Operator console", "admin", data)
