@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
@@ -158,11 +159,7 @@ func Parse(name string, data []byte) (*File, error) {
 	} else if root.Kind != 0 {
 		p.errorf(&root, "", "the file must hold a YAML mapping")
 	}
-	if f.Policy.DefaultTier == "" && len(f.Policy.Tiers) == 0 {
-		// A file without tiers gets the built-in ones; its tenant settings stay.
-		d := DefaultPolicy()
-		f.Policy.DefaultTier, f.Policy.Tiers = d.DefaultTier, d.Tiers
-	}
+	p.defaultTier(f.Policy)
 	if len(p.errs) == 0 {
 		var pe *lapse.PolicyError
 		if err := f.Policy.Validate(); errors.As(err, &pe) {
@@ -175,6 +172,36 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, errors.Join(p.errs...)
 	}
 	return f, nil
+}
+
+// defaultTierName is the tier a file's default_tier defaults to when it
+// declares several tiers, one of them by this name.
+const defaultTierName = "standard"
+
+// defaultTier fills in a default_tier the file leaves out. A file
+// without tiers gets the built-in ones (its tenant settings stay); one
+// with tiers gets its only tier, or else the one named defaultTierName.
+// Otherwise it is an error that says what to add, at the line of tiers.
+func (p *parser) defaultTier(pol *lapse.Policy) {
+	if pol.DefaultTier != "" {
+		return
+	}
+	if len(pol.Tiers) == 0 {
+		d := DefaultPolicy()
+		pol.DefaultTier, pol.Tiers = d.DefaultTier, d.Tiers
+		return
+	}
+	names := slices.Sorted(maps.Keys(pol.Tiers))
+	switch {
+	case len(names) == 1:
+		pol.DefaultTier = names[0]
+	case slices.Contains(names, defaultTierName):
+		pol.DefaultTier = defaultTierName
+	default:
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines["tiers"], Key: "default_tier",
+			Msg: fmt.Sprintf("is required with several tiers and none named %q: add a top-level line such as \"default_tier: %s\" to say which tier a session gets when it names none (one of %s)",
+				defaultTierName, names[0], strings.Join(names, ", "))})
+	}
 }
 
 type parser struct {

@@ -55,7 +55,8 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"lapse.yaml:4", "tiers.a.idle_timeout", "longer than absolute_timeout"}},
 		{"tenant_loosens", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h}\ntenants:\n  acme:\n    tiers:\n      a: {idle_timeout: 6m}\n",
 			[]string{"lapse.yaml:7", "tenants.acme.tiers.a.idle_timeout", "looser than the platform allows"}},
-		{"missing_default_tier", "tiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h}\n", []string{"default_tier", "is required"}},
+		{"missing_default_tier", "listen: 127.0.0.1:8080\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h}\n  b: {idle_timeout: 5m, absolute_timeout: 1h}\n",
+			[]string{"lapse.yaml:2", "default_tier", `none named "standard"`, `"default_tier: a"`, "one of a, b"}},
 		{"not_yaml", "tiers: [unclosed\n", []string{"lapse.yaml", "not valid YAML"}},
 		{"propagation_bound_too_short", "propagation_bound: 1ms\n", []string{"lapse.yaml:1", "propagation_bound", "between 10ms and 1m"}},
 		{"wrong_type", "default_tier: a\ntiers:\n  a: {idle_timeout: [1], absolute_timeout: 1h}\n", []string{"tiers.a.idle_timeout", "must be a duration"}},
@@ -75,6 +76,24 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestDefaultTierDefaultsToTheOnlyTierOrStandard(t *testing.T) {
+	for _, c := range []struct{ name, yaml, want string }{
+		{"only_tier", "tiers:\n  web: {idle_timeout: 15m, absolute_timeout: 8h}\n", "web"},
+		{"standard_among_several", "tiers:\n  sensitive: {idle_timeout: 5m, absolute_timeout: 1h}\n  standard: {idle_timeout: 30m, absolute_timeout: 12h}\n", "standard"},
+		{"given_wins", "default_tier: sensitive\ntiers:\n  sensitive: {idle_timeout: 5m, absolute_timeout: 1h}\n  standard: {idle_timeout: 30m, absolute_timeout: 12h}\n", "sensitive"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := config.Parse("lapse.yaml", []byte(c.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Policy.DefaultTier != c.want {
+				t.Errorf("default tier %q, want %q", f.Policy.DefaultTier, c.want)
 			}
 		})
 	}

@@ -91,3 +91,15 @@ func TestReasonLabelSaysExpiredOrRevoked(t *testing.T) {
 		t.Errorf("reason labels: %q, %q", reasonLabel(lapse.ReasonIdleTimeout), reasonLabel(lapse.ReasonPasswordChange))
 	}
 }
+
+func TestEndedSummaryCountsInWords(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 7, 0, 0, time.UTC)
+	w := windows[0]
+	for n, want := range map[int]string{1: "1 session ended in the last 1h", 2: "2 sessions ended in the last 1h"} {
+		a := &activity{n: 4, bucket: w.Bucket, label: w.Label, now: now, start: now.Add(-3 * w.Bucket),
+			reasons: map[lapse.Reason][]int{lapse.ReasonAdmin: {0, n, 0, 0}}}
+		if got := endedPlot(a, w).Summary; !strings.HasPrefix(got, want+":") {
+			t.Errorf("%d ended: summary %q, want it to start %q", n, got, want)
+		}
+	}
+}

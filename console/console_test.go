@@ -558,7 +558,7 @@ func TestPolicyPage(t *testing.T) {
 	e.signIn()
 	res := e.get("/console/policy")
 	wantStatus(t, "policy", res, http.StatusOK)
-	for _, want := range []string{"Platform tiers", "Tenant acme", `<td class="over">10m</td>`, "pci-dss-4", "passed", "no profile", "lapse-console"} {
+	for _, want := range []string{"Platform tiers", "Tenant acme", `data-label="Idle" class="over">10m</td>`, "pci-dss-4", "passed", "no profile", "lapse-console"} {
 		if !strings.Contains(res.body, want) {
 			t.Errorf("policy page lacks %q", want)
 		}
@@ -589,7 +589,7 @@ func TestAuditLogFiltersAndPages(t *testing.T) {
 	e.signIn() // the first console session idled out meanwhile: 235 events in all
 	ids := func(body string) []string {
 		var out []string
-		for _, m := range regexp.MustCompile(`<td class="num">(\d+)`).FindAllStringSubmatch(body, -1) {
+		for _, m := range regexp.MustCompile(`<td role="cell" data-label="#" class="num">(\d+)`).FindAllStringSubmatch(body, -1) {
 			out = append(out, m[1])
 		}
 		return out
@@ -661,7 +661,7 @@ func TestVerifyChainShowsATamperedRecord(t *testing.T) {
 	}
 	res = e.post("/console/audit/verify", url.Values{"csrf": {csrf}})
 	wantStatus(t, "verify after tampering", res, http.StatusOK)
-	for _, want := range []string{"The chain is broken at record 3:</strong> its content does not match its hash (the record was altered)", `<tr class="broken">`, "before=4&amp;broken=3"} {
+	for _, want := range []string{"The chain is broken at record 3:</strong> its content does not match its hash (the record was altered)", `<tr role="row" class="broken">`, "before=4&amp;broken=3"} {
 		if !strings.Contains(res.body, want) {
 			t.Errorf("verify after tampering lacks %q", want)
 		}

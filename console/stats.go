@@ -311,8 +311,12 @@ func endedPlot(act *activity, w window) *plot {
 			busiest = i
 		}
 	}
-	p.Summary = fmt.Sprintf("%s sessions ended in the last %s: %s. Busiest %s: %s, with %s.",
-		formatNumber(float64(sum)), w.Name, strings.Join(parts, ", "), shortDuration(w.Bucket),
+	sessions := "sessions"
+	if sum == 1 {
+		sessions = "session"
+	}
+	p.Summary = fmt.Sprintf("%s %s ended in the last %s: %s. Busiest %s: %s, with %s.",
+		formatNumber(float64(sum)), sessions, w.Name, strings.Join(parts, ", "), shortDuration(w.Bucket),
 		p.Tips[busiest], formatNumber(float64(total[busiest])))
 	return p
 }

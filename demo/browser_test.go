@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -33,6 +32,7 @@ import (
 	"github.com/lapsehq/lapse/demo"
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/totp"
+	"github.com/lapsehq/lapse/web/webtest"
 )
 
 // e2eTimeouts make every deadline come within seconds: the warning 3 s
@@ -54,21 +54,7 @@ var (
 // (profiles) in it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := os.Getenv("LAPSE_CHROMIUM")
-	if path == "" {
-		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("Chromium is not installed; the browser tests need it (Debian: apt-get install chromium)")
-		}
-		t.Skip("Chromium is not installed: skipping the browser tests (Debian: apt-get install chromium; or set LAPSE_CHROMIUM)")
-	}
+	path := webtest.Chromium(t)
 	browserOnce.Do(func() {
 		opts := append(chromedp.DefaultExecAllocatorOptions[:],
 			chromedp.ExecPath(path),
@@ -602,17 +588,17 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("want two sessions, one from the phone; got %d", len(ss))
 		}
 		for what, expr := range map[string]string{
-			"two rows":                 `document.querySelectorAll('tr.lapse-session').length === 2`,
-			"this device marked":       `document.querySelector('tr.lapse-session--current').innerText.includes('This device')`,
-			"the phone described":      `document.querySelector('tr[data-session-id="` + phoneID + `"]').innerText.includes('Safari 18 on iOS')`,
+			"two sessions":             `document.querySelectorAll('.lapse-session').length === 2`,
+			"this device marked":       `document.querySelector('.lapse-session--current').innerText.includes('This device')`,
+			"the phone described":      `document.querySelector('.lapse-session[data-session-id="` + phoneID + `"]').innerText.includes('Safari 18 on iOS')`,
 			"sign out everywhere else": `!!document.querySelector('.lapse-sessions__others button')`,
 		} {
 			if ok, err := eval[bool](laptop, expr); err != nil || !ok {
 				t.Errorf("sessions page: no %s (%v)", what, err)
 			}
 		}
-		e.do(laptop, chromedp.Click(chromedp.CSS(`tr[data-session-id="`+phoneID+`"] button[type=submit]`)))
-		e.waitJS(laptop, `location.search.includes('done=ended') && document.querySelectorAll('tr.lapse-session').length === 1`, "the page listing only this device")
+		e.do(laptop, chromedp.Click(chromedp.CSS(`.lapse-session[data-session-id="`+phoneID+`"] button[type=submit]`)))
+		e.waitJS(laptop, `location.search.includes('done=ended') && document.querySelectorAll('.lapse-session').length === 1`, "the page listing only this device")
 		if s := e.sessionByID(phoneID); s.Status != lapse.StatusRevoked || s.EndReason != lapse.ReasonLogout {
 			t.Errorf("phone's session %s (%s), want revoked (logout)", s.Status, s.EndReason)
 		}
@@ -624,7 +610,7 @@ func TestBrowser(t *testing.T) {
 }
 
 // TestBrowserSecondFactor sets up an authenticator app and steps up
-// with it, as a person would, with a code the test computes from the key
+// with it, as a person would, with codes the test computes from the key
 // on the page. Its idle timeout leaves time to type.
 func TestBrowserSecondFactor(t *testing.T) {
 	browser(t)
@@ -642,16 +628,29 @@ func TestBrowserSecondFactor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := e.session("ada@example.com")
 	e.enter(a, "#code", codeAt(t, secret, time.Now()))
 	e.waitJS(a, `document.querySelectorAll('.recovery__code').length === 10`, "the ten recovery codes")
+	// The code that turned the factor on was a second factor, given just
+	// now: it counts as a step-up, with a new token, and billing opens
+	// without asking for another.
+	if s := e.session("ada@example.com"); s.AAL != 2 || !slices.Contains(s.AMR, lapse.MethodOTP) || s.TokenHash == before.TokenHash ||
+		!s.AuthenticatedAt.After(before.AuthenticatedAt) {
+		t.Errorf("after turning the factor on: AAL%d with %v, token rotated %t, authenticated at %v (was %v); want AAL2 with otp, a new token and a new authentication time",
+			s.AAL, s.AMR, s.TokenHash != before.TokenHash, s.AuthenticatedAt, before.AuthenticatedAt)
+	}
 	e.press(a, "#two-step-continue")
-	e.waitJS(a, `location.pathname === '/stepup' && !!document.getElementById('code')`, "billing asking for a code")
-	// The code of the next time step: the setup used this one's.
-	e.enter(a, "#code", codeAt(t, secret, time.Now().Add(totp.Period)))
-	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, "reaching billing")
+	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, "reaching billing without another code")
 	e.waitJS(a, `!!(window.lapse && window.lapse.state.session && window.lapse.state.session.aal === 2)`, "the client seeing the session at AAL2")
-	if s := e.session("ada@example.com"); s.AAL != 2 || !slices.Contains(s.AMR, lapse.MethodOTP) {
-		t.Errorf("session at AAL%d with %v, want AAL2 with otp", s.AAL, s.AMR)
+	// Stepping up again, as billing asks once the code is old: the code
+	// of the next time step (the setup used this one's).
+	e.goTo(a, "/stepup?next=/billing")
+	e.enter(a, "#code", codeAt(t, secret, time.Now().Add(totp.Period)))
+	e.waitJS(a, `location.pathname === '/billing' && document.body.innerText.includes('Invoices')`, "reaching billing after the step-up")
+	evs, err := e.app.Manager().Store().(lapse.AuditLog).QueryEvents(context.Background(),
+		lapse.EventQuery{SessionID: before.ID, Types: []lapse.EventType{lapse.EventSteppedUp}})
+	if err != nil || len(evs) != 2 {
+		t.Errorf("session.stepped_up events: %d (%v), want 2: the setup and the step-up", len(evs), err)
 	}
 }
 

@@ -176,6 +176,10 @@ func (c *client) enrol(now time.Time, next string) (secret string, recovery []st
 	if resp.StatusCode != http.StatusOK || len(recovery) != totp.RecoveryCodes {
 		c.t.Fatalf("confirming with the app's code: %d with %d recovery codes, want 200 with %d:\n%s", resp.StatusCode, len(recovery), totp.RecoveryCodes, body)
 	}
+	// The code counted as a step-up: the page's header says so already.
+	if !strings.Contains(body, `title="Signed in with a second factor"`) {
+		c.t.Errorf("the page of the recovery codes does not show the session at AAL2")
+	}
 	return secret, recovery
 }
 
@@ -205,7 +209,11 @@ func TestBillingNeedsARecentSecondFactor(t *testing.T) {
 		t.Errorf("ada's sessions %q, want %q: this one active, the laptop's revoked", states, want)
 	}
 
-	wantLocation(t, c.do2("/billing"), "/stepup?next=%2Fbilling")
+	// The code that turned the factor on was a second factor given just
+	// now: billing opens without asking for another.
+	if resp, body := c.do("GET", "/billing", nil); resp.StatusCode != 200 || !strings.Contains(body, "Invoices") {
+		t.Fatalf("billing right after turning the factor on: %d, want 200", resp.StatusCode)
+	}
 	token := c.csrf("/stepup?next=/billing")
 	step := func(code string, csrf ...string) (*http.Response, string) {
 		form := url.Values{"code": {code}, "next": {"/billing"}}
@@ -220,7 +228,8 @@ func TestBillingNeedsARecentSecondFactor(t *testing.T) {
 	if resp, body := step(wrongCode(t, secret, clock.Now()), token); resp.StatusCode != 422 || !strings.Contains(body, "wrong") {
 		t.Errorf("wrong code: %d, want 422 saying so", resp.StatusCode)
 	}
-	clock.Advance(totp.Period)
+	clock.Advance(times.AuthAge)
+	wantLocation(t, c.do2("/billing"), "/stepup?next=%2Fbilling")
 	if resp, _ := step(codeAt(t, secret, clock.Now())); resp.StatusCode != 403 {
 		t.Errorf("step-up without the CSRF token: %d, want 403", resp.StatusCode)
 	}
@@ -251,10 +260,18 @@ func TestSensitiveTierAsksForTheCodeAtSignIn(t *testing.T) {
 	wantLocation(t, c.do2("/documents"), "/stepup?next=%2Fdocuments")
 	wantLocation(t, c.do2("/stepup?next=/documents"), "/account/two-step?next=%2Fdocuments")
 	secret, _ := c.enrol(clock.Now(), "/documents")
+	// Turning the factor on was the second factor of this sign-in.
+	if resp, body := c.do("GET", "/documents", nil); resp.StatusCode != 200 || !strings.Contains(body, "sensitive-tier session") {
+		t.Errorf("documents right after turning the factor on: %d, want 200 on a sensitive-tier session", resp.StatusCode)
+	}
+	// The next sign-in asks for a code from the app.
+	resp, _ := c.do("POST", "/signout", url.Values{"csrf_token": {c.csrf("/documents")}})
+	wantLocation(t, resp, "/signed-out?reason=logout")
+	c.signIn("ben@example.com")
 	wantLocation(t, c.do2("/documents"), "/stepup?next=%2Fdocuments")
 	clock.Advance(totp.Period)
 	token := c.csrf("/stepup?next=/documents")
-	resp, _ := c.do("POST", "/stepup", url.Values{"code": {codeAt(t, secret, clock.Now())}, "next": {"/documents"}, "csrf_token": {token}})
+	resp, _ = c.do("POST", "/stepup", url.Values{"code": {codeAt(t, secret, clock.Now())}, "next": {"/documents"}, "csrf_token": {token}})
 	wantLocation(t, resp, "/documents")
 	if resp, body := c.do("GET", "/documents", nil); resp.StatusCode != 200 || !strings.Contains(body, "sensitive-tier session") {
 		t.Errorf("documents after the code: %d, want 200 on a sensitive-tier session", resp.StatusCode)
@@ -287,10 +304,14 @@ func TestSettingUpTheFactorNeedsARecentSignIn(t *testing.T) {
 
 func TestRemovingTheFactorNeedsARecentStepUp(t *testing.T) {
 	clock := lapsetest.NewClock(time.Now())
-	app, base := newServer(t, demo.Config{Clock: clock})
+	times := demo.DefaultTimeouts()
+	times.Idle = time.Hour
+	app, base := newServer(t, demo.Config{Clock: clock, Timeouts: times})
 	c := newClient(t, base)
 	c.signIn("ada@example.com")
 	secret, _ := c.enrol(clock.Now(), "/")
+	// Turning it on counted as a step-up; that one is now too old.
+	clock.Advance(demo.RecentAuth)
 	token := c.csrf("/account/two-step")
 	resp, _ := c.do("POST", "/account/two-step/remove", url.Values{"csrf_token": {token}})
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/stepup") {
@@ -322,6 +343,13 @@ func TestOperatorConsole(t *testing.T) {
 		t.Fatal("the console does not list ada's session")
 	}
 	ss, _ := app.Manager().Sessions(t.Context(), sessionsOf("ada@example.com"))
+	// The commands it shows are the real ones: this demo's address, ada's
+	// session, the reason an administrator's revoke records.
+	for _, want := range []string{base + "/lapse/v1/sessions/" + ss[0].ID, base + "/lapse/v1/subjects/ada@example.com/sessions?reason=admin", app.APIKey(), "<code>/console/</code>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the operator page lacks %q", want)
+		}
+	}
 	resp, _ := olga.do("POST", "/admin/revoke", url.Values{"id": {ss[0].ID}, "csrf_token": {token}})
 	wantLocation(t, resp, "/admin?revoked")
 	wantLocation(t, ada.do2("/documents"), "/signed-out?next=%2Fdocuments&reason=revoked")

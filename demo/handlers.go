@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
@@ -96,11 +97,18 @@ type chrome struct {
 	Path   string
 }
 
+// steppedUpKey holds the session as a step-up in the request being
+// answered left it, for the page of that same response.
+type steppedUpKey struct{}
+
 func (a *App) chrome(r *http.Request) chrome {
 	c := chrome{Path: r.URL.Path}
 	s, ok := middleware.Session(r.Context())
 	if !ok {
 		return c
+	}
+	if up, ok := r.Context().Value(steppedUpKey{}).(lapse.Session); ok {
+		s = up
 	}
 	c.SignedIn, c.Session, c.CSRF = true, s, middleware.CSRFToken(r.Context())
 	c.User, _ = userByEmail(s.Subject)
@@ -511,6 +519,17 @@ func (a *App) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Enabled, d.RecoveryCodes = true, codes
+	// The code that confirmed the factor was a second factor given just
+	// now: count it as a step-up, so that billing does not ask for
+	// another at once. Like every privilege change it rotates the token
+	// (a new cookie). The codes are shown even if it fails, as they are
+	// not shown again; billing then asks for a code as before.
+	aal, amr := lapse.FactorAssurance(&s, lapse.MethodOTP)
+	if up, err := a.mw.StepUp(w, r, aal, amr); err != nil {
+		a.log.Warn("counting the confirmed factor as a step-up", "err", err)
+	} else {
+		r = r.WithContext(context.WithValue(r.Context(), steppedUpKey{}, *up))
+	}
 	if d.Ended, err = a.endOthers(r, s); err != nil {
 		a.log.Error("ending the other sessions after a factor change", "err", err)
 	}
@@ -558,6 +577,11 @@ type adminData struct {
 	Done   bool
 	Self   string
 	APIKey string
+	// BaseURL is the demo's own address, as the browser reached it, for
+	// the curl commands; Example is the session they end: another
+	// user's, or the operator's own when nobody else is signed in.
+	BaseURL string
+	Example *adminRow
 }
 
 func (a *App) operator(w http.ResponseWriter, r *http.Request) bool {
@@ -574,7 +598,8 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, _ := middleware.Session(r.Context())
-	data := adminData{CSRF: middleware.CSRFToken(r.Context()), Done: r.URL.Query().Has("revoked"), Self: s.ID, APIKey: a.apiKey}
+	data := adminData{CSRF: middleware.CSRFToken(r.Context()), Done: r.URL.Query().Has("revoked"), Self: s.ID, APIKey: a.apiKey,
+		BaseURL: "http://" + r.Host} // the demo serves plain HTTP on loopback only
 	for _, u := range Users {
 		ss, err := a.m.Sessions(r.Context(), lapse.Filter{Subject: u.Email, AnyTenant: true})
 		if err != nil {
@@ -584,6 +609,11 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, s := range ss {
 			data.Rows = append(data.Rows, adminRow{User: u, Session: s, Device: web.ParseUserAgent(s.UserAgent).String()})
+		}
+	}
+	for i := range data.Rows {
+		if data.Example == nil || data.Example.Session.ID == data.Self {
+			data.Example = &data.Rows[i]
 		}
 	}
 	a.render(w, r, http.StatusOK, "Operator console", "admin", data)

@@ -102,8 +102,9 @@ func NewPages(cfg Config) (*Pages, error) {
 	return p, nil
 }
 
-// sessionRow is one line of the sessions page.
+// sessionRow is one session on the sessions page, a card.
 type sessionRow struct {
+	Now        time.Time
 	ID         string
 	Device     Device
 	IP         string
@@ -115,7 +116,6 @@ type sessionRow struct {
 }
 
 type sessionsPage struct {
-	Now        time.Time
 	Current    sessionRow
 	Others     []sessionRow
 	Notice     string
@@ -156,9 +156,9 @@ func (p *Pages) Sessions() http.Handler {
 	})
 }
 
-func rowOf(s *lapse.Session, current string) sessionRow {
+func rowOf(s *lapse.Session, current string, now time.Time) sessionRow {
 	return sessionRow{
-		ID: s.ID, Device: ParseUserAgent(s.UserAgent), IP: s.IP, Created: s.CreatedAt,
+		Now: now, ID: s.ID, Device: ParseUserAgent(s.UserAgent), IP: s.IP, Created: s.CreatedAt,
 		LastActive: s.LastActiveAt, Tier: s.Tier, AAL: s.AAL, Current: s.ID == current,
 	}
 }
@@ -169,8 +169,9 @@ func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.S
 		p.fail(w, r, err)
 		return
 	}
+	now := p.cfg.Manager.Clock().Now()
 	page := sessionsPage{
-		Now: p.cfg.Manager.Clock().Now(), Current: rowOf(&cur, cur.ID), CSRFField: p.cfg.CSRFField,
+		Current: rowOf(&cur, cur.ID, now), CSRFField: p.cfg.CSRFField,
 		SignOutURL: p.cfg.SignOutURL, Action: r.URL.Path,
 	}
 	if p.cfg.CSRFToken != nil {
@@ -178,10 +179,10 @@ func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.S
 	}
 	for _, s := range all {
 		if s.ID == cur.ID {
-			page.Current = rowOf(s, cur.ID) // the store's view: last activity as recorded
+			page.Current = rowOf(s, cur.ID, now) // the store's view: last activity as recorded
 			continue
 		}
-		page.Others = append(page.Others, rowOf(s, cur.ID))
+		page.Others = append(page.Others, rowOf(s, cur.ID, now))
 	}
 	q := r.URL.Query()
 	switch q.Get("done") {

@@ -17,18 +17,30 @@ import (
 	"github.com/lapsehq/lapse/loopback"
 )
 
+// demoListen is where the demo listens by default: not lapse serve's
+// 127.0.0.1:8080, so that the two run side by side.
+const demoListen = "127.0.0.1:8090"
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // runDemo starts the demo SaaS app on loopback with the embedded store:
 //
-//	lapse demo [--listen 127.0.0.1:8080] [--data-dir DIR] [--idle 2m] ...
+//	lapse demo [--listen 127.0.0.1:8090] [--data-dir DIR] [--idle 2m] ...
 //
-// It prints the demo users and the admin API key, and serves until ctx
-// is done. Without --data-dir the store lives in a temporary directory
+// It prints its URL, the demo users and the admin API key, and serves
+// until ctx is done. Without --listen it takes a free port when 8090 is
+// taken. Without --data-dir the store lives in a temporary directory
 // removed on exit.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lapse demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	d := demo.DefaultTimeouts()
-	listen := fs.String("listen", "127.0.0.1:8080", "loopback `address` to listen on (port 0 picks a free one)")
+	listen := fs.String("listen", demoListen, "loopback `address` to listen on (without it, a free port if the default is taken; port 0 picks a free one)")
 	dataDir := fs.String("data-dir", "", "`directory` for the store (default: a temporary directory, removed on exit)")
 	t := d
 	fs.DurationVar(&t.Idle, "idle", d.Idle, "standard tier: idle timeout")
@@ -82,6 +94,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer app.Close()
 	ln, err := net.Listen("tcp", *listen)
+	if err != nil && !flagSet(fs, "listen") {
+		if free, ferr := net.Listen("tcp", "127.0.0.1:0"); ferr == nil {
+			fmt.Fprintf(stdout, "%s is taken (%v); the demo takes a free port instead.\n", *listen, err)
+			ln, err = free, nil
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
 		return 1
@@ -110,7 +128,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Standard tier: signed out after %s idle (warned %s before), %s at most.\n", t.Idle, t.Warn, t.Absolute)
 	fmt.Fprintf(stdout, "Sensitive tier: %s idle (warned %s before), %s at most; billing asks for the code again after %s.\n",
 		t.SensitiveIdle, t.SensitiveWarn, t.SensitiveAbsolute, t.AuthAge)
-	fmt.Fprintf(stdout, "Admin API (revoke from a terminal and watch the tab sign out):\n  curl -H 'Authorization: Bearer %s' %s/lapse/v1/subjects/ada@example.com/sessions\n", app.APIKey(), url)
+	fmt.Fprintf(stdout, "Admin API: ada's sessions, then revoke them as an administrator and watch her tab say so:\n"+
+		"  curl -H 'Authorization: Bearer %[1]s' %[2]s/lapse/v1/subjects/ada@example.com/sessions\n"+
+		"  curl -X DELETE -H 'Authorization: Bearer %[1]s' '%[2]s/lapse/v1/subjects/ada@example.com/sessions?reason=admin'\n", app.APIKey(), url)
+	fmt.Fprintf(stdout, "Operator page of the app: %s/admin (as olga). lapse's own console is part of lapse serve, at /console/.\n", url)
 	if *dataDir == "" {
 		fmt.Fprintf(stdout, "Data in %s (removed on exit). Stop with Ctrl-C.\n", dir)
 	} else {

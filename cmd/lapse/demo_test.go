@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -32,26 +33,40 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func TestDemoCommand(t *testing.T) {
+// runDemoUntilEnd runs lapse demo in this process with args until the
+// test ends, and returns the URL it prints and its output so far.
+func runDemoUntilEnd(t *testing.T, args ...string) (base string, stdout *lockedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
+	stdout = &lockedBuffer{}
+	var stderr lockedBuffer
 	exit := make(chan int, 1)
-	go func() {
-		exit <- runDemo(ctx, []string{"--listen", "127.0.0.1:0", "--idle", "20s", "--warn", "5s"}, &stdout, &stderr)
-	}()
-
+	go func() { exit <- runDemo(ctx, args, stdout, &stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-exit:
+			if code != 0 {
+				t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("lapse demo did not stop")
+		}
+	})
 	addr := regexp.MustCompile(`running on (http://127\.0\.0\.1:\d+)`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
-			base = m[1]
+			return m[1], stdout
 		}
 	}
-	if base == "" {
-		cancel()
-		t.Fatalf("no address printed; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	}
-	for _, want := range []string{"ada@example.com", "ben@example.com", "olga@example.com", "password \"demo\"", "authenticator app", "lpk_", "removed on exit"} {
+	t.Fatalf("no address printed; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	return "", nil
+}
+
+func TestDemoCommand(t *testing.T) {
+	base, stdout := runDemoUntilEnd(t, "--listen", "127.0.0.1:0", "--idle", "20s", "--warn", "5s")
+	for _, want := range []string{"ada@example.com", "ben@example.com", "olga@example.com", "password \"demo\"", "authenticator app", "lpk_", "removed on exit",
+		"curl -X DELETE", "/lapse/v1/subjects/ada@example.com/sessions?reason=admin", base + "/admin", "/console/"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("the banner lacks %q:\n%s", want, stdout.String())
 		}
@@ -74,16 +89,24 @@ func TestDemoCommand(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+}
 
-	cancel()
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("lapse demo did not stop")
+// TestDemoBesideServe checks that without --listen the demo tries
+// 127.0.0.1:8090, not lapse serve's 8080, and takes a free port, and says
+// so, when 8090 is taken too.
+func TestDemoBesideServe(t *testing.T) {
+	if ln, err := net.Listen("tcp", demoListen); err == nil { // taken, by this test or by anyone
+		defer ln.Close()
 	}
+	base, stdout := runDemoUntilEnd(t)
+	if base == "http://"+demoListen || base == "http://127.0.0.1:8080" || !strings.Contains(stdout.String(), demoListen+" is taken") {
+		t.Errorf("with %s taken, the demo is at %s and says:\n%s\nwant a free port, said", demoListen, base, stdout.String())
+	}
+	resp, err := http.Get(base + "/signin")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the sign-in page at the printed URL: %v %v, want 200", err, resp)
+	}
+	resp.Body.Close()
 }
 
 func TestDemoRefusesBadFlags(t *testing.T) {
