@@ -352,7 +352,8 @@ func TestOperatorConsole(t *testing.T) {
 	}
 	resp, _ := olga.do("POST", "/admin/revoke", url.Values{"id": {ss[0].ID}, "csrf_token": {token}})
 	wantLocation(t, resp, "/admin?revoked")
-	wantLocation(t, ada.do2("/documents"), "/signed-out?next=%2Fdocuments&reason=revoked")
+	// Ada's next page says why: an administrator ended it.
+	wantLocation(t, ada.do2("/documents"), "/signed-out?next=%2Fdocuments&reason=admin")
 }
 
 func TestDocumentsSaveNeedsTheCSRFToken(t *testing.T) {
