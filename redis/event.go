@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lapsehq/lapse"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/lapsehq/lapse"
 )
 
 // Relay batch sizes: entries read from one outbox, and events appended to
@@ -225,76 +226,134 @@ func (s *Store) relay(ctx context.Context) error {
 // A round that loses the compare-and-set to another relayer says "more",
 // and the next round starts over.
 func (s *Store) relayOnce(ctx context.Context, full bool) (bool, error) {
+	st, err := s.logState(ctx, full)
+	if err != nil || len(st.buckets) == 0 {
+		return false, err
+	}
+	queues, cut, err := s.readOutboxes(ctx, st)
+	if err != nil {
+		return false, err
+	}
+	batch := merge(queues, st.buckets, relayPerAppend)
+	args := st.chain(batch)
+	// A hint is cleared only for a bucket this round drains: nothing of
+	// it left in its queue, and its read was not cut off at the page size.
+	more := false
+	for _, h := range st.hints {
+		if len(queues[h.bucket]) == 0 && !cut[h.bucket] {
+			args.hints = append(args.hints, h)
+		}
+	}
+	for _, b := range st.buckets {
+		more = more || len(queues[b]) > 0 || cut[b]
+	}
+	res, err := appendScript.Run(ctx, s.c, []string{s.logKey("events"), s.logKey("head"), s.logKey("cursor"), s.logKey("dirty")}, args.argv()...).Text()
+	if err != nil {
+		return false, wrap(err)
+	}
+	if res != "ok" {
+		return true, nil // another relayer moved first: read again
+	}
+	s.trimOutboxes(ctx, args.cursors)
+	return more, nil
+}
+
+// logState is what a relay round read of the log: its head, the hints
+// and the buckets to visit with their cursors.
+type logState struct {
+	head     int64
+	headHash []byte
+	hints    []hint
+	buckets  []int
+	cursors  map[int]string // bucket -> stream id of the last entry relayed
+}
+
+// hint is a bucket's entry in the hints hash, with the value read.
+type hint struct {
+	bucket int
+	value  string
+}
+
+// logState reads the log's head, the hints, and the buckets to visit:
+// the hinted ones, or every one when full is set.
+func (s *Store) logState(ctx context.Context, full bool) (*logState, error) {
 	fullArg := "0"
 	if full {
 		fullArg = "1"
 	}
-	state, err := logStateScript.Run(ctx, s.c, []string{s.logKey("head"), s.logKey("cursor"), s.logKey("dirty")}, fullArg, Buckets).Slice()
+	reply, err := logStateScript.Run(ctx, s.c, []string{s.logKey("head"), s.logKey("cursor"), s.logKey("dirty")}, fullArg, Buckets).Slice()
 	if err != nil {
-		return false, wrap(err)
+		return nil, wrap(err)
 	}
-	if len(state) != 4 {
-		return false, wrap(fmt.Errorf("redis: unexpected log state reply"))
+	if len(reply) != 4 {
+		return nil, wrap(errors.New("redis: unexpected log state reply"))
 	}
-	headStr, _ := state[0].(string)
-	headHash, _ := state[1].(string)
-	head, err := strconv.ParseInt(headStr, 10, 64)
+	headStr, _ := reply[0].(string)
+	headHash, _ := reply[1].(string)
+	st := &logState{cursors: map[int]string{}}
+	if st.head, err = strconv.ParseInt(headStr, 10, 64); err != nil {
+		return nil, wrap(fmt.Errorf("redis: corrupt log head %q", headStr))
+	}
+	if st.headHash, err = hex.DecodeString(headHash); err != nil {
+		return nil, wrap(errors.New("redis: corrupt log head hash"))
+	}
+	hints, err := bucketPairs(reply[2])
 	if err != nil {
-		return false, wrap(fmt.Errorf("redis: corrupt log head %q", headStr))
+		return nil, wrap(err)
 	}
-	hints, err := pairs(state[2])
+	visit, err := bucketPairs(reply[3])
 	if err != nil {
-		return false, wrap(err)
+		return nil, wrap(err)
 	}
-	visit, err := pairs(state[3])
-	if err != nil {
-		return false, wrap(err)
+	st.hints = hints
+	for _, v := range visit {
+		st.buckets = append(st.buckets, v.bucket)
+		st.cursors[v.bucket] = v.value
 	}
-	if len(visit) == 0 {
-		return false, nil
-	}
-	buckets := make([]int, 0, len(visit))
-	cursors := make(map[int]string, len(visit))
-	for _, kv := range visit {
-		b, err := strconv.Atoi(kv[0])
-		if err != nil || b < 0 || b >= Buckets {
-			return false, wrap(fmt.Errorf("redis: corrupt relay bucket %q", kv[0]))
-		}
-		buckets = append(buckets, b)
-		cursors[b] = kv[1]
-	}
+	return st, nil
+}
 
+// readOutboxes reads the outboxes of st's buckets past their cursors, up
+// to relayPerBucket entries each, in one pipeline. cut says which
+// buckets may hold more than was read.
+func (s *Store) readOutboxes(ctx context.Context, st *logState) (queues map[int][]pending, cut map[int]bool, err error) {
 	pipe := s.c.Pipeline()
-	reads := make([]*goredis.XMessageSliceCmd, len(buckets))
-	for i, b := range buckets {
+	reads := make([]*goredis.XMessageSliceCmd, len(st.buckets))
+	for i, b := range st.buckets {
 		start := "-"
-		if c := cursors[b]; c != "" {
+		if c := st.cursors[b]; c != "" {
 			start = "(" + c
 		}
 		reads[i] = pipe.XRangeN(ctx, s.outboxKey(b), start, "+", relayPerBucket)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return false, wrap(err)
+		return nil, nil, wrap(err)
 	}
-	queues := make(map[int][]pending, len(buckets))
-	cut := map[int]bool{} // buckets that may hold more than was read
-	total := 0
+	queues = make(map[int][]pending, len(st.buckets))
+	cut = map[int]bool{}
 	for i, cmd := range reads {
-		b := buckets[i]
+		b := st.buckets[i]
 		for _, m := range cmd.Val() {
 			ev, err := eventOf(m.Values)
 			if err != nil {
-				return false, wrap(err)
+				return nil, nil, wrap(err)
 			}
 			queues[b] = append(queues[b], pending{bucket: b, id: m.ID, ev: ev})
 		}
 		cut[b] = len(queues[b]) == relayPerBucket
-		total += len(queues[b])
 	}
+	return queues, cut, nil
+}
 
-	// Merge the queues by event time, each queue in its own order, so a
-	// subject's events keep their commit order whatever their times say.
-	batch := make([]pending, 0, min(total, relayPerAppend))
+// merge takes up to limit entries from the queues, by event time, each
+// queue in its own order, so a subject's events keep their commit order
+// whatever their times say. It removes what it takes from queues.
+func merge(queues map[int][]pending, buckets []int, limit int) []pending {
+	total := 0
+	for _, q := range queues {
+		total += len(q)
+	}
+	batch := make([]pending, 0, min(total, limit))
 	for len(batch) < cap(batch) {
 		best := -1
 		for _, b := range buckets {
@@ -306,71 +365,91 @@ func (s *Store) relayOnce(ctx context.Context, full bool) (bool, error) {
 		batch = append(batch, queues[best][0])
 		queues[best] = queues[best][1:]
 	}
+	return batch
+}
 
-	prev, err := hex.DecodeString(headHash)
-	if err != nil {
-		return false, wrap(fmt.Errorf("redis: corrupt log head hash"))
-	}
-	last := map[int]string{} // bucket -> new cursor
-	var order []int
-	evArgs := make([]any, 0, 1+12*len(batch))
-	evArgs = append(evArgs, len(batch))
+// chain numbers and chains batch after the log's head and returns the
+// arguments of the append script, hints not yet chosen.
+func (st *logState) chain(batch []pending) *appendArgs {
+	a := &appendArgs{expectedSeq: st.head}
+	moved := map[int]int{} // bucket -> index in a.cursors
+	prev := st.headHash
 	for i := range batch {
 		p := &batch[i]
-		p.ev.Seq = head + int64(i) + 1
+		p.ev.Seq = st.head + int64(i) + 1
 		hash := p.ev.ChainHash(prev)
-		evArgs = append(evArgs, p.ev.Seq, p.ev.ID, string(p.ev.Type), enc(p.ev.Time),
-			p.ev.SessionID, p.ev.Subject, p.ev.Tenant, p.ev.Tier, string(p.ev.Reason), p.ev.Actor,
-			hex.EncodeToString(prev), hex.EncodeToString(hash))
+		a.events = append(a.events, chained{ev: p.ev, prev: prev, hash: hash})
 		prev = hash
-		if _, ok := last[p.bucket]; !ok {
-			order = append(order, p.bucket)
+		if k, ok := moved[p.bucket]; ok {
+			a.cursors[k].to = p.id
+			continue
 		}
-		last[p.bucket] = p.id
+		moved[p.bucket] = len(a.cursors)
+		a.cursors = append(a.cursors, cursorMove{bucket: p.bucket, from: st.cursors[p.bucket], to: p.id})
 	}
-	// A hint is cleared only for a bucket this round drains: nothing of
-	// it left in its queue, and its read was not cut off at the page size.
-	more := false
-	var clear []any
-	for _, kv := range hints {
-		b, _ := strconv.Atoi(kv[0])
-		if len(queues[b]) == 0 && !cut[b] {
-			clear = append(clear, kv[0], kv[1])
-		}
-	}
-	for _, b := range buckets {
-		more = more || len(queues[b]) > 0 || cut[b]
-	}
-	args := make([]any, 0, 3+3*len(order)+len(clear)+len(evArgs))
-	args = append(args, head, len(order))
-	for _, b := range order {
-		args = append(args, b, cursors[b], last[b])
-	}
-	args = append(args, len(clear)/2)
-	args = append(args, clear...)
-	args = append(args, evArgs...)
-	res, err := appendScript.Run(ctx, s.c, []string{s.logKey("events"), s.logKey("head"), s.logKey("cursor"), s.logKey("dirty")}, args...).Text()
-	if err != nil {
-		return false, wrap(err)
-	}
-	if res != "ok" {
-		return true, nil // another relayer moved first: read again
-	}
+	return a
+}
 
-	// The entries are in the log. Keep them in the outboxes for
-	// outboxKeep all the same: if the log's master fails over and loses
-	// its last appends, the cursors (in the log's slot) roll back with
-	// them, and the next relay appends those entries again. A failed trim
-	// is redone by the next one.
-	if len(order) > 0 {
-		keep := strconv.FormatInt(time.Now().Add(-outboxKeep).UnixMilli(), 10) + "-0"
-		pipe = s.c.Pipeline()
-		for _, b := range order {
-			pipe.XTrimMinID(ctx, s.outboxKey(b), minID(nextID(last[b]), keep))
-		}
-		pipe.Exec(ctx)
+// appendArgs are the arguments of appendLua; argv lays them out in the
+// order the script reads them.
+type appendArgs struct {
+	expectedSeq int64        // the log head the round read
+	cursors     []cursorMove // each bucket relayed, in the order first met
+	hints       []hint       // the hints to clear, with the values read
+	events      []chained    // the events to append, in Seq order
+}
+
+// cursorMove moves a bucket's relay cursor from one stream id to another.
+type cursorMove struct {
+	bucket   int
+	from, to string
+}
+
+// chained is an event with its place in the hash chain.
+type chained struct {
+	ev         lapse.Event
+	prev, hash []byte
+}
+
+// argv returns ARGV as appendLua reads it: expected_seq, n_buckets,
+// (bucket, old_cursor, new_cursor) each, n_hints, (bucket, value) each,
+// n_events, then (seq, id, type, time, session_id, subject, tenant, tier,
+// reason, actor, prev, hash) each.
+func (a *appendArgs) argv() []any {
+	out := make([]any, 0, 4+3*len(a.cursors)+2*len(a.hints)+12*len(a.events))
+	out = append(out, a.expectedSeq, len(a.cursors))
+	for _, c := range a.cursors {
+		out = append(out, c.bucket, c.from, c.to)
 	}
-	return more, nil
+	out = append(out, len(a.hints))
+	for _, h := range a.hints {
+		out = append(out, h.bucket, h.value)
+	}
+	out = append(out, len(a.events))
+	for _, c := range a.events {
+		e := c.ev
+		out = append(out, e.Seq, e.ID, string(e.Type), enc(e.Time), e.SessionID, e.Subject, e.Tenant, e.Tier,
+			string(e.Reason), e.Actor, hex.EncodeToString(c.prev), hex.EncodeToString(c.hash))
+	}
+	return out
+}
+
+// trimOutboxes drops from the outboxes what the round relayed and what is
+// older than outboxKeep, whichever is less. The entries are in the log;
+// they are kept for outboxKeep all the same: if the log's master fails
+// over and loses its last appends, the cursors (in the log's slot) roll
+// back with them, and the next relay appends those entries again. A
+// failed trim is redone by the next one.
+func (s *Store) trimOutboxes(ctx context.Context, moved []cursorMove) {
+	if len(moved) == 0 {
+		return
+	}
+	keep := strconv.FormatInt(time.Now().Add(-outboxKeep).UnixMilli(), 10) + "-0"
+	pipe := s.c.Pipeline()
+	for _, c := range moved {
+		pipe.XTrimMinID(ctx, s.outboxKey(c.bucket), minID(nextID(c.to), keep))
+	}
+	pipe.Exec(ctx)
 }
 
 // outboxKeep is how long relayed events stay in their outbox: far longer
@@ -391,17 +470,21 @@ func minID(a, b string) string {
 	return b
 }
 
-// pairs reads a flat reply of (key, value) pairs.
-func pairs(v any) ([][2]string, error) {
+// bucketPairs reads a flat reply of (bucket, value) pairs.
+func bucketPairs(v any) ([]hint, error) {
 	list, ok := v.([]any)
 	if !ok || len(list)%2 != 0 {
 		return nil, fmt.Errorf("redis: unexpected reply %T", v)
 	}
-	out := make([][2]string, 0, len(list)/2)
+	out := make([]hint, 0, len(list)/2)
 	for i := 0; i < len(list); i += 2 {
 		k, _ := list[i].(string)
 		val, _ := list[i+1].(string)
-		out = append(out, [2]string{k, val})
+		b, err := strconv.Atoi(k)
+		if err != nil || b < 0 || b >= Buckets {
+			return nil, fmt.Errorf("redis: corrupt relay bucket %q", k)
+		}
+		out = append(out, hint{bucket: b, value: val})
 	}
 	return out, nil
 }
