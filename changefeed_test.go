@@ -22,7 +22,7 @@ type sharedStore struct {
 	subscribed chan struct{} // at each (re)subscription
 }
 
-func (s *sharedStore) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
+func (s *sharedStore) Changes(ctx context.Context, fn func(lapse.Change)) error {
 	s.subscribed <- struct{}{}
 	for {
 		select {
@@ -31,11 +31,14 @@ func (s *sharedStore) Changes(ctx context.Context, fn func(lapse.TokenHash)) err
 		case err := <-s.lose:
 			return err
 		case h := <-s.notes:
-			fn(h)
+			fn(lapse.Change{Token: h, Reset: h == (lapse.TokenHash{})})
 			s.handled <- struct{}{}
 		}
 	}
 }
+
+// Mark sends nothing: this manager's follower does not use marks.
+func (s *sharedStore) Mark(context.Context, uint64) error { return nil }
 
 func (s *sharedStore) note(h lapse.TokenHash) {
 	s.notes <- h

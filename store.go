@@ -313,13 +313,22 @@ type DeliveryQueue interface {
 
 // ChangeFeed is implemented by stores that several nodes share, so that
 // each node's verify cache hears of the changes the others make.
-//
-// Changes calls fn with the token hash of every session changed by any
-// node until ctx is done or the feed is lost, and blocks until then. Once
-// its subscription is live it calls fn with the zero [TokenHash]: "drop
-// everything you cached". It returns as soon as it can no longer vouch
-// that it hears every change. A manager serves from its cache only
-// between that first call and the return: it fails closed, never stale.
 type ChangeFeed interface {
-	Changes(ctx context.Context, fn func(TokenHash)) error
+	// Changes calls fn with every change made by any node, in the order the
+	// store committed them, until ctx is done or the feed is lost, and blocks
+	// until then. Once its subscription is live it calls fn with
+	// Change{Reset: true}: "drop everything you cached". It returns as soon as
+	// it can no longer vouch that it hears every change.
+	Changes(ctx context.Context, fn func(Change)) error
+	// Mark sends a mark through the feed: the Changes of this same Store value
+	// delivers Change{Mark: id} after every change committed before Mark was
+	// called (marks sent by other Store values, on other nodes, are not delivered).
+	Mark(ctx context.Context, id uint64) error
+}
+
+// Change is one item of a change feed.
+type Change struct {
+	Token TokenHash // the token hash of a changed session (zero for a mark or a reset)
+	Mark  uint64    // the id given to Mark, for a mark
+	Reset bool      // the feed is live: drop everything cached
 }

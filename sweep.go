@@ -166,13 +166,14 @@ func (m *Manager) purge(ctx context.Context, retention time.Duration, report fun
 // empty and unused.
 func (m *Manager) follow(ctx context.Context, feed ChangeFeed, report func(error)) {
 	for ctx.Err() == nil {
-		err := feed.Changes(ctx, func(h TokenHash) {
-			if h == (TokenHash{}) {
+		err := feed.Changes(ctx, func(c Change) {
+			switch {
+			case c.Reset:
 				m.cache.clear()
 				m.live.Store(true)
-				return
+			case c.Token != (TokenHash{}):
+				m.cache.forget(c.Token)
 			}
-			m.cache.forget(h)
 		})
 		m.live.Store(false)
 		m.cache.clear()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,9 +15,13 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// heartbeatPrefix starts the feed's own liveness messages; token hashes
-// are hex, so they can never start with it.
-const heartbeatPrefix = "hb:"
+// heartbeatPrefix starts the feed's own liveness messages, and
+// markPrefix its marks; token hashes are hex, so they can never start
+// with either.
+const (
+	heartbeatPrefix = "hb:"
+	markPrefix      = "mk:"
+)
 
 // Changes subscribes to the store's change feed and calls fn with the
 // token hash of every session that any node changes (touched, rotated,
@@ -47,7 +52,7 @@ const heartbeatPrefix = "hb:"
 // subscription per shard, each to be moved when slots move, with more
 // ways to miss a message; the change rate (writes, not verifies) is low
 // enough for broadcast.
-func (s *Store) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
+func (s *Store) Changes(ctx context.Context, fn func(lapse.Change)) error {
 	ps := s.c.Subscribe(ctx)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
@@ -71,9 +76,10 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
 			break
 		}
 	}
-	fn(lapse.TokenHash{})
+	fn(lapse.Change{Reset: true})
 
 	nonce := lapse.NewID("")
+	marks := map[string]int{} // copies of each mark still to arrive
 	var (
 		round      int
 		sent, got  int
@@ -104,7 +110,11 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
 		}
 		switch m := msg.(type) {
 		case *goredis.Message:
-			if strings.HasPrefix(m.Payload, heartbeatPrefix) {
+			if id, ok := s.markArrived(m.Payload, marks); ok {
+				fn(lapse.Change{Mark: id})
+				continue
+			}
+			if strings.HasPrefix(m.Payload, heartbeatPrefix) || strings.HasPrefix(m.Payload, markPrefix) {
 				if strings.HasPrefix(m.Payload, roundLabel) {
 					got++
 				}
@@ -113,7 +123,7 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
 			for _, hx := range strings.Split(m.Payload, ",") {
 				var h lapse.TokenHash
 				if n, err := hex.Decode(h[:], []byte(hx)); err == nil && n == len(h) {
-					fn(h)
+					fn(lapse.Change{Token: h})
 				}
 			}
 		case *goredis.Subscription:
@@ -136,4 +146,53 @@ func (s *Store) beat(ctx context.Context, label string) (int, error) {
 		return c.Publish(ctx, s.channel(), label+strconv.FormatInt(n.Add(1), 10)).Err()
 	})
 	return int(n.Load()), err
+}
+
+// Mark implements [lapse.ChangeFeed]: it publishes the mark through every
+// master (one in standalone Redis), each copy as "mk:<store nonce>:<id>:<copies>".
+// Each master delivers its messages in the order it published them, so the
+// mark is delivered once every copy has arrived: after every change any
+// master published before Mark was called.
+func (s *Store) Mark(ctx context.Context, id uint64) error {
+	label := markPrefix + s.nonce + ":" + strconv.FormatUint(id, 10) + ":"
+	cc, ok := s.c.(*goredis.ClusterClient)
+	if !ok {
+		return wrap(s.c.Publish(ctx, s.channel(), label+"1").Err())
+	}
+	var masters []*goredis.Client
+	var mu sync.Mutex
+	if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+		mu.Lock()
+		masters = append(masters, c)
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		return wrap(err)
+	}
+	for _, c := range masters {
+		if err := c.Publish(ctx, s.channel(), label+strconv.Itoa(len(masters))).Err(); err != nil {
+			return wrap(err)
+		}
+	}
+	return nil
+}
+
+// markArrived counts a copy of one of this store's marks in pending and
+// returns the mark's id when its last copy arrived.
+func (s *Store) markArrived(payload string, pending map[string]int) (uint64, bool) {
+	rest, ok := strings.CutPrefix(payload, markPrefix+s.nonce+":")
+	if !ok {
+		return 0, false
+	}
+	idText, copiesText, ok := strings.Cut(rest, ":")
+	id, err1 := strconv.ParseUint(idText, 10, 64)
+	copies, err2 := strconv.Atoi(copiesText)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, false
+	}
+	if pending[idText]++; pending[idText] < copies {
+		return 0, false
+	}
+	delete(pending, idText)
+	return id, true
 }

@@ -145,6 +145,7 @@ type Store struct {
 	prefix    string
 	retention time.Duration
 	heartbeat time.Duration
+	nonce     string // tells this store's marks from other stores' (ChangeFeed.Mark)
 
 	mu       sync.Mutex
 	lastFull time.Time // of the relay's last full sweep
@@ -154,6 +155,7 @@ var (
 	_ lapse.Store         = (*Store)(nil)
 	_ lapse.EventLog      = (*Store)(nil)
 	_ lapse.ActiveCounter = (*Store)(nil)
+	_ lapse.ChangeFeed    = (*Store)(nil)
 )
 
 // An Option changes a default of [Open] or [New].
@@ -200,7 +202,7 @@ func WithHeartbeat(d time.Duration) Option {
 // *goredis.ClusterClient. It fails with [lapse.CodeInvalid] for a prefix
 // with braces.
 func New(client goredis.UniversalClient, prefix string, opts ...Option) (*Store, error) {
-	s := &Store{c: client, prefix: DefaultPrefix, retention: DefaultRetention, heartbeat: DefaultHeartbeat}
+	s := &Store{c: client, prefix: DefaultPrefix, retention: DefaultRetention, heartbeat: DefaultHeartbeat, nonce: lapse.NewID("")}
 	opts = append(opts, WithPrefix(prefix))
 	for _, o := range opts {
 		o(s)

@@ -81,7 +81,7 @@ func testChanges(t *testing.T, url string) {
 	feedCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- reader.Changes(feedCtx, func(h lapse.TokenHash) { changes <- change{h, time.Now()} })
+		done <- reader.Changes(feedCtx, func(c lapse.Change) { changes <- change{c.Token, time.Now()} })
 	}()
 	select {
 	case c := <-changes:
@@ -157,8 +157,8 @@ func TestUnavailable(t *testing.T) {
 	feed := make(chan error, 1)
 	live := make(chan struct{}, 1)
 	go func() {
-		feed <- st.Changes(ctx, func(h lapse.TokenHash) {
-			if h == (lapse.TokenHash{}) {
+		feed <- st.Changes(ctx, func(c lapse.Change) {
+			if c.Reset {
 				live <- struct{}{}
 			}
 		})
@@ -277,7 +277,7 @@ func TestChangesFailsClosedWhenHeartbeatsAreLost(t *testing.T) {
 	}
 	start := time.Now()
 	live := false
-	err = st.Changes(context.Background(), func(h lapse.TokenHash) { live = live || h == (lapse.TokenHash{}) })
+	err = st.Changes(context.Background(), func(c lapse.Change) { live = live || c.Reset })
 	took := time.Since(start)
 	if !live {
 		t.Fatal("Changes never went live")

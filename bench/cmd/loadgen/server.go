@@ -258,10 +258,10 @@ type feedStore struct {
 
 var _ lapse.ChangeFeed = (*feedStore)(nil)
 
-func (f *feedStore) Changes(ctx context.Context, fn func(lapse.TokenHash)) error {
-	err := f.Store.Changes(ctx, func(h lapse.TokenHash) {
-		fn(h)
-		if h == (lapse.TokenHash{}) { // live: the manager serves from its cache
+func (f *feedStore) Changes(ctx context.Context, fn func(lapse.Change)) error {
+	err := f.Store.Changes(ctx, func(c lapse.Change) {
+		fn(c)
+		if c.Reset { // live: the manager serves from its cache
 			f.once.Do(func() { close(f.live) })
 		}
 	})
