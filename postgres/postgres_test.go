@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/postgres"
@@ -23,5 +24,19 @@ func open(t *testing.T, url string, opts ...postgres.Option) *postgres.Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) lapse.Store { return open(t, pgtest.NewDatabase(t)) })
+	storetest.Run(t, storetest.Spec{
+		New: func(t *testing.T) lapse.Store { return open(t, pgtest.NewDatabase(t)) },
+		// Every optional interface but Tidier: a sweep rewrites the rows
+		// it expires, so no work is put off.
+		Claims: []storetest.Capability{
+			storetest.EventLog, storetest.AuditLog, storetest.ActiveCounter, storetest.Pinger,
+			storetest.ExpiryIndex, storetest.Purger, storetest.ChangeFeed,
+			storetest.DeliveryQueue, storetest.FactorStore, storetest.SessionLister,
+		},
+		Nodes: func(t *testing.T) (a, b lapse.Store, down func()) {
+			srv := pgtest.NewServer(t)
+			url := srv.NewDatabase(t)
+			return open(t, url, postgres.WithHeartbeat(200*time.Millisecond)), open(t, url, postgres.WithHeartbeat(200*time.Millisecond)), srv.Stop
+		},
+	})
 }
