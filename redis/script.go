@@ -535,6 +535,8 @@ var constants = strings.NewReplacer(
 	"@EV_EXPIRING_SOON@", string(lapse.EventExpiringSoon),
 	"@PENDING@", string(lapse.DeliveryPending),
 	"@DEAD@", string(lapse.DeliveryDead),
+	"@ATTEMPT_PENDING@", string(lapse.AttemptPending),
+	"@ATTEMPT_ACCEPTED@", string(lapse.AttemptAccepted),
 )
 
 func script(body string) *goredis.Script {
