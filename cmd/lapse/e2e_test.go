@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lapsehq/lapse/postgres/pgtest"
 )
 
 // These tests run the built binary over real HTTP on loopback, with
@@ -36,6 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

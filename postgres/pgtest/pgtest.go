@@ -157,14 +157,20 @@ func Shared(t testing.TB) *Server {
 	return shared.s
 }
 
-// Main runs the tests of m and then stops the shared server, if one was
-// started, and removes its files. Call it from TestMain.
+// Main runs the tests of m, then [Close], then exits. Call it from
+// TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	Close()
+	os.Exit(code)
+}
+
+// Close stops the shared server, if one was started, and removes its
+// files. A TestMain that does more than [Main] calls it after m.Run.
+func Close() {
 	if shared.s != nil {
 		shared.s.close()
 	}
-	os.Exit(code)
 }
 
 // NewDatabase returns the URL of a fresh, empty database on the shared
