@@ -153,8 +153,10 @@ func code(r reply) string {
 	return c
 }
 
-func TestServeEndToEnd(t *testing.T) {
-	s := start(t, t.TempDir(), e2eConfig, "LAPSE_API_KEY="+testKey)
+func TestServeEndToEnd(t *testing.T) { eachStore(t, testServeEndToEnd) }
+
+func testServeEndToEnd(t *testing.T, st storeUnderTest) {
+	s := start(t, t.TempDir(), e2eConfig+st.yaml(), "LAPSE_API_KEY="+testKey)
 	if r := call(t, "GET", s.url+"/healthz", "", nil); r.status != 200 {
 		t.Fatalf("healthz: %d", r.status)
 	}
