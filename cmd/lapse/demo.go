@@ -16,9 +16,10 @@ import (
 	"github.com/lapsehq/lapse/demo"
 )
 
-// runDemo starts the demo SaaS app on loopback with the embedded store:
+// runDemo starts the demo SaaS app on loopback, with the embedded store
+// unless --store names another:
 //
-//	lapse demo [--listen 127.0.0.1:8080] [--data-dir DIR] [--idle 2m] ...
+//	lapse demo [--listen 127.0.0.1:8080] [--data-dir DIR] [--store URL] [--idle 2m] ...
 //
 // It prints the demo users and the admin API key, and serves until ctx
 // is done. Without --data-dir the store lives in a temporary directory
@@ -29,6 +30,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d := demo.DefaultTimeouts()
 	listen := fs.String("listen", "127.0.0.1:8080", "loopback `address` to listen on (port 0 picks a free one)")
 	dataDir := fs.String("data-dir", "", "`directory` for the store (default: a temporary directory, removed on exit)")
+	storeURL := fs.String("store", "", "a redis://, redis+cluster:// or postgres:// `URL` to keep the sessions in, instead of the embedded store")
 	t := d
 	fs.DurationVar(&t.Idle, "idle", d.Idle, "standard tier: idle timeout")
 	fs.DurationVar(&t.Warn, "warn", d.Warn, "standard tier: warn this long before the session ends")
@@ -74,7 +76,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app, err := demo.New(demo.Config{DataDir: dir, Timeouts: t, Logger: log})
+	cfg := demo.Config{DataDir: dir, Timeouts: t, Logger: log}
+	if *storeURL != "" {
+		st, err := openStore(ctx, *storeURL, dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+			return 1
+		}
+		defer st.Close()
+		cfg.Store = st
+	}
+	app, err := demo.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
 		return 1

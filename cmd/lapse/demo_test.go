@@ -32,13 +32,17 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func TestDemoCommand(t *testing.T) {
+func TestDemoCommand(t *testing.T) { eachStore(t, testDemoCommand) }
+
+func testDemoCommand(t *testing.T, st storeUnderTest) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
 	exit := make(chan int, 1)
-	go func() {
-		exit <- runDemo(ctx, []string{"--listen", "127.0.0.1:0", "--idle", "20s", "--warn", "5s"}, &stdout, &stderr)
-	}()
+	args := []string{"--listen", "127.0.0.1:0", "--idle", "20s", "--warn", "5s"}
+	if st.url != "" {
+		args = append(args, "--store", st.url)
+	}
+	go func() { exit <- runDemo(ctx, args, &stdout, &stderr) }()
 
 	addr := regexp.MustCompile(`running on (http://127\.0\.0\.1:\d+)`)
 	var base string
