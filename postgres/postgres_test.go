@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -39,4 +41,123 @@ func TestStore(t *testing.T) {
 			return open(t, url, postgres.WithHeartbeat(200*time.Millisecond)), open(t, url, postgres.WithHeartbeat(200*time.Millisecond)), srv.Stop
 		},
 	})
+}
+
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func newSession(subject string, at time.Time) *lapse.Session {
+	return &lapse.Session{
+		ID: lapse.NewID("ses_"), TokenHash: lapse.NewToken().Hash(),
+		Subject: subject, Tier: "standard", AAL: 1, AMR: []string{"pwd"}, Status: lapse.StatusActive,
+		CreatedAt: at, LastActiveAt: at, AuthenticatedAt: at,
+		IdleExpiresAt: at.Add(10 * time.Minute), ExpiresAt: at.Add(time.Hour), WarnAt: at.Add(9 * time.Minute),
+		Policy: lapse.Tier{IdleTimeout: 10 * time.Minute, AbsoluteTimeout: time.Hour, WarnBefore: time.Minute},
+	}
+}
+
+// TestNodesMigrateTogether opens one fresh database from several stores
+// at once, as nodes starting together would: each migration step is
+// applied once and every store works.
+func TestNodesMigrateTogether(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	const n = 6
+	stores := make([]*postgres.Store, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			st, err := postgres.Open(context.Background(), url)
+			stores[i] = st
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("Open beside other nodes: %v", err)
+		}
+	}
+	for i, st := range stores {
+		defer st.Close()
+		if _, err := st.Create(context.Background(), newSession(fmt.Sprint("u", i), t0), 0); err != nil {
+			t.Errorf("store %d after a concurrent migration: %v", i, err)
+		}
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	ctx := context.Background()
+	if _, err := postgres.Open(ctx, "postgres://host:notaport/db"); lapse.ErrorCode(err) != lapse.CodeInvalid {
+		t.Errorf("Open of a malformed URL: %v, want %s", err, lapse.CodeInvalid)
+	}
+	// A loopback port with nothing behind it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if _, err := postgres.Open(ctx, "postgres://lapse@"+addr+"/lapse?sslmode=disable"); lapse.ErrorCode(err) != lapse.CodeStoreUnavailable {
+		t.Errorf("Open of an unreachable database: %v, want %s", err, lapse.CodeStoreUnavailable)
+	}
+}
+
+// TestUnavailable stops PostgreSQL under a working store: every call
+// fails with store_unavailable (and none hangs: a guard of many seconds
+// against "never"); after a restart on the same port the same store
+// works again, with its data.
+func TestUnavailable(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.NewServer(t)
+	st := open(t, srv.NewDatabase(t))
+	s := newSession("alice", t0)
+	if _, err := st.Create(ctx, s, 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	const guard = 30 * time.Second
+	for _, c := range []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"SessionByToken", func(ctx context.Context) error { _, err := st.SessionByToken(ctx, s.TokenHash); return err }},
+		{"Session", func(ctx context.Context) error { _, err := st.Session(ctx, s.ID); return err }},
+		{"Create", func(ctx context.Context) error { _, err := st.Create(ctx, newSession("bob", t0), 0); return err }},
+		{"End", func(ctx context.Context) error {
+			_, _, err := st.End(ctx, s.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0})
+			return err
+		}},
+		{"ExpireDue", func(ctx context.Context) error { _, err := st.ExpireDue(ctx, t0.Add(time.Hour), 10); return err }},
+		{"Events", func(ctx context.Context) error { _, err := st.Events(ctx, 0, 10); return err }},
+		{"Ping", st.Ping},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- c.call(ctx) }()
+		select {
+		case err := <-done:
+			if got := lapse.ErrorCode(err); got != lapse.CodeStoreUnavailable {
+				t.Errorf("%s with PostgreSQL down: code %q (%v), want %q", c.name, got, err, lapse.CodeStoreUnavailable)
+			}
+		case <-time.After(guard):
+			t.Fatalf("%s with PostgreSQL down did not return within %v", c.name, guard)
+		}
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(guard)
+	for {
+		got, err := st.SessionByToken(ctx, s.TokenHash)
+		if err == nil {
+			if got.ID != s.ID || got.Status != lapse.StatusActive {
+				t.Errorf("after the restart: %+v, want the session kept, active", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after PostgreSQL came back, the store still fails: %v", guard, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := st.Create(ctx, newSession("bob", t0), 0); err != nil {
+		t.Errorf("Create after the restart: %v", err)
+	}
 }
