@@ -126,6 +126,39 @@ type Server struct {
 	done chan struct{} // closed when cmd has exited
 }
 
+// Start starts a server outside any test, for a benchmark harness: the
+// caller stops it and removes its files with [Server.Close]. It fails
+// where PostgreSQL is not installed.
+func Start() (*Server, error) {
+	initdb, bin, err := binaries()
+	if err != nil {
+		return nil, err
+	}
+	return newServer(initdb, bin)
+}
+
+// Close stops the server and removes its files.
+func (s *Server) Close() { s.close() }
+
+// Pid returns the process id of the server's postmaster, 0 while it is
+// stopped: its backends are its children.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// CreateDatabase creates the database name on s and returns its URL.
+func (s *Server) CreateDatabase(name string) (string, error) {
+	if err := s.exec("CREATE DATABASE " + pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", err
+	}
+	return s.URL(name), nil
+}
+
 // NewServer starts a server of its own for t, in a fresh cluster, and
 // stops it and removes its files when t ends.
 func NewServer(t testing.TB) *Server {
@@ -258,11 +291,12 @@ func (s *Server) URL(db string) string {
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
 	name := "t" + strconv.Itoa(os.Getpid()) + "_" + strconv.FormatInt(s.dbs.Add(1), 10)
-	if err := s.exec("CREATE DATABASE " + name); err != nil {
+	url, err := s.CreateDatabase(name)
+	if err != nil {
 		t.Fatalf("pgtest: creating a database: %v", err)
 	}
 	t.Cleanup(func() { s.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	return s.URL(name)
+	return url
 }
 
 // exec runs one statement in the postgres database.
