@@ -65,7 +65,6 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.Change)) error {
 	label := heartbeatPrefix + lapse.NewID("") + ":"
 	var arrived atomic.Int64 // the newest heartbeat round heard
 	go s.beat(wait, stop, label, &arrived)
-	marks := markPrefix + s.nonce + ":"
 	for {
 		n, err := conn.WaitForNotification(wait)
 		if err != nil {
@@ -74,24 +73,33 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.Change)) error {
 			}
 			return lost(err)
 		}
-		switch p := n.Payload; {
-		case strings.HasPrefix(p, label):
-			if round, err := strconv.ParseInt(p[len(label):], 10, 64); err == nil {
-				arrived.Store(round)
+		if round, ok := strings.CutPrefix(n.Payload, label); ok {
+			if r, err := strconv.ParseInt(round, 10, 64); err == nil {
+				arrived.Store(r)
 			}
-		case strings.HasPrefix(p, marks):
-			if id, err := strconv.ParseUint(p[len(marks):], 10, 64); err == nil {
-				fn(lapse.Change{Mark: id})
-			}
-		case strings.HasPrefix(p, heartbeatPrefix), strings.HasPrefix(p, markPrefix):
-			// another feed's heartbeat or another store's mark
-		default:
-			for _, hx := range strings.Split(p, ",") {
-				var h lapse.TokenHash
-				if n, err := hex.Decode(h[:], []byte(hx)); err == nil && n == len(h) {
-					fn(lapse.Change{Token: h})
-				}
-			}
+			continue
+		}
+		s.deliver(n.Payload, fn)
+	}
+}
+
+// deliver calls fn with what a notification carries: changed token
+// hashes, or one of this store's marks (marks of other stores and
+// heartbeats of other feeds are skipped).
+func (s *Store) deliver(payload string, fn func(lapse.Change)) {
+	if id, ok := strings.CutPrefix(payload, markPrefix+s.nonce+":"); ok {
+		if id, err := strconv.ParseUint(id, 10, 64); err == nil {
+			fn(lapse.Change{Mark: id})
+		}
+		return
+	}
+	if strings.HasPrefix(payload, heartbeatPrefix) || strings.HasPrefix(payload, markPrefix) {
+		return
+	}
+	for _, hx := range strings.Split(payload, ",") {
+		var h lapse.TokenHash
+		if n, err := hex.Decode(h[:], []byte(hx)); err == nil && n == len(h) {
+			fn(lapse.Change{Token: h})
 		}
 	}
 }
@@ -126,6 +134,8 @@ func (s *Store) beat(ctx context.Context, stop context.CancelCauseFunc, label st
 // its own, which PostgreSQL delivers after those of every transaction
 // that committed before it.
 func (s *Store) Mark(ctx context.Context, id uint64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, markPrefix+s.nonce+":"+strconv.FormatUint(id, 10))
 	return wrap(err)
 }

@@ -11,6 +11,8 @@ import (
 
 // Cursor implements [lapse.DeliveryQueue].
 func (s *Store) Cursor(ctx context.Context, endpoint string) (int64, bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var seq int64
 	err := s.pool.QueryRow(ctx, `SELECT seq FROM webhook_cursors WHERE endpoint = $1`, endpoint).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -23,7 +25,7 @@ func (s *Store) Cursor(ctx context.Context, endpoint string) (int64, bool, error
 // already enqueued for the endpoint and event is kept as it is, and the
 // cursor never moves back.
 func (s *Store) Enqueue(ctx context.Context, endpoint string, seqs []int64, cursor int64, now time.Time) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO webhook_deliveries (endpoint, event_seq, status, attempts, next_at, updated_at)
 			SELECT $1, seq, 'pending', 0, $2, $2 FROM unnest($3::bigint[]) AS seq
@@ -38,6 +40,8 @@ const deliveryColumns = `d.id, d.endpoint, d.status, d.attempts, d.next_at, d.la
 	e.seq, e.id, e.type, e.time, e.session_id, e.subject, e.tenant, e.tier, e.reason, e.actor`
 
 func (s *Store) deliveries(ctx context.Context, where string, args ...any) ([]lapse.Delivery, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+`
 		FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq `+where, args...)
 	if err != nil {
@@ -73,6 +77,8 @@ func (s *Store) Dead(ctx context.Context, limit int) ([]lapse.Delivery, error) {
 
 // Record implements [lapse.DeliveryQueue]: one statement for them all.
 func (s *Store) Record(ctx context.Context, ds []lapse.Delivery, now time.Time) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if len(ds) == 0 {
 		return nil
 	}
@@ -90,6 +96,8 @@ func (s *Store) Record(ctx context.Context, ds []lapse.Delivery, now time.Time) 
 
 // Replay implements [lapse.DeliveryQueue].
 func (s *Store) Replay(ctx context.Context, ids []int64, now time.Time) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	q := `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_at = $1, updated_at = $1 WHERE status = 'dead'`
 	args := []any{nanos(now)}
 	if len(ids) > 0 {

@@ -89,6 +89,8 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]lapse.Eve
 // LastSeq implements [lapse.EventLog]: the chain head's seq, which is
 // that of the newest committed event.
 func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var seq int64
 	err := s.pool.QueryRow(ctx, `SELECT seq FROM chain_head`).Scan(&seq)
 	return seq, wrap(err)
@@ -106,6 +108,8 @@ func scanEvent(row pgx.Row, extra ...any) (lapse.Event, error) {
 
 // QueryEvents implements [lapse.AuditLog].
 func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Event, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	args := []any{q.After}
 	conds := []string{`seq > $1`}
 	add := func(cond string, v any) {
@@ -159,6 +163,8 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 
 // ChainRecords implements [lapse.AuditLog].
 func (s *Store) ChainRecords(ctx context.Context, after int64, limit int) ([]lapse.ChainRecord, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+`, prev_hash, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, wrap(err)

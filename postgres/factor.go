@@ -42,7 +42,7 @@ func totpIn(ctx context.Context, q interface {
 // codes are read in one snapshot.
 func (s *Store) Factors(ctx context.Context, subject string) (*lapse.FactorState, error) {
 	st := &lapse.FactorState{}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
 			return err
 		}
@@ -61,6 +61,8 @@ func (s *Store) Factors(ctx context.Context, subject string) (*lapse.FactorState
 // PutTOTP implements [lapse.FactorStore]: one statement that replaces
 // only an unconfirmed enrolment.
 func (s *Store) PutTOTP(ctx context.Context, f *lapse.TOTPFactor) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `INSERT INTO totp_factors (`+totpColumns+`) VALUES ($1, $2, $3, $4, 0, 0, 0)
 		ON CONFLICT (subject) DO UPDATE SET id = excluded.id, secret = excluded.secret,
 			created_at = excluded.created_at, confirmed_at = 0, last_step = 0, last_used_at = 0
@@ -77,7 +79,7 @@ func (s *Store) PutTOTP(ctx context.Context, f *lapse.TOTPFactor) error {
 
 // ConfirmTOTP implements [lapse.FactorStore].
 func (s *Store) ConfirmTOTP(ctx context.Context, subject, id string, step int64, recovery []lapse.TokenHash, now time.Time) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		f, err := totpIn(ctx, tx, subject, true)
 		switch {
 		case err != nil:
@@ -103,7 +105,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, subject, id string, step int64,
 // UseTOTPStep implements [lapse.FactorStore].
 func (s *Store) UseTOTPStep(ctx context.Context, subject, id string, step int64, now time.Time) (bool, error) {
 	var used bool
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		f, err := totpIn(ctx, tx, subject, true)
 		switch {
 		case err != nil:
@@ -126,6 +128,8 @@ func (s *Store) UseTOTPStep(ctx context.Context, subject, id string, step int64,
 // UseRecoveryCode implements [lapse.FactorStore]: one statement, which
 // only an unused code passes.
 func (s *Store) UseRecoveryCode(ctx context.Context, subject string, h lapse.TokenHash, now time.Time) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `UPDATE recovery_codes SET used_at = $1 WHERE subject = $2 AND hash = $3 AND used_at = 0`,
 		nanos(now), subject, h[:])
 	if err != nil {
@@ -136,7 +140,7 @@ func (s *Store) UseRecoveryCode(ctx context.Context, subject string, h lapse.Tok
 
 // RemoveTOTP implements [lapse.FactorStore].
 func (s *Store) RemoveTOTP(ctx context.Context, subject string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM totp_factors WHERE subject = $1`, subject)
 		if err != nil {
 			return err
@@ -159,7 +163,7 @@ func (s *Store) BeginAttempt(ctx context.Context, a lapse.Attempt, l lapse.Attem
 		id    int64
 		retry time.Time
 	)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "attempt:"+a.Subject); err != nil {
 			return err
 		}
@@ -208,6 +212,8 @@ func freedAt(ctx context.Context, tx pgx.Tx, column, value string, since int64, 
 
 // FinishAttempt implements [lapse.FactorStore].
 func (s *Store) FinishAttempt(ctx context.Context, id int64, outcome lapse.AttemptOutcome) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	_, err := s.pool.Exec(ctx, `UPDATE factor_attempts SET outcome = $1 WHERE id = $2`, string(outcome), id)
 	return wrap(err)
 }

@@ -76,6 +76,7 @@ var migrations embed.FS
 // Defaults of the store's options.
 const (
 	DefaultHeartbeat      = time.Second
+	DefaultTimeout        = 5 * time.Second
 	defaultConnectTimeout = 2 * time.Second
 	defaultMaxConns       = 16
 )
@@ -86,6 +87,7 @@ type Store struct {
 	pool      *pgxpool.Pool
 	listen    *pgx.ConnConfig // for the change feed's own connection
 	heartbeat time.Duration
+	timeout   time.Duration
 	nonce     string // tells this store's marks from other stores'
 }
 
@@ -118,6 +120,19 @@ func WithHeartbeat(d time.Duration) Option {
 	}
 }
 
+// WithTimeout sets how long one call may take before it fails with
+// [lapse.CodeStoreUnavailable], whatever the caller's context allows; 0
+// or less means [DefaultTimeout]. A database that hangs (a full disk, a
+// lock never released, a network that drops packets silently) then
+// costs a node seconds, not a request stuck for good.
+func WithTimeout(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.timeout = d
+		}
+	}
+}
+
 // Open connects to the database at url, checks that it answers, brings
 // its schema up to date and returns the store. It fails with
 // [lapse.CodeInvalid] for a malformed URL and with
@@ -133,7 +148,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if !hasOption(url, "pool_max_conns") {
 		cfg.MaxConns = defaultMaxConns
 	}
-	s := &Store{listen: cfg.ConnConfig.Copy(), heartbeat: DefaultHeartbeat, nonce: lapse.NewID("")}
+	s := &Store{listen: cfg.ConnConfig.Copy(), heartbeat: DefaultHeartbeat, timeout: DefaultTimeout, nonce: lapse.NewID("")}
 	for _, o := range opts {
 		o(s)
 	}
@@ -165,7 +180,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	slices.Sort(names)
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	// Creating the tables may take longer than a call: a minute.
+	return s.inTxWithin(ctx, time.Minute, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {
 			return err
 		}
@@ -204,7 +220,17 @@ func (s *Store) Close() error {
 }
 
 // Ping implements [lapse.Pinger].
-func (s *Store) Ping(ctx context.Context) error { return wrap(s.pool.Ping(ctx)) }
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return wrap(s.pool.Ping(ctx))
+}
+
+// bound gives one call the store's timeout (see [WithTimeout]), unless
+// ctx ends sooner.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
 
 // wrap turns a driver error into a lapse error. Every failure to get an
 // answer is [lapse.CodeStoreUnavailable]: lapse cannot vouch for a
@@ -238,7 +264,14 @@ func retryable(err error) bool {
 
 // inTx runs fn in a transaction and commits it, trying up to three times
 // when the database rolled it back as a deadlock victim.
-func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.inTxWithin(ctx, s.timeout, fn)
+}
+
+// inTxWithin is inTx with a timeout of its own.
+func (s *Store) inTxWithin(ctx context.Context, timeout time.Duration, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var err error
 	for range 3 {
 		if err = s.tryTx(ctx, fn); !retryable(err) {
@@ -248,13 +281,17 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return wrap(err)
 }
 
-func (s *Store) tryTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+func (s *Store) tryTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(ctx, tx); err != nil {
+		// Roll back even when ctx has ended, but not for longer than a
+		// call: a connection that cannot is closed.
+		rb, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+		defer cancel()
+		tx.Rollback(rb)
 		return err
 	}
 	return tx.Commit(ctx)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/postgres"
 	"github.com/lapsehq/lapse/postgres/pgtest"
@@ -159,5 +160,52 @@ func TestUnavailable(t *testing.T) {
 	}
 	if _, err := st.Create(ctx, newSession("bob", t0), 0); err != nil {
 		t.Errorf("Create after the restart: %v", err)
+	}
+}
+
+// TestHungDatabaseFailsTheCall holds a lock that every write and the
+// log head's read wait for, as a database that hangs would: calls fail
+// with store_unavailable after the store's timeout instead of waiting
+// for good (a guard of many seconds against "never"), and work again
+// once the lock is gone.
+func TestHungDatabaseFailsTheCall(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	st := open(t, url, postgres.WithTimeout(200*time.Millisecond))
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE chain_head IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"LastSeq", func() error { _, err := st.LastSeq(ctx); return err }},
+		{"Create", func() error { _, err := st.Create(ctx, newSession("alice", t0), 0); return err }},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- c.call() }()
+		select {
+		case err := <-done:
+			if got := lapse.ErrorCode(err); got != lapse.CodeStoreUnavailable {
+				t.Errorf("%s on a hung database: code %q (%v), want %q", c.name, got, err, lapse.CodeStoreUnavailable)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s on a hung database did not return", c.name)
+		}
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Create(ctx, newSession("alice", t0), 0); err != nil {
+		t.Errorf("Create once the lock is gone: %v", err)
 	}
 }

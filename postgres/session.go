@@ -87,7 +87,7 @@ func lockSubject(ctx context.Context, tx pgx.Tx, subject string) error {
 // Create implements [lapse.Store].
 func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*lapse.Session, error) {
 	var ended []*lapse.Session
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := lockSubject(ctx, tx, sess.Subject); err != nil {
 			return err
 		}
@@ -173,12 +173,16 @@ func saveEnds(ctx context.Context, tx pgx.Tx, ss []*lapse.Session) error {
 
 // Session implements [lapse.Store].
 func (s *Store) Session(ctx context.Context, id string) (*lapse.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	sess, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 	return sess, wrap(err)
 }
 
 // SessionByToken implements [lapse.Store].
 func (s *Store) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	sess, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1
 		UNION ALL SELECT `+sessionColumns+` FROM sessions WHERE prev_token_hash = $1 LIMIT 1`, h[:]))
 	return sess, wrap(err)
@@ -192,7 +196,7 @@ func lockSession(ctx context.Context, tx pgx.Tx, id string) (*lapse.Session, err
 // Touch implements [lapse.Store].
 func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
 	var sess *lapse.Session
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		if sess, err = lockSession(ctx, tx, id); err != nil {
 			return err
@@ -218,7 +222,7 @@ func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt 
 // Rotate implements [lapse.Store].
 func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse.Session, error) {
 	var sess *lapse.Session
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		if sess, err = lockSession(ctx, tx, id); err != nil {
 			return err
@@ -254,7 +258,7 @@ func (s *Store) End(ctx context.Context, id string, e lapse.Ending) (*lapse.Sess
 		sess    *lapse.Session
 		changed bool
 	)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		if sess, err = lockSession(ctx, tx, id); err != nil || sess.Status != lapse.StatusActive {
 			return err
@@ -279,7 +283,7 @@ func (s *Store) End(ctx context.Context, id string, e lapse.Ending) (*lapse.Sess
 // order, so that two calls on one subject cannot deadlock.
 func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending) ([]*lapse.Session, error) {
 	var ended []*lapse.Session
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		query, args := filterQuery(f, `status = 'active'`)
 		active, err := collect(tx.Query(ctx, query+` ORDER BY id FOR UPDATE`, args...))
 		if err != nil {
@@ -305,6 +309,8 @@ func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending)
 
 // Sessions implements [lapse.Store].
 func (s *Store) Sessions(ctx context.Context, f lapse.Filter) ([]*lapse.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	query, args := filterQuery(f, activeAt(3), nanos(f.Now))
 	if f.IncludeEnded {
 		query, args = filterQuery(f, `true`)
@@ -327,6 +333,8 @@ func filterQuery(f lapse.Filter, cond string, condArgs ...any) (string, []any) {
 
 // CountActive implements [lapse.ActiveCounter].
 func (s *Store) CountActive(ctx context.Context, now time.Time) (map[string]int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT tier, count(*) FROM sessions WHERE `+activeAt(1)+` GROUP BY tier`, nanos(now))
 	if err != nil {
 		return nil, wrap(err)
@@ -346,6 +354,8 @@ func (s *Store) CountActive(ctx context.Context, now time.Time) (map[string]int,
 
 // ListSessions implements [lapse.SessionLister].
 func (s *Store) ListSessions(ctx context.Context, q lapse.SessionQuery) ([]*lapse.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var (
 		conds []string
 		args  []any

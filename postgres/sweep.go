@@ -33,7 +33,7 @@ const expireQuery = `WITH due AS (
 // next sweep takes the sessions.
 func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]*lapse.Session, error) {
 	var due []*lapse.Session
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, expireQuery, nanos(now), limit)
 		if err != nil {
 			return err
@@ -107,7 +107,7 @@ const sessionColumnsOfS = `s.id, s.token_hash, s.subject, s.tenant, s.tier, s.aa
 // does: marking a session warned for its warn_at is the claim.
 func (s *Store) WarnDue(ctx context.Context, now time.Time, limit int) ([]*lapse.Session, error) {
 	var due []*lapse.Session
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		if due, err = collect(tx.Query(ctx, warnQuery, nanos(now), limit)); err != nil || len(due) == 0 {
 			return err
@@ -127,6 +127,8 @@ func (s *Store) WarnDue(ctx context.Context, now time.Time, limit int) ([]*lapse
 
 // Purge implements [lapse.Purger].
 func (s *Store) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id IN (
 		SELECT id FROM sessions WHERE status <> 'active' AND ended_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, nanos(before), limit)
 	if err != nil {

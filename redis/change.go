@@ -110,26 +110,34 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.Change)) error {
 		}
 		switch m := msg.(type) {
 		case *goredis.Message:
-			if id, ok := s.markArrived(m.Payload, marks); ok {
-				fn(lapse.Change{Mark: id})
+			if strings.HasPrefix(m.Payload, roundLabel) {
+				got++
 				continue
 			}
-			if strings.HasPrefix(m.Payload, heartbeatPrefix) || strings.HasPrefix(m.Payload, markPrefix) {
-				if strings.HasPrefix(m.Payload, roundLabel) {
-					got++
-				}
-				continue
-			}
-			for _, hx := range strings.Split(m.Payload, ",") {
-				var h lapse.TokenHash
-				if n, err := hex.Decode(h[:], []byte(hx)); err == nil && n == len(h) {
-					fn(lapse.Change{Token: h})
-				}
-			}
+			s.deliver(m.Payload, marks, fn)
 		case *goredis.Subscription:
 			if m.Kind != "subscribe" {
 				return lost(errors.New("redis: change feed unsubscribed"))
 			}
+		}
+	}
+}
+
+// deliver calls fn with what a message of the channel carries: changed
+// token hashes, or the last copy of one of this store's marks (marks of
+// other stores and heartbeats of other feeds are skipped).
+func (s *Store) deliver(payload string, marks map[string]int, fn func(lapse.Change)) {
+	if id, ok := s.markArrived(payload, marks); ok {
+		fn(lapse.Change{Mark: id})
+		return
+	}
+	if strings.HasPrefix(payload, heartbeatPrefix) || strings.HasPrefix(payload, markPrefix) {
+		return
+	}
+	for _, hx := range strings.Split(payload, ",") {
+		var h lapse.TokenHash
+		if n, err := hex.Decode(h[:], []byte(hx)); err == nil && n == len(h) {
+			fn(lapse.Change{Token: h})
 		}
 	}
 }

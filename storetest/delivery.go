@@ -58,7 +58,14 @@ func testDeliveryEnqueue(t *testing.T, st lapse.Store) {
 	if due, err := q.Due(ctx, now.Add(-time.Nanosecond), 10); err != nil || len(due) != 0 {
 		t.Errorf("Due before the deliveries are due = %v, %v; want none", deliverySeqs(due), err)
 	}
-	due, err := q.Due(ctx, now.Add(time.Second), 10)
+	checkDue(t, q, evs, now.Add(time.Second))
+}
+
+// checkDue holds that Due at now returns the deliveries testDeliveryEnqueue
+// made, of evs, with their events, oldest first.
+func checkDue(t *testing.T, q lapse.DeliveryQueue, evs []lapse.Event, now time.Time) {
+	t.Helper()
+	due, err := q.Due(ctx, now, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +80,7 @@ func testDeliveryEnqueue(t *testing.T, st lapse.Store) {
 	if due[0].Endpoint != "https://a.example/hook" || due[2].Endpoint != "https://b.example/hook" || due[0].ID == due[1].ID {
 		t.Errorf("deliveries' endpoints and ids = %+v", due)
 	}
-	if limited, _ := q.Due(ctx, now.Add(time.Second), 2); len(limited) != 2 {
+	if limited, _ := q.Due(ctx, now, 2); len(limited) != 2 {
 		t.Errorf("Due with limit 2 returned %d", len(limited))
 	}
 }
@@ -114,6 +121,13 @@ func testDeliveryRecord(t *testing.T, st lapse.Store) {
 	if err != nil || len(retry) != 1 || retry[0].ID != due[1].ID || retry[0].Attempts != 1 || retry[0].LastError != "HTTP 503" || !retry[0].NextAt.Equal(later) {
 		t.Errorf("Due at the retry time = %+v, %v; want delivery %d with its attempt and error", retry, err, due[1].ID)
 	}
+	testReplay(t, q, due, now)
+}
+
+// testReplay goes on from testDeliveryRecord: due[2] and due[3] are dead,
+// recorded at now and a second later, due[0] delivered.
+func testReplay(t *testing.T, q lapse.DeliveryQueue, due []lapse.Delivery, now time.Time) {
+	t.Helper()
 	dead, err := q.Dead(ctx, 10)
 	if err != nil || len(dead) != 2 || dead[0].ID != due[3].ID || dead[1].ID != due[2].ID {
 		t.Fatalf("Dead = %+v, %v; want deliveries %d then %d (newest first)", dead, err, due[3].ID, due[2].ID)
@@ -121,7 +135,12 @@ func testDeliveryRecord(t *testing.T, st lapse.Store) {
 	if dead[1].LastError != "HTTP 410" || dead[1].Attempts != 5 || !dead[1].UpdatedAt.Equal(now) {
 		t.Errorf("dead delivery = %+v, want its error, attempts and update time kept", dead[1])
 	}
-	replayAt := now.Add(time.Hour)
+	replay(t, q, due, now.Add(time.Hour))
+}
+
+// replay replays due[2] alone at replayAt, then every dead delivery.
+func replay(t *testing.T, q lapse.DeliveryQueue, due []lapse.Delivery, replayAt time.Time) {
+	t.Helper()
 	if n, err := q.Replay(ctx, []int64{due[2].ID}, replayAt); err != nil || n != 1 {
 		t.Fatalf("Replay of one = %d, %v; want 1", n, err)
 	}

@@ -61,6 +61,14 @@ func testFactorLifecycle(t *testing.T, st lapse.Store) {
 	}
 	wantFactorCode(t, "confirm twice", fs.ConfirmTOTP(ctx, "alice", "fac_2", 100, codes, now), lapse.CodeConflict)
 	wantFactorCode(t, "enrol over a confirmed factor", fs.PutTOTP(ctx, f), lapse.CodeConflict)
+	testFactorUse(t, fs)
+}
+
+// testFactorUse goes on from testFactorLifecycle: alice's factor fac_2 is
+// confirmed at t0 with last step 100 and the recovery codes "a" and "b".
+func testFactorUse(t *testing.T, fs lapse.FactorStore) {
+	now := t0
+	hash := lapse.HashSecret
 	got, _ := fs.Factors(ctx, "alice")
 	if got.TOTP.ID != "fac_2" || got.TOTP.Subject != "alice" || string(got.TOTP.Secret) != "sealed2" || !got.TOTP.ConfirmedAt.Equal(now) || got.TOTP.LastStep != 100 || got.RecoveryCodes != 2 {
 		t.Errorf("after confirmation: %+v (%+v)", got, got.TOTP)
@@ -77,7 +85,7 @@ func testFactorLifecycle(t *testing.T, st lapse.Store) {
 	if got, _ := fs.Factors(ctx, "alice"); got.TOTP.LastStep != 103 {
 		t.Errorf("last step = %d, want 103", got.TOTP.LastStep)
 	}
-	_, err = fs.UseTOTPStep(ctx, "alice", "fac_1", 200, now)
+	_, err := fs.UseTOTPStep(ctx, "alice", "fac_1", 200, now)
 	wantFactorCode(t, "use with a stale factor id", err, lapse.CodeFactorNotFound)
 	for _, c := range []struct {
 		code    string
@@ -92,6 +100,14 @@ func testFactorLifecycle(t *testing.T, st lapse.Store) {
 	if got, _ := fs.Factors(ctx, "alice"); got.RecoveryCodes != 0 {
 		t.Errorf("unused recovery codes = %d after both were used, want 0", got.RecoveryCodes)
 	}
+	testFactorRemove(t, fs)
+}
+
+// testFactorRemove goes on from testFactorUse: it removes alice's factor
+// and enrols her again.
+func testFactorRemove(t *testing.T, fs lapse.FactorStore) {
+	now := t0
+	hash := lapse.HashSecret
 	if err := fs.RemoveTOTP(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
