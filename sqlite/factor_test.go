@@ -23,13 +23,6 @@ func openFactors(t *testing.T) (*sqlite.Store, string) {
 	return st, path
 }
 
-func wantCode(t *testing.T, what string, err error, want lapse.Code) {
-	t.Helper()
-	if got := lapse.ErrorCode(err); got != want {
-		t.Errorf("%s: code %q (err %v), want %q", what, got, err, want)
-	}
-}
-
 // TestFactorStore checks what the conformance suite cannot see: the
 // record SQLite keeps of every attempt (storetest checks the factor
 // store's rules themselves).
