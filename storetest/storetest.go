@@ -91,14 +91,8 @@ func Run(t *testing.T, spec Spec) {
 		claimed[c] = true
 	}
 	t.Run("claims_are_what_the_store_implements", func(t *testing.T) {
-		st := spec.New(t)
-		for _, c := range capabilities() {
-			switch has := implements[c](st); {
-			case claimed[c] && !has:
-				t.Errorf("the store claims %s but %T does not implement lapse.%s", c, st, c)
-			case has && !claimed[c]:
-				t.Errorf("%T implements lapse.%s but the store's test does not claim it: add storetest.%s to Spec.Claims", st, c, c)
-			}
+		for _, m := range mismatches(spec.New(t), claimed) {
+			t.Error(m)
 		}
 		if claimed[ChangeFeed] && spec.Nodes == nil {
 			t.Errorf("the store claims ChangeFeed but Spec.Nodes is nil: the feed's cases need two store values on one service")
@@ -127,6 +121,21 @@ func Run(t *testing.T, spec Spec) {
 	} else {
 		t.Logf("storetest: all %d cases applied", len(cases))
 	}
+}
+
+// mismatches says where what st's type implements differs from what is
+// claimed, both ways.
+func mismatches(st lapse.Store, claimed map[Capability]bool) []string {
+	var out []string
+	for _, c := range capabilities() {
+		switch has := implements[c](st); {
+		case claimed[c] && !has:
+			out = append(out, fmt.Sprintf("the store claims %s but %T does not implement lapse.%s", c, st, c))
+		case has && !claimed[c]:
+			out = append(out, fmt.Sprintf("%T implements lapse.%s but the store's test does not claim it: add storetest.%s to Spec.Claims", st, c, c))
+		}
+	}
+	return out
 }
 
 // capabilities returns every capability, in a stable order.
