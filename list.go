@@ -14,8 +14,10 @@ import (
 type SessionLister interface {
 	// ListSessions returns up to q's page size of the sessions q selects,
 	// in listing order (newest first: CreatedAt, then ID, both
-	// descending), after q.After. Sessions come back as stored: one still
-	// recorded active past a deadline keeps StatusActive. It fails with
+	// descending), after q.After. Sessions come back as recorded (see
+	// [Store]): one still recorded active past a deadline keeps
+	// StatusActive, and one whose expiry was recorded reads as expired
+	// even where the store has not rewritten its row. It fails with
 	// [CodeInvalid] for an unknown q.Status.
 	ListSessions(ctx context.Context, q SessionQuery) ([]*Session, error)
 }

@@ -16,8 +16,23 @@ import (
 // [CodeStoreUnavailable] when the backing service cannot be reached.
 // Returned sessions are the caller's to keep.
 //
-// The storetest package checks every rule below; a new store's test file
-// is one call to storetest.Run.
+// # Reads
+//
+// A read returns a session as the store has recorded it, with every
+// change that returned before the read began, never a torn mix of two
+// changes. Recorded means: its Status is what the last change made it,
+// except that a session whose expiry was recorded ([ExpiryIndex.ExpireDue]
+// returned it) reads as expired, with the EndReason and EndedAt of that
+// expiry, everywhere, even where the store has not rewritten its row (a
+// store may record a sweep as a watermark and rewrite rows later, see
+// [Tidier]). A session still recorded active whose deadline has passed
+// but whose expiry nobody recorded yet reads as active with its
+// deadlines: reads make no expiry decision, callers compare the
+// deadlines with their own clock ([Session.ActiveAt]). A deleted
+// ([Purger]) or never created session is [CodeSessionNotFound].
+//
+// The storetest package checks every rule below, of reads and writes; a
+// new store's test file is one call to storetest.Run.
 type Store interface {
 	// Create inserts s, which is active, and records [EventCreated]. When
 	// limit > 0 it first ends the oldest sessions of s's tenant, subject
@@ -26,10 +41,18 @@ type Store interface {
 	// [EventRevoked]. It returns the sessions it ended.
 	Create(ctx context.Context, s *Session, limit int) (ended []*Session, err error)
 
-	// Session returns the session with the given public id.
+	// Session returns the session with the given public id, as recorded
+	// (see Reads above), whatever its status: ended sessions are returned
+	// until they are purged. It fails with [CodeSessionNotFound] for an
+	// id the store does not hold.
 	Session(ctx context.Context, id string) (*Session, error)
 
-	// SessionByToken returns the session whose token hashes to h.
+	// SessionByToken returns the session whose current token hashes to h,
+	// or whose token a rotation replaced with h as its PrevTokenHash
+	// (whether that token is still within its grace, PrevValidUntil, is
+	// the caller's to decide), as recorded and whatever its status, like
+	// Session. It fails with [CodeSessionNotFound] when no session has h
+	// as either.
 	SessionByToken(ctx context.Context, h TokenHash) (*Session, error)
 
 	// Touch records activity on an active session: it sets LastActiveAt to
@@ -70,8 +93,14 @@ type Store interface {
 	// [CodeSessionExpiredAbsolute]) when it is not active at r.Now.
 	Rotate(ctx context.Context, id string, r Rotation) (*Session, error)
 
-	// Sessions returns the sessions f matches, newest first. Unless
-	// f.IncludeEnded, only sessions active at f.Now are returned.
+	// Sessions returns the sessions f matches ([Filter.Matches]: the
+	// subject, the tenant unless f.AnyTenant, all but f.Except), newest
+	// first (CreatedAt descending), at most 1000, as recorded. Unless
+	// f.IncludeEnded, only sessions active at f.Now are returned: recorded
+	// active with both deadlines after f.Now, so neither a session whose
+	// deadline passed nor one whose expiry was recorded, whatever f.Now.
+	// With f.IncludeEnded, ended and lapsed sessions come too, each as
+	// recorded. No match is an empty result, not an error.
 	Sessions(ctx context.Context, f Filter) ([]*Session, error)
 
 	// Close releases the store's resources.
@@ -124,7 +153,10 @@ func (f Filter) Matches(s *Session) bool {
 // use it.
 type EventLog interface {
 	// Events returns up to limit events with Seq greater than after, in
-	// ascending Seq order.
+	// ascending Seq order. Seqs start at 1 and have no gaps, and a reader
+	// never sees an event before every event with a smaller Seq is
+	// readable too, so a reader that keeps the last Seq it read misses
+	// nothing.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
 	// LastSeq returns the Seq of the newest event, 0 if there is none.
 	LastSeq(ctx context.Context) (int64, error)
@@ -133,6 +165,9 @@ type EventLog interface {
 // ActiveCounter is implemented by stores that can count the sessions
 // active at a time, by tier, without loading them.
 type ActiveCounter interface {
+	// CountActive returns, by tier, how many sessions are active at now,
+	// as [Store.Sessions] decides it without IncludeEnded; tiers with none
+	// may be left out.
 	CountActive(ctx context.Context, now time.Time) (map[string]int, error)
 }
 
@@ -186,7 +221,8 @@ type Purger interface {
 // [Event.ChainHash]).
 type AuditLog interface {
 	EventLog
-	// QueryEvents returns the events q selects, in Seq order.
+	// QueryEvents returns the events q selects (all its non-zero fields
+	// must match), in Seq order, at most q.Limit.
 	QueryEvents(ctx context.Context, q EventQuery) ([]Event, error)
 	// ChainRecords returns up to limit records with Seq greater than
 	// after, in Seq order, with their stored hashes.

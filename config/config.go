@@ -31,7 +31,8 @@ type File struct {
 	// DataDir holds the embedded store and the admin key's hash.
 	DataDir string
 	// Store is where sessions live: "sqlite" (the embedded default, in
-	// DataDir) or a URL such as redis://host:6379/0.
+	// DataDir) or a URL such as redis://host:6379/0 or
+	// postgres://host/lapse.
 	Store string
 	// Policy is the validated session policy.
 	Policy *lapse.Policy

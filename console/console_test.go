@@ -19,18 +19,23 @@ import (
 	"github.com/lapsehq/lapse/console"
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/metrics"
+	"github.com/lapsehq/lapse/postgres"
+	"github.com/lapsehq/lapse/postgres/pgtest"
+	"github.com/lapsehq/lapse/redis"
+	"github.com/lapsehq/lapse/redis/redistest"
 	"github.com/lapsehq/lapse/sqlite"
 )
 
 const adminKey = "lpk_test-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
-// env is a console served over TLS on a fresh SQLite store, with a fake
-// clock, the lapsetest policy and a metrics registry.
+// env is a console served over TLS on a fresh store (SQLite unless an
+// option says otherwise), with a fake clock, the lapsetest policy and a
+// metrics registry.
 type env struct {
 	t       *testing.T
 	clock   *lapsetest.Clock
-	store   *sqlite.Store
-	dbPath  string
+	store   auditStore
+	dbPath  string // of the SQLite store
 	m       *lapse.Manager
 	metrics *metrics.Metrics
 	srv     *httptest.Server
@@ -39,11 +44,52 @@ type env struct {
 
 type option func(*console.Config, *envOptions)
 
+// auditStore is what every store the console tests run on is.
+type auditStore interface {
+	lapse.Store
+	lapse.AuditLog
+}
+
 type envOptions struct {
 	policy *lapse.Policy
-	store  func(*sqlite.Store) lapse.Store
+	open   func(t *testing.T) auditStore // nil: SQLite in the test's directory
+	store  func(auditStore) lapse.Store
 	plain  bool // plain HTTP instead of TLS
 }
+
+// onStore runs the console on the store open makes.
+func onStore(open func(t *testing.T) auditStore) option {
+	return func(_ *console.Config, o *envOptions) { o.open = open }
+}
+
+// eachStore runs test as a subtest on each store lapse has: SQLite, a
+// private Redis and a fresh database of a private PostgreSQL.
+func eachStore(t *testing.T, test func(t *testing.T, on option)) {
+	for _, c := range []struct {
+		name string
+		open func(t *testing.T) auditStore
+	}{
+		{"sqlite", nil},
+		{"redis", func(t *testing.T) auditStore {
+			st, err := redis.Open(context.Background(), redistest.NewServer(t).URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+		{"postgres", func(t *testing.T) auditStore {
+			st, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) { test(t, onStore(c.open)) })
+	}
+}
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func withPolicy(p *lapse.Policy) option {
 	return func(_ *console.Config, o *envOptions) { o.policy = p }
@@ -52,17 +98,23 @@ func withPolicy(p *lapse.Policy) option {
 func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
 	e := &env{t: t, clock: lapsetest.NewClock(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))}
-	e.dbPath = filepath.Join(t.TempDir(), "lapse.db")
-	var err error
-	if e.store, err = sqlite.Open(e.dbPath); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.store.Close() })
 	cfg := console.Config{Keys: func(k string) bool { return k == adminKey }}
 	o := envOptions{policy: lapsetest.Policy()}
 	for _, opt := range opts {
 		opt(&cfg, &o)
 	}
+	if o.open != nil {
+		e.store = o.open(t)
+	} else {
+		e.dbPath = filepath.Join(t.TempDir(), "lapse.db")
+		st, err := sqlite.Open(e.dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.store = st
+	}
+	t.Cleanup(func() { e.store.Close() })
+	var err error
 	var st lapse.Store = e.store
 	if o.store != nil {
 		st = o.store(e.store)
@@ -221,8 +273,10 @@ func TestEveryPageRefusesWithoutSignIn(t *testing.T) {
 	}
 }
 
-func TestSignIn(t *testing.T) {
-	e := newEnv(t)
+func TestSignIn(t *testing.T) { eachStore(t, testSignIn) }
+
+func testSignIn(t *testing.T, on option) {
+	e := newEnv(t, on)
 	page := e.get("/console/signin")
 	wantStatus(t, "sign-in page", page, http.StatusOK)
 	for _, want := range []string{`<label for="key">Admin API key</label>`, `type="password"`, `class="skip" href="#main"`} {
@@ -387,8 +441,10 @@ func TestCrossSiteActionsAreRefused(t *testing.T) {
 	}
 }
 
-func TestSessionsFilters(t *testing.T) {
-	e := newEnv(t)
+func TestSessionsFilters(t *testing.T) { eachStore(t, testSessionsFilters) }
+
+func testSessionsFilters(t *testing.T, on option) {
+	e := newEnv(t, on)
 	e.signIn()
 	alice := e.create("alice@example.com", "acme", "standard")
 	e.clock.Advance(time.Second)
@@ -437,8 +493,10 @@ func contains(ss []*lapse.Session, s *lapse.Session) bool {
 	return false
 }
 
-func TestSessionsPaginate(t *testing.T) {
-	e := newEnv(t)
+func TestSessionsPaginate(t *testing.T) { eachStore(t, testSessionsPaginate) }
+
+func testSessionsPaginate(t *testing.T, on option) {
+	e := newEnv(t, on)
 	e.signIn()
 	var ids []string
 	for i := range 61 {
@@ -470,8 +528,10 @@ func TestSessionsPaginate(t *testing.T) {
 	}
 }
 
-func TestSessionDetailShowsEvents(t *testing.T) {
-	e := newEnv(t)
+func TestSessionDetailShowsEvents(t *testing.T) { eachStore(t, testSessionDetailShowsEvents) }
+
+func testSessionDetailShowsEvents(t *testing.T, on option) {
+	e := newEnv(t, on)
 	e.signIn()
 	s := e.create("alice", "acme", "standard")
 	e.clock.Advance(time.Minute)
@@ -488,8 +548,10 @@ func TestSessionDetailShowsEvents(t *testing.T) {
 	}
 }
 
-func TestRevoke(t *testing.T) {
-	e := newEnv(t)
+func TestRevoke(t *testing.T) { eachStore(t, testRevoke) }
+
+func testRevoke(t *testing.T, on option) {
+	e := newEnv(t, on)
 	csrf := e.signIn()
 	ctx := context.Background()
 	t.Run("one_session_with_a_reason", func(t *testing.T) {
@@ -574,8 +636,10 @@ func TestPolicyPage(t *testing.T) {
 	}
 }
 
-func TestAuditLogFiltersAndPages(t *testing.T) {
-	e := newEnv(t)
+func TestAuditLogFiltersAndPages(t *testing.T) { eachStore(t, testAuditLogFiltersAndPages) }
+
+func testAuditLogFiltersAndPages(t *testing.T, on option) {
+	e := newEnv(t, on)
 	e.signIn()
 	start := e.clock.Now()
 	alice := e.create("alice", "acme", "standard")
@@ -679,8 +743,10 @@ func TestVerifyChainShowsATamperedRecord(t *testing.T) {
 	}
 }
 
-func TestCharts(t *testing.T) {
-	e := newEnv(t)
+func TestCharts(t *testing.T) { eachStore(t, testCharts) }
+
+func testCharts(t *testing.T, on option) {
+	e := newEnv(t, on)
 	ctx := context.Background()
 	// Over the last hours: sessions come, some idle out, some are revoked.
 	for h := range 6 {
@@ -730,7 +796,7 @@ type listless struct{ lapse.Store }
 
 func TestListingWithoutALister(t *testing.T) {
 	e := newEnv(t, func(_ *console.Config, o *envOptions) {
-		o.store = func(s *sqlite.Store) lapse.Store { return listless{s} }
+		o.store = func(s auditStore) lapse.Store { return listless{s} }
 	})
 	e.signIn()
 	alice := e.create("alice", "acme", "standard")

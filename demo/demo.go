@@ -113,10 +113,21 @@ const RecentAuth = 15 * time.Minute
 // issuer names the demo in authenticator apps.
 const issuer = "Acme Workspace"
 
+// Store is what the demo needs of a store: its sessions, and its events
+// for the browser's event streams.
+type Store interface {
+	lapse.Store
+	lapse.EventLog
+}
+
 // Config configures an [App]. DataDir is required.
 type Config struct {
-	// DataDir holds the embedded store (lapse.db).
+	// DataDir holds the embedded store (lapse.db) and the factor key.
 	DataDir string
+	// Store keeps the sessions; nil means the embedded SQLite store in
+	// DataDir. The app does not close a store given here. Unless
+	// SecondFactor is set, it must also keep factors ([lapse.FactorStore]).
+	Store Store
 	// Timeouts is the session policy; the zero value means
 	// [DefaultTimeouts].
 	Timeouts Timeouts
@@ -143,7 +154,8 @@ type Config struct {
 // [App.Run] for its background work, and [App.Close] it.
 type App struct {
 	m       *lapse.Manager
-	store   *sqlite.Store
+	store   Store
+	own     bool // Close closes store
 	events  *feed.Feed
 	mw      *middleware.Middleware
 	pages   *web.Pages
@@ -179,24 +191,26 @@ func New(cfg Config) (*App, error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	a.store, err = sqlite.Open(filepath.Join(cfg.DataDir, "lapse.db"))
-	if err != nil {
-		return nil, err
+	if a.store = cfg.Store; a.store == nil {
+		if a.store, err = sqlite.Open(filepath.Join(cfg.DataDir, "lapse.db")); err != nil {
+			return nil, err
+		}
+		a.own = true
 	}
 	a.m, err = lapse.New(lapse.Config{Store: a.store, Policy: policy, Clock: cfg.Clock})
 	if err != nil {
-		a.store.Close()
+		a.Close()
 		return nil, err
 	}
 	if a.factor == nil {
 		key, err := factorKey(cfg.DataDir)
 		if err != nil {
-			a.store.Close()
+			a.Close()
 			return nil, err
 		}
 		svc, err := totp.New(totp.Config{Manager: a.m, Key: key, Issuer: issuer, RecentAuth: RecentAuth})
 		if err != nil {
-			a.store.Close()
+			a.Close()
 			return nil, err
 		}
 		a.factor = svc
@@ -212,7 +226,7 @@ func New(cfg Config) (*App, error) {
 		Logger:            a.log,
 	})
 	if err != nil {
-		a.store.Close()
+		a.Close()
 		return nil, err
 	}
 	a.api, err = httpapi.New(httpapi.Config{
@@ -220,7 +234,7 @@ func New(cfg Config) (*App, error) {
 		Events: a.events, SessionCookie: a.mw.CookieName(), Factors: a.factor,
 	})
 	if err != nil {
-		a.store.Close()
+		a.Close()
 		return nil, err
 	}
 	a.tpl = a.templates()
@@ -235,7 +249,7 @@ func New(cfg Config) (*App, error) {
 		Logger:     a.log,
 	})
 	if err != nil {
-		a.store.Close()
+		a.Close()
 		return nil, err
 	}
 	a.handler = a.routes()
@@ -272,8 +286,13 @@ func (a *App) Run(ctx context.Context) error {
 // events recorded after it reach the browsers.
 func (a *App) Ready() <-chan struct{} { return a.events.Ready() }
 
-// Close closes the store.
-func (a *App) Close() error { return a.store.Close() }
+// Close closes the store, if the app opened it.
+func (a *App) Close() error {
+	if !a.own {
+		return nil
+	}
+	return a.store.Close()
+}
 
 // factorKeyFile keeps the key that seals the TOTP secrets, in the data
 // directory and in the format of lapse serve's own factor.key, so that a

@@ -1,6 +1,7 @@
 package demo_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,10 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/demo"
 	"github.com/lapsehq/lapse/lapsetest"
+	"github.com/lapsehq/lapse/postgres"
+	"github.com/lapsehq/lapse/postgres/pgtest"
+	"github.com/lapsehq/lapse/redis"
+	"github.com/lapsehq/lapse/redis/redistest"
 	"github.com/lapsehq/lapse/totp"
 )
 
@@ -84,9 +89,47 @@ func wantLocation(t *testing.T, resp *http.Response, want string) {
 	}
 }
 
-func newServer(t *testing.T, cfg demo.Config) (*demo.App, string) {
+// storeFor opens the store a test runs the demo on; nil means the
+// demo's own SQLite store.
+type storeFor func(t *testing.T) demo.Store
+
+// eachStore runs test as a subtest on each store lapse has: SQLite, a
+// private Redis and a fresh database of a private PostgreSQL.
+func eachStore(t *testing.T, test func(t *testing.T, store storeFor)) {
+	for _, c := range []struct {
+		name string
+		open storeFor
+	}{
+		{"sqlite", func(*testing.T) demo.Store { return nil }},
+		{"redis", func(t *testing.T) demo.Store {
+			st, err := redis.Open(context.Background(), redistest.NewServer(t).URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+		{"postgres", func(t *testing.T) demo.Store {
+			st, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) { test(t, c.open) })
+	}
+}
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func newServer(t *testing.T, store storeFor, cfg demo.Config) (*demo.App, string) {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
+	if st := store(t); st != nil {
+		cfg.Store = st
+	}
 	app, err := demo.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +139,10 @@ func newServer(t *testing.T, cfg demo.Config) (*demo.App, string) {
 	return app, srv.URL
 }
 
-func TestSignIn(t *testing.T) {
-	_, base := newServer(t, demo.Config{})
+func TestSignIn(t *testing.T) { eachStore(t, testSignIn) }
+
+func testSignIn(t *testing.T, store storeFor) {
+	_, base := newServer(t, store, demo.Config{})
 	c := newClient(t, base)
 	if resp, body := c.do("POST", "/signin", url.Values{"email": {"ada@example.com"}, "password": {"nope"}}); resp.StatusCode != 401 || !strings.Contains(body, `role="alert"`) {
 		t.Errorf("wrong password: %d, want 401 with an alert", resp.StatusCode)
@@ -184,10 +229,14 @@ func (c *client) enrol(now time.Time, next string) (secret string, recovery []st
 }
 
 func TestBillingNeedsARecentSecondFactor(t *testing.T) {
+	eachStore(t, testBillingNeedsARecentSecondFactor)
+}
+
+func testBillingNeedsARecentSecondFactor(t *testing.T, store storeFor) {
 	clock := lapsetest.NewClock(time.Now())
 	times := demo.DefaultTimeouts()
 	times.AuthAge = time.Minute // shorter than the idle timeout
-	app, base := newServer(t, demo.Config{Clock: clock, Timeouts: times})
+	app, base := newServer(t, store, demo.Config{Clock: clock, Timeouts: times})
 	c := newClient(t, base)
 	c.signIn("ada@example.com")
 	laptop := newClient(t, base) // ada's other device
@@ -253,8 +302,12 @@ func TestBillingNeedsARecentSecondFactor(t *testing.T) {
 }
 
 func TestSensitiveTierAsksForTheCodeAtSignIn(t *testing.T) {
+	eachStore(t, testSensitiveTierAsksForTheCodeAtSignIn)
+}
+
+func testSensitiveTierAsksForTheCodeAtSignIn(t *testing.T, store storeFor) {
 	clock := lapsetest.NewClock(time.Now())
-	_, base := newServer(t, demo.Config{Clock: clock})
+	_, base := newServer(t, store, demo.Config{Clock: clock})
 	c := newClient(t, base)
 	c.signIn("ben@example.com")
 	wantLocation(t, c.do2("/documents"), "/stepup?next=%2Fdocuments")
@@ -279,10 +332,14 @@ func TestSensitiveTierAsksForTheCodeAtSignIn(t *testing.T) {
 }
 
 func TestSettingUpTheFactorNeedsARecentSignIn(t *testing.T) {
+	eachStore(t, testSettingUpTheFactorNeedsARecentSignIn)
+}
+
+func testSettingUpTheFactorNeedsARecentSignIn(t *testing.T, store storeFor) {
 	clock := lapsetest.NewClock(time.Now())
 	times := demo.DefaultTimeouts()
 	times.Idle = time.Hour
-	_, base := newServer(t, demo.Config{Clock: clock, Timeouts: times})
+	_, base := newServer(t, store, demo.Config{Clock: clock, Timeouts: times})
 	c := newClient(t, base)
 	c.signIn("ada@example.com")
 	clock.Advance(demo.RecentAuth)
@@ -303,10 +360,14 @@ func TestSettingUpTheFactorNeedsARecentSignIn(t *testing.T) {
 }
 
 func TestRemovingTheFactorNeedsARecentStepUp(t *testing.T) {
+	eachStore(t, testRemovingTheFactorNeedsARecentStepUp)
+}
+
+func testRemovingTheFactorNeedsARecentStepUp(t *testing.T, store storeFor) {
 	clock := lapsetest.NewClock(time.Now())
 	times := demo.DefaultTimeouts()
 	times.Idle = time.Hour
-	app, base := newServer(t, demo.Config{Clock: clock, Timeouts: times})
+	app, base := newServer(t, store, demo.Config{Clock: clock, Timeouts: times})
 	c := newClient(t, base)
 	c.signIn("ada@example.com")
 	secret, _ := c.enrol(clock.Now(), "/")
@@ -328,8 +389,10 @@ func TestRemovingTheFactorNeedsARecentStepUp(t *testing.T) {
 	wantLocation(t, c.do2("/stepup?next=/billing"), "/account/two-step?next=%2Fbilling")
 }
 
-func TestOperatorConsole(t *testing.T) {
-	app, base := newServer(t, demo.Config{})
+func TestOperatorConsole(t *testing.T) { eachStore(t, testOperatorConsole) }
+
+func testOperatorConsole(t *testing.T, store storeFor) {
+	app, base := newServer(t, store, demo.Config{})
 	ada := newClient(t, base)
 	ada.signIn("ada@example.com")
 	if resp := ada.do2("/admin"); resp.StatusCode != 403 {
@@ -357,7 +420,11 @@ func TestOperatorConsole(t *testing.T) {
 }
 
 func TestDocumentsSaveNeedsTheCSRFToken(t *testing.T) {
-	_, base := newServer(t, demo.Config{})
+	eachStore(t, testDocumentsSaveNeedsTheCSRFToken)
+}
+
+func testDocumentsSaveNeedsTheCSRFToken(t *testing.T, store storeFor) {
+	_, base := newServer(t, store, demo.Config{})
 	c := newClient(t, base)
 	c.signIn("ada@example.com")
 	if resp, _ := c.do("POST", "/documents/roadmap", url.Values{"notes": {"forged"}}); resp.StatusCode != 403 {

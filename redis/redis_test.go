@@ -35,14 +35,47 @@ func open(t *testing.T, url string, opts ...redis.Option) *redis.Store {
 	return st
 }
 
+// claims are the optional interfaces of the Redis store: all but Tidier
+// (Redis puts no work off).
+var claims = []storetest.Capability{
+	storetest.EventLog, storetest.AuditLog, storetest.ActiveCounter, storetest.Pinger,
+	storetest.ExpiryIndex, storetest.Purger, storetest.ChangeFeed, storetest.DeliveryQueue,
+	storetest.SessionLister, storetest.FactorStore,
+}
+
+// nodes opens two store values with one prefix, as two nodes would.
+func nodes(t *testing.T, url string, down func()) (a, b lapse.Store, stop func()) {
+	prefix := redis.WithPrefix(fmt.Sprintf("nodes%d", prefixes.Add(1)))
+	hb := redis.WithHeartbeat(200 * time.Millisecond)
+	return open(t, url, prefix, hb), open(t, url, prefix, hb), down
+}
+
 func TestStore(t *testing.T) {
 	srv := redistest.NewServer(t)
-	storetest.Run(t, func(t *testing.T) lapse.Store { return open(t, srv.URL()) })
+	storetest.Run(t, storetest.Spec{
+		New:    func(t *testing.T) lapse.Store { return open(t, srv.URL()) },
+		Claims: claims,
+		Nodes: func(t *testing.T) (a, b lapse.Store, down func()) {
+			own := redistest.NewServer(t)
+			return nodes(t, own.URL(), own.Stop)
+		},
+	})
 }
 
 func TestStoreCluster(t *testing.T) {
 	c := redistest.NewCluster(t, 3)
-	storetest.Run(t, func(t *testing.T) lapse.Store { return open(t, c.URL()) })
+	storetest.Run(t, storetest.Spec{
+		New:    func(t *testing.T) lapse.Store { return open(t, c.URL()) },
+		Claims: claims,
+		Nodes: func(t *testing.T) (a, b lapse.Store, down func()) {
+			own := redistest.NewCluster(t, 3)
+			return nodes(t, own.URL(), func() {
+				for _, n := range own.Nodes {
+					n.Stop()
+				}
+			})
+		},
+	})
 }
 
 func newSession(subject string, at time.Time) *lapse.Session {

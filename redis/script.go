@@ -96,6 +96,15 @@ local function tidy(tag, key, n)
   end
 end
 
+-- tidy_created drops the oldest few members of the bucket's listing
+-- index (created_at:id) whose session hash is gone.
+local function tidy_created(tag, n)
+  local c = tag .. ':c'
+  for _, m in ipairs(redis.call('ZRANGE', c, 0, n - 1)) do
+    if redis.call('EXISTS', tag .. ':s:' .. string.sub(m, 21)) == 0 then redis.call('ZREM', c, m) end
+  end
+end
+
 local function event(outbox, typ, s, reason, actor, at)
   redis.call('XADD', outbox, '*', 'id', evid(), 'type', typ, 'time', at,
     'session_id', s.id, 'subject', s.subject, 'tenant', s.tenant, 'tier', s.tier,
@@ -180,6 +189,8 @@ extend(active, ttl)
 extend(all, ttl)
 index(tag, f)
 redis.call('SADD', tag .. ':tiers', f.tier)
+redis.call('ZADD', tag .. ':c', 0, f.created_at .. ':' .. f.id)
+tidy_created(tag, 3)
 tidy(tag, tag .. ':d:' .. f.tier, 3)
 tidy(tag, tag .. ':w', 3)
 tidy(tag, tag .. ':e', 3)
@@ -401,6 +412,7 @@ for i = 3, #ARGV do
   elseif lt(s.ended_at, before) then
     redis.call('DEL', s.key)
     redis.call('SREM', tag .. ':u:' .. s.subject, id)
+    redis.call('ZREM', tag .. ':c', s.created_at .. ':' .. id)
     redis.call('ZREM', e, id)
     table.insert(out, id)
     table.insert(out, s.token)
@@ -523,6 +535,8 @@ var constants = strings.NewReplacer(
 	"@EV_EXPIRING_SOON@", string(lapse.EventExpiringSoon),
 	"@PENDING@", string(lapse.DeliveryPending),
 	"@DEAD@", string(lapse.DeliveryDead),
+	"@ATTEMPT_PENDING@", string(lapse.AttemptPending),
+	"@ATTEMPT_ACCEPTED@", string(lapse.AttemptAccepted),
 )
 
 func script(body string) *goredis.Script {

@@ -1,13 +1,22 @@
 // Package storetest is the conformance suite every [lapse.Store] must
-// pass. A store's test file is one call:
+// pass. A store's test file states what the store claims to implement
+// and makes a fresh store for each case:
 //
 //	func TestStore(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) lapse.Store { return openFresh(t) })
+//		storetest.Run(t, storetest.Spec{
+//			New:    func(t *testing.T) lapse.Store { return openFresh(t) },
+//			Claims: []storetest.Capability{storetest.EventLog, storetest.AuditLog, ...},
+//		})
 //	}
 //
-// Each rule of the Store contract is a subtest. Optional interfaces
-// ([lapse.EventLog], [lapse.ActiveCounter]) are tested when the store
-// has them.
+// Each rule of the Store contract and of every optional interface is a
+// subtest. The claims are checked both ways against the interfaces the
+// store's type implements: a store that claims a capability it lacks
+// fails, and so does one that implements an optional interface it does
+// not claim, so a store that gains or loses an interface cannot go
+// unnoticed. Every case of a claimed capability runs, with no skip; the
+// cases of capabilities the store does not claim are not run, and Run
+// logs them in one line.
 package storetest
 
 import (
@@ -15,6 +24,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,50 +32,182 @@ import (
 	"github.com/lapsehq/lapse"
 )
 
-// Run runs the suite. newStore returns an empty store for each subtest
-// and arranges its cleanup.
-func Run(t *testing.T, newStore func(t *testing.T) lapse.Store) {
+// Capability names an optional interface of the root package that a
+// store may implement.
+type Capability string
+
+// The optional interfaces of a store.
+const (
+	EventLog      Capability = "EventLog"
+	AuditLog      Capability = "AuditLog"
+	ActiveCounter Capability = "ActiveCounter"
+	Pinger        Capability = "Pinger"
+	ExpiryIndex   Capability = "ExpiryIndex"
+	Tidier        Capability = "Tidier"
+	Purger        Capability = "Purger"
+	ChangeFeed    Capability = "ChangeFeed"
+	DeliveryQueue Capability = "DeliveryQueue"
+	FactorStore   Capability = "FactorStore"
+	SessionLister Capability = "SessionLister"
+)
+
+// implements tells, for each capability, whether a store has it.
+var implements = map[Capability]func(lapse.Store) bool{
+	EventLog:      func(s lapse.Store) bool { _, ok := s.(lapse.EventLog); return ok },
+	AuditLog:      func(s lapse.Store) bool { _, ok := s.(lapse.AuditLog); return ok },
+	ActiveCounter: func(s lapse.Store) bool { _, ok := s.(lapse.ActiveCounter); return ok },
+	Pinger:        func(s lapse.Store) bool { _, ok := s.(lapse.Pinger); return ok },
+	ExpiryIndex:   func(s lapse.Store) bool { _, ok := s.(lapse.ExpiryIndex); return ok },
+	Tidier:        func(s lapse.Store) bool { _, ok := s.(lapse.Tidier); return ok },
+	Purger:        func(s lapse.Store) bool { _, ok := s.(lapse.Purger); return ok },
+	ChangeFeed:    func(s lapse.Store) bool { _, ok := s.(lapse.ChangeFeed); return ok },
+	DeliveryQueue: func(s lapse.Store) bool { _, ok := s.(lapse.DeliveryQueue); return ok },
+	FactorStore:   func(s lapse.Store) bool { _, ok := s.(lapse.FactorStore); return ok },
+	SessionLister: func(s lapse.Store) bool { _, ok := s.(lapse.SessionLister); return ok },
+}
+
+// Spec describes the store under test.
+type Spec struct {
+	// New returns an empty store for one case and arranges its cleanup.
+	New func(t *testing.T) lapse.Store
+	// Claims lists every optional interface the store implements.
+	Claims []Capability
+	// Nodes returns two store values on one fresh backing service, as two
+	// lapse nodes would open it, and a function that takes the service
+	// away (stops it) for the rest of the case. The ChangeFeed cases need
+	// it.
+	Nodes func(t *testing.T) (a, b lapse.Store, down func())
+}
+
+// Run runs the suite: first that the store implements exactly what it
+// claims, then every case whose capabilities it claims.
+func Run(t *testing.T, spec Spec) {
+	t.Helper()
+	claimed := map[Capability]bool{}
+	for _, c := range spec.Claims {
+		if implements[c] == nil {
+			t.Fatalf("storetest: unknown capability %q claimed", c)
+		}
+		claimed[c] = true
+	}
+	t.Run("claims_are_what_the_store_implements", func(t *testing.T) {
+		for _, m := range mismatches(spec.New(t), claimed) {
+			t.Error(m)
+		}
+		if claimed[ChangeFeed] && spec.Nodes == nil {
+			t.Errorf("the store claims ChangeFeed but Spec.Nodes is nil: the feed's cases need two store values on one service")
+		}
+	})
+	var notApplied []string
 	for _, c := range cases {
+		if missing := lacking(c.needs, claimed); len(missing) > 0 {
+			notApplied = append(notApplied, fmt.Sprintf("%s (%s)", c.name, strings.Join(missing, ", ")))
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
-			c.run(t, newStore(t))
+			if c.nodes != nil {
+				if spec.Nodes == nil {
+					t.Fatal("Spec.Nodes is nil")
+				}
+				c.nodes(t, spec.Nodes)
+				return
+			}
+			c.run(t, spec.New(t))
 		})
 	}
+	if len(notApplied) > 0 {
+		t.Logf("storetest: %d of %d cases not applied, for capabilities the store does not claim: %s",
+			len(notApplied), len(cases), strings.Join(notApplied, "; "))
+	} else {
+		t.Logf("storetest: all %d cases applied", len(cases))
+	}
+}
+
+// mismatches says where what st's type implements differs from what is
+// claimed, both ways.
+func mismatches(st lapse.Store, claimed map[Capability]bool) []string {
+	var out []string
+	for _, c := range capabilities() {
+		switch has := implements[c](st); {
+		case claimed[c] && !has:
+			out = append(out, fmt.Sprintf("the store claims %s but %T does not implement lapse.%s", c, st, c))
+		case has && !claimed[c]:
+			out = append(out, fmt.Sprintf("%T implements lapse.%s but the store's test does not claim it: add storetest.%s to Spec.Claims", st, c, c))
+		}
+	}
+	return out
+}
+
+// capabilities returns every capability, in a stable order.
+func capabilities() []Capability {
+	out := make([]Capability, 0, len(implements))
+	for c := range implements {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func lacking(needs []Capability, claimed map[Capability]bool) []string {
+	var out []string
+	for _, c := range needs {
+		if !claimed[c] {
+			out = append(out, string(c))
+		}
+	}
+	return out
 }
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC)
 
-var cases = []struct {
-	name string
-	run  func(t *testing.T, st lapse.Store)
-}{
-	{"create_then_read_by_id_and_token_round_trips_every_field", testRoundTrip},
-	{"unknown_id_and_token_are_session_not_found", testNotFound},
-	{"duplicate_id_or_token_is_conflict", testConflict},
-	{"limit_revokes_oldest_active_of_same_subject_tenant_tier", testLimit},
-	{"limit_ignores_lapsed_and_other_tiers", testLimitScope},
-	{"limit_holds_under_concurrent_creates", testLimitConcurrent},
-	{"touch_moves_deadline_forward_only", testTouchForward},
-	{"touch_never_revives_a_lapsed_or_ended_session", testTouchNoRevive},
-	{"end_revokes_once_and_is_idempotent", testEndOnce},
-	{"end_after_deadline_records_expiry_at_deadline", testEndLapsed},
-	{"end_unknown_is_session_not_found", testEndUnknown},
-	{"end_matching_respects_except_and_tenant", testEndMatching},
-	{"sessions_lists_active_newest_first_or_all", testSessions},
-	{"every_change_is_an_event_in_order", testEvents},
-	{"count_active_by_tier", testCountActive},
-	{"touch_in_warning_window_or_forced_records_extended", testTouchExtended},
-	{"rotate_replaces_token_resets_timers_and_keeps_grace", testRotate},
-	{"rotate_refuses_stale_token_and_ended_session", testRotateRefuses},
-	{"expire_due_ends_lapsed_earliest_first_once", testExpireDue},
-	{"expire_due_claims_each_session_once_under_concurrency", testExpireDueConcurrent},
-	{"expire_due_takes_sessions_sharing_a_deadline_once_each", testExpireDueTies},
-	{"an_expiry_recorded_is_final_for_every_read_and_write", testExpiredIsFinal},
-	{"tidy_changes_no_read", testTidy},
-	{"warn_due_warns_once_per_warn_at", testWarnDue},
-	{"purge_deletes_old_ended_sessions_keeps_events", testPurge},
-	{"query_events_filters", testQueryEvents},
-	{"audit_chain_verifies", testChain},
-	{"list_sessions_filters_by_status_and_pages_newest_first", testListSessions},
+// A case is one rule. run gets a fresh store; a case with nodes gets the
+// Spec's Nodes instead.
+type testCase struct {
+	name  string
+	needs []Capability
+	run   func(t *testing.T, st lapse.Store)
+	nodes func(t *testing.T, nodes func(t *testing.T) (a, b lapse.Store, down func()))
+}
+
+var cases = []testCase{
+	{name: "create_then_read_by_id_and_token_round_trips_every_field", run: testRoundTrip},
+	{name: "unknown_id_and_token_are_session_not_found", run: testNotFound},
+	{name: "duplicate_id_or_token_is_conflict", run: testConflict},
+	{name: "limit_revokes_oldest_active_of_same_subject_tenant_tier", run: testLimit},
+	{name: "limit_ignores_lapsed_and_other_tiers", run: testLimitScope},
+	{name: "limit_holds_under_concurrent_creates", run: testLimitConcurrent},
+	{name: "touch_moves_deadline_forward_only", run: testTouchForward},
+	{name: "touch_never_revives_a_lapsed_or_ended_session", run: testTouchNoRevive},
+	{name: "end_revokes_once_and_is_idempotent", run: testEndOnce},
+	{name: "end_after_deadline_records_expiry_at_deadline", run: testEndLapsed},
+	{name: "end_unknown_is_session_not_found", run: testEndUnknown},
+	{name: "end_matching_respects_except_and_tenant", run: testEndMatching},
+	{name: "sessions_lists_active_newest_first_or_all", run: testSessions},
+	{name: "every_change_is_an_event_in_order", needs: []Capability{EventLog}, run: testEvents},
+	{name: "count_active_by_tier", needs: []Capability{ActiveCounter}, run: testCountActive},
+	{name: "touch_in_warning_window_or_forced_records_extended", needs: []Capability{EventLog}, run: testTouchExtended},
+	{name: "rotate_replaces_token_resets_timers_and_keeps_grace", needs: []Capability{EventLog}, run: testRotate},
+	{name: "rotate_refuses_stale_token_and_ended_session", run: testRotateRefuses},
+	{name: "expire_due_ends_lapsed_earliest_first_once", needs: []Capability{ExpiryIndex, EventLog}, run: testExpireDue},
+	{name: "expire_due_claims_each_session_once_under_concurrency", needs: []Capability{ExpiryIndex}, run: testExpireDueConcurrent},
+	{name: "expire_due_takes_sessions_sharing_a_deadline_once_each", needs: []Capability{ExpiryIndex}, run: testExpireDueTies},
+	{name: "an_expiry_recorded_is_final_for_every_read_and_write", needs: []Capability{ExpiryIndex, EventLog}, run: testExpiredIsFinal},
+	{name: "tidy_changes_no_read", needs: []Capability{Tidier, ExpiryIndex, AuditLog}, run: testTidy},
+	{name: "warn_due_warns_once_per_warn_at", needs: []Capability{ExpiryIndex, EventLog}, run: testWarnDue},
+	{name: "purge_deletes_old_ended_sessions_keeps_events", needs: []Capability{Purger, EventLog}, run: testPurge},
+	{name: "query_events_filters", needs: []Capability{AuditLog}, run: testQueryEvents},
+	{name: "audit_chain_verifies", needs: []Capability{AuditLog}, run: testChain},
+	{name: "audit_chain_stays_linear_under_concurrent_writers", needs: []Capability{AuditLog}, run: testChainConcurrent},
+	{name: "list_sessions_filters_by_status_and_pages_newest_first", needs: []Capability{SessionLister}, run: testListSessions},
+	{name: "ping_answers", needs: []Capability{Pinger}, run: testPing},
+	{name: "delivery_queue_enqueues_once_and_keeps_the_cursor", needs: []Capability{DeliveryQueue, EventLog}, run: testDeliveryEnqueue},
+	{name: "delivery_queue_records_outcomes_and_replays_the_dead", needs: []Capability{DeliveryQueue, EventLog}, run: testDeliveryRecord},
+	{name: "factor_store_enrols_confirms_uses_and_removes", needs: []Capability{FactorStore}, run: testFactorLifecycle},
+	{name: "factor_store_spends_each_code_and_step_once_under_concurrency", needs: []Capability{FactorStore}, run: testFactorOnce},
+	{name: "factor_store_limits_attempts", needs: []Capability{FactorStore}, run: testFactorAttempts},
+	{name: "change_feed_resets_then_delivers_the_changes_of_another_store_value", needs: []Capability{ChangeFeed}, nodes: testFeedDelivers},
+	{name: "change_feed_mark_follows_earlier_changes_and_only_its_own", needs: []Capability{ChangeFeed}, nodes: testFeedMark},
+	{name: "change_feed_returns_when_cancelled_or_the_service_goes_away", needs: []Capability{ChangeFeed}, nodes: testFeedLost},
 }
 
 var ctx = context.Background()
@@ -381,10 +523,7 @@ func testSessions(t *testing.T, st lapse.Store) {
 }
 
 func testEvents(t *testing.T, st lapse.Store) {
-	log, ok := st.(lapse.EventLog)
-	if !ok {
-		t.Skip("store does not implement lapse.EventLog")
-	}
+	log := st.(lapse.EventLog)
 	a := newSession("alice", "", "sensitive", t0)
 	b := newSession("alice", "", "sensitive", t0.Add(time.Second))
 	mustCreate(t, st, a, 0)
@@ -428,10 +567,7 @@ func testEvents(t *testing.T, st lapse.Store) {
 }
 
 func testCountActive(t *testing.T, st lapse.Store) {
-	c, ok := st.(lapse.ActiveCounter)
-	if !ok {
-		t.Skip("store does not implement lapse.ActiveCounter")
-	}
+	c := st.(lapse.ActiveCounter)
 	mustCreate(t, st, newSession("a", "", "standard", t0), 0)
 	mustCreate(t, st, newSession("b", "", "standard", t0), 0)
 	mustCreate(t, st, newSession("c", "", "sensitive", t0), 0)
@@ -463,11 +599,7 @@ func sortedIDs(ss []*lapse.Session) []string {
 
 func eventTypes(t *testing.T, st lapse.Store, sessionID string) []lapse.EventType {
 	t.Helper()
-	log, ok := st.(lapse.EventLog)
-	if !ok {
-		t.Skip("store does not implement lapse.EventLog")
-	}
-	evs, err := log.Events(ctx, 0, 10000)
+	evs, err := st.(lapse.EventLog).Events(ctx, 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,13 +681,7 @@ func testRotateRefuses(t *testing.T, st lapse.Store) {
 	wantCode(t, "Rotate at the idle deadline", err, lapse.CodeSessionExpiredIdle)
 }
 
-func expiryIndex(t *testing.T, st lapse.Store) lapse.ExpiryIndex {
-	x, ok := st.(lapse.ExpiryIndex)
-	if !ok {
-		t.Skip("store does not implement lapse.ExpiryIndex")
-	}
-	return x
-}
+func expiryIndex(t *testing.T, st lapse.Store) lapse.ExpiryIndex { return st.(lapse.ExpiryIndex) }
 
 func testExpireDue(t *testing.T, st lapse.Store) {
 	x := expiryIndex(t, st)
@@ -734,20 +860,46 @@ func testExpiredIsFinal(t *testing.T, st lapse.Store) {
 	if ss, err := st.Sessions(ctx, lapse.Filter{Subject: "alice", Tenant: "acme", Now: behind}); err != nil || len(ss) != 0 {
 		t.Errorf("Sessions with a clock behind the sweep = %v, %v; want none active", sessionIDs(ss), err)
 	}
+	checkListedExpired(t, st, s.ID, behind)
+}
+
+// checkListedExpired holds that a session of alice at acme whose expiry
+// was recorded lists as expired, by a caller whose clock is behind the
+// sweep: in Sessions with the ended ones, and in ListSessions.
+func checkListedExpired(t *testing.T, st lapse.Store, id string, now time.Time) {
+	t.Helper()
+	all, err := st.Sessions(ctx, lapse.Filter{Subject: "alice", Tenant: "acme", IncludeEnded: true, Now: now})
+	if i := slices.IndexFunc(all, func(x *lapse.Session) bool { return x.ID == id }); err != nil || i < 0 || all[i].Status != lapse.StatusExpired {
+		t.Errorf("Sessions including ended ones = %v, %v; want the swept session in it, expired", sessionIDs(all), err)
+	}
+	l, ok := st.(lapse.SessionLister)
+	if !ok {
+		return
+	}
+	for _, c := range []struct {
+		status lapse.Status
+		listed bool
+	}{{"", true}, {lapse.StatusExpired, true}, {lapse.StatusActive, false}} {
+		got, err := l.ListSessions(ctx, lapse.SessionQuery{Subject: "alice", Status: c.status, Now: now})
+		if err != nil {
+			t.Fatalf("ListSessions: %v", err)
+		}
+		i := slices.IndexFunc(got, func(x *lapse.Session) bool { return x.ID == id })
+		switch {
+		case (i >= 0) != c.listed:
+			t.Errorf("ListSessions(status %q) listed the swept session: %v, want %v", c.status, i >= 0, c.listed)
+		case i >= 0 && got[i].Status != lapse.StatusExpired:
+			t.Errorf("ListSessions(status %q) shows the swept session %s, want expired", c.status, got[i].Status)
+		}
+	}
 }
 
 // testTidy holds that a Tidier's deferred work changes no answer: every
 // session and every event query reads the same before and after it.
 func testTidy(t *testing.T, st lapse.Store) {
-	tidier, ok := st.(lapse.Tidier)
-	if !ok {
-		t.Skip("store does not implement lapse.Tidier")
-	}
+	tidier := st.(lapse.Tidier)
 	x := expiryIndex(t, st)
-	a, isAudit := st.(lapse.AuditLog)
-	if !isAudit {
-		t.Skip("store does not implement lapse.AuditLog")
-	}
+	a := st.(lapse.AuditLog)
 	var all []*lapse.Session
 	for i := range 30 {
 		s := newSession(fmt.Sprintf("u%d", i%4), "acme", "standard", t0.Add(time.Duration(i)*time.Second))
@@ -838,10 +990,7 @@ func testWarnDue(t *testing.T, st lapse.Store) {
 }
 
 func testPurge(t *testing.T, st lapse.Store) {
-	p, ok := st.(lapse.Purger)
-	if !ok {
-		t.Skip("store does not implement lapse.Purger")
-	}
+	p := st.(lapse.Purger)
 	old := newSession("a", "", "standard", t0)
 	recent := newSession("b", "", "standard", t0)
 	active := newSession("c", "", "standard", t0)
@@ -867,10 +1016,7 @@ func testPurge(t *testing.T, st lapse.Store) {
 }
 
 func testQueryEvents(t *testing.T, st lapse.Store) {
-	a, ok := st.(lapse.AuditLog)
-	if !ok {
-		t.Skip("store does not implement lapse.AuditLog")
-	}
+	a := st.(lapse.AuditLog)
 	s1 := newSession("alice", "acme", "standard", t0)
 	s2 := newSession("bob", "globex", "standard", t0.Add(time.Minute))
 	mustCreate(t, st, s1, 0)
@@ -895,10 +1041,7 @@ func testQueryEvents(t *testing.T, st lapse.Store) {
 }
 
 func testChain(t *testing.T, st lapse.Store) {
-	a, ok := st.(lapse.AuditLog)
-	if !ok {
-		t.Skip("store does not implement lapse.AuditLog")
-	}
+	a := st.(lapse.AuditLog)
 	for i := range 5 {
 		mustCreate(t, st, newSession(fmt.Sprintf("u%d", i), "", "standard", t0), 0)
 	}
@@ -913,10 +1056,7 @@ func testChain(t *testing.T, st lapse.Store) {
 }
 
 func testListSessions(t *testing.T, st lapse.Store) {
-	l, ok := st.(lapse.SessionLister)
-	if !ok {
-		t.Skip("store does not implement lapse.SessionLister")
-	}
+	l := st.(lapse.SessionLister)
 	now := t0.Add(30 * time.Minute)
 	lapsed := newSession("dave", "acme", "standard", t0) // idle deadline t0+10m: lapsed, still recorded active
 	alice := newSession("alice", "acme", "standard", t0.Add(25*time.Minute))
@@ -992,4 +1132,48 @@ func testListSessions(t *testing.T, st lapse.Store) {
 	}
 	_, err := l.ListSessions(ctx, lapse.SessionQuery{Status: "sleeping", Now: now})
 	wantCode(t, "ListSessions with an unknown status", err, lapse.CodeInvalid)
+}
+
+// testChainConcurrent holds that writers racing each other still append
+// to one linear chain: every event once, no gap, every link intact.
+func testChainConcurrent(t *testing.T, st lapse.Store) {
+	a := st.(lapse.AuditLog)
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				s := newSession(fmt.Sprintf("w%d", w), "", "standard", t0.Add(time.Duration(i)*time.Second))
+				if _, err := st.Create(ctx, s, 0); err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := st.End(ctx, s.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: s.CreatedAt.Add(time.Second)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent writes: %v", err)
+	}
+	rep, err := lapse.VerifyChain(ctx, a, 0, nil)
+	if err != nil || !rep.OK() || rep.Records != 2*writers*each {
+		t.Fatalf("VerifyChain after %d concurrent writes = %+v, %v; want %d intact records", 2*writers*each, rep, err, 2*writers*each)
+	}
+	if last, err := a.LastSeq(ctx); err != nil || last != rep.HeadSeq {
+		t.Errorf("LastSeq = %d, %v; want the chain's head %d", last, err, rep.HeadSeq)
+	}
+}
+
+func testPing(t *testing.T, st lapse.Store) {
+	if err := st.(lapse.Pinger).Ping(ctx); err != nil {
+		t.Errorf("Ping of a working store: %v", err)
+	}
 }

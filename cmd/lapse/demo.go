@@ -28,9 +28,10 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// runDemo starts the demo SaaS app on loopback with the embedded store:
+// runDemo starts the demo SaaS app on loopback, with the embedded store
+// unless --store names another:
 //
-//	lapse demo [--listen 127.0.0.1:8090] [--data-dir DIR] [--idle 2m] ...
+//	lapse demo [--listen 127.0.0.1:8090] [--data-dir DIR] [--store URL] [--idle 2m] ...
 //
 // It prints its URL, the demo users and the admin API key, and serves
 // until ctx is done. Without --listen it takes a free port when 8090 is
@@ -42,6 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d := demo.DefaultTimeouts()
 	listen := fs.String("listen", demoListen, "loopback `address` to listen on (without it, a free port if the default is taken; port 0 picks a free one)")
 	dataDir := fs.String("data-dir", "", "`directory` for the store (default: a temporary directory, removed on exit)")
+	storeURL := fs.String("store", "", "a redis://, redis+cluster:// or postgres:// `URL` to keep the sessions in, instead of the embedded store")
 	t := d
 	fs.DurationVar(&t.Idle, "idle", d.Idle, "standard tier: idle timeout")
 	fs.DurationVar(&t.Warn, "warn", d.Warn, "standard tier: warn this long before the session ends")
@@ -87,7 +89,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app, err := demo.New(demo.Config{DataDir: dir, Timeouts: t, Logger: log})
+	cfg := demo.Config{DataDir: dir, Timeouts: t, Logger: log}
+	if *storeURL != "" {
+		st, err := openStore(ctx, *storeURL, dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+			return 1
+		}
+		defer st.Close()
+		cfg.Store = st
+	}
+	app, err := demo.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
 		return 1

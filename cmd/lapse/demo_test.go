@@ -63,8 +63,14 @@ func runDemoUntilEnd(t *testing.T, args ...string) (base string, stdout *lockedB
 	return "", nil
 }
 
-func TestDemoCommand(t *testing.T) {
-	base, stdout := runDemoUntilEnd(t, "--listen", "127.0.0.1:0", "--idle", "20s", "--warn", "5s")
+func TestDemoCommand(t *testing.T) { eachStore(t, testDemoCommand) }
+
+func testDemoCommand(t *testing.T, st storeUnderTest) {
+	args := []string{"--listen", "127.0.0.1:0", "--idle", "20s", "--warn", "5s"}
+	if st.url != "" {
+		args = append(args, "--store", st.url)
+	}
+	base, stdout := runDemoUntilEnd(t, args...)
 	for _, want := range []string{"ada@example.com", "ben@example.com", "olga@example.com", "password \"demo\"", "authenticator app", "lpk_", "removed on exit",
 		"curl -X DELETE", "/lapse/v1/subjects/ada@example.com/sessions?reason=admin", base + "/admin", "/console/"} {
 		if !strings.Contains(stdout.String(), want) {

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lapsehq/lapse/postgres/pgtest"
 )
 
 // These tests run the built binary over real HTTP on loopback, with
@@ -37,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -164,8 +167,10 @@ func code(r reply) string {
 	return c
 }
 
-func TestServeEndToEnd(t *testing.T) {
-	s := start(t, t.TempDir(), e2eConfig, "LAPSE_API_KEY="+testKey)
+func TestServeEndToEnd(t *testing.T) { eachStore(t, testServeEndToEnd) }
+
+func testServeEndToEnd(t *testing.T, st storeUnderTest) {
+	s := start(t, t.TempDir(), e2eConfig+st.yaml(), "LAPSE_API_KEY="+testKey)
 	if r := call(t, "GET", s.url+"/healthz", "", nil); r.status != 200 {
 		t.Fatalf("healthz: %d", r.status)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/lapsehq/lapse/webhook"
 	_ "modernc.org/sqlite"
 )
@@ -63,9 +65,13 @@ func (r *hookReceiver) wait(t *testing.T, n int, within time.Duration) {
 }
 
 func TestIdleExpiryWebhookIsSignedAndRetried(t *testing.T) {
+	eachStore(t, testIdleExpiryWebhookIsSignedAndRetried)
+}
+
+func testIdleExpiryWebhookIsSignedAndRetried(t *testing.T, st storeUnderTest) {
 	rcv, url := newHookReceiver(t, 1) // the first delivery fails
 	secret := webhook.NewSecret()
-	cfg := e2eConfig + `
+	cfg := e2eConfig + st.yaml() + `
 sweep_interval: 50ms
 webhook_retry: {base: 300ms, max: 1s, attempts: 5}
 webhooks:
@@ -111,32 +117,55 @@ webhooks:
 	}
 }
 
+// TestAuditVerifyNamesTheAlteredRecord runs lapse audit on every store;
+// it alters a record behind lapse's back where the store lets a record
+// be rewritten in place (SQLite, PostgreSQL; a Redis stream entry
+// cannot be).
 func TestAuditVerifyNamesTheAlteredRecord(t *testing.T) {
+	eachStore(t, testAuditVerifyNamesTheAlteredRecord)
+}
+
+func testAuditVerifyNamesTheAlteredRecord(t *testing.T, st storeUnderTest) {
 	dir := t.TempDir()
-	s := start(t, dir, e2eConfig, "LAPSE_API_KEY="+testKey)
+	s := start(t, dir, e2eConfig+st.yaml(), "LAPSE_API_KEY="+testKey)
 	for _, sub := range []string{"a", "b", "c"} {
 		tok, _ := s.create(t, map[string]any{"subject": sub, "tier": "durable"})
 		call(t, "POST", s.url+"/v1/sessions/revoke", testKey, map[string]any{"token": tok})
 	}
-	out, err := exec.Command(lapseBin, "audit", "verify", "--data-dir", dir).CombinedOutput()
+	out, err := exec.Command(lapseBin, st.cli(dir, "audit", "verify")...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "OK: 6 records") {
 		t.Fatalf("verify of an untouched log: %v\n%s", err, out)
 	}
-	logOut, err := exec.Command(lapseBin, "audit", "log", "--data-dir", dir, "--subject", "b", "--format", "json").Output()
+	logOut, err := exec.Command(lapseBin, st.cli(dir, "audit", "log", "--subject", "b", "--format", "json")...).Output()
 	if err != nil || strings.Count(string(logOut), "\n") != 2 || !strings.Contains(string(logOut), `"type":"session.revoked"`) {
 		t.Errorf("audit log --subject b --format json:\n%s (%v)", logOut, err)
 	}
 	s.kill(9)
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
+	const alter = `UPDATE events SET reason = 'admin' WHERE seq = 4`
+	switch st.name {
+	case "sqlite":
+		db, err := sql.Open("sqlite", filepath.Join(dir, "lapse.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(alter); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	case "postgres":
+		c, err := pgx.Connect(context.Background(), st.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(context.Background(), alter); err != nil {
+			t.Fatal(err)
+		}
+		c.Close(context.Background())
+	default:
+		return
 	}
-	if _, err := db.Exec(`UPDATE events SET reason = 'admin' WHERE seq = 4`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	out, err = exec.Command(lapseBin, "audit", "verify", "--data-dir", dir).CombinedOutput()
+	out, err = exec.Command(lapseBin, st.cli(dir, "audit", "verify")...).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("verify of an altered log: %v, want exit status 1\n%s", err, out)
 	}
@@ -146,9 +175,13 @@ func TestAuditVerifyNamesTheAlteredRecord(t *testing.T) {
 }
 
 func TestDeadLettersCanBeReplayedFromTheCLI(t *testing.T) {
+	eachStore(t, testDeadLettersCanBeReplayedFromTheCLI)
+}
+
+func testDeadLettersCanBeReplayedFromTheCLI(t *testing.T, st storeUnderTest) {
 	rcv, url := newHookReceiver(t, 2)
 	dir := t.TempDir()
-	cfg := e2eConfig + `
+	cfg := e2eConfig + st.yaml() + `
 webhook_retry: {base: 100ms, max: 200ms, attempts: 2}
 webhooks:
   - {name: ops, url: "` + url + `", secret: "` + webhook.NewSecret() + `", events: [session.revoked]}
@@ -159,7 +192,7 @@ webhooks:
 	rcv.wait(t, 2, 10*time.Second)
 	var out []byte
 	for range 50 { // the second failure is recorded just after the receiver answers
-		out, _ = exec.Command(lapseBin, "webhooks", "dead", "--data-dir", dir).Output()
+		out, _ = exec.Command(lapseBin, st.cli(dir, "webhooks", "dead")...).Output()
 		if strings.Contains(string(out), "session.revoked") {
 			break
 		}
@@ -168,7 +201,7 @@ webhooks:
 	if !strings.Contains(string(out), "session.revoked") || !strings.Contains(string(out), "503") {
 		t.Fatalf("webhooks dead does not list the failed delivery:\n%s", out)
 	}
-	out, err := exec.Command(lapseBin, "webhooks", "replay", "--data-dir", dir, "--all").CombinedOutput()
+	out, err := exec.Command(lapseBin, st.cli(dir, "webhooks", "replay", "--all")...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "1 deliveries queued again") {
 		t.Fatalf("webhooks replay --all: %v\n%s", err, out)
 	}

@@ -33,7 +33,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	configPath := fs.String("config", "", "YAML configuration `file` (default: built-in tiers, embedded store)")
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:8080)")
 	dataDir := fs.String("data-dir", "", "`directory` for the embedded store and the admin key's hash (default ./lapse-data)")
-	store := fs.String("store", "", "where sessions live: sqlite (default, in the data directory) or a redis://, rediss:// or redis+cluster:// URL")
+	store := fs.String("store", "", "where sessions live: sqlite (default, in the data directory) a redis://, rediss:// or redis+cluster:// URL, or a postgres:// URL")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base32"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsehq/lapse"
 	pqtotp "github.com/pquerna/otp/totp"
 )
 
@@ -26,9 +28,11 @@ tiers:
 // built-in TOTP factor, confirm it with a code the test computes from the
 // secret, step a billing session up with the next code, reach the AAL2
 // tier, and be refused when the code is replayed.
-func TestStepUpEndToEnd(t *testing.T) {
+func TestStepUpEndToEnd(t *testing.T) { eachStore(t, testStepUpEndToEnd) }
+
+func testStepUpEndToEnd(t *testing.T, st storeUnderTest) {
 	dir := t.TempDir()
-	s := start(t, dir, stepUpConfig, "LAPSE_API_KEY="+testKey)
+	s := start(t, dir, stepUpConfig+st.yaml(), "LAPSE_API_KEY="+testKey)
 	otpAt := func(secret string, at time.Time) string {
 		t.Helper()
 		c, err := pqtotp.GenerateCode(secret, at)
@@ -72,6 +76,19 @@ func TestStepUpEndToEnd(t *testing.T) {
 				t.Errorf("%s holds the TOTP secret in the clear", name)
 			}
 		}
+		// What the store keeps, read back through the store itself.
+		store, err := openStore(context.Background(), st.url, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		f, err := store.(lapse.FactorStore).Factors(context.Background(), "alice")
+		if err != nil || f.TOTP == nil || len(f.TOTP.Secret) == 0 {
+			t.Fatalf("the store's factors of alice = %+v, %v; want a sealed secret", f, err)
+		}
+		if bytes.Contains(f.TOTP.Secret, []byte(secret)) || bytes.Contains(f.TOTP.Secret, raw) {
+			t.Errorf("the %s store holds the TOTP secret in the clear", st.name)
+		}
 	})
 
 	// A billing session falls short, and is told what it can step up with.
@@ -85,7 +102,7 @@ func TestStepUpEndToEnd(t *testing.T) {
 	// The factor key survives a restart: it is read back from the data
 	// directory.
 	s.kill(syscall.SIGTERM)
-	s = start(t, dir, stepUpConfig, "LAPSE_API_KEY="+testKey)
+	s = start(t, dir, stepUpConfig+st.yaml(), "LAPSE_API_KEY="+testKey)
 
 	// Step up with the next time step's code (the confirmation used this
 	// one; the ±1 step window accepts the next).

@@ -7,13 +7,15 @@ import (
 	"strings"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/postgres"
 	"github.com/lapsehq/lapse/redis"
 	"github.com/lapsehq/lapse/sqlite"
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// backend is what lapse serve and the tools need of a store; both the
-// embedded SQLite store and the Redis store are one.
+// backend is what lapse serve and the tools need of a store; the
+// embedded SQLite store, the Redis store and the PostgreSQL store are
+// each one.
 type backend interface {
 	lapse.Store
 	lapse.AuditLog
@@ -23,11 +25,13 @@ type backend interface {
 var (
 	_ backend = (*sqlite.Store)(nil)
 	_ backend = (*redis.Store)(nil)
+	_ backend = (*postgres.Store)(nil)
 )
 
 // openStore opens the store a configuration names: "sqlite" (or "") is
 // the embedded store in dataDir; redis://, rediss:// and
-// redis+cluster:// URLs name a shared Redis.
+// redis+cluster:// URLs name a shared Redis; postgres:// and
+// postgresql:// URLs a shared PostgreSQL database.
 func openStore(ctx context.Context, store, dataDir string) (backend, error) {
 	switch {
 	case store == "" || store == "sqlite":
@@ -39,8 +43,14 @@ func openStore(ctx context.Context, store, dataDir string) (backend, error) {
 			return nil, fmt.Errorf("store %s: %w", redactURL(store), err)
 		}
 		return st, nil
+	case strings.HasPrefix(store, "postgres://"), strings.HasPrefix(store, "postgresql://"):
+		st, err := postgres.Open(ctx, store)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", redactURL(store), err)
+		}
+		return st, nil
 	}
-	return nil, fmt.Errorf("store %q: use sqlite, or a redis://, rediss:// or redis+cluster:// URL", redactURL(store))
+	return nil, fmt.Errorf("store %q: use sqlite, a redis://, rediss:// or redis+cluster:// URL, or a postgres:// URL", redactURL(store))
 }
 
 // quietRedis keeps go-redis from printing to stderr on its own.

@@ -19,24 +19,30 @@
 //     persistence; killed at the end). Manager.Run follows the Redis
 //     change feed, and the server takes requests only once the feed is
 //     live: before that its verify cache is not used.
-//   - lapse-nocache, lapse-redis-nocache: the same with the verify cache
-//     disabled (CacheSize -1), so every verify reads the store: the cost
-//     of a cache miss, which is also what a Redis node pays while its
-//     change feed is down. lapse-redis-nocache shares lapse-redis's Redis
-//     and sessions, as a second node would; each SQLite server has its
-//     own database.
+//   - lapse-postgres: the same on the PostgreSQL store, on a private
+//     PostgreSQL that loadgen starts (initdb in a temporary directory, a
+//     free loopback port, fsync off; stopped at the end), following its
+//     LISTEN/NOTIFY change feed.
+//   - lapse-nocache, lapse-redis-nocache, lapse-postgres-nocache: the
+//     same with the verify cache disabled (CacheSize -1), so every verify
+//     reads the store: the cost of a cache miss, which is also what a
+//     shared-store node pays while its change feed is down. The -nocache
+//     server of a shared store shares its store and sessions, as a second
+//     node would; each SQLite server has its own database.
 //
 // It creates -sessions sessions in each store, then drives verify with
 // -concurrency keep-alive connections for -duration against each server
 // in turn, -rounds times, alternating the order, and prints requests/s,
 // latency percentiles, the servers' CPU time and allocations per request
-// (and redis-server's CPU time per request for the Redis servers), and
+// (and the store server's CPU time per request, redis-server's or
+// PostgreSQL's, for the servers on a shared store), and
 // each server's ratio to bare. The client is a minimal HTTP/1.1 client
 // on raw connections, much lighter than net/http's, since on a small
 // machine it competes with the servers for the same cores.
 //
 // With -propagation N it measures revocation propagation instead: two
-// lapse-redis nodes A and B on one private Redis; for each of N sessions
+// nodes A and B on one private Redis, then on one private PostgreSQL
+// (-propagation-stores); for each of N sessions
 // it verifies the session on B (so B caches it), revokes it on A with
 // POST /v1/sessions/revoke and polls B's verify until it answers 401
 // session_revoked; first with the machine otherwise idle, then while
@@ -47,12 +53,12 @@
 //
 // Usage:
 //
-//	go run ./bench/cmd/loadgen [-servers bare,lapse,lapse-redis] [-duration 5s] [-rounds 3] [-concurrency 32] [-sessions 1000]
+//	go run ./bench/cmd/loadgen [-servers bare,lapse,lapse-redis,lapse-postgres] [-duration 5s] [-rounds 3] [-concurrency 32] [-sessions 1000]
 //	go run ./bench/cmd/loadgen -propagation 1000
 //	go run ./bench/cmd/loadgen -url http://127.0.0.1:8080 -key lpk_...
 //
 // loadgen uses the standard library, lapse's own packages and, for the
-// Redis servers, go-redis as lapse serve does.
+// Redis and PostgreSQL servers, go-redis and pgx as lapse serve does.
 package main
 
 import (
@@ -87,7 +93,7 @@ import (
 // Environment of the server processes.
 const (
 	keyEnv   = "LOADGEN_API_KEY"   // the API key
-	redisEnv = "LOADGEN_REDIS_URL" // the Redis of the lapse-redis servers
+	storeEnv = "LOADGEN_STORE_URL" // the shared store of the lapse-redis and lapse-postgres servers
 )
 
 // Limits keep a run bounded in time and size.
@@ -100,21 +106,23 @@ const (
 
 // A kind is a server loadgen can start.
 type kind struct {
-	serve   string // the -serve argument: bare, lapse or lapse-redis
+	serve   string // the -serve argument: bare, lapse, lapse-redis or lapse-postgres
 	noCache bool   // CacheSize -1
 }
 
 var kinds = map[string]kind{
-	"bare":                {serve: "bare"},
-	"lapse":               {serve: "lapse"},
-	"lapse-nocache":       {serve: "lapse", noCache: true},
-	"lapse-redis":         {serve: "lapse-redis"},
-	"lapse-redis-nocache": {serve: "lapse-redis", noCache: true},
+	"bare":                   {serve: "bare"},
+	"lapse":                  {serve: "lapse"},
+	"lapse-nocache":          {serve: "lapse", noCache: true},
+	"lapse-redis":            {serve: "lapse-redis"},
+	"lapse-redis-nocache":    {serve: "lapse-redis", noCache: true},
+	"lapse-postgres":         {serve: "lapse-postgres"},
+	"lapse-postgres-nocache": {serve: "lapse-postgres", noCache: true},
 }
 
 // kindOrder is the order of the servers in reports, whatever the order
 // of -servers.
-var kindOrder = []string{"bare", "lapse", "lapse-nocache", "lapse-redis", "lapse-redis-nocache"}
+var kindOrder = []string{"bare", "lapse", "lapse-nocache", "lapse-redis", "lapse-redis-nocache", "lapse-postgres", "lapse-postgres-nocache"}
 
 type options struct {
 	duration, warmup, createDuration time.Duration
@@ -123,14 +131,16 @@ type options struct {
 	cacheSize                        int
 	servers                          []string
 	propagation                      int
+	propagationStores                []string
 	profileDir                       string
 	url, key                         string
 }
 
 func main() {
 	var o options
-	serve := flag.String("serve", "", "internal: run as the `server` (bare, lapse or lapse-redis) and take commands on stdin")
-	servers := flag.String("servers", "bare,lapse,lapse-redis", "comma-separated `list` of the servers to compare: "+strings.Join(kindOrder, ", "))
+	serve := flag.String("serve", "", "internal: run as the `server` (bare, lapse, lapse-redis or lapse-postgres) and take commands on stdin")
+	servers := flag.String("servers", "bare,lapse,lapse-redis,lapse-postgres", "comma-separated `list` of the servers to compare: "+strings.Join(kindOrder, ", "))
+	propStores := flag.String("propagation-stores", "redis,postgres", "comma-separated `list` of the shared stores -propagation measures: redis, postgres")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of one measured round against one server")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load against each server before the first round")
 	flag.IntVar(&o.rounds, "rounds", 3, "measured rounds per server, interleaved")
@@ -140,7 +150,7 @@ func main() {
 	flag.IntVar(&o.serverProcs, "server-procs", 0, "GOMAXPROCS of each server process (0: the Go default)")
 	flag.IntVar(&o.clientProcs, "client-procs", 0, "GOMAXPROCS of the client (0: the Go default)")
 	flag.IntVar(&o.cacheSize, "cache-size", 0, "verify cache size of lapse and lapse-redis, as lapse.Config.CacheSize (0: the default; -1 disables it)")
-	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two lapse-redis nodes over `N` sessions per phase, instead of throughput")
+	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two nodes on a shared store over `N` sessions per phase, instead of throughput")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
 	flag.StringVar(&o.url, "url", "", "measure the external lapse at this base `URL` instead of starting servers")
 	flag.StringVar(&o.key, "key", "", "API key of the external lapse (with -url)")
@@ -153,11 +163,7 @@ func main() {
 		}
 		return
 	}
-	for _, s := range strings.Split(*servers, ",") {
-		if s = strings.TrimSpace(s); s != "" && !slices.Contains(o.servers, s) {
-			o.servers = append(o.servers, s)
-		}
-	}
+	o.servers, o.propagationStores = list(*servers), list(*propStores)
 	if err := o.check(); err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 		os.Exit(2)
@@ -165,7 +171,7 @@ func main() {
 	if o.clientProcs > 0 {
 		runtime.GOMAXPROCS(o.clientProcs)
 	}
-	// On ^C or SIGTERM, stop the redis-server this process started (the
+	// On ^C or SIGTERM, stop the store servers this process started (the
 	// lapse servers stop by themselves when their stdin closes).
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -211,7 +217,12 @@ func (o *options) check() error {
 	case o.url != "" && o.profileDir != "":
 		return errors.New("-profile-dir profiles the servers loadgen starts; it cannot profile -url")
 	case o.url != "" && o.propagation > 0:
-		return errors.New("-propagation starts its own lapse-redis nodes; it cannot use -url")
+		return errors.New("-propagation starts its own nodes; it cannot use -url")
+	}
+	for _, s := range o.propagationStores {
+		if s != "redis" && s != "postgres" {
+			return fmt.Errorf("-propagation-stores: unknown store %q (known: redis, postgres)", s)
+		}
 	}
 	if o.url != "" || o.propagation > 0 {
 		return nil
@@ -229,6 +240,17 @@ func (o *options) check() error {
 		return errors.New("-servers must name at least one lapse server")
 	}
 	return nil
+}
+
+// list splits a comma-separated list, without blanks or repeats.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // cleanup holds what must be undone when loadgen ends, also on a signal.
@@ -267,7 +289,7 @@ func run(o options) error {
 
 	var (
 		targets []*target
-		rs      *redisServer
+		dbs     []dbServer // the shared stores' servers
 	)
 	if o.url != "" {
 		u, err := url.Parse(o.url)
@@ -290,20 +312,18 @@ func run(o options) error {
 			if k.noCache {
 				t.cacheSize = -1
 			}
-			switch k.serve {
-			case "lapse":
+			if k.serve == "lapse" {
 				t.store = "sqlite:" + name // a database of its own
-			case "lapse-redis":
-				t.store = "redis" // one Redis, shared like nodes share it
-				if rs == nil {
+			} else if k.serve != "bare" {
+				// One store server of each kind, shared like nodes share it.
+				t.store = k.serve
+				if t.db = sharedDB(dbs, k.serve); t.db == nil {
 					var err error
-					if rs, err = startRedis(); err != nil {
+					if t.db, err = startDB(k.serve); err != nil {
 						return err
 					}
-					cleanup.add(rs.stop)
-					fmt.Printf("redis: redis-server %s on %s (%s; no persistence)\n", rs.version(), rs.addr, rs.bin)
+					dbs = append(dbs, t.db)
 				}
-				t.redisURL, t.rs = rs.url(), rs
 			}
 			targets = append(targets, t)
 		}
@@ -367,9 +387,9 @@ func run(o options) error {
 	}
 	results := map[*target][]*result{}
 	idle := make([]idleUse, len(targets)) // each server's CPU while the others were measured
-	var redisIdle idleUse                 // redis-server's while no Redis server was
+	dbIdle := make([]idleUse, len(dbs))   // each store server's while none of its servers was
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\tserver\treq/s\tp50\tp99\tmax\tserver CPU/req\tredis CPU/req\tclient CPU/req\tallocs/req\terrors\t")
+	fmt.Fprintln(tw, "round\tserver\treq/s\tp50\tp99\tmax\tserver CPU/req\tstore CPU/req\tclient CPU/req\tallocs/req\terrors\t")
 	for r := range o.rounds {
 		order := targets
 		if r%2 == 1 {
@@ -377,9 +397,9 @@ func run(o options) error {
 			slices.Reverse(order)
 		}
 		for _, t := range order {
-			before := snap(targets, rs)
+			before := snap(targets, dbs)
 			res := t.round(o.duration)
-			after := snap(targets, rs)
+			after := snap(targets, dbs)
 			wall := after.at.Sub(before.at)
 			for i, u := range targets {
 				if u == t {
@@ -389,14 +409,16 @@ func run(o options) error {
 				}
 			}
 			res.clientCPU = after.client - before.client
-			if t.rs != nil {
-				res.redisCPU = after.redis - before.redis
-			} else if rs != nil {
-				redisIdle.add(after.redis-before.redis, wall)
+			for i, db := range dbs {
+				if db == t.db {
+					res.storeCPU = after.db[i] - before.db[i]
+				} else {
+					dbIdle[i].add(after.db[i]-before.db[i], wall)
+				}
 			}
 			results[t] = append(results[t], res)
 			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r+1, t.name, res.rate(),
-				ms(res.pct(50)), ms(res.pct(99)), ms(res.pct(100)), perReq(res.cpu, res.n), perReq(res.redisCPU, res.n),
+				ms(res.pct(50)), ms(res.pct(99)), ms(res.pct(100)), perReq(res.cpu, res.n), perReq(res.storeCPU, res.n),
 				perReq(res.clientCPU, res.n), res.allocsPerReq(), res.errors)
 		}
 	}
@@ -412,7 +434,7 @@ func run(o options) error {
 
 	fmt.Println("\nsummary over all rounds (latency percentiles over every request):")
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\treq/s\tmin\tmax\tp50\tp99\tserver CPU/req\tredis CPU/req\tclient CPU/req\tallocs/req\terrors\tfeed lost\t")
+	fmt.Fprintln(tw, "server\treq/s\tmin\tmax\tp50\tp99\tserver CPU/req\tstore CPU/req\tclient CPU/req\tallocs/req\terrors\tfeed lost\t")
 	totals := map[*target]*result{}
 	var bare *target
 	for _, t := range targets {
@@ -423,7 +445,7 @@ func run(o options) error {
 		totals[t] = all
 		lo, hi := spread(results[t])
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", t.name, all.rate(), lo, hi,
-			ms(all.pct(50)), ms(all.pct(99)), perReq(all.cpu, all.n), perReq(all.redisCPU, all.n), perReq(all.clientCPU, all.n),
+			ms(all.pct(50)), ms(all.pct(99)), perReq(all.cpu, all.n), perReq(all.storeCPU, all.n), perReq(all.clientCPU, all.n),
 			all.allocsPerReq(), all.errors, all.feedLost)
 	}
 	tw.Flush()
@@ -448,9 +470,9 @@ func run(o options) error {
 				bc := float64(b.cpu) / float64(b.n)
 				r := float64(l.cpu) / float64(l.n) / bc
 				fmt.Printf("RATIO %s/bare server CPU per request: %.2f (so %.2f throughput where the server alone is the bottleneck)", t.name, r, 1/r)
-				if t.rs != nil && l.redisCPU > 0 {
-					r2 := float64(l.cpu+l.redisCPU) / float64(l.n) / bc
-					fmt.Printf("; with redis-server's CPU: %.2f", r2)
+				if t.db != nil && l.storeCPU > 0 {
+					r2 := float64(l.cpu+l.storeCPU) / float64(l.n) / bc
+					fmt.Printf("; with the store server's CPU: %.2f", r2)
 				}
 				fmt.Println()
 			}
@@ -461,16 +483,16 @@ func run(o options) error {
 		for i, t := range targets {
 			fmt.Printf(" %s %s", t.name, idle[i])
 		}
-		if rs != nil {
-			fmt.Printf(" redis-server %s", redisIdle)
+		for i, db := range dbs {
+			fmt.Printf(" %s %s", db.name(), dbIdle[i])
 		}
 		fmt.Println()
 	}
 
 	if o.createDuration > 0 {
-		fmt.Printf("\nsession creation over HTTP (POST /v1/sessions; SQLite synchronous=FULL, Redis without persistence), %v each:\n", o.createDuration)
+		fmt.Printf("\nsession creation over HTTP (POST /v1/sessions; SQLite synchronous=FULL, Redis without persistence, PostgreSQL with fsync off), %v each:\n", o.createDuration)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "server\tconnections\tsessions/s\tp50\tp99\tserver CPU/req\tredis CPU/req\terrors\t")
+		fmt.Fprintln(tw, "server\tconnections\tsessions/s\tp50\tp99\tserver CPU/req\tstore CPU/req\terrors\t")
 		for _, t := range targets {
 			if t.store == "" || t.cacheSize < 0 {
 				continue
@@ -478,7 +500,7 @@ func run(o options) error {
 			for _, c := range uniq(1, o.concurrency) {
 				res := t.createFor(o.createDuration, c)
 				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t\n", t.name, c, res.rate(), ms(res.pct(50)), ms(res.pct(99)),
-					perReq(res.cpu, res.n), perReq(res.redisCPU, res.n), res.errors)
+					perReq(res.cpu, res.n), perReq(res.storeCPU, res.n), res.errors)
 			}
 		}
 		tw.Flush()
@@ -502,17 +524,17 @@ func (u idleUse) String() string {
 type snapshot struct {
 	at     time.Time
 	client time.Duration
-	srv    []stats // by target
-	redis  time.Duration
+	srv    []stats         // by target
+	db     []time.Duration // by store server
 }
 
-func snap(targets []*target, rs *redisServer) snapshot {
-	s := snapshot{srv: make([]stats, len(targets))}
+func snap(targets []*target, dbs []dbServer) snapshot {
+	s := snapshot{srv: make([]stats, len(targets)), db: make([]time.Duration, len(dbs))}
 	for i, t := range targets {
 		s.srv[i] = t.srv.stats()
 	}
-	if rs != nil {
-		s.redis = rs.cpu()
+	for i, db := range dbs {
+		s.db[i] = db.cpu()
 	}
 	s.client = cpuTime()
 	s.at = time.Now()
@@ -559,13 +581,12 @@ type target struct {
 	name      string
 	kind      kind
 	cacheSize int
-	store     string       // which sessions it knows: "" (bare), "sqlite:NAME", "redis", "url"
-	redisURL  string       // of a lapse-redis server
-	rs        *redisServer // of a lapse-redis server
-	addr      string       // host:port to dial
-	host      string       // Host header
-	prefix    string       // path prefix of an external lapse
-	tls       *tls.Config  // nil for plain HTTP
+	store     string      // which sessions it knows: "" (bare), "sqlite:NAME", "lapse-redis", "lapse-postgres", "url"
+	db        dbServer    // the shared store's server, of a lapse-redis or lapse-postgres server
+	addr      string      // host:port to dial
+	host      string      // Host header
+	prefix    string      // path prefix of an external lapse
+	tls       *tls.Config // nil for plain HTTP
 	key       string
 	srv       *child // nil for an external server
 
@@ -585,8 +606,8 @@ func (t *target) start(o options) error {
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), keyEnv+"="+t.key)
-	if t.redisURL != "" {
-		cmd.Env = append(cmd.Env, redisEnv+"="+t.redisURL)
+	if t.db != nil {
+		cmd.Env = append(cmd.Env, storeEnv+"="+t.db.url())
 	}
 	if o.serverProcs > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(o.serverProcs))
@@ -671,7 +692,11 @@ var sessionSeq atomic.Int64
 func (t *target) createFor(d time.Duration, c int) *result {
 	var seq atomic.Int64
 	stop := time.Now().Add(d)
-	before := snap([]*target{t}, t.rs)
+	dbs := []dbServer{}
+	if t.db != nil {
+		dbs = append(dbs, t.db)
+	}
+	before := snap([]*target{t}, dbs)
 	res := t.run(c, func(w int, cl *client) (outcome, error) {
 		if time.Now().After(stop) {
 			return done, nil
@@ -679,9 +704,11 @@ func (t *target) createFor(d time.Duration, c int) *result {
 		status, _, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-create-%s-%d","amr":["pwd"]}`, t.name, seq.Add(1))), false)
 		return check(status, http.StatusCreated, err)
 	})
-	after := snap([]*target{t}, t.rs)
+	after := snap([]*target{t}, dbs)
 	res.setServer(before.srv[0], after.srv[0])
-	res.redisCPU = after.redis - before.redis
+	if t.db != nil {
+		res.storeCPU = after.db[0] - before.db[0]
+	}
 	return res
 }
 
@@ -777,7 +804,7 @@ type result struct {
 	lat       []time.Duration // one per successful request
 	sorted    bool
 	cpu       time.Duration // server CPU time, user and system
-	redisCPU  time.Duration // redis-server's CPU time (lapse-redis servers)
+	storeCPU  time.Duration // the store server's CPU time (lapse-redis and lapse-postgres servers)
 	clientCPU time.Duration // loadgen's own CPU time
 	mallocs   uint64        // server heap allocations
 	feedLost  int64         // times the server's change feed was lost
@@ -828,7 +855,7 @@ func merge(rs []*result) *result {
 		all.errors += r.errors
 		all.elapsed += r.elapsed
 		all.cpu += r.cpu
-		all.redisCPU += r.redisCPU
+		all.storeCPU += r.storeCPU
 		all.clientCPU += r.clientCPU
 		all.mallocs += r.mallocs
 		all.feedLost += r.feedLost

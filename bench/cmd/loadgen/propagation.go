@@ -26,26 +26,38 @@ type sample struct {
 	stale             bool
 }
 
-// runPropagation measures how soon a session revoked on one lapse-redis
-// node is refused by another, which had it in its verify cache.
+// runPropagation measures how soon a session revoked on one node is
+// refused by another, which had it in its verify cache, on each shared
+// store of -propagation-stores in turn.
 func runPropagation(o options) error {
 	fmt.Printf("loadgen -propagation: %d CPUs, client GOMAXPROCS %d, server GOMAXPROCS %s, %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), procsString(o.serverProcs), runtime.Version())
-	fmt.Printf("two lapse-redis nodes A and B on one Redis; %d sessions per phase: verify on B (B caches it), revoke on A, poll B until 401 session_revoked\n", o.propagation)
+	fmt.Printf("two nodes A and B on one shared store; %d sessions per phase: verify on B (B caches it), revoke on A, poll B until 401 session_revoked\n", o.propagation)
 	fmt.Printf("load average at start: %s\n", loadavg())
 	defer func() { fmt.Printf("\nload average at end: %s\n", loadavg()) }()
+	for _, st := range o.propagationStores {
+		fmt.Printf("\n== on %s\n", st)
+		if err := propagationOn(o, "lapse-"+st); err != nil {
+			return fmt.Errorf("%s: %w", st, err)
+		}
+	}
+	fmt.Println("\nB refused: from sending the revoke to A until B's first 401 session_revoked; after A's 204: the part of it after A")
+	fmt.Println("answered (0 when B refused first); B is polled on one connection, so each figure is late by up to one poll.")
+	return nil
+}
 
-	rs, err := startRedis()
+// propagationOn measures propagation between two servers of kind serve
+// on one fresh store server.
+func propagationOn(o options, serve string) error {
+	db, err := startDB(serve)
 	if err != nil {
 		return err
 	}
-	cleanup.add(rs.stop)
-	fmt.Printf("redis: redis-server %s on %s (%s; no persistence)\n\n", rs.version(), rs.addr, rs.bin)
+	fmt.Println()
 	key := lapse.NewAPIKey()
 	nodes := make([]*target, 2)
 	for i, name := range []string{"A", "B"} {
-		nodes[i] = &target{name: name, kind: kinds["lapse-redis"], cacheSize: o.cacheSize, key: key,
-			store: "redis", redisURL: rs.url(), rs: rs}
+		nodes[i] = &target{name: name, kind: kinds[serve], cacheSize: o.cacheSize, key: key, store: serve, db: db}
 		if err := nodes[i].start(o); err != nil {
 			return err
 		}
@@ -128,8 +140,9 @@ func runPropagation(o options) error {
 			after.srv[0].feedLost-before.srv[0].feedLost, after.srv[1].feedLost-before.srv[1].feedLost, stale)
 	}
 	tw.Flush()
-	fmt.Println("\nB refused: from sending the revoke to A until B's first 401 session_revoked; after A's 204: the part of it after A")
-	fmt.Println("answered (0 when B refused first); B is polled on one connection, so each figure is late by up to one poll.")
+	for _, n := range nodes {
+		n.stop()
+	}
 	return nil
 }
 

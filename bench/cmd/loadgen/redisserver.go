@@ -126,6 +126,9 @@ func (s *redisServer) stop() {
 
 func (s *redisServer) url() string { return "redis://" + s.addr }
 
+func (s *redisServer) serves() string { return "lapse-redis" }
+func (s *redisServer) name() string   { return "redis-server" }
+
 // version returns the server's redis_version.
 func (s *redisServer) version() string {
 	v, _ := s.info("server", "redis_version")

@@ -23,14 +23,15 @@ import (
 	"github.com/lapsehq/lapse/config"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/metrics"
+	"github.com/lapsehq/lapse/postgres"
 	"github.com/lapsehq/lapse/redis"
 	"github.com/lapsehq/lapse/sqlite"
 	"github.com/lapsehq/lapse/web"
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// feedWait bounds how long a lapse-redis server waits for its change
-// feed to go live before it gives up.
+// feedWait bounds how long a lapse-redis or lapse-postgres server waits
+// for its change feed to go live before it gives up.
 const feedWait = 15 * time.Second
 
 // runServer serves name on a loopback port, prints "addr HOST:PORT" and
@@ -40,8 +41,9 @@ const feedWait = 15 * time.Second
 //	profile PREFIX    -> ok   (starts PREFIX.cpu.pprof)
 //	stopprofile       -> ok   (ends it, writes PREFIX.allocs.pprof)
 //
-// A lapse-redis server with a cache prints its address only once its
-// change feed is live, so that every measured verify may use the cache.
+// A server on a shared store with a cache prints its address only once
+// its change feed is live, so that every measured verify may use the
+// cache.
 func runServer(name string, cacheSize int) error {
 	signal.Ignore(os.Interrupt) // loadgen's ^C reaches us too; wait for our stdin to end
 	var (
@@ -51,7 +53,7 @@ func runServer(name string, cacheSize int) error {
 	switch name {
 	case "bare":
 		handler = bareHandler()
-	case "lapse", "lapse-redis":
+	case "lapse", "lapse-redis", "lapse-postgres":
 		var err error
 		if n, err = newNode(name, os.Getenv(keyEnv), cacheSize); err != nil {
 			return err
@@ -147,18 +149,18 @@ type store interface {
 // node is lapse wired as cmd/lapse's serve wires it: the API, the
 // metrics (behind the API key) and the browser assets on one mux, the
 // built-in policy and its defaults, the system clock, and Manager.Run
-// sweeping (and, on Redis, following the change feed). What serve adds
+// sweeping (and, on a shared store, following the change feed). What serve adds
 // beyond that is not on the verify path and not started: the event feed,
 // the webhook dispatcher and the built-in second factors.
 type node struct {
 	handler http.Handler
-	feed    *feedStore // nil on SQLite
+	feed    *feedWatch // nil on SQLite
 	close   func()
 }
 
 // newNode starts a lapse node of kind "lapse" (SQLite in a temporary
-// directory) or "lapse-redis" (the Redis at $LOADGEN_REDIS_URL), with key
-// as its one API key.
+// directory), "lapse-redis" or "lapse-postgres" (the store at
+// $LOADGEN_STORE_URL), with key as its one API key.
 func newNode(kind, key string, cacheSize int) (*node, error) {
 	if key == "" {
 		return nil, errors.New(keyEnv + " is not set")
@@ -190,20 +192,16 @@ func newNode(kind, key string, cacheSize int) (*node, error) {
 			return fail(err)
 		}
 		st = sq
-	case "lapse-redis":
-		url := os.Getenv(redisEnv)
+	case "lapse-redis", "lapse-postgres":
+		url := os.Getenv(storeEnv)
 		if url == "" {
-			return nil, errors.New(redisEnv + " is not set")
+			return nil, errors.New(storeEnv + " is not set")
 		}
-		goredis.SetLogger(quietRedis{}) // as serve does: lapse reports store errors itself
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		rd, err := redis.Open(ctx, url)
-		cancel()
-		if err != nil {
+		var err error
+		n.feed = &feedWatch{live: make(chan struct{})}
+		if st, err = openShared(kind, url, n.feed); err != nil {
 			return nil, err
 		}
-		n.feed = &feedStore{Store: rd, live: make(chan struct{})}
-		st = n.feed
 	default:
 		return nil, fmt.Errorf("unknown lapse server %q", kind)
 	}
@@ -240,26 +238,44 @@ func newNode(kind, key string, cacheSize int) (*node, error) {
 		select {
 		case <-n.feed.live:
 		case <-time.After(feedWait):
-			return fail(fmt.Errorf("the Redis change feed did not go live within %v", feedWait))
+			return fail(fmt.Errorf("the change feed did not go live within %v", feedWait))
 		}
 	}
 	return n, nil
 }
 
-// feedStore is the Redis store, noting when its change feed first
-// vouches for the cache (a mark comes back: the manager's cache serves
-// only from then on) and how often it is lost.
-type feedStore struct {
-	*redis.Store
-	live chan struct{} // closed when the feed first goes live
+// openShared opens the Redis or PostgreSQL store at url, its change feed
+// watched by w.
+func openShared(kind, url string, w *feedWatch) (store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if kind == "lapse-redis" {
+		goredis.SetLogger(quietRedis{}) // as serve does: lapse reports store errors itself
+		rd, err := redis.Open(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		return &redisFeed{rd, w}, nil
+	}
+	pg, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return &postgresFeed{pg, w}, nil
+}
+
+// feedWatch notes when a store's change feed first vouches for the
+// manager's cache (a mark comes back: the cache serves only from then on)
+// and how often it is lost.
+type feedWatch struct {
+	live chan struct{} // closed when the first mark comes back
 	once sync.Once
 	lost atomic.Int64
 }
 
-var _ lapse.ChangeFeed = (*feedStore)(nil)
-
-func (f *feedStore) Changes(ctx context.Context, fn func(lapse.Change)) error {
-	err := f.Store.Changes(ctx, func(c lapse.Change) {
+// watch runs changes, a store's Changes, for the manager's fn.
+func (f *feedWatch) watch(ctx context.Context, fn func(lapse.Change), changes func(context.Context, func(lapse.Change)) error) error {
+	err := changes(ctx, func(c lapse.Change) {
 		fn(c)
 		if c.Mark != 0 { // a mark came back: the manager serves from its cache
 			f.once.Do(func() { close(f.live) })
@@ -269,6 +285,35 @@ func (f *feedStore) Changes(ctx context.Context, fn func(lapse.Change)) error {
 		f.lost.Add(1)
 	}
 	return err
+}
+
+// redisFeed and postgresFeed are the stores with their feeds watched;
+// every other method, and so every optional interface the manager looks
+// for, is the store's own.
+type (
+	redisFeed struct {
+		*redis.Store
+		w *feedWatch
+	}
+	postgresFeed struct {
+		*postgres.Store
+		w *feedWatch
+	}
+)
+
+var (
+	_ lapse.ExpiryIndex = (*redisFeed)(nil)
+	_ lapse.ChangeFeed  = (*redisFeed)(nil)
+	_ lapse.ExpiryIndex = (*postgresFeed)(nil)
+	_ lapse.ChangeFeed  = (*postgresFeed)(nil)
+)
+
+func (f *redisFeed) Changes(ctx context.Context, fn func(lapse.Change)) error {
+	return f.w.watch(ctx, fn, f.Store.Changes)
+}
+
+func (f *postgresFeed) Changes(ctx context.Context, fn func(lapse.Change)) error {
+	return f.w.watch(ctx, fn, f.Store.Changes)
 }
 
 // quietRedis keeps go-redis from printing to stderr on its own.
