@@ -246,8 +246,8 @@ func testBillingNeedsARecentSecondFactor(t *testing.T, store storeFor) {
 	wantLocation(t, c.do2("/stepup?next=/billing"), "/account/two-step?next=%2Fbilling")
 	secret, recovery := c.enrol(clock.Now(), "/billing")
 
-	// A factor changed: ada's other sessions are over.
-	wantLocation(t, laptop.do2("/documents"), "/signed-out?next=%2Fdocuments&reason=revoked")
+	// A factor changed: ada's other sessions are over, and say why.
+	wantLocation(t, laptop.do2("/documents"), "/signed-out?next=%2Fdocuments&reason=password_change")
 	ss, _ := app.Manager().Sessions(t.Context(), lapse.Filter{Subject: "ada@example.com", IncludeEnded: true})
 	var states []string
 	for _, s := range ss {
