@@ -69,11 +69,18 @@ const (
 	CodeNoOriginalRequest lapse.Code = "original_request_missing"
 )
 
+// Prefix is the path prefix on the app's origin that the proxy routes to
+// lapse itself: the browser client and its session routes, the step-up
+// page and the signed-out page live under it, so that the session cookie
+// goes with their requests. lapse serves nothing else under it: neither
+// the admin API nor the gateway's endpoints.
+const Prefix = "/.lapse"
+
 // Defaults of [Config].
 const (
 	DefaultCookie    = "lapse"
 	DefaultSignInURL = "/login"
-	DefaultStepUpURL = "/.lapse/stepup"
+	DefaultStepUpURL = Prefix + "/stepup"
 )
 
 // Config configures a [Gateway]. Manager is required; every other zero
@@ -418,21 +425,25 @@ func (d *decision) status() int {
 }
 
 // allow answers 200 with the session's identity for the proxy to pass
-// on; a public route gets none.
+// on. Every header is sent, empty when there is nothing to say (no
+// tenant; a public route has no session): a proxy that copies a header
+// the answer lacks may otherwise pass on something else (Caddy 2.6 passes
+// its placeholder's name).
 func (g *Gateway) allow(w http.ResponseWriter, d *decision) {
 	h := w.Header()
 	h["Cache-Control"] = []string{"no-store"}
+	var subject, tenant, id, aal, tier, warnAt string
 	if !d.public {
 		s := &d.s
-		h[HeaderSubject] = []string{s.Subject}
-		if s.Tenant != "" {
-			h[HeaderTenant] = []string{s.Tenant}
-		}
-		h[HeaderSession] = []string{s.ID}
-		h[HeaderAAL] = []string{strconv.Itoa(s.AAL)}
-		h[HeaderTier] = []string{s.Tier}
-		h[HeaderWarnAt] = []string{s.WarnAt.UTC().Format(time.RFC3339)}
+		subject, tenant, id, aal, tier = s.Subject, s.Tenant, s.ID, strconv.Itoa(s.AAL), s.Tier
+		warnAt = s.WarnAt.UTC().Format(time.RFC3339)
 	}
+	h[HeaderSubject] = []string{subject}
+	h[HeaderTenant] = []string{tenant}
+	h[HeaderSession] = []string{id}
+	h[HeaderAAL] = []string{aal}
+	h[HeaderTier] = []string{tier}
+	h[HeaderWarnAt] = []string{warnAt}
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -230,6 +230,14 @@ func TestPublicRouteNeedsNoSessionAndRecordsNothing(t *testing.T) {
 	if w := f.ask(authRequest, "/healthz", ""); w.Code != 200 || w.Header().Get(HeaderSubject) != "" {
 		t.Fatalf("without a session: %d, subject %q; want 200 and none", w.Code, w.Header().Get(HeaderSubject))
 	}
+	// Every identity header is there, empty: a proxy that copies a
+	// missing one may pass on something else.
+	w := f.ask(authRequest, "/healthz", "")
+	for _, name := range []string{HeaderSubject, HeaderTenant, HeaderSession, HeaderAAL, HeaderTier, HeaderWarnAt} {
+		if v, ok := w.Header()[name]; !ok || len(v) != 1 || v[0] != "" {
+			t.Errorf("public route: %s = %q, want present and empty", name, v)
+		}
+	}
 	if w := f.ask(forwardAuth, "/", "", "X-Forwarded-Host", "status.example.com"); w.Code != 200 {
 		t.Errorf("the public host: %d, want 200", w.Code)
 	}
@@ -584,4 +592,13 @@ func FuzzCleanPath(f *testing.F) {
 			t.Fatalf("cleanPath(%q) = %q, but cleanPath(%q) = %q", uri, p, p, again)
 		}
 	})
+}
+
+func TestIngressNginxOriginalURL(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.SignInURL = "https://id.example.com/signin" })
+	w := f.ask(authRequest, "", "", "X-Original-URL", "https://app.example.com/docs/1?x=1", "X-Original-Method", "GET")
+	want := "https://id.example.com/signin?rd=https%3A%2F%2Fapp.example.com%2Fdocs%2F1%3Fx%3D1"
+	if w.Code != 401 || w.Header().Get(HeaderRedirect) != want {
+		t.Fatalf("%d %q, want 401 with %q", w.Code, w.Header().Get(HeaderRedirect), want)
+	}
 }

@@ -3,6 +3,7 @@ package forwardauth
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -34,7 +35,8 @@ type origin struct {
 
 // originalOf reads the original request from the headers the proxy sets:
 // X-Forwarded-Method, -Proto, -Host and -Uri (Traefik, Caddy), or
-// X-Original-Method and X-Original-URI (nginx). suffix is the original
+// X-Original-Method and X-Original-URI (nginx), or X-Original-URL, the
+// absolute URL (Kubernetes ingress-nginx). suffix is the original
 // path when the proxy sent it as the rest of the endpoint's own path
 // (Envoy's ext_authz), "" otherwise. It reports false when no original
 // URI was sent, or it is not a request target.
@@ -45,6 +47,9 @@ func originalOf(r *http.Request, suffix string) (origin, bool) {
 		uri:    first(h.Get("X-Forwarded-Uri"), h.Get("X-Original-Uri"), suffix),
 		proto:  strings.ToLower(firstItem(h.Get("X-Forwarded-Proto"))),
 		host:   firstItem(first(h.Get("X-Forwarded-Host"), r.Host)),
+	}
+	if o.uri == "" {
+		o.fromURL(h.Get("X-Original-Url"))
 	}
 	if o.method == "" {
 		o.method = http.MethodGet
@@ -70,6 +75,15 @@ func originalOf(r *http.Request, suffix string) (origin, bool) {
 	o.prefetch = strings.Contains(h.Get("Sec-Purpose"), "prefetch") || strings.Contains(h.Get("Purpose"), "prefetch")
 	o.preflight = o.method == http.MethodOptions && h.Get("Access-Control-Request-Method") != ""
 	return o, true
+}
+
+// fromURL takes the target, scheme and host of an absolute original URL.
+func (o *origin) fromURL(raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return
+	}
+	o.uri, o.proto, o.host = u.RequestURI(), u.Scheme, u.Host
 }
 
 func first(vals ...string) string {
