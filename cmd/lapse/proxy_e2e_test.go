@@ -63,12 +63,12 @@ type gatewayEnv struct {
 	signIn string
 }
 
-// newGateway starts lapse, the app (with /login and /logout handed to
+// newGateway starts lapse on lapseConfig, the app (with /login and /logout handed to
 // the sign-in example when signIn is set) and the proxy.
-func newGateway(t *testing.T, startProxy func(testing.TB, string, proxytest.Vars) *proxytest.Proxy, conf string, signIn bool) *gatewayEnv {
+func newGateway(t *testing.T, startProxy func(testing.TB, string, proxytest.Vars) *proxytest.Proxy, conf, lapseConfig string, signIn bool) *gatewayEnv {
 	t.Helper()
 	e := &gatewayEnv{t: t}
-	e.lapse = start(t, t.TempDir(), proxyConfig, "LAPSE_API_KEY="+testKey, "LAPSE_PROXY_KEY="+proxyKey)
+	e.lapse = start(t, t.TempDir(), lapseConfig, "LAPSE_API_KEY="+testKey, "LAPSE_PROXY_KEY="+proxyKey)
 	mux := http.NewServeMux()
 	mux.Handle("/", proxytest.Echo())
 	if signIn {
@@ -171,7 +171,7 @@ func (e *gatewayEnv) waitStatus(id, want string, during func()) {
 
 func TestGatewayBehindNginx(t *testing.T) {
 	proxytest.Need(t, "nginx", "nginx-light")
-	e := newGateway(t, proxytest.Nginx, filepath.Join("..", "..", "docs", "proxy", "nginx.conf"), true)
+	e := newGateway(t, proxytest.Nginx, filepath.Join("..", "..", "docs", "proxy", "nginx.conf"), proxyConfig, true)
 	runGatewayTests(t, e)
 	t.Run("internal_auth_location_is_not_reachable", func(t *testing.T) {
 		if resp, _ := e.get("/.lapse-auth", ""); resp.StatusCode != 404 {
@@ -183,7 +183,7 @@ func TestGatewayBehindNginx(t *testing.T) {
 
 func TestGatewayBehindCaddy(t *testing.T) {
 	proxytest.Need(t, "caddy", "caddy")
-	e := newGateway(t, proxytest.Caddy, filepath.Join("..", "..", "docs", "proxy", "Caddyfile"), false)
+	e := newGateway(t, proxytest.Caddy, filepath.Join("..", "..", "docs", "proxy", "Caddyfile"), proxyConfig, false)
 	runGatewayTests(t, e)
 }
 

@@ -255,7 +255,7 @@ func Echo() http.Handler {
 			script = `<script type="module" src="/.lapse/web/lapse-start.js"></script>`
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, "<!doctype html><html><head><meta charset=utf-8><title>%s</title>%s</head><body><h1>%[1]s</h1><pre id=echo>%s</pre></body></html>",
+		fmt.Fprintf(w, "<!doctype html><html><head><meta charset=utf-8><title>%s</title>%s</head><body><h1>%[1]s</h1><pre id=echo>%[3]s</pre></body></html>",
 			html.EscapeString(r.URL.Path), script, html.EscapeString(string(b)))
 	})
 }
