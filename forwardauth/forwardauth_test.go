@@ -19,7 +19,7 @@ import (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	m     *lapse.Manager
 	clock *lapsetest.Clock
 	g     *Gateway
@@ -36,7 +36,7 @@ var testRules = []Rule{
 	{Host: "status.example.com", Path: "/", Access: AccessPublic},
 }
 
-func newFixture(t *testing.T, mod func(*Config)) *fixture {
+func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
 	if err != nil {

@@ -38,6 +38,11 @@ type Vars struct {
 	ProxyKey string
 	// Workers is nginx's worker_processes; 0 means 1.
 	Workers int
+	// HTTP is more of nginx's http context (another server block).
+	HTTP string
+	// Replace are more old, new pairs to replace in the config, such as
+	// the auth_request line of a benchmark's baseline.
+	Replace []string
 }
 
 // Proxy is a running proxy.
@@ -89,8 +94,13 @@ func template(path string, v Vars, replace ...string) (string, error) {
 			return "", fmt.Errorf("%s does not name %s: the test would not use it", path, must)
 		}
 	}
-	r := strings.NewReplacer(append([]string{DocLapse, v.Lapse, DocApp, v.App, DocProxyKey, v.ProxyKey}, replace...)...)
-	return r.Replace(s), nil
+	for i := 0; i+1 < len(v.Replace); i += 2 {
+		if !strings.Contains(s, v.Replace[i]) {
+			return "", fmt.Errorf("%s does not hold %q", path, v.Replace[i])
+		}
+	}
+	pairs := append([]string{DocLapse, v.Lapse, DocApp, v.App, DocProxyKey, v.ProxyKey}, replace...)
+	return strings.NewReplacer(append(pairs, v.Replace...)...).Replace(s), nil
 }
 
 // StartNginx runs nginx on the site config at path (docs/proxy/nginx.conf),
@@ -122,8 +132,9 @@ http {
     uwsgi_temp_path %[2]s/uwsgi;
     scgi_temp_path %[2]s/scgi;
     include %[2]s/site.conf;
+%[3]s
 }
-`, workers, dir)
+`, workers, dir, v.HTTP)
 	if err := os.WriteFile(filepath.Join(dir, "site.conf"), []byte(site), 0o644); err != nil {
 		return nil, err
 	}
