@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -350,28 +349,15 @@ func startSignIn(t *testing.T, lapseURL string) string {
 	}
 	cmd := exec.Command(node, filepath.Join("..", "..", "docs", "examples", "signin-node", "server.mjs"))
 	cmd.Env = append(os.Environ(), "LAPSE_URL="+lapseURL, "LAPSE_API_KEY="+testKey, "PORT=0")
-	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	u, err := proxytest.Listening(cmd)
+	if cmd.Process != nil {
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		return u
-	case <-time.After(20 * time.Second):
-		t.Fatal("the sign-in example did not listen within 20s")
-	}
-	return ""
+	return u
 }
 
 // testSignInHandoff signs in through the Node example behind the proxy:

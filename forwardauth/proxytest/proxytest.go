@@ -6,6 +6,7 @@
 package proxytest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -296,4 +298,44 @@ func Decode(body []byte) (*Echoed, error) {
 		return nil, ErrNotEchoed
 	}
 	return &e, nil
+}
+
+// listening matches the line lapse serve, and the docs' examples, print
+// once they listen.
+var listening = regexp.MustCompile(`listening on (http://\S+)`)
+
+// Listening starts cmd and returns the URL it says it listens on ("…
+// listening on http://…" on its standard output), waiting up to 20 s.
+// cmd's standard error is kept for the error of a start that failed; the
+// caller stops cmd.
+func Listening(cmd *exec.Cmd) (string, error) {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	var stderr bytes.Buffer
+	if cmd.Stderr == nil {
+		cmd.Stderr = &stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case u := <-found:
+		return u, nil
+	case <-time.After(20 * time.Second):
+		return "", fmt.Errorf("%s did not say it listens within 20s: %s", cmd.Path, stderr.String())
+	}
 }

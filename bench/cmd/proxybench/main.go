@@ -13,8 +13,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -254,32 +251,15 @@ func startLapse(bin, dir string) (string, func(), error) {
 	}
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "lapse-data"), "--config", cfg)
 	cmd.Env = append(os.Environ(), "LAPSE_API_KEY="+apiKey, "LAPSE_PROXY_KEY="+proxyKey)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
+	u, err := proxytest.Listening(cmd)
 	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
+	if err != nil {
+		if cmd.Process != nil {
+			stop()
 		}
-	}()
-	select {
-	case u := <-found:
-		return u, stop, nil
-	case <-time.After(20 * time.Second):
-		stop()
-		return "", nil, fmt.Errorf("lapse did not start: %s", stderr.String())
+		return "", nil, err
 	}
+	return u, stop, nil
 }
 
 func createSessions(lapseURL string, n int) ([]string, error) {
