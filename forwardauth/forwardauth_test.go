@@ -8,14 +8,13 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
+	"github.com/lapsehq/lapse/sqlite/sqlitetest"
 )
 
 type fixture struct {
@@ -38,16 +37,7 @@ var testRules = []Rule{
 
 func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock := lapsetest.NewClock(time.Time{})
-	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clock := sqlitetest.Manager(t, nil)
 	cfg := Config{Manager: m, Rules: testRules}
 	if mod != nil {
 		mod(&cfg)

@@ -4,17 +4,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/forwardauth"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
+	"github.com/lapsehq/lapse/sqlite/sqlitetest"
 	"github.com/lapsehq/lapse/totp"
 	"github.com/lapsehq/lapse/web"
 )
@@ -31,16 +29,7 @@ type stepUpFixture struct {
 
 func newStepUpFixture(t *testing.T) *stepUpFixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock := lapsetest.NewClock(time.Time{})
-	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clock := sqlitetest.Manager(t, nil)
 	svc, err := totp.New(totp.Config{Manager: m, Key: make([]byte, totp.KeySize)})
 	if err != nil {
 		t.Fatal(err)
