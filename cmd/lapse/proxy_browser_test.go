@@ -18,11 +18,11 @@ import (
 )
 
 // browserConfig gives the browser test a warning within seconds: warn_at
-// is 5 s after the last request through the proxy.
+// is 8 s after the last request through the proxy, the idle end 8 s later.
 const browserConfig = `
 default_tier: quick
 tiers:
-  quick: {idle_timeout: 10s, absolute_timeout: 10m, warn_before: 5s}
+  quick: {idle_timeout: 16s, absolute_timeout: 10m, warn_before: 8s}
 forward_auth:
   cookie: lapse
   signin_url: /login

@@ -31,7 +31,7 @@ const proxyConfig = `
 default_tier: durable
 tiers:
   durable: {idle_timeout: 1h, absolute_timeout: 12h, warn_before: 2m}
-  quick:   {idle_timeout: 5s, absolute_timeout: 5m, warn_before: 2s}
+  quick:   {idle_timeout: 8s, absolute_timeout: 5m, warn_before: 2s}
 sweep_interval: 50ms
 forward_auth:
   cookie: lapse
