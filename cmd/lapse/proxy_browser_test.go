@@ -38,8 +38,9 @@ forward_auth:
 // TestBrowserBehindNginx drives headless Chromium through nginx on
 // docs/proxy/nginx.conf: it signs in through the Node example, sees the
 // warning on a page the upstream app served (the client added by
-// nginx's sub_filter), stays signed in, and steps up with a TOTP code on
-// lapse's step-up page to reach /billing/.
+// nginx's sub_filter), stays signed in, steps up with a TOTP code on
+// lapse's step-up page to reach /billing/, and is signed out by an
+// admin's revoke through the event stream.
 func TestBrowserBehindNginx(t *testing.T) {
 	proxytest.Need(t, "nginx", "nginx-light")
 	ctx := chromium(t)
@@ -134,6 +135,15 @@ func TestBrowserBehindNginx(t *testing.T) {
 	}
 	// The page's own <script> line and nginx's sub_filter: one client.
 	wait(`!!(window.lapse && window.lapse.state.session && window.lapse.state.session.aal === 2)`, 5*time.Second, "the client seeing AAL2")
+
+	// The event stream through nginx: an admin's revoke reaches the open
+	// tab, which leaves for lapse's signed-out page with the reason.
+	wait(`!!(window.lapse && window.lapse.es && window.lapse.es.readyState === 1)`, 10*time.Second, "the event stream open through nginx")
+	id := e.onlySession("alice")["id"].(string)
+	if r := call(t, "DELETE", e.lapse.url+"/v1/sessions/"+id, testKey, nil); r.status != 204 {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	wait(`location.pathname === '/.lapse/signed-out' && new URLSearchParams(location.search).get('reason') === 'admin'`, 10*time.Second, "the tab on the signed-out page after the revoke")
 }
 
 func parseTime(t *testing.T, s string) time.Time {
