@@ -47,6 +47,9 @@ type Rule struct {
 	// Host is the original request's host name, without a port: exact
 	// ("app.example.com", case-insensitive) or one level or more of
 	// subdomains ("*.example.com", not the apex). "" matches any host.
+	// The host is the one the proxy forwards, which the client wrote: a
+	// host rule holds only behind a proxy that refuses the hosts it does
+	// not serve.
 	Host string
 	// Path is a prefix of the original request's path, by whole
 	// segments: "/api/poll" matches /api/poll and /api/poll/x, not
