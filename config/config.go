@@ -54,6 +54,9 @@ type File struct {
 	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
 	// generates in DataDir. Never the store.
 	FactorKey []byte
+	// ForwardAuth configures lapse as the gateway of a reverse proxy; nil
+	// when the file has no forward_auth section.
+	ForwardAuth *ForwardAuth
 }
 
 // FactorKeySize is the size of factor_key (an AES-256 key).
@@ -168,6 +171,7 @@ func Parse(name string, data []byte) (*File, error) {
 				p.errs = append(p.errs, &Error{File: name, Line: p.line(fe.Path), Key: fe.Path, Msg: fe.Message})
 			}
 		}
+		p.checkForwardAuth(f)
 	}
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
@@ -295,6 +299,8 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			f.WebhookRetry = p.retry(v, key)
 		case "factor_key":
 			f.FactorKey = p.factorKey(v, key)
+		case "forward_auth":
+			f.ForwardAuth = p.forwardAuth(v, key)
 		default:
 			return false
 		}

@@ -59,6 +59,13 @@ type Config struct {
 	Layout *template.Template
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
+	// Factors is the second factor the step-up page asks for (package
+	// totp); nil leaves [Pages.StepUp] answering 404.
+	Factors lapse.FactorService
+	// StepUp raises the request's session once the step-up page checked
+	// a code, replacing its cookie: the middleware's StepUp, or the
+	// forward-auth gateway's. nil leaves [Pages.StepUp] answering 404.
+	StepUp func(w http.ResponseWriter, r *http.Request, aal int, amr []string) (*lapse.Session, error)
 }
 
 // Frame is what a [Config.Layout] is executed with.
@@ -271,6 +278,10 @@ func (p *Pages) SignedOut() http.Handler {
 }
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, title, name string, data any) {
+	p.renderStatus(w, r, http.StatusOK, title, name, data)
+}
+
+func (p *Pages) renderStatus(w http.ResponseWriter, r *http.Request, status int, title, name string, data any) {
 	var body bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&body, name, data); err != nil {
 		p.fail(w, r, err)
@@ -293,6 +304,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, title, name strin
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	w.Write(out.Bytes())
 }
 

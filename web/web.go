@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-//go:embed static/lapse-client.js static/lapse-client.d.ts static/lapse-pages.css
+//go:embed static/lapse-client.js static/lapse-client.d.ts static/lapse-pages.css static/lapse-start.js
 var static embed.FS
 
 // ClientJS returns the source of lapse-client.js, for a site that
@@ -53,8 +53,9 @@ var assets = func() map[string]asset {
 }()
 
 // Assets returns a handler that serves the client's files by base name:
-// lapse-client.js, lapse-client.d.ts and lapse-pages.css (the pages'
-// default style). Mount it under a prefix with [http.StripPrefix]:
+// lapse-client.js, lapse-client.d.ts, lapse-pages.css (the pages'
+// default style) and lapse-start.js (the client started for an app
+// behind the forward-auth gateway, docs/proxy.md). Mount it under a prefix with [http.StripPrefix]:
 //
 //	mux.Handle("/lapse/web/", http.StripPrefix("/lapse/web/", web.Assets()))
 //
