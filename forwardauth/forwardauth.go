@@ -27,7 +27,6 @@ package forwardauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +38,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/problem"
 )
 
 // Headers of the gateway's answers, with the spelling the proxy configs
@@ -55,19 +55,9 @@ const (
 	HeaderProxyKey = "X-Lapse-Proxy-Key"
 )
 
-// Codes of the gateway's refusals, besides the session codes of lapse.
-const (
-	// CodeTierRequired: the route's tier floor is stricter than the
-	// session's tier; a step-up cannot change a tier.
-	CodeTierRequired lapse.Code = "tier_required"
-	// CodeUntrustedProxy: the caller is not a trusted proxy, or sent no
-	// valid proxy key.
-	CodeUntrustedProxy lapse.Code = "untrusted_proxy"
-	// CodeNoOriginalRequest: the proxy did not say which request it asks
-	// about (no X-Forwarded-Uri or X-Original-URI), or sent one that is
-	// not a request target: a proxy configuration error.
-	CodeNoOriginalRequest lapse.Code = "original_request_missing"
-)
+// The gateway refuses with the session codes of lapse and, for what a
+// step-up cannot fix, [problem.CodeTierRequired],
+// [problem.CodeUntrustedProxy] and [problem.CodeNoOriginalRequest].
 
 // Prefix is the path prefix on the app's origin that the proxy routes to
 // lapse itself: the browser client and its session routes, the step-up
@@ -229,7 +219,7 @@ type decision struct {
 func (g *Gateway) decide(r *http.Request) decision {
 	if !g.trusted(r) {
 		g.log.WarnContext(r.Context(), "forward-auth: refused a caller that is not a trusted proxy, or sent no valid "+HeaderProxyKey, "remote", r.RemoteAddr)
-		return decision{outcome: refuse, err: lapse.Errorf(CodeUntrustedProxy, "only a trusted proxy may ask")}
+		return decision{outcome: refuse, err: lapse.Errorf(problem.CodeUntrustedProxy, "only a trusted proxy may ask")}
 	}
 	suffix := ""
 	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/v1/forward-auth/"); ok {
@@ -241,7 +231,7 @@ func (g *Gateway) decide(r *http.Request) decision {
 	o, ok := originalOf(r, suffix)
 	if !ok {
 		g.log.WarnContext(r.Context(), "forward-auth: the proxy sent no usable X-Forwarded-Uri or X-Original-URI", "remote", r.RemoteAddr)
-		return decision{outcome: refuse, err: lapse.Errorf(CodeNoOriginalRequest, "the proxy sent no X-Forwarded-Uri or X-Original-URI naming the original request")}
+		return decision{outcome: refuse, err: lapse.Errorf(problem.CodeNoOriginalRequest, "the proxy sent no X-Forwarded-Uri or X-Original-URI naming the original request")}
 	}
 	rule := g.match(&o)
 	if rule.Access == AccessPublic {
@@ -274,7 +264,7 @@ func outcomeOf(err error) outcome {
 		return signIn
 	case lapse.CodeStepUpRequired:
 		return stepUp
-	case CodeTierRequired:
+	case problem.CodeTierRequired:
 		return refuse
 	}
 	return unavailable
@@ -316,13 +306,13 @@ func (g *Gateway) verify(ctx context.Context, tok string, rule *Rule, o *origin)
 func (g *Gateway) tierFloor(s *lapse.Session, floor string) error {
 	_, f, err := g.m.Policy().Tier(s.Tenant, floor)
 	if err != nil {
-		return lapse.Errorf(CodeTierRequired, "this needs a session of tier %s", floor)
+		return lapse.Errorf(problem.CodeTierRequired, "this needs a session of tier %s", floor)
 	}
 	have := s.Policy
 	ok := have.IdleTimeout <= f.IdleTimeout && have.AbsoluteTimeout <= f.AbsoluteTimeout &&
 		have.RequireAAL >= f.RequireAAL && (f.MaxAuthAge == 0 || (have.MaxAuthAge > 0 && have.MaxAuthAge <= f.MaxAuthAge))
 	if !ok {
-		return lapse.Errorf(CodeTierRequired, "this needs a session of tier %s or a stricter one; this one is of tier %s", floor, s.Tier)
+		return lapse.Errorf(problem.CodeTierRequired, "this needs a session of tier %s or a stricter one; this one is of tier %s", floor, s.Tier)
 	}
 	return nil
 }
@@ -447,34 +437,12 @@ func (g *Gateway) allow(w http.ResponseWriter, d *decision) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// problem is an RFC 9457 problem document with lapse's stable code.
-type problem struct {
-	Type      string       `json:"type"`
-	Title     string       `json:"title"`
-	Status    int          `json:"status"`
-	Detail    string       `json:"detail"`
-	Code      lapse.Code   `json:"code"`
-	EndReason lapse.Reason `json:"end_reason,omitempty"`
-}
-
-// writeProblem answers err as problem+json; an internal cause is never
-// sent.
+// writeProblem answers err as problem+json at status, which the
+// decision sets (auth_request allows 401 and 403 alone); an internal
+// cause is never sent.
 func writeProblem(w http.ResponseWriter, status int, err error) {
-	code := lapse.ErrorCode(err)
-	p := problem{Type: "urn:lapse:problem:" + string(code), Title: http.StatusText(status), Status: status, Detail: lapse.ErrorMessage(err), Code: code}
-	var le *lapse.Error
-	if errors.As(err, &le) {
-		p.EndReason = le.Reason
-	}
-	h := w.Header()
 	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="lapse-session"`)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lapse-session"`)
 	}
-	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
-	}
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(p)
+	problem.Write(w, problem.New(status, lapse.ErrorCode(err), lapse.ErrorMessage(err), err))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
+	"github.com/lapsehq/lapse/problem"
 	"github.com/lapsehq/lapse/sqlite/sqlitetest"
 )
 
@@ -96,7 +97,7 @@ func problemCode(t *testing.T, w *httptest.ResponseRecorder) lapse.Code {
 	if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("Content-Type %q, want application/problem+json", ct)
 	}
-	var p problem
+	var p problem.Problem
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +304,7 @@ func TestTierFloor(t *testing.T) {
 	sens, _ := f.session(lapse.CreateParams{Subject: "bob", Tier: "sensitive", AAL: 2})
 	f.clock.Advance(2 * time.Minute)
 	w := f.ask(authRequest, "/admin/", std)
-	if w.Code != 403 || w.Header().Get(HeaderRedirect) != "" || problemCode(t, w) != CodeTierRequired {
+	if w.Code != 403 || w.Header().Get(HeaderRedirect) != "" || problemCode(t, w) != problem.CodeTierRequired {
 		t.Fatalf("standard session: %d %q %s; want 403 tier_required without a redirect", w.Code, w.Header().Get(HeaderRedirect), w.Body)
 	}
 	if got := f.lastActive(s.ID); !got.Equal(s.LastActiveAt) {
@@ -407,7 +408,7 @@ func TestOnlyTrustedProxiesMayAsk(t *testing.T) {
 		if w.Code != c.want {
 			t.Errorf("from %s with key %q: %d, want %d", c.remote, c.key, w.Code, c.want)
 		}
-		if c.want == 403 && (problemCode(t, w) != CodeUntrustedProxy || w.Header().Get(HeaderSubject) != "") {
+		if c.want == 403 && (problemCode(t, w) != problem.CodeUntrustedProxy || w.Header().Get(HeaderSubject) != "") {
 			t.Errorf("from %s: %s, want untrusted_proxy and no identity", c.remote, w.Body)
 		}
 	}
@@ -418,7 +419,7 @@ func TestMissingOriginalRequestIsRefused(t *testing.T) {
 	tok, _ := f.session(lapse.CreateParams{})
 	for _, uri := range []string{"", "not-a-path", "/%zz"} {
 		w := f.ask(authRequest, uri, tok)
-		if w.Code != 403 || problemCode(t, w) != CodeNoOriginalRequest {
+		if w.Code != 403 || problemCode(t, w) != problem.CodeNoOriginalRequest {
 			t.Errorf("X-Original-URI %q: %d %s, want 403 original_request_missing", uri, w.Code, w.Body)
 		}
 	}

@@ -72,7 +72,7 @@ type Rule struct {
 	// Tier is a tier floor: the session's tier must be this one or one
 	// at least as strict (idle and absolute timeouts no longer, a required
 	// AAL no lower, a max_auth_age no looser), else the request is
-	// refused with [CodeTierRequired]. "" means any tier.
+	// refused with [problem.CodeTierRequired]. "" means any tier.
 	Tier string
 }
 
