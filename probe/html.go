@@ -18,8 +18,10 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 }).Parse(reportHTML))
 
 // WriteHTML writes the report as a self-contained HTML page a person can read, with a
-// timeline of the sessions each timeout check watched.
+// timeline of the sessions each timeout check watched. Control characters in any field
+// are written as escapes.
 func (r *Report) WriteHTML(w io.Writer) error {
+	r = r.printable()
 	type check struct {
 		Result
 		Chart *chart
