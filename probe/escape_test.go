@@ -2,7 +2,6 @@ package probe_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -29,14 +28,7 @@ func TestReportsEscapeControlCharacters(t *testing.T) {
 		}
 		app.ServeHTTP(w, r)
 	})
-	target, err := probe.ParseTarget("app.yaml", app.TargetFile("https://app.test", false, ""), probetest.Env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := probe.Run(context.Background(), target, probe.Options{Checks: []string{"concurrent-logout"}, Transport: memTransport{hostile}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := probeHandler(t, app, hostile, "concurrent-logout")
 	for _, c := range rep.Checks {
 		if c.ID == "concurrent-logout" && (c.Status != probe.Error || !strings.Contains(c.Detail, "owned")) {
 			t.Fatalf("concurrent-logout: got %s %q, want an error naming the hostile path", c.Status, c.Detail)

@@ -29,7 +29,7 @@ func probeTarget(t *testing.T, app *probetest.App) string {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return writeTarget(t, app.TargetFile(srv.URL, false, "tls:\n  ca_file: "+ca+"\n"))
+	return writeTarget(t, app.TargetFile(srv.URL, probetest.Web, "tls:\n  ca_file: "+ca+"\n"))
 }
 
 func writeTarget(t *testing.T, data []byte) string {
@@ -57,7 +57,7 @@ func TestProbeExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone := writeTarget(t, probetest.NewApp(probetest.Sound, minute, time.Hour).TargetFile("https://"+ln.Addr().String(), false, ""))
+	gone := writeTarget(t, probetest.NewApp(probetest.Sound, minute, time.Hour).TargetFile("https://"+ln.Addr().String(), probetest.Web, ""))
 	ln.Close()
 	bad := writeTarget(t, []byte("base_url: https://x\nlogin:\n  url: /login\n  csrf: {url: /login, pattern: nogroup}\n"))
 	quick := "--checks=cookie-attributes,cache-headers"

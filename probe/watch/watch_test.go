@@ -38,7 +38,7 @@ func watchApp(t *testing.T, app *probetest.App, runs int) ([]watch.Failure, stri
 		t.Cleanup(srv.Close)
 		url, transport = srv.URL, srv.Client().Transport
 	}
-	target, err := probe.ParseTarget("app.yaml", app.TargetFile(url, false, ""), probetest.Env)
+	target, err := probe.ParseTarget("app.yaml", app.TargetFile(url, probetest.Web, ""), probetest.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
