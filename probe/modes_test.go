@@ -131,9 +131,9 @@ func TestRunJudgesEachKindOfApp(t *testing.T) {
 			"cookie-attributes": skipCookies, "fixation": skipFixing,
 			"logout-invalidates": {probe.Fail, []string{"no server-side sign-out: a stolen token lives until it expires"}},
 		}},
-		{name: "password_change_refused_with_a_303", kind: probetest.RefusedPasswordChange, want: map[string]expectation{
+		{name: "password_change_refused_with_a_302", kind: probetest.RefusedPasswordChange, want: map[string]expectation{
 			"password-change-revokes": {probe.Error, []string{
-				"password_change did not take effect (POST /password → 303 /account?password=unchanged → 200), so nothing was judged",
+				"password_change did not take effect (POST /password → 302 /account?password=unchanged → 200), so nothing was judged",
 				"signing in with credentials.new_password failed",
 				"credentials.password signs in, so the account's password is credentials.password"}},
 		}},
@@ -142,7 +142,7 @@ func TestRunJudgesEachKindOfApp(t *testing.T) {
 				return strings.Replace(f, "    new: \"{{new_password}}\"\n", "    new: \"{{new_password}}\"\n  expect_location: password=changed\n", 1)
 			},
 			want: map[string]expectation{
-				"password-change-revokes": {probe.Error, []string{`password_change did not take effect, so nothing was judged: unexpected answer: POST /password → 303 /account?password=unchanged → 200, expected a URL containing "password=changed"`}},
+				"password-change-revokes": {probe.Error, []string{`password_change did not take effect, so nothing was judged: unexpected answer: POST /password → 302 /account?password=unchanged → 200, expected a URL containing "password=changed"`}},
 			}},
 		{name: "json_web_tokens", kind: probetest.JWT, want: map[string]expectation{
 			"token-entropy":     {probe.Pass, []string{"20 JSON Web Tokens from separate sign-ins: all different", "its entropy is not estimated"}},

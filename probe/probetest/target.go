@@ -32,7 +32,7 @@ const (
 	ScriptCookie          Kind = "script-cookie"           // the sign-in page's script keeps the token in a cookie
 	JWT                   Kind = "jwt"                     // JSON sign-in; stateless JSON Web Tokens and server-side refresh tokens
 	NoLogout              Kind = "no-logout"               // API, for an app without sign-out: "logout: none"
-	RefusedPasswordChange Kind = "refused-password-change" // Web, with a password change the app refuses, answering 303 as on success
+	RefusedPasswordChange Kind = "refused-password-change" // Web, with a password change the app refuses, answering 302 as on success
 )
 
 // TargetFile returns a YAML target file of the given kind for the App served at
@@ -72,7 +72,7 @@ func webTarget(cookie string, kind Kind) string {
   expect_location: password=changed
 `
 	if kind == RefusedPasswordChange {
-		// The app reads the current password from "current", and answers 303 whether
+		// The app reads the current password from "current", and answers 302 whether
 		// it changed the password or not.
 		password = `password_change:
   url: /password

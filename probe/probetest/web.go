@@ -137,14 +137,14 @@ func (a *App) logoutAll(w http.ResponseWriter, r *http.Request, s *state) {
 	http.Redirect(w, r, "/account?signed-out=others", http.StatusSeeOther)
 }
 
-// changePassword answers 303 whether it changed the password or not, as many web apps
+// changePassword answers 302 whether it changed the password or not, as many web apps
 // do; only the URL it sends the browser to tells.
 func (a *App) changePassword(w http.ResponseWriter, r *http.Request, s *state) {
 	if !a.setPassword(s, r.PostFormValue("current"), r.PostFormValue("new")) {
-		http.Redirect(w, r, "/account?password=unchanged", http.StatusSeeOther)
+		http.Redirect(w, r, "/account?password=unchanged", http.StatusFound)
 		return
 	}
-	http.Redirect(w, r, "/account?password=changed", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?password=changed", http.StatusFound)
 }
 
 // setPassword changes the password and, unless flawed, ends the user's other sessions;
