@@ -2,6 +2,7 @@ package probe_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -25,12 +26,12 @@ const (
 
 // probeApp serves app over TLS on loopback and probes it. Safe to call from any
 // goroutine.
-func probeApp(app *probetest.App, api bool, opts probe.Options) (*probe.Report, error) {
+func probeApp(app *probetest.App, kind probetest.Kind, opts probe.Options) (*probe.Report, error) {
 	srv := httptest.NewUnstartedServer(app)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // closing with idle TLS connections is not news
 	srv.StartTLS()
 	defer srv.Close()
-	target, err := probe.ParseTarget("app.yaml", app.TargetFile(srv.URL, api, ""), probetest.Env)
+	target, err := probe.ParseTarget("app.yaml", app.TargetFile(srv.URL, kind, ""), probetest.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -43,19 +44,19 @@ func TestRunFindsEachFlawAndOnlyIt(t *testing.T) {
 	cases := []struct {
 		name  string
 		flaw  probetest.Flaw
-		api   bool
+		kind  probetest.Kind
 		fail  string   // the one check that must fail; "" for none
 		skips []string // checks that do not apply
 	}{
 		{name: "sound_web_app", flaw: probetest.Sound},
-		{name: "sound_api", flaw: probetest.Sound, api: true, skips: []string{"cookie-attributes", "fixation"}},
+		{name: "sound_api", flaw: probetest.Sound, kind: probetest.API, skips: []string{"cookie-attributes", "fixation"}},
 		{name: "logout_clears_cookie_only", flaw: probetest.LogoutClearsCookieOnly, fail: "logout-invalidates"},
 		{name: "no_idle_timeout", flaw: probetest.NoIdleTimeout, fail: "idle-timeout"},
 		{name: "fixation", flaw: probetest.Fixation, fail: "fixation"},
 		{name: "weak_cookies", flaw: probetest.WeakCookies, fail: "cookie-attributes"},
 		{name: "predictable_tokens", flaw: probetest.PredictableTokens, fail: "token-entropy"},
 		{name: "password_change_keeps_sessions", flaw: probetest.PasswordChangeKeepsSessions, fail: "password-change-revokes"},
-		{name: "api_logout_keeps_tokens", flaw: probetest.LogoutClearsCookieOnly, api: true, fail: "logout-invalidates", skips: []string{"cookie-attributes", "fixation"}},
+		{name: "api_logout_keeps_tokens", flaw: probetest.LogoutClearsCookieOnly, kind: probetest.API, fail: "logout-invalidates", skips: []string{"cookie-attributes", "fixation"}},
 	}
 	// The runs wait real seconds, so they all run at once, whatever -parallel says.
 	apps := make([]*probetest.App, len(cases))
@@ -64,7 +65,7 @@ func TestRunFindsEachFlawAndOnlyIt(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, tc := range cases {
 		apps[i] = probetest.NewApp(tc.flaw, idle, absolute)
-		wg.Go(func() { reports[i], errs[i] = probeApp(apps[i], tc.api, probe.Options{}) })
+		wg.Go(func() { reports[i], errs[i] = probeApp(apps[i], cmp.Or(tc.kind, probetest.Web), probe.Options{}) })
 	}
 	wg.Wait()
 	for i, tc := range cases {
@@ -120,7 +121,7 @@ func assertNoSecrets(t *testing.T, rep *probe.Report, issued []string) {
 func TestReportJSONShape(t *testing.T) {
 	t.Parallel()
 	app := probetest.NewApp(probetest.WeakCookies, idle, absolute)
-	rep, err := probeApp(app, false, probe.Options{Checks: []string{"cookie-attributes", "cache-headers"}})
+	rep, err := probeApp(app, probetest.Web, probe.Options{Checks: []string{"cookie-attributes", "cache-headers"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ type tokenAnalysis struct {
 	problems []string
 	notes    []string
 	estimate float64 // estimated bits of entropy in the unpredictable part
+	jwt      bool    // the tokens are JSON Web Tokens, judged by their claims only
+	lifetime string  // for JSON Web Tokens, such as " within the absolute timeout"
 }
 
 // analyzeTokens judges tokens from separate sign-ins; the first ordered of them were made
@@ -34,13 +36,14 @@ func analyzeTokens(tokens []string, ordered int, now time.Time, maxLife time.Dur
 	if len(seen) < len(tokens) {
 		a.problems = append(a.problems, fmt.Sprintf("repeated tokens: %d sign-ins gave only %d different tokens", len(tokens), len(seen)))
 	}
-	parts := tokens
 	if claims, ok := jwtClaims(tokens); ok {
-		parts = a.judgeJWT(tokens, claims, now, maxLife)
-		if parts == nil {
-			return a
-		}
+		// A signed token is as strong as its key, which no sample shows; what can be
+		// judged is whether each sign-in gets its own token and how long it may live.
+		a.jwt = true
+		a.judgeJWT(claims, now, maxLife)
+		return a
 	}
+	parts := tokens
 	lengths := make([]int, len(parts))
 	for i, t := range parts {
 		lengths[i] = len(t)
@@ -232,14 +235,24 @@ func jwtClaims(tokens []string) ([]map[string]any, bool) {
 	return out, true
 }
 
+// jwtExpiry returns the time the exp claim of a JSON Web Token names.
+func jwtExpiry(token string) (time.Time, bool) {
+	claims, ok := jwtClaims([]string{token})
+	if !ok {
+		return time.Time{}, false
+	}
+	exp, ok := claims[0]["exp"].(float64)
+	return time.UnixMilli(int64(exp * 1000)), ok
+}
+
 func decodeSegment(seg string, v any) bool {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
 	return err == nil && json.Unmarshal(b, v) == nil
 }
 
-// judgeJWT judges the claims of JSON Web Tokens and returns their signatures, the
-// unpredictable part to analyse further, or nil when they are unsigned.
-func (a *tokenAnalysis) judgeJWT(tokens []string, claims []map[string]any, now time.Time, maxLife time.Duration) []string {
+// judgeJWT judges the claims of JSON Web Tokens: a signature, an expiry, a lifetime
+// within maxLife (when not zero).
+func (a *tokenAnalysis) judgeJWT(claims []map[string]any, now time.Time, maxLife time.Duration) {
 	alg, _ := claims[0][" alg"].(string)
 	var names []string
 	for k := range claims[0] {
@@ -251,7 +264,6 @@ func (a *tokenAnalysis) judgeJWT(tokens []string, claims []map[string]any, now t
 	a.notes = append(a.notes, fmt.Sprintf("JSON Web Tokens, alg %s, claims: %s", alg, strings.Join(names, ", ")))
 	if strings.EqualFold(alg, "none") {
 		a.problems = append(a.problems, "unsigned JSON Web Tokens (alg none): anyone can forge one")
-		return nil
 	}
 	if _, ok := claims[0]["jti"]; !ok {
 		a.notes = append(a.notes, "no jti claim: the tokens carry no id of their own, so a server can only revoke them by user or key")
@@ -259,20 +271,19 @@ func (a *tokenAnalysis) judgeJWT(tokens []string, claims []map[string]any, now t
 	exp, ok := claims[0]["exp"].(float64)
 	if !ok {
 		a.problems = append(a.problems, "no exp claim: the tokens never expire by themselves")
-	} else {
-		start := float64(now.Unix())
-		if iat, ok := claims[0]["iat"].(float64); ok {
-			start = iat
-		}
-		life := time.Duration((exp - start) * float64(time.Second))
-		a.notes = append(a.notes, fmt.Sprintf("claimed lifetime %s", life.Round(time.Second)))
-		if maxLife > 0 && life > maxLife {
-			a.problems = append(a.problems, fmt.Sprintf("claimed lifetime %s is beyond the absolute timeout", life.Round(time.Second)))
-		}
+		return
 	}
-	sigs := make([]string, len(tokens))
-	for i, t := range tokens {
-		sigs[i] = t[strings.LastIndex(t, ".")+1:]
+	start := float64(now.UnixNano()) / 1e9
+	if iat, ok := claims[0]["iat"].(float64); ok {
+		start = iat
 	}
-	return sigs
+	life := time.Duration((exp - start) * float64(time.Second)).Round(time.Millisecond)
+	a.notes = append(a.notes, fmt.Sprintf("claimed lifetime %s", life))
+	a.lifetime = fmt.Sprintf(" (claimed lifetime %s)", life)
+	switch {
+	case maxLife > 0 && life > maxLife:
+		a.problems = append(a.problems, fmt.Sprintf("claimed lifetime %s is beyond the absolute timeout", life))
+	case maxLife > 0:
+		a.lifetime = fmt.Sprintf(" within the absolute timeout (claimed lifetime %s)", life)
+	}
 }
