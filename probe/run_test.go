@@ -10,15 +10,16 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lapsehq/lapse/probe"
 	"github.com/lapsehq/lapse/probe/probetest"
 )
 
-// Second-scale timeouts keep a run to about five seconds; every case runs in parallel.
+// The probetest apps' timeouts: second-scale, for the tests that run on real time
+// over TLS; the others run them in virtual time.
 const (
 	idle     = 2 * time.Second
 	absolute = 4 * time.Second
@@ -58,38 +59,30 @@ func TestRunFindsEachFlawAndOnlyIt(t *testing.T) {
 		{name: "password_change_keeps_sessions", flaw: probetest.PasswordChangeKeepsSessions, fail: "password-change-revokes"},
 		{name: "api_logout_keeps_tokens", flaw: probetest.LogoutClearsCookieOnly, kind: probetest.API, fail: "logout-invalidates", skips: []string{"cookie-attributes", "fixation"}},
 	}
-	// The runs wait real seconds, so they all run at once, whatever -parallel says.
-	apps := make([]*probetest.App, len(cases))
-	reports := make([]*probe.Report, len(cases))
-	errs := make([]error, len(cases))
-	var wg sync.WaitGroup
-	for i, tc := range cases {
-		apps[i] = probetest.NewApp(tc.flaw, idle, absolute)
-		wg.Go(func() { reports[i], errs[i] = probeApp(apps[i], cmp.Or(tc.kind, probetest.Web), probe.Options{}) })
-	}
-	wg.Wait()
-	for i, tc := range cases {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := reports[i]
-			if errs[i] != nil {
-				t.Fatalf("Run: %v", errs[i])
-			}
-			for _, c := range rep.Checks {
-				want := probe.Pass
-				switch {
-				case c.ID == tc.fail:
-					want = probe.Fail
-				case slices.Contains(tc.skips, c.ID):
-					want = probe.Skip
+			// In a synctest bubble, over an in-memory transport: the
+			// timeouts pass in virtual time, however busy the machine.
+			synctest.Test(t, func(t *testing.T) {
+				app := probetest.NewApp(tc.flaw, idle, absolute)
+				rep := runVirtual(t, app, app.TargetFile("https://app.test", cmp.Or(tc.kind, probetest.Web), ""))
+				for _, c := range rep.Checks {
+					want := probe.Pass
+					switch {
+					case c.ID == tc.fail:
+						want = probe.Fail
+					case slices.Contains(tc.skips, c.ID):
+						want = probe.Skip
+					}
+					if c.Status != want {
+						t.Errorf("%s: got %s, want %s\n  detail: %s\n  evidence:\n    %s", c.ID, c.Status, want, c.Detail, strings.Join(c.Evidence, "\n    "))
+					}
 				}
-				if c.Status != want {
-					t.Errorf("%s: got %s, want %s\n  detail: %s\n  evidence:\n    %s", c.ID, c.Status, want, c.Detail, strings.Join(c.Evidence, "\n    "))
+				if got, want := rep.Failed(), tc.fail != ""; got != want {
+					t.Errorf("Failed() = %v, want %v", got, want)
 				}
-			}
-			if got, want := rep.Failed(), tc.fail != ""; got != want {
-				t.Errorf("Failed() = %v, want %v", got, want)
-			}
-			assertNoSecrets(t, rep, apps[i].Issued())
+				assertNoSecrets(t, rep, app.Issued())
+			})
 		})
 	}
 }
