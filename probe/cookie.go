@@ -29,52 +29,62 @@ func (f finding) String() string {
 // target is served over https; maxLife is the longest a credential may persist (0: no
 // policy); now is when the cookie was set.
 func judgeCookie(c *http.Cookie, credential, https bool, maxLife time.Duration, now time.Time) []finding {
-	var out []finding
-	add := func(fail bool, format string, args ...any) {
-		out = append(out, finding{fail, fmt.Sprintf(format, args...)})
-	}
+	var j cookieJudge
 	if https && !c.Secure {
-		add(credential, "no Secure attribute: the browser will also send it over plain http")
+		j.add(credential, "no Secure attribute: the browser will also send it over plain http")
 	}
 	if credential && !c.HttpOnly {
-		add(true, "no HttpOnly attribute: scripts on the page can read it")
+		j.add(true, "no HttpOnly attribute: scripts on the page can read it")
 	}
 	switch c.SameSite {
 	case http.SameSiteLaxMode, http.SameSiteStrictMode:
 	case http.SameSiteNoneMode:
-		add(credential, "SameSite=None: sent with cross-site requests")
+		j.add(credential, "SameSite=None: sent with cross-site requests")
 	default:
-		add(credential, "no valid SameSite attribute: browsers differ in what they send cross-site")
+		j.add(credential, "no valid SameSite attribute: browsers differ in what they send cross-site")
 	}
-	switch {
-	case strings.HasPrefix(c.Name, "__Host-"):
-		if !c.Secure || c.Domain != "" || c.Path != "/" {
-			add(true, "__Host- prefix without Secure, Path=/ and no Domain: browsers reject it")
-		}
-	case strings.HasPrefix(c.Name, "__Secure-"):
-		if !c.Secure {
-			add(true, "__Secure- prefix without Secure: browsers reject it")
-		}
-		if credential {
-			add(false, "prefer __Host- to __Secure- unless the cookie must reach other hosts")
-		}
-	case credential:
-		add(false, "no __Host- prefix, which would pin it to this host and path /")
-	}
+	j.prefix(c, credential)
 	if c.Domain != "" {
-		add(false, "Domain=%s also sends it to every subdomain", c.Domain)
+		j.add(false, "Domain=%s also sends it to every subdomain", c.Domain)
 	}
 	if life, persistent := lifetime(c, now); persistent && credential {
 		if maxLife > 0 && life > maxLife {
-			add(true, "persists for %s, beyond the absolute timeout", roughly(life))
+			j.add(true, "persists for %s, beyond the absolute timeout", roughly(life))
 		} else {
-			add(false, "persists for %s%s; a cookie that ends with the browser is preferred", roughly(life), map[bool]string{true: ", within the absolute timeout"}[maxLife > 0])
+			j.add(false, "persists for %s%s; a cookie that ends with the browser is preferred", roughly(life), map[bool]string{true: ", within the absolute timeout"}[maxLife > 0])
 		}
 	}
 	if len(c.Name)+len(c.Value) > 4096 {
-		add(false, "name and value exceed 4096 bytes")
+		j.add(false, "name and value exceed 4096 bytes")
 	}
-	return out
+	return j.out
+}
+
+// cookieJudge gathers the findings on one cookie.
+type cookieJudge struct{ out []finding }
+
+func (j *cookieJudge) add(fail bool, format string, args ...any) {
+	j.out = append(j.out, finding{fail, fmt.Sprintf(format, args...)})
+}
+
+// prefix judges the cookie's name prefix: one the browser would reject,
+// or a credential without the __Host- prefix that pins it to this host.
+func (j *cookieJudge) prefix(c *http.Cookie, credential bool) {
+	switch {
+	case strings.HasPrefix(c.Name, "__Host-"):
+		if !c.Secure || c.Domain != "" || c.Path != "/" {
+			j.add(true, "__Host- prefix without Secure, Path=/ and no Domain: browsers reject it")
+		}
+	case strings.HasPrefix(c.Name, "__Secure-"):
+		if !c.Secure {
+			j.add(true, "__Secure- prefix without Secure: browsers reject it")
+		}
+		if credential {
+			j.add(false, "prefer __Host- to __Secure- unless the cookie must reach other hosts")
+		}
+	case credential:
+		j.add(false, "no __Host- prefix, which would pin it to this host and path /")
+	}
 }
 
 // lifetime returns how long a cookie persists and whether it does at all.

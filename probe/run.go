@@ -101,27 +101,6 @@ func Run(ctx context.Context, t *Target, opts Options) (*Report, error) {
 		return nil, cleanError{err}
 	}
 	rep.Checks = make([]Result, len(specs))
-	run := func(i int) {
-		r, s := &rep.Checks[i], &specs[i]
-		r.Started = time.Now()
-		p.progress(Event{Check: s.id, Message: "running"})
-		func() {
-			defer func() {
-				if v := recover(); v != nil {
-					r.set(Error, "internal error: %v", v)
-				}
-			}()
-			s.run(ctx, p, r)
-		}()
-		if r.Status == "" {
-			r.set(Error, "the check ended without a verdict")
-		}
-		if ctx.Err() != nil && r.Status != Skip {
-			r.set(Error, "interrupted: %v", ctx.Err())
-		}
-		r.Finished = time.Now()
-		p.progress(Event{Check: s.id, Done: true, Status: r.Status})
-	}
 	var concurrent []int
 	for i, s := range specs {
 		r := &rep.Checks[i]
@@ -132,18 +111,41 @@ func Run(ctx context.Context, t *Target, opts Options) (*Report, error) {
 		case slices.Contains(t.Checks.Skip, s.id):
 			r.set(Skip, "skipped by checks.skip in the target file")
 		case s.disruptive:
-			run(i)
+			p.run(ctx, &specs[i], r)
 		default:
 			concurrent = append(concurrent, i)
 		}
 	}
 	var wg sync.WaitGroup
 	for _, i := range concurrent {
-		wg.Go(func() { run(i) })
+		wg.Go(func() { p.run(ctx, &specs[i], &rep.Checks[i]) })
 	}
 	wg.Wait()
 	rep.Finished = time.Now()
 	return rep, nil
+}
+
+// run runs one check into r: a check that panics, ends without a verdict
+// or is interrupted gets status [Error].
+func (p *prober) run(ctx context.Context, s *spec, r *Result) {
+	r.Started = time.Now()
+	p.progress(Event{Check: s.id, Message: "running"})
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				r.set(Error, "internal error: %v", v)
+			}
+		}()
+		s.run(ctx, p, r)
+	}()
+	if r.Status == "" {
+		r.set(Error, "the check ended without a verdict")
+	}
+	if ctx.Err() != nil && r.Status != Skip {
+		r.set(Error, "interrupted: %v", ctx.Err())
+	}
+	r.Finished = time.Now()
+	p.progress(Event{Check: s.id, Done: true, Status: r.Status})
 }
 
 // preflight checks that the target answers, tells signed-in from anonymous requests and

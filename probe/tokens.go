@@ -53,23 +53,8 @@ func analyzeTokens(tokens []string, ordered int, now time.Time, maxLife time.Dur
 	a.notes = append(a.notes, fmt.Sprintf("%d tokens, %s characters, %s alphabet (%.1f bits a character)",
 		len(parts), span(short, long), alpha.name, alpha.bits()))
 
-	varying := 0
-	var varyFrom, varyTo = -1, -1
-	column := make([]byte, len(parts))
-	for pos := range short {
-		for i, t := range parts {
-			column[i] = t[pos]
-		}
-		b := positionBits(column, len(alpha.chars))
-		if b > 0 {
-			varying++
-			if varyFrom < 0 {
-				varyFrom = pos
-			}
-			varyTo = pos + 1
-		}
-		a.estimate += b
-	}
+	varying, varyFrom, varyTo, estimate := spread(parts, short, alpha)
+	a.estimate = estimate
 	capacity := float64(varying) * alpha.bits()
 	a.notes = append(a.notes, fmt.Sprintf("%d of %d positions vary: at most %.0f bits; estimated %.0f bits from the spread of characters",
 		varying, short, capacity, a.estimate))
@@ -89,6 +74,29 @@ func analyzeTokens(tokens []string, ordered int, now time.Time, maxLife time.Dur
 		a.problems = append(a.problems, bitTests(varyingBytes(parts, alpha))...)
 	}
 	return a
+}
+
+// spread measures the first n positions of tokens: how many vary, the
+// span from the first to the last that varies (-1, -1 when none does),
+// and the entropy their spread of characters suggests, in bits.
+func spread(tokens []string, n int, alpha alphabet) (varying, from, to int, bits float64) {
+	from, to = -1, -1
+	column := make([]byte, len(tokens))
+	for pos := range n {
+		for i, t := range tokens {
+			column[i] = t[pos]
+		}
+		b := positionBits(column, len(alpha.chars))
+		if b > 0 {
+			varying++
+			if from < 0 {
+				from = pos
+			}
+			to = pos + 1
+		}
+		bits += b
+	}
+	return varying, from, to, bits
 }
 
 func span(lo, hi int) string {
@@ -159,47 +167,13 @@ var digitRun = regexp.MustCompile(`[0-9]{10,}`)
 // clockIn describes a reading of the current time found at the same place in at least
 // half of the tokens, or returns "".
 func clockIn(tokens []string, alpha alphabet, now time.Time) string {
-	units := []struct {
-		name string
-		per  float64 // units per second
-	}{{"seconds", 1}, {"milliseconds", 1e3}, {"microseconds", 1e6}, {"nanoseconds", 1e9}}
-	near := func(v float64) string {
-		for _, u := range units {
-			if math.Abs(v-float64(now.UnixNano())/1e9*u.per) <= 86400*u.per {
-				return u.name
-			}
-		}
-		return ""
-	}
+	c := clockReader{now: now}
 	hits := map[string]int{}
 	for _, t := range tokens {
 		found := map[string]bool{}
-		for _, m := range digitRun.FindAllStringIndex(t, -1) {
-			for _, w := range []int{10, 13, 16, 19} {
-				for from := m[0]; from+w <= m[1]; from++ {
-					v, err := strconv.ParseFloat(t[from:from+w], 64)
-					if u := near(v); err == nil && u != "" {
-						found[fmt.Sprintf("characters %d–%d read as decimal Unix %s", from, from+w, u)] = true
-					}
-				}
-			}
-		}
+		c.decimal(t, found)
 		if b, ok := alpha.decode(t); ok {
-			for off := range b {
-				if off+4 <= len(b) {
-					if u := near(float64(binary.BigEndian.Uint32(b[off:]))); u == "seconds" {
-						found[fmt.Sprintf("bytes %d–%d read as big-endian Unix %s", off, off+4, u)] = true
-					}
-				}
-				if off+8 <= len(b) {
-					if u := near(float64(binary.BigEndian.Uint64(b[off:]))); u != "" {
-						found[fmt.Sprintf("bytes %d–%d read as big-endian Unix %s", off, off+8, u)] = true
-					}
-					if u := near(float64(binary.LittleEndian.Uint64(b[off:]))); u != "" {
-						found[fmt.Sprintf("bytes %d–%d read as little-endian Unix %s", off, off+8, u)] = true
-					}
-				}
-			}
+			c.binary(b, found)
 		}
 		for k := range found {
 			hits[k]++
@@ -215,6 +189,59 @@ func clockIn(tokens []string, alpha alphabet, now time.Time) string {
 		return ""
 	}
 	return fmt.Sprintf("%s within a day of now, in %d of %d tokens", best, count, len(tokens))
+}
+
+// clockReader looks for readings of the time now in a token.
+type clockReader struct{ now time.Time }
+
+// clockUnits are the units a Unix time may be written in.
+var clockUnits = []struct {
+	name string
+	per  float64 // units per second
+}{{"seconds", 1}, {"milliseconds", 1e3}, {"microseconds", 1e6}, {"nanoseconds", 1e9}}
+
+// near names the unit in which v is within a day of now, or "".
+func (c clockReader) near(v float64) string {
+	for _, u := range clockUnits {
+		if math.Abs(v-float64(c.now.UnixNano())/1e9*u.per) <= 86400*u.per {
+			return u.name
+		}
+	}
+	return ""
+}
+
+// decimal notes the runs of digits in t that read as the time now.
+func (c clockReader) decimal(t string, found map[string]bool) {
+	for _, m := range digitRun.FindAllStringIndex(t, -1) {
+		for _, w := range []int{10, 13, 16, 19} {
+			for from := m[0]; from+w <= m[1]; from++ {
+				v, err := strconv.ParseFloat(t[from:from+w], 64)
+				if u := c.near(v); err == nil && u != "" {
+					found[fmt.Sprintf("characters %d–%d read as decimal Unix %s", from, from+w, u)] = true
+				}
+			}
+		}
+	}
+}
+
+// binary notes the 4- and 8-byte integers in b that read as the time now.
+func (c clockReader) binary(b []byte, found map[string]bool) {
+	for off := range b {
+		if off+4 <= len(b) {
+			if u := c.near(float64(binary.BigEndian.Uint32(b[off:]))); u == "seconds" {
+				found[fmt.Sprintf("bytes %d–%d read as big-endian Unix %s", off, off+4, u)] = true
+			}
+		}
+		if off+8 > len(b) {
+			continue
+		}
+		if u := c.near(float64(binary.BigEndian.Uint64(b[off:]))); u != "" {
+			found[fmt.Sprintf("bytes %d–%d read as big-endian Unix %s", off, off+8, u)] = true
+		}
+		if u := c.near(float64(binary.LittleEndian.Uint64(b[off:]))); u != "" {
+			found[fmt.Sprintf("bytes %d–%d read as little-endian Unix %s", off, off+8, u)] = true
+		}
+	}
 }
 
 // jwtClaims decodes the header and claims of tokens that all look like JSON Web Tokens.

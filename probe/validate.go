@@ -214,24 +214,8 @@ func (v *validator) request(key string, r *Request, withBody string) map[string]
 	} else {
 		v.sameOrigin(key+".url", r.URL)
 	}
-	if r.Form != nil && r.JSON != nil {
-		v.add(key, "set form or json, not both")
-	}
-	if r.JSON != nil {
-		if _, err := json.Marshal(r.JSON); err != nil {
-			v.add(key+".json", "cannot be sent as JSON (are all keys strings?)")
-		}
-	}
-	switch {
-	case r.Method != "":
-		if !methodName.MatchString(r.Method) {
-			v.add(key+".method", "%q is not an HTTP method in capitals such as POST", r.Method)
-		}
-	case r.Form != nil || r.JSON != nil:
-		r.Method = withBody
-	default:
-		r.Method = "GET"
-	}
+	v.body(key, r)
+	v.method(key, r, withBody)
 	for i, s := range r.ExpectStatus {
 		if s < 100 || s > 599 {
 			v.add(fmt.Sprintf("%s.expect_status[%d]", key, i), "%d is not an HTTP status", s)
@@ -243,31 +227,63 @@ func (v *validator) request(key string, r *Request, withBody string) map[string]
 	uses := map[string]bool{}
 	r.visit(key, func(at, s string) {
 		for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
-			name := m[1]
 			if key == "authenticated" {
 				v.add(at, "placeholders are not filled in here")
 				continue
 			}
-			uses[name] = true
-			switch name {
-			case "username", "password", "refresh_token":
-			case "new_password":
-				if key != "password_change" {
-					v.add(at, "{{new_password}} may only be used in password_change")
-				}
-			case "csrf":
-				if r.CSRF == nil {
-					v.add(at, "uses {{csrf}} but %s.csrf is not set", key)
-				}
-			default:
-				v.add(at, "unknown placeholder {{%s}}; known: username, password, new_password, csrf, refresh_token", name)
-			}
-			if _, ok := v.used[name]; !ok {
-				v.used[name] = at
-			}
+			uses[m[1]] = true
+			v.placeholder(key, at, m[1], r)
 		}
 	})
 	return uses
+}
+
+// body checks the body of r, found at key: a form or JSON, not both.
+func (v *validator) body(key string, r *Request) {
+	if r.Form != nil && r.JSON != nil {
+		v.add(key, "set form or json, not both")
+	}
+	if r.JSON != nil {
+		if _, err := json.Marshal(r.JSON); err != nil {
+			v.add(key+".json", "cannot be sent as JSON (are all keys strings?)")
+		}
+	}
+}
+
+// method checks the method of r, found at key, or fills it in: withBody
+// when r has a body, GET otherwise.
+func (v *validator) method(key string, r *Request, withBody string) {
+	switch {
+	case r.Method != "":
+		if !methodName.MatchString(r.Method) {
+			v.add(key+".method", "%q is not an HTTP method in capitals such as POST", r.Method)
+		}
+	case r.Form != nil || r.JSON != nil:
+		r.Method = withBody
+	default:
+		r.Method = "GET"
+	}
+}
+
+// placeholder checks the placeholder {{name}}, found at at in request r
+// of key, and notes where it was first used.
+func (v *validator) placeholder(key, at, name string, r *Request) {
+	switch name {
+	case "username", "password", "refresh_token":
+	case "new_password":
+		if key != "password_change" {
+			v.add(at, "{{new_password}} may only be used in password_change")
+		}
+	case "csrf":
+		if r.CSRF == nil {
+			v.add(at, "uses {{csrf}} but %s.csrf is not set", key)
+		}
+	default:
+		v.add(at, "unknown placeholder {{%s}}; known: username, password, new_password, csrf, refresh_token", name)
+	}
+	if _, ok := v.used[name]; !ok {
+		v.used[name] = at
+	}
 }
 
 // sameOrigin checks that the URL at key is on the base URL's origin: the probe sends
