@@ -79,7 +79,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 				b.Fatal(err)
 			}
 			d := webhook.New(webhook.Config{
-				Endpoints: []webhook.Endpoint{{Name: "ops", URL: srv.URL, Key: key}},
+				Endpoints: []webhook.Endpoint{{Name: "ops", URL: lapse.SecretURL(srv.URL), Key: key}},
 				Log:       st, Queue: st, Every: 10 * time.Millisecond,
 			})
 			if err := d.Tick(ctx); err != nil { // the endpoint's cursor: the present

@@ -30,8 +30,8 @@ type File struct {
 	// DataDir holds the embedded store and the admin key's hash.
 	DataDir string
 	// Store is where sessions live: "sqlite" (the embedded default, in
-	// DataDir) or a URL such as redis://host:6379/0.
-	Store string
+	// DataDir) or a URL such as redis://host:6379/0. It prints redacted.
+	Store lapse.SecretURL
 	// Policy is the validated session policy.
 	Policy *lapse.Policy
 	// Retention is how long ended sessions are kept before they are
@@ -58,7 +58,7 @@ const FactorKeySize = 32
 // environment variable SecretEnv).
 type Webhook struct {
 	Name      string
-	URL       string
+	URL       lapse.SecretURL
 	Secret    string
 	SecretEnv string
 	Events    []lapse.EventType
@@ -234,7 +234,7 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 		case "data_dir":
 			f.DataDir = p.str(v, key)
 		case "store":
-			f.Store = p.str(v, key)
+			f.Store = lapse.SecretURL(p.str(v, key))
 		case "default_tier":
 			f.Policy.DefaultTier = p.str(v, key)
 		case "allow_undeclared_tenants":
@@ -465,9 +465,9 @@ func (p *parser) webhooks(n *yaml.Node, path string) []Webhook {
 			case "name":
 				w.Name = p.str(v, kp)
 			case "url":
-				w.URL = p.str(v, kp)
-				if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					p.errorf(v, kp, "%q is not an http(s) URL", w.URL)
+				w.URL = lapse.SecretURL(p.str(v, kp))
+				if u, err := url.Parse(w.URL.Reveal()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					p.errorf(v, kp, "%q is not an http(s) URL", w.URL) // redacted
 				}
 			case "secret":
 				w.Secret = p.str(v, kp)

@@ -246,6 +246,22 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
+// TestOpenErrorsHoldNoPassword: a URL that does not parse is refused
+// with what is wrong with it, not the URL itself, which holds the
+// password.
+func TestOpenErrorsHoldNoPassword(t *testing.T) {
+	for _, url := range []string{
+		"redis://:S3cret@127.0.0.1:notaport/0",
+		"rediss://u:S3cret@[::1/0",
+		"redis+cluster://:S3cret@h1:1,h2:2/?x=%zz",
+	} {
+		_, err := redis.Open(context.Background(), url)
+		if err == nil || lapse.ErrorCode(err) != lapse.CodeInvalid || strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("Open(%q) = %v; want invalid_request without the password", url, err)
+		}
+	}
+}
+
 // dropHeartbeats is a go-redis hook that swallows the change feed's
 // heartbeat PUBLISHes, as a broken cluster bus link would lose them.
 type dropHeartbeats struct{}

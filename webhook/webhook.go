@@ -22,7 +22,8 @@ import (
 type Endpoint struct {
 	// Name identifies the endpoint in the delivery queue; keep it stable.
 	Name string
-	URL  string
+	// URL is where events are posted; it prints redacted.
+	URL lapse.SecretURL
 	// Key is the HMAC key (the decoded part of a "whsec_" secret).
 	Key []byte
 	// Types filters the events sent; empty means all.
@@ -230,7 +231,7 @@ func (d *Dispatcher) attempt(ctx context.Context, ep Endpoint, del lapse.Deliver
 		return d.failed(del, err), true
 	}
 	now := d.cfg.Clock.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL.Reveal(), bytes.NewReader(body))
 	if err != nil {
 		return d.failed(del, err), true
 	}

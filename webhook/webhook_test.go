@@ -94,7 +94,7 @@ func newFixture(t *testing.T, types []lapse.EventType, statuses ...int) *fixture
 	t.Cleanup(srv.Close)
 	key, _ := webhook.ParseSecret(webhook.NewSecret())
 	d := webhook.New(webhook.Config{
-		Endpoints: []webhook.Endpoint{{Name: "test", URL: srv.URL, Key: key, Types: types}},
+		Endpoints: []webhook.Endpoint{{Name: "test", URL: lapse.SecretURL(srv.URL), Key: key, Types: types}},
 		Log:       st, Queue: st, Clock: clock,
 		RetryBase: time.Second, RetryMax: time.Minute, MaxAttempts: 3,
 	})
@@ -220,7 +220,7 @@ func TestSlowEndpointDoesNotHoldUpOthers(t *testing.T) {
 	defer fast.Close()
 	key, _ := webhook.ParseSecret(webhook.NewSecret())
 	d := webhook.New(webhook.Config{Log: st, Queue: st, Clock: clock, Endpoints: []webhook.Endpoint{
-		{Name: "a-slow", URL: slow.URL, Key: key}, {Name: "b-fast", URL: fast.URL, Key: key}}})
+		{Name: "a-slow", URL: lapse.SecretURL(slow.URL), Key: key}, {Name: "b-fast", URL: lapse.SecretURL(fast.URL), Key: key}}})
 	if err := d.Tick(ctx); err != nil { // both endpoints start at the present
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		cfg.DataDir = *dataDir
 	}
 	if *store != "" {
-		cfg.Store = *store
+		cfg.Store = lapse.SecretURL(*store)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if err := serve(ctx, cfg, stdout, log); err != nil {
