@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -43,6 +44,11 @@ type File struct {
 	Webhooks []Webhook
 	// WebhookRetry sets delivery retries.
 	WebhookRetry Retry
+	// WebhookAllowNetworks are private networks (CIDR prefixes) webhook
+	// receivers may be in, for receivers on premises; without them a
+	// delivery refuses loopback, private, link-local and other internal
+	// addresses (see webhook.Config.AllowNetworks).
+	WebhookAllowNetworks []netip.Prefix
 	// FactorKey seals the secrets of the built-in TOTP factor at rest:
 	// FactorKeySize bytes, given in base64 as factor_key. nil leaves it to
 	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
@@ -260,10 +266,22 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 		case "factor_key":
 			f.FactorKey = p.factorKey(v, key)
 		default:
-			return false
+			return p.securityKey(f, key, v)
 		}
 		return true
 	})
+}
+
+// securityKey reads the keys of docs/security.md, and reports whether
+// key is one.
+func (p *parser) securityKey(f *File, key string, v *yaml.Node) bool {
+	switch key {
+	case "webhook_allow_networks":
+		f.WebhookAllowNetworks = p.networks(v, key)
+	default:
+		return false
+	}
+	return true
 }
 
 func (p *parser) tiers(n *yaml.Node, path string) (map[string]lapse.Tier, map[string]lapse.Bounds) {
@@ -520,6 +538,24 @@ func (p *parser) retry(n *yaml.Node, path string) Retry {
 		return true
 	})
 	return r
+}
+
+// networks reads a list of CIDR prefixes, such as [10.20.0.0/16, fd00::/8].
+func (p *parser) networks(n *yaml.Node, key string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range p.strs(n, key) {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			p.errorf(n, key, "%q is not a network in CIDR notation, such as 10.20.0.0/16 or fd00::/8", s)
+			continue
+		}
+		if pfx != pfx.Masked() {
+			p.errorf(n, key, "%q has bits set past its prefix length; did you mean %s?", s, pfx.Masked())
+			continue
+		}
+		out = append(out, pfx)
+	}
+	return out
 }
 
 func validName(s string) bool {

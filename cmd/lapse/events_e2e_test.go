@@ -68,6 +68,7 @@ func TestIdleExpiryWebhookIsSignedAndRetried(t *testing.T) {
 	cfg := e2eConfig + `
 sweep_interval: 50ms
 webhook_retry: {base: 300ms, max: 1s, attempts: 5}
+webhook_allow_networks: [127.0.0.0/8] # the receiver is on loopback
 webhooks:
   - name: ops
     url: ` + url + `
@@ -139,6 +140,7 @@ func TestDeadLettersCanBeReplayedFromTheCLI(t *testing.T) {
 	dir := t.TempDir()
 	cfg := e2eConfig + `
 webhook_retry: {base: 100ms, max: 200ms, attempts: 2}
+webhook_allow_networks: [127.0.0.0/8] # the receiver is on loopback
 webhooks:
   - {name: ops, url: "` + url + `", secret: "` + webhook.NewSecret() + `", events: [session.revoked]}
 `

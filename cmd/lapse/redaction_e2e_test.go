@@ -50,6 +50,7 @@ func TestNoPasswordInAnyOutput(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "lapse.yaml")
 	os.WriteFile(cfgPath, []byte(e2eConfig+`
 webhook_retry: {base: 100ms, max: 200ms, attempts: 1}
+webhook_allow_networks: [127.0.0.0/8]
 webhooks:
   - {name: ops, url: "`+hook+`", secret: "`+webhook.NewSecret()+`", events: [session.revoked]}
 `), 0o600)

@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	}
 	events := feed.New(store, 0)
 	dispatcher := webhook.New(webhook.Config{
-		Endpoints: endpoints, Log: store, Queue: store, Clock: clock,
+		Endpoints: endpoints, Log: store, Queue: store, Clock: clock, AllowNetworks: cfg.WebhookAllowNetworks,
 		RetryBase: cfg.WebhookRetry.Base, RetryMax: cfg.WebhookRetry.Max, MaxAttempts: cfg.WebhookRetry.Attempts,
 		OnError: func(err error) { log.Error("webhook delivery", "err", err) },
 	})
