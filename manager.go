@@ -649,6 +649,24 @@ func asOf(s *Session, now time.Time) *Session {
 	return s
 }
 
+// Record records ev, an event that changes no session (such as
+// [EventKeyRejected]), in the store's event log: hash-chained and
+// delivered to webhooks like the sessions' events. It sets ev's ID and
+// Time. It fails with [CodeInvalid] when ev names a session or the store
+// is not an [EventRecorder], or with a store error.
+func (m *Manager) Record(ctx context.Context, ev Event) error {
+	rec, ok := m.store.(EventRecorder)
+	switch {
+	case ev.SessionID != "" || ev.Subject != "":
+		return Errorf(CodeInvalid, "Record takes events of no session; a session's events are recorded with its change")
+	case !ok:
+		return Errorf(CodeInvalid, "this store records no events outside a session's")
+	}
+	ev.Time = m.clock.Now()
+	ev.ID = NewEventID(ev.Time)
+	return rec.RecordEvent(ctx, ev)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Verified(Code, time.Duration) {}

@@ -80,7 +80,7 @@ type Retry struct {
 
 // EventTypes lists every event type a webhook may ask for.
 var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
-	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon}
+	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20

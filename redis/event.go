@@ -159,8 +159,28 @@ func eventOf(v map[string]any) (lapse.Event, error) {
 	return lapse.Event{
 		ID: str("id"), Type: lapse.EventType(str("type")), Time: t,
 		SessionID: str("session_id"), Subject: str("subject"), Tenant: str("tenant"), Tier: str("tier"),
-		Reason: lapse.Reason(str("reason")), Actor: str("actor"),
+		Reason: lapse.Reason(str("reason")), Actor: str("actor"), IP: str("ip"),
 	}, nil
+}
+
+var _ lapse.EventRecorder = (*Store)(nil)
+
+// RecordEvent implements [lapse.EventRecorder]: ev goes into the outbox
+// of its subject's bucket (the empty subject's), as a session's events
+// do from their scripts, and reaches the log with the next relay. It
+// fails with [lapse.CodeStoreUnavailable].
+func (s *Store) RecordEvent(ctx context.Context, ev lapse.Event) error {
+	b := bucket(ev.Subject)
+	err := s.c.XAdd(ctx, &goredis.XAddArgs{Stream: s.outboxKey(b), Values: []any{
+		"id", ev.ID, "type", string(ev.Type), "time", enc(ev.Time),
+		"session_id", ev.SessionID, "subject", ev.Subject, "tenant", ev.Tenant, "tier", ev.Tier,
+		"reason", string(ev.Reason), "actor", ev.Actor, "ip", ev.IP,
+	}}).Err()
+	if err != nil {
+		return wrap(err)
+	}
+	s.hint(ctx, b)
+	return nil
 }
 
 // pending is one outbox entry waiting to be relayed.
@@ -313,14 +333,14 @@ func (s *Store) relayOnce(ctx context.Context, full bool) (bool, error) {
 	}
 	last := map[int]string{} // bucket -> new cursor
 	var order []int
-	evArgs := make([]any, 0, 1+12*len(batch))
+	evArgs := make([]any, 0, 1+13*len(batch))
 	evArgs = append(evArgs, len(batch))
 	for i := range batch {
 		p := &batch[i]
 		p.ev.Seq = head + int64(i) + 1
 		hash := p.ev.ChainHash(prev)
 		evArgs = append(evArgs, p.ev.Seq, p.ev.ID, string(p.ev.Type), enc(p.ev.Time),
-			p.ev.SessionID, p.ev.Subject, p.ev.Tenant, p.ev.Tier, string(p.ev.Reason), p.ev.Actor,
+			p.ev.SessionID, p.ev.Subject, p.ev.Tenant, p.ev.Tier, string(p.ev.Reason), p.ev.Actor, p.ev.IP,
 			hex.EncodeToString(prev), hex.EncodeToString(hash))
 		prev = hash
 		if _, ok := last[p.bucket]; !ok {

@@ -66,6 +66,7 @@ var cases = []struct {
 	{"query_events_filters", testQueryEvents},
 	{"audit_chain_verifies", testChain},
 	{"list_sessions_filters_by_status_and_pages_newest_first", testListSessions},
+	{"event_without_a_session_is_recorded_chained_and_delivered", testRecordEvent},
 }
 
 var ctx = context.Background()
@@ -992,4 +993,88 @@ func testListSessions(t *testing.T, st lapse.Store) {
 	}
 	_, err := l.ListSessions(ctx, lapse.SessionQuery{Status: "sleeping", Now: now})
 	wantCode(t, "ListSessions with an unknown status", err, lapse.CodeInvalid)
+}
+
+// testRecordEvent: an event of no session (a rejected API key) is
+// recorded between the sessions' events, read back whole, found by the
+// audit queries, chained, and queued for webhooks like any other.
+func testRecordEvent(t *testing.T, st lapse.Store) {
+	r, ok := st.(lapse.EventRecorder)
+	if !ok {
+		t.Skip("store does not implement lapse.EventRecorder")
+	}
+	alice := newSession("alice", "acme", "standard", t0)
+	mustCreate(t, st, alice, 0)
+	rejected := lapse.Event{ID: lapse.NewEventID(t0.Add(time.Second)), Type: lapse.EventKeyRejected,
+		Time: t0.Add(time.Second), Reason: lapse.ReasonInvalidKey, Actor: lapse.ActorAPI, IP: "2001:db8::7"}
+	if err := r.RecordEvent(ctx, rejected); err != nil {
+		t.Fatalf("RecordEvent: %v", err)
+	}
+	st.End(ctx, alice.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(2 * time.Second)})
+	log, ok := st.(lapse.EventLog)
+	if !ok {
+		t.Fatal("an EventRecorder must also be an EventLog")
+	}
+	evs, err := log.Events(ctx, 0, 10)
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("Events = %d events, %v; want created, key_rejected, revoked", len(evs), err)
+	}
+	got := evs[1]
+	rejected.Seq = got.Seq
+	if !got.Time.Equal(rejected.Time) || got.Seq <= evs[0].Seq || got.Seq >= evs[2].Seq {
+		t.Errorf("recorded event at %v seq %d, want %v between seqs %d and %d", got.Time, got.Seq, rejected.Time, evs[0].Seq, evs[2].Seq)
+	}
+	got.Time = rejected.Time
+	if got != rejected {
+		t.Errorf("read back %+v, want %+v", got, rejected)
+	}
+	if evs[0].IP != "" || evs[2].IP != "" {
+		t.Errorf("a session's events got an address: %q, %q", evs[0].IP, evs[2].IP)
+	}
+	if a, ok := st.(lapse.AuditLog); ok {
+		checkRecordedInAudit(t, a, alice.ID, rejected.IP)
+	}
+	if q, ok := st.(lapse.DeliveryQueue); ok {
+		checkRecordedDelivered(t, q, evs[1].Seq, evs[2].Seq, rejected.IP)
+	}
+}
+
+// checkRecordedInAudit checks that the audit queries find the recorded
+// event of no session, and alice's two apart from it, and that the
+// chain, address included, verifies.
+func checkRecordedInAudit(t *testing.T, a lapse.AuditLog, aliceID, ip string) {
+	t.Helper()
+	for _, c := range []struct {
+		q    lapse.EventQuery
+		want int
+	}{
+		{lapse.EventQuery{Types: []lapse.EventType{lapse.EventKeyRejected}}, 1},
+		{lapse.EventQuery{Subject: "alice"}, 2},
+		{lapse.EventQuery{SessionID: aliceID}, 2},
+		{lapse.EventQuery{Tenant: "acme"}, 2},
+	} {
+		if got, err := a.QueryEvents(ctx, c.q); err != nil || len(got) != c.want {
+			t.Errorf("QueryEvents(%+v) = %d events, %v; want %d", c.q, len(got), err, c.want)
+		}
+	}
+	rep, err := lapse.VerifyChain(ctx, a, 0, nil)
+	if err != nil || !rep.OK() || rep.Records != 3 {
+		t.Errorf("VerifyChain = %+v, %v; want 3 records intact", rep, err)
+	}
+	if recs, _ := a.ChainRecords(ctx, 0, 10); len(recs) != 3 || recs[1].IP != ip {
+		t.Errorf("the chain records lost the address: %+v", recs)
+	}
+}
+
+// checkRecordedDelivered queues the recorded event (seq) for a webhook
+// and checks it comes out due, whole.
+func checkRecordedDelivered(t *testing.T, q lapse.DeliveryQueue, seq, cursor int64, ip string) {
+	t.Helper()
+	if err := q.Enqueue(ctx, "ops", []int64{seq}, cursor, t0); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	due, err := q.Due(ctx, t0, 10)
+	if err != nil || len(due) != 1 || due[0].Event.Type != lapse.EventKeyRejected || due[0].Event.IP != ip {
+		t.Errorf("Due = %+v, %v; want the key_rejected event with its address", due, err)
+	}
 }
