@@ -40,12 +40,14 @@ var files embed.FS
 const Prefix = "/console/"
 
 // Tier and Subject are the tier and subject of console sessions, in the
-// platform tenant (""). [New] refuses a platform policy that declares a
-// tier of the same name, so that no platform session can pass for a
-// console session.
+// platform tenant (""). The subject is in lapse's own namespace
+// ([lapse.ReservedPrefix]): the platform's API refuses it, and no
+// platform list or revoke reaches a console session, so no platform user
+// can see or end an operator's session. [New] also refuses a platform
+// policy that declares a tier of the same name.
 const (
 	Tier    = "lapse-console"
-	Subject = "lapse:console-admin"
+	Subject = lapse.ReservedPrefix + "console-admin"
 )
 
 // Actor is the actor recorded on the events of revocations made in the
@@ -120,7 +122,7 @@ func New(cfg Config) (*Console, error) {
 		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
 	}
 	// No cache: a console session revoked anywhere is refused at once.
-	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1})
+	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1, Reserved: true})
 	if err != nil {
 		return nil, err
 	}

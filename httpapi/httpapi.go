@@ -126,6 +126,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	api := http.NewServeMux()
 	for _, rt := range routes {
 		h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) }))
+		if strings.Contains(rt.path, "{subject}") {
+			h = s.platformSubject(h)
+		}
 		if !rt.public {
 			h = s.keys.Require(h, s)
 		}

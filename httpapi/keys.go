@@ -52,3 +52,16 @@ func (k *Keys) Require(h http.Handler, s *Server) http.Handler {
 // it, answering others like the API does: for routes mounted beside the
 // API, such as /metrics.
 func (s *Server) RequireKey(h http.Handler) http.Handler { return s.keys.Require(h, s) }
+
+// platformSubject refuses a subject route for a subject in lapse's own
+// namespace ([lapse.ReservedPrefix]): the operators' sessions are not
+// the platform's to list or end, nor their factors to manage.
+func (s *Server) platformSubject(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lapse.ReservedSubject(r.PathValue("subject")) {
+			s.writeProblem(w, r, lapse.CodeInvalid, "subjects beginning with "+lapse.ReservedPrefix+" are reserved for lapse's own sessions", nil)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

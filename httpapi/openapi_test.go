@@ -1046,6 +1046,7 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 			tok, _ := bare.create(alice)
 			return bare.asSession("GET", "/v1/session/events", tok, viaBearer)
 		}},
+		{"factors_reserved_subject", 400, req("GET", "/v1/subjects/lapse:console-admin/factors", nil)},
 
 		{"verify_step_up_lists_factors", 403, func(h *harness) *http.Request {
 			tok, _, _ := h.enrolled("fay")

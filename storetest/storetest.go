@@ -925,7 +925,10 @@ func testListSessions(t *testing.T, st lapse.Store) {
 	carol := newSession("carol", "acme", "standard", t0.Add(27*time.Minute))
 	twin := newSession("erin", "", "standard", t0.Add(27*time.Minute)) // same CreatedAt as carol
 	expired := newSession("frank", "", "standard", t0.Add(-time.Hour))
-	for _, s := range []*lapse.Session{lapsed, alice, bob, carol, twin, expired} {
+	// An operator's session, in lapse's own namespace: listed only when
+	// the query asks for that namespace.
+	operator := newSession(lapse.ReservedPrefix+"console-admin", "", "lapse-console", t0.Add(28*time.Minute))
+	for _, s := range []*lapse.Session{lapsed, alice, bob, carol, twin, expired, operator} {
 		mustCreate(t, st, s, 0)
 	}
 	st.End(ctx, carol.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Now: now})
@@ -962,6 +965,9 @@ func testListSessions(t *testing.T, st lapse.Store) {
 		{"tenant_and_status", lapse.SessionQuery{Tenant: "acme", Status: lapse.StatusActive, Now: now}, []*lapse.Session{alice}},
 		{"limit", lapse.SessionQuery{Limit: 2, Now: now}, newest[:2]},
 		{"after_cursor", lapse.SessionQuery{After: newest[0].Cursor(), Limit: 2, Now: now}, newest[1:3]},
+		{"reserved_namespace", lapse.SessionQuery{Reserved: true, Now: now}, []*lapse.Session{operator}},
+		{"reserved_subject_outside_its_namespace", lapse.SessionQuery{Subject: operator.Subject, Now: now}, nil},
+		{"platform_subject_inside_the_reserved_namespace", lapse.SessionQuery{Subject: "alice", Reserved: true, Now: now}, nil},
 	} {
 		got, err := l.ListSessions(ctx, c.q)
 		if err != nil {
