@@ -49,6 +49,9 @@ type File struct {
 	// delivery refuses loopback, private, link-local and other internal
 	// addresses (see webhook.Config.AllowNetworks).
 	WebhookAllowNetworks []netip.Prefix
+	// EventStreams caps the session event streams (GET
+	// /v1/session/events) this node holds open.
+	EventStreams StreamLimits
 	// FactorKey seals the secrets of the built-in TOTP factor at rest:
 	// FactorKeySize bytes, given in base64 as factor_key. nil leaves it to
 	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
@@ -72,6 +75,21 @@ type Webhook struct {
 	Key string
 }
 
+// StreamLimits caps the event streams one node holds open: PerSession
+// for one session, PerNode in all. Zero values are the defaults of
+// [DefaultStreamLimits].
+type StreamLimits struct {
+	PerSession int
+	PerNode    int
+}
+
+// DefaultStreamLimits are the stream caps without a setting: a browser
+// holds one stream per session (its tabs share it), so four leave room
+// for a reconnection that overlaps a stream not yet noticed gone; ten
+// thousand streams take a few hundred megabytes and as many file
+// descriptors.
+var DefaultStreamLimits = StreamLimits{PerSession: 4, PerNode: 10_000}
+
 // Retry configures webhook delivery retries; zero values are defaults.
 type Retry struct {
 	Base, Max time.Duration
@@ -93,7 +111,7 @@ func Default() *File {
 		panic("config: built-in default policy is invalid: " + err.Error())
 	}
 	return &File{Listen: "127.0.0.1:8080", DataDir: "lapse-data", Store: "sqlite", Policy: p,
-		Retention: 30 * 24 * time.Hour, SweepInterval: 200 * time.Millisecond}
+		Retention: 30 * 24 * time.Hour, SweepInterval: 200 * time.Millisecond, EventStreams: DefaultStreamLimits}
 }
 
 // DefaultPolicy is the policy used without a config file: a standard tier
@@ -278,6 +296,8 @@ func (p *parser) securityKey(f *File, key string, v *yaml.Node) bool {
 	switch key {
 	case "webhook_allow_networks":
 		f.WebhookAllowNetworks = p.networks(v, key)
+	case "event_streams":
+		f.EventStreams = p.streams(v, key)
 	default:
 		return false
 	}
@@ -556,6 +576,31 @@ func (p *parser) networks(n *yaml.Node, key string) []netip.Prefix {
 		out = append(out, pfx)
 	}
 	return out
+}
+
+func (p *parser) streams(n *yaml.Node, path string) StreamLimits {
+	l := DefaultStreamLimits
+	p.fields(n, path, func(key string, v *yaml.Node) bool {
+		kp := join(path, key)
+		var dst *int
+		switch key {
+		case "per_session":
+			dst = &l.PerSession
+		case "per_node":
+			dst = &l.PerNode
+		default:
+			return false
+		}
+		before := len(p.errs)
+		if *dst = p.integer(v, kp); *dst < 1 && len(p.errs) == before {
+			p.errorf(v, kp, "must be at least 1")
+		}
+		return true
+	})
+	if l.PerSession > l.PerNode {
+		p.errorf(n, path, "per_session (%d) is more than per_node (%d)", l.PerSession, l.PerNode)
+	}
+	return l
 }
 
 func validName(s string) bool {

@@ -12,6 +12,7 @@ import (
 func TestSecurityKeys(t *testing.T) {
 	f, err := config.Parse("x.yaml", []byte(`
 webhook_allow_networks: [10.20.0.0/16, "fd00::/8"]
+event_streams: {per_session: 2, per_node: 50}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -19,12 +20,18 @@ webhook_allow_networks: [10.20.0.0/16, "fd00::/8"]
 	if want := []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("fd00::/8")}; !slices.Equal(f.WebhookAllowNetworks, want) {
 		t.Errorf("webhook_allow_networks = %v, want %v", f.WebhookAllowNetworks, want)
 	}
-	if d, _ := config.Parse("x.yaml", nil); len(d.WebhookAllowNetworks) != 0 {
-		t.Errorf("default webhook_allow_networks = %v, want none", d.WebhookAllowNetworks)
+	if f.EventStreams != (config.StreamLimits{PerSession: 2, PerNode: 50}) {
+		t.Errorf("event_streams = %+v", f.EventStreams)
+	}
+	if d, _ := config.Parse("x.yaml", nil); len(d.WebhookAllowNetworks) != 0 || d.EventStreams != config.DefaultStreamLimits {
+		t.Errorf("defaults: allow %v, streams %+v", d.WebhookAllowNetworks, d.EventStreams)
 	}
 	for _, c := range []struct{ yaml, want string }{
 		{"webhook_allow_networks: [10.0.0.0]\n", `x.yaml:1: webhook_allow_networks: "10.0.0.0" is not a network in CIDR notation`},
 		{"webhook_allow_networks: [10.0.0.1/8]\n", `did you mean 10.0.0.0/8?`},
+		{"event_streams: {per_session: 0}\n", `x.yaml:1: event_streams.per_session: must be at least 1`},
+		{"event_streams: {per_session: 5, per_node: 4}\n", `per_session (5) is more than per_node (4)`},
+		{"event_streams: {per_tab: 5}\n", `event_streams.per_tab: is not a known key`},
 	} {
 		if _, err := config.Parse("x.yaml", []byte(c.yaml)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want one with %q", c.yaml, err, c.want)

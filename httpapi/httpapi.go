@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -45,6 +46,10 @@ type Config struct {
 	// Factors is lapse's built-in second factor (package totp); nil
 	// leaves the factor routes answering 404.
 	Factors lapse.FactorService
+	// StreamsPerSession and StreamsPerNode cap the event streams open
+	// at once, for one session and in all; a stream past either is
+	// refused with 429 too_many_streams. Zero means 4 and 10,000.
+	StreamsPerSession, StreamsPerNode int
 }
 
 // defaultSessionCookie is the session cookie's name when
@@ -65,6 +70,7 @@ type Server struct {
 	events  Watcher
 	cookie  string
 	factors lapse.FactorService
+	streams *streams
 }
 
 // New returns a server for cfg.
@@ -80,7 +86,8 @@ func New(cfg Config) (*Server, error) {
 	if cookie == "" {
 		cookie = defaultSessionCookie
 	}
-	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors}, nil
+	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors,
+		streams: newStreams(cmp.Or(cfg.StreamsPerSession, 4), cmp.Or(cfg.StreamsPerNode, 10_000))}, nil
 }
 
 // route is one operation of the API. The OpenAPI test checks this table

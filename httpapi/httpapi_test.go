@@ -36,7 +36,9 @@ type harness struct {
 	clock *lapsetest.Clock
 	store *faultStore
 	srv   *httptest.Server
-	key   string
+	// server is the API the harness serves.
+	server *Server
+	key    string
 	// cookie is the name of the session cookie.
 	cookie string
 	log    *syncBuffer
@@ -50,6 +52,8 @@ type harnessOptions struct {
 	feed       bool   // run an event feed for GET /v1/session/events
 	noAuditLog bool   // hide the store's audit log from the server
 	cookie     string // Config.SessionCookie
+	// streamsPerSession and streamsPerNode are Config's; 0 its defaults.
+	streamsPerSession, streamsPerNode int
 }
 
 func newHarness(t *testing.T, opts ...harnessOptions) *harness {
@@ -76,7 +80,8 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	scfg := Config{Manager: m, Keys: NewKeys(lapse.HashSecret(h.key)), Logger: logger, SessionCookie: o.cookie}
+	scfg := Config{Manager: m, Keys: NewKeys(lapse.HashSecret(h.key)), Logger: logger, SessionCookie: o.cookie,
+		StreamsPerSession: o.streamsPerSession, StreamsPerNode: o.streamsPerNode}
 	if fs, ok := cfg.Store.(lapse.FactorStore); ok {
 		scfg.Factors = newFactors(t, m, fs) // factor_test.go
 	}
@@ -95,6 +100,7 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.server = s
 	mux := http.NewServeMux()
 	s.Register(mux)
 	h.srv = httptest.NewServer(mux)

@@ -889,6 +889,8 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 	// bare has neither an event feed nor an audit log: its requests are
 	// sent like h's.
 	bare := newHarness(t, harnessOptions{noAuditLog: true})
+	// tight holds one event stream per session.
+	tight := newHarness(t, harnessOptions{feed: true, streamsPerSession: 1})
 
 	req := func(method, path string, body any) func(h *harness) *http.Request {
 		return func(h *harness) *http.Request { return h.newRequest(method, path, body) }
@@ -1045,6 +1047,11 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 		{"events_without_feed", 404, func(*harness) *http.Request {
 			tok, _ := bare.create(alice)
 			return bare.asSession("GET", "/v1/session/events", tok, viaBearer)
+		}},
+		{"events_past_the_cap", 429, func(*harness) *http.Request {
+			tok, _ := tight.create(alice)
+			tight.openStream(t, tight.asSession("GET", "/v1/session/events", tok, viaBearer)) // held to the test's end
+			return tight.asSession("GET", "/v1/session/events", tok, viaBearer)
 		}},
 		{"factors_reserved_subject", 400, req("GET", "/v1/subjects/lapse:console-admin/factors", nil)},
 

@@ -19,6 +19,7 @@ const (
 	CodeNotFound         lapse.Code = "not_found"
 	CodeMethodNotAllowed lapse.Code = "method_not_allowed"
 	CodeCSRF             lapse.Code = "csrf_header_required"
+	CodeTooManyStreams   lapse.Code = "too_many_streams"
 )
 
 // statuses maps every code to its HTTP status: the one table that does.
@@ -46,6 +47,7 @@ var statuses = map[lapse.Code]int{
 	lapse.CodeRejected:               http.StatusForbidden,
 	lapse.CodeReused:                 http.StatusForbidden,
 	lapse.CodeTooManyAttempts:        http.StatusTooManyRequests,
+	CodeTooManyStreams:               http.StatusTooManyRequests,
 }
 
 // Problem is an RFC 9457 problem document with lapse's stable code.

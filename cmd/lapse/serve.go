@@ -101,10 +101,12 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors})
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors,
+		StreamsPerSession: cfg.EventStreams.PerSession, StreamsPerNode: cfg.EventStreams.PerNode})
 	if err != nil {
 		return err
 	}
+	reg.CountStreams(api)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	mux.Handle("GET /metrics", api.RequireKey(reg.Handler()))
