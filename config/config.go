@@ -49,6 +49,11 @@ type File struct {
 	// delivery refuses loopback, private, link-local and other internal
 	// addresses (see webhook.Config.AllowNetworks).
 	WebhookAllowNetworks []netip.Prefix
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// lapse: a request from one of them is attributed to the client
+	// address it forwarded (X-Forwarded-For), for the sign-in throttle
+	// and the address of console sessions. Empty trusts no header.
+	TrustedProxies []netip.Prefix
 	// EventStreams caps the session event streams (GET
 	// /v1/session/events) this node holds open.
 	EventStreams StreamLimits
@@ -296,6 +301,8 @@ func (p *parser) securityKey(f *File, key string, v *yaml.Node) bool {
 	switch key {
 	case "webhook_allow_networks":
 		f.WebhookAllowNetworks = p.networks(v, key)
+	case "trusted_proxies":
+		f.TrustedProxies = p.networks(v, key)
 	case "event_streams":
 		f.EventStreams = p.streams(v, key)
 	default:

@@ -12,6 +12,7 @@ import (
 func TestSecurityKeys(t *testing.T) {
 	f, err := config.Parse("x.yaml", []byte(`
 webhook_allow_networks: [10.20.0.0/16, "fd00::/8"]
+trusted_proxies: [192.0.2.0/24]
 event_streams: {per_session: 2, per_node: 50}
 `))
 	if err != nil {
@@ -20,15 +21,19 @@ event_streams: {per_session: 2, per_node: 50}
 	if want := []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("fd00::/8")}; !slices.Equal(f.WebhookAllowNetworks, want) {
 		t.Errorf("webhook_allow_networks = %v, want %v", f.WebhookAllowNetworks, want)
 	}
+	if len(f.TrustedProxies) != 1 || f.TrustedProxies[0] != netip.MustParsePrefix("192.0.2.0/24") {
+		t.Errorf("trusted_proxies = %v", f.TrustedProxies)
+	}
 	if f.EventStreams != (config.StreamLimits{PerSession: 2, PerNode: 50}) {
 		t.Errorf("event_streams = %+v", f.EventStreams)
 	}
-	if d, _ := config.Parse("x.yaml", nil); len(d.WebhookAllowNetworks) != 0 || d.EventStreams != config.DefaultStreamLimits {
-		t.Errorf("defaults: allow %v, streams %+v", d.WebhookAllowNetworks, d.EventStreams)
+	d, _ := config.Parse("x.yaml", nil)
+	if d.EventStreams != config.DefaultStreamLimits || len(d.WebhookAllowNetworks) != 0 || len(d.TrustedProxies) != 0 {
+		t.Errorf("defaults: streams %+v, allow %v, proxies %v", d.EventStreams, d.WebhookAllowNetworks, d.TrustedProxies)
 	}
 	for _, c := range []struct{ yaml, want string }{
 		{"webhook_allow_networks: [10.0.0.0]\n", `x.yaml:1: webhook_allow_networks: "10.0.0.0" is not a network in CIDR notation`},
-		{"webhook_allow_networks: [10.0.0.1/8]\n", `did you mean 10.0.0.0/8?`},
+		{"trusted_proxies: [10.0.0.1/8]\n", `did you mean 10.0.0.0/8?`},
 		{"event_streams: {per_session: 0}\n", `x.yaml:1: event_streams.per_session: must be at least 1`},
 		{"event_streams: {per_session: 5, per_node: 4}\n", `per_session (5) is more than per_node (4)`},
 		{"event_streams: {per_tab: 5}\n", `event_streams.per_tab: is not a known key`},

@@ -1,7 +1,7 @@
 // Package metrics exposes lapse's Prometheus metrics: active sessions by
 // tier, verifications by outcome, verify latency, sessions created and
-// ended by tier and reason, and the session event streams open and
-// refused. It implements [lapse.Observer].
+// ended by tier and reason, the session event streams open and refused,
+// and the API keys refused. It implements [lapse.Observer].
 package metrics
 
 import (
@@ -93,6 +93,33 @@ func (m *Metrics) CountStreams(c StreamCounter) {
 			ConstLabels: prometheus.Labels{"limit": "per_node"},
 		}, func() float64 { _, _, n := c.StreamCounts(); return float64(n) }),
 	)
+}
+
+// RejectionCounter is what the key-rejection metrics read: the sign-in
+// throttle (throttle.Limiter).
+type RejectionCounter interface {
+	// Counts returns the invalid keys counted and the attempts refused
+	// unseen (429), so far.
+	Counts() (rejected, throttled uint64)
+}
+
+// CountRejections reports c's refusals as
+// lapse_key_rejections_total{reason="invalid_key"|"throttled"}: API keys
+// refused (at the API or the console's sign-in) because they are not
+// valid, and attempts refused with 429 before their key was looked at.
+func (m *Metrics) CountRejections(c RejectionCounter) {
+	for _, r := range []struct {
+		reason string
+		value  func() float64
+	}{
+		{"invalid_key", func() float64 { n, _ := c.Counts(); return float64(n) }},
+		{"throttled", func() float64 { _, n := c.Counts(); return float64(n) }},
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lapse_key_rejections_total", Help: "API keys refused: invalid_key (checked and not valid) or throttled (429, not checked).",
+			ConstLabels: prometheus.Labels{"reason": r.reason},
+		}, r.value))
+	}
 }
 
 // Verified implements [lapse.Observer].

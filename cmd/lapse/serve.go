@@ -23,6 +23,7 @@ import (
 	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/metrics"
+	"github.com/lapsehq/lapse/throttle"
 	"github.com/lapsehq/lapse/web"
 	"github.com/lapsehq/lapse/webhook"
 )
@@ -101,7 +102,12 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	// One throttle for the API and the console's sign-in: both take the
+	// admin key, so a source's wrong keys count together.
+	limiter := throttle.New(throttle.Config{Clock: clock})
+	reg.CountRejections(limiter)
 	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors,
+		Throttle: limiter, TrustedProxies: cfg.TrustedProxies,
 		StreamsPerSession: cfg.EventStreams.PerSession, StreamsPerNode: cfg.EventStreams.PerNode})
 	if err != nil {
 		return err
@@ -111,7 +117,8 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	api.Register(mux)
 	mux.Handle("GET /metrics", api.RequireKey(reg.Handler()))
 	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
-	ops, err := console.New(console.Config{Manager: m, Keys: httpapi.NewKeys(keyHash).Allowed, Metrics: reg.Registry(), Log: log})
+	ops, err := console.New(console.Config{Manager: m, Keys: httpapi.NewKeys(keyHash).Allowed, Metrics: reg.Registry(), Log: log,
+		Throttle: limiter, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}
