@@ -43,3 +43,16 @@ event_streams: {per_session: 2, per_node: 50}
 		}
 	}
 }
+
+// TestSecurityExample reads docs/examples/security.yaml, the file
+// docs/security.md shows.
+func TestSecurityExample(t *testing.T) {
+	f, err := config.Load("../docs/examples/security.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.TrustedProxies) != 1 || len(f.WebhookAllowNetworks) != 1 || f.EventStreams != config.DefaultStreamLimits ||
+		len(f.Webhooks) != 1 || !slices.Contains(f.Webhooks[0].Events, "security.key_rejected") {
+		t.Errorf("the example reads as %+v", f)
+	}
+}
