@@ -23,7 +23,20 @@ const (
 	EventExpiringSoon EventType = "session.expiring_soon"
 )
 
-// Event is one recorded state change. It never holds a token.
+// EventKeyRejected records a credential lapse refused: an API key that is
+// not valid, sent to the API or typed into the console's sign-in. It
+// changes no session, so its SessionID, Subject, Tenant and Tier are
+// empty; Actor says where the key was sent ([ActorAPI] or "console"), IP
+// where from, and Reason why ([ReasonInvalidKey]). A store records it
+// with [EventRecorder].
+const EventKeyRejected EventType = "security.key_rejected"
+
+// ReasonInvalidKey is the reason of an [EventKeyRejected]: the key is
+// not one lapse knows.
+const ReasonInvalidKey Reason = "invalid_key"
+
+// Event is one recorded state change of a session, or a security event
+// of none ([EventKeyRejected]). It never holds a token or a key.
 type Event struct {
 	// Seq orders events within one store; assigned by the store.
 	Seq       int64     `json:"seq"`
@@ -36,8 +49,12 @@ type Event struct {
 	Tier      string    `json:"tier"`
 	Reason    Reason    `json:"reason,omitempty"`
 	// Actor is who caused the change: "subject" for the user's own logout,
-	// "api" for an API-key caller, "system" for expiry and limits.
+	// "api" for an API-key caller, "system" for expiry and limits,
+	// "console" for an operator in the console.
 	Actor string `json:"actor,omitempty"`
+	// IP is the client address of the request that caused the event,
+	// where lapse records one (on [EventKeyRejected]); empty otherwise.
+	IP string `json:"ip,omitempty"`
 }
 
 // Actors of events.
@@ -95,9 +112,9 @@ func appendRandom(b []byte, n int) []byte {
 
 // ChainHash returns the audit-chain hash of e: SHA-256 over the previous
 // record's hash, e's Seq and every field of e in a fixed, length-prefixed
-// encoding. A store that keeps events as an audit log stores it with each
-// event, so that altering, removing or reordering a record breaks the
-// chain from that record on.
+// encoding (IP only when it is set). A store that keeps events as an
+// audit log stores it with each event, so that altering, removing or
+// reordering a record breaks the chain from that record on.
 func (e *Event) ChainHash(prev []byte) []byte {
 	h := sha256.New()
 	var buf [binary.MaxVarintLen64]byte
@@ -116,5 +133,10 @@ func (e *Event) ChainHash(prev []byte) []byte {
 	field(e.Tier)
 	field(string(e.Reason))
 	field(e.Actor)
+	if e.IP != "" {
+		// Only when set, so that the records written before events had
+		// an address keep their hashes.
+		field(e.IP)
+	}
 	return h.Sum(nil)
 }

@@ -43,6 +43,11 @@ type SessionQuery struct {
 	Status Status
 	// Now decides which sessions are active; [Manager.ListSessions] sets it.
 	Now time.Time
+	// Reserved selects lapse's own sessions (subjects beginning with
+	// [ReservedPrefix]) instead of the platform's; [Manager.ListSessions]
+	// sets it to the manager's namespace, so that a listing across
+	// subjects never mixes the two.
+	Reserved bool
 	// After continues a listing: only sessions after this position in
 	// listing order are returned. The zero cursor starts at the newest.
 	After SessionCursor
@@ -89,7 +94,8 @@ func (q SessionQuery) PageSize() int {
 // stores that filter in memory.
 func (q SessionQuery) Matches(s *Session) bool {
 	switch {
-	case q.Subject != "" && s.Subject != q.Subject,
+	case ReservedSubject(s.Subject) != q.Reserved,
+		q.Subject != "" && s.Subject != q.Subject,
 		q.Tenant != "" && s.Tenant != q.Tenant,
 		q.Tier != "" && s.Tier != q.Tier,
 		!q.After.IsZero() && compareListing(q.After, s.Cursor()) >= 0:
@@ -118,7 +124,8 @@ func ValidListStatus(st Status) bool {
 }
 
 // ListSessions returns a page of the sessions q selects as they stand
-// now, newest first; q.Now is set by the manager. With a store that is a
+// now, newest first, in the manager's namespace ([ReservedPrefix]); q.Now
+// and q.Reserved are set by the manager. With a store that is a
 // [SessionLister] any query works. Otherwise q must name a subject: the
 // manager then reads that subject's sessions with [Store.Sessions] (its
 // newest 1000) and filters them. It fails with [CodeInvalid] for an
@@ -128,7 +135,10 @@ func (m *Manager) ListSessions(ctx context.Context, q SessionQuery) ([]*Session,
 	if !ValidListStatus(q.Status) {
 		return nil, Errorf(CodeInvalid, "status %q is not one of active, expired, revoked or empty for all", q.Status)
 	}
-	q.Now = m.clock.Now()
+	if q.Subject != "" && ReservedSubject(q.Subject) != m.reserved {
+		return nil, nil // no such subject here
+	}
+	q.Now, q.Reserved = m.clock.Now(), m.reserved
 	var (
 		ss  []*Session
 		err error

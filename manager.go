@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -30,10 +31,29 @@ type Config struct {
 	// means [DefaultPropagationBound]. Past it without word from the feed,
 	// every verify reads the store.
 	PropagationBound time.Duration
+	// Reserved makes this the manager of lapse's own sessions (the
+	// console's operators): it creates and reaches only sessions whose
+	// subject begins with [ReservedPrefix]. false, the platform's
+	// manager, creates and reaches only the others.
+	Reserved bool
 }
 
 // DefaultPropagationBound is the default [Config.PropagationBound].
 const DefaultPropagationBound = 100 * time.Millisecond
+
+// ReservedPrefix begins the subjects of lapse's own sessions, such as the
+// console's operators. They live in the platform's store but apart from
+// its subjects: a platform manager refuses to create a session for such
+// a subject and never verifies, reads, lists or ends one (to it they do
+// not exist), and a manager made with [Config.Reserved] works only on
+// them. So no platform user, whatever the name the platform lets them
+// choose, can see or end an operator's session, nor an operator's token
+// pass for a platform session.
+const ReservedPrefix = "lapse:"
+
+// ReservedSubject reports whether subject is in lapse's own namespace
+// ([ReservedPrefix]).
+func ReservedSubject(subject string) bool { return strings.HasPrefix(subject, ReservedPrefix) }
 
 // Observer receives what the manager does, for metrics. Its methods are
 // called synchronously and must be fast and safe for concurrent use.
@@ -59,6 +79,8 @@ type Manager struct {
 	// ChangeFeed); the cache then serves only while feed is fresh.
 	shared bool
 	feed   freshness
+	// reserved: the manager of lapse's own sessions (Config.Reserved).
+	reserved bool
 }
 
 // New returns a manager for cfg. It fails with [CodeInvalid] when a
@@ -73,7 +95,7 @@ func New(cfg Config) (*Manager, error) {
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, obs: cfg.Observer}
+	m := &Manager{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, obs: cfg.Observer, reserved: cfg.Reserved}
 	if m.clock == nil {
 		m.clock = SystemClock{}
 	}
@@ -129,10 +151,14 @@ const (
 // Create starts a session and returns its token, which lapse does not
 // keep: only its hash is stored. If the tier caps concurrent sessions,
 // the subject's oldest sessions past the cap are ended with
-// [ReasonLimit]. It fails with [CodeInvalid], [CodeUnknownTier],
+// [ReasonLimit]. It fails with [CodeInvalid] (also for a subject in the
+// other namespace: see [ReservedPrefix]), [CodeUnknownTier],
 // [CodeUnknownTenant] or a store error.
 func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, error) {
 	if err := p.validate(); err != nil {
+		return "", nil, err
+	}
+	if err := m.checkSubject(p.Subject); err != nil {
 		return "", nil, err
 	}
 	tierName, tier, err := m.policy.Tier(p.Tenant, p.Tier)
@@ -311,6 +337,9 @@ func (m *Manager) current(ctx context.Context, token string) (*Session, time.Tim
 	s, now, err := m.lookup(ctx, h)
 	if err != nil {
 		return nil, now, err
+	}
+	if !m.owns(s) {
+		return nil, now, errMalformedToken // as if it did not exist
 	}
 	lapsed, err := s.Check(h, now)
 	if lapsed {
@@ -551,8 +580,8 @@ func (m *Manager) Revoke(ctx context.Context, token string) error {
 	} else if err != nil {
 		return err
 	}
-	if !s.Holds(h, m.clock.Now()) {
-		return nil // a token a step-up replaced, past its grace: it is dead
+	if !s.Holds(h, m.clock.Now()) || !m.owns(s) {
+		return nil // a token a step-up replaced, past its grace, is dead; another namespace's is unknown
 	}
 	_, err = m.End(ctx, s.ID, ReasonLogout, ActorSubject)
 	return err
@@ -565,6 +594,9 @@ func (m *Manager) Revoke(ctx context.Context, token string) error {
 func (m *Manager) End(ctx context.Context, id string, reason Reason, actor string) (*Session, error) {
 	if !validRevokeReason(reason) {
 		return nil, Errorf(CodeInvalid, "reason %q is not one of logout, logout_all, admin, password_change, theft", reason)
+	}
+	if _, err := m.Session(ctx, id); err != nil {
+		return nil, err // unknown, or in the other namespace
 	}
 	s, changed, err := m.store.End(ctx, id, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
 	if err != nil {
@@ -581,6 +613,9 @@ func (m *Manager) End(ctx context.Context, id string, reason Reason, actor strin
 func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, actor string) (int, error) {
 	if !validRevokeReason(reason) {
 		return 0, Errorf(CodeInvalid, "reason %q is not one of logout, logout_all, admin, password_change, theft", reason)
+	}
+	if ReservedSubject(f.Subject) != m.reserved {
+		return 0, nil // no such subject here
 	}
 	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
 	if err != nil {
@@ -618,18 +653,26 @@ func (m *Manager) ended(ss []*Session) {
 
 // Session returns the session with the given id as it stands now: one
 // whose deadline passed is shown expired even before anything recorded
-// it. It fails with [CodeSessionNotFound].
+// it. It fails with [CodeSessionNotFound], also for a session of the
+// other namespace ([ReservedPrefix]).
 func (m *Manager) Session(ctx context.Context, id string) (*Session, error) {
 	s, err := m.store.Session(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	if !m.owns(s) {
+		return nil, errMalformedToken // answered exactly as an unknown id
+	}
 	return asOf(s, m.clock.Now()), nil
 }
 
 // Sessions returns the sessions f matches as they stand now, newest
-// first; f.Now is set by the manager.
+// first; f.Now is set by the manager. A subject of the other namespace
+// ([ReservedPrefix]) has none.
 func (m *Manager) Sessions(ctx context.Context, f Filter) ([]*Session, error) {
+	if ReservedSubject(f.Subject) != m.reserved {
+		return nil, nil
+	}
 	f.Now = m.clock.Now()
 	ss, err := m.store.Sessions(ctx, f)
 	if err != nil {
@@ -647,6 +690,38 @@ func asOf(s *Session, now time.Time) *Session {
 		s.EndAt(Ending{Status: StatusExpired, Now: now})
 	}
 	return s
+}
+
+// owns reports whether s is in the manager's namespace.
+func (m *Manager) owns(s *Session) bool { return ReservedSubject(s.Subject) == m.reserved }
+
+// checkSubject refuses a subject of the other namespace.
+func (m *Manager) checkSubject(subject string) error {
+	switch {
+	case ReservedSubject(subject) == m.reserved:
+		return nil
+	case m.reserved:
+		return Errorf(CodeInvalid, "this manager keeps lapse's own sessions: the subject must begin with %q", ReservedPrefix)
+	}
+	return Errorf(CodeInvalid, "subjects beginning with %q are reserved for lapse's own sessions", ReservedPrefix)
+}
+
+// Record records ev, an event that changes no session (such as
+// [EventKeyRejected]), in the store's event log: hash-chained and
+// delivered to webhooks like the sessions' events. It sets ev's ID and
+// Time. It fails with [CodeInvalid] when ev names a session or the store
+// is not an [EventRecorder], or with a store error.
+func (m *Manager) Record(ctx context.Context, ev Event) error {
+	rec, ok := m.store.(EventRecorder)
+	switch {
+	case ev.SessionID != "" || ev.Subject != "":
+		return Errorf(CodeInvalid, "Record takes events of no session; a session's events are recorded with its change")
+	case !ok:
+		return Errorf(CodeInvalid, "this store records no events outside a session's")
+	}
+	ev.Time = m.clock.Now()
+	ev.ID = NewEventID(ev.Time)
+	return rec.RecordEvent(ctx, ev)
 }
 
 type nopObserver struct{}

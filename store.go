@@ -229,6 +229,17 @@ type AuditLog interface {
 	ChainRecords(ctx context.Context, after int64, limit int) ([]ChainRecord, error)
 }
 
+// EventRecorder is implemented by stores that can record an event that
+// changes no session, such as [EventKeyRejected], in the same log as the
+// sessions' events: read back by [EventLog] readers (webhook delivery),
+// chained into the [AuditLog], and indexed under its (empty) session and
+// subject like any other.
+type EventRecorder interface {
+	// RecordEvent appends ev, in one atomic step; the store assigns its
+	// Seq.
+	RecordEvent(ctx context.Context, ev Event) error
+}
+
 // EventQuery selects events from an audit log. Zero fields match all.
 type EventQuery struct {
 	Subject   string

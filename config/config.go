@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -32,8 +33,8 @@ type File struct {
 	DataDir string
 	// Store is where sessions live: "sqlite" (the embedded default, in
 	// DataDir) or a URL such as redis://host:6379/0 or
-	// postgres://host/lapse.
-	Store string
+	// postgres://host/lapse. It prints redacted.
+	Store lapse.SecretURL
 	// Policy is the validated session policy.
 	Policy *lapse.Policy
 	// Retention is how long ended sessions are kept before they are
@@ -49,6 +50,19 @@ type File struct {
 	Webhooks []Webhook
 	// WebhookRetry sets delivery retries.
 	WebhookRetry Retry
+	// WebhookAllowNetworks are private networks (CIDR prefixes) webhook
+	// receivers may be in, for receivers on premises; without them a
+	// delivery refuses loopback, private, link-local and other internal
+	// addresses (see webhook.Config.AllowNetworks).
+	WebhookAllowNetworks []netip.Prefix
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// lapse: a request from one of them is attributed to the client
+	// address it forwarded (X-Forwarded-For), for the sign-in throttle
+	// and the address of console sessions. Empty trusts no header.
+	TrustedProxies []netip.Prefix
+	// EventStreams caps the session event streams (GET
+	// /v1/session/events) this node holds open.
+	EventStreams StreamLimits
 	// FactorKey seals the secrets of the built-in TOTP factor at rest:
 	// FactorKeySize bytes, given in base64 as factor_key. nil leaves it to
 	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
@@ -67,13 +81,28 @@ const FactorKeySize = 32
 // environment variable SecretEnv).
 type Webhook struct {
 	Name      string
-	URL       string
+	URL       lapse.SecretURL
 	Secret    string
 	SecretEnv string
 	Events    []lapse.EventType
 	// Key is the YAML key path of the entry, for error messages.
 	Key string
 }
+
+// StreamLimits caps the event streams one node holds open: PerSession
+// for one session, PerNode in all. Zero values are the defaults of
+// [DefaultStreamLimits].
+type StreamLimits struct {
+	PerSession int
+	PerNode    int
+}
+
+// DefaultStreamLimits are the stream caps without a setting: a browser
+// holds one stream per session (its tabs share it), so four leave room
+// for a reconnection that overlaps a stream not yet noticed gone; ten
+// thousand streams take a few hundred megabytes and as many file
+// descriptors.
+var DefaultStreamLimits = StreamLimits{PerSession: 4, PerNode: 10_000}
 
 // Retry configures webhook delivery retries; zero values are defaults.
 type Retry struct {
@@ -83,7 +112,7 @@ type Retry struct {
 
 // EventTypes lists every event type a webhook may ask for.
 var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
-	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon}
+	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20
@@ -96,7 +125,8 @@ func Default() *File {
 		panic("config: built-in default policy is invalid: " + err.Error())
 	}
 	return &File{Listen: "127.0.0.1:8080", DataDir: "lapse-data", Store: "sqlite", Policy: p,
-		Retention: 30 * 24 * time.Hour, SweepInterval: 200 * time.Millisecond, PropagationBound: lapse.DefaultPropagationBound}
+		Retention: 30 * 24 * time.Hour, SweepInterval: 200 * time.Millisecond, PropagationBound: lapse.DefaultPropagationBound,
+		EventStreams: DefaultStreamLimits}
 }
 
 // DefaultPolicy is the policy used without a config file: a standard tier
@@ -270,7 +300,7 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 		case "data_dir":
 			f.DataDir = p.str(v, key)
 		case "store":
-			f.Store = p.str(v, key)
+			f.Store = lapse.SecretURL(p.str(v, key))
 		case "default_tier":
 			f.Policy.DefaultTier = p.str(v, key)
 		case "allow_undeclared_tenants":
@@ -302,10 +332,26 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 		case "forward_auth":
 			f.ForwardAuth = p.forwardAuth(v, key)
 		default:
-			return false
+			return p.securityKey(f, key, v)
 		}
 		return true
 	})
+}
+
+// securityKey reads the keys of docs/security.md, and reports whether
+// key is one.
+func (p *parser) securityKey(f *File, key string, v *yaml.Node) bool {
+	switch key {
+	case "webhook_allow_networks":
+		f.WebhookAllowNetworks = p.networks(v, key)
+	case "trusted_proxies":
+		f.TrustedProxies = p.networks(v, key)
+	case "event_streams":
+		f.EventStreams = p.streams(v, key)
+	default:
+		return false
+	}
+	return true
 }
 
 func (p *parser) tiers(n *yaml.Node, path string) (map[string]lapse.Tier, map[string]lapse.Bounds) {
@@ -507,9 +553,9 @@ func (p *parser) webhooks(n *yaml.Node, path string) []Webhook {
 			case "name":
 				w.Name = p.str(v, kp)
 			case "url":
-				w.URL = p.str(v, kp)
-				if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					p.errorf(v, kp, "%q is not an http(s) URL", w.URL)
+				w.URL = lapse.SecretURL(p.str(v, kp))
+				if u, err := url.Parse(w.URL.Reveal()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					p.errorf(v, kp, "%q is not an http(s) URL", w.URL) // redacted
 				}
 			case "secret":
 				w.Secret = p.str(v, kp)
@@ -562,6 +608,49 @@ func (p *parser) retry(n *yaml.Node, path string) Retry {
 		return true
 	})
 	return r
+}
+
+// networks reads a list of CIDR prefixes, such as [10.20.0.0/16, fd00::/8].
+func (p *parser) networks(n *yaml.Node, key string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range p.strs(n, key) {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			p.errorf(n, key, "%q is not a network in CIDR notation, such as 10.20.0.0/16 or fd00::/8", s)
+			continue
+		}
+		if pfx != pfx.Masked() {
+			p.errorf(n, key, "%q has bits set past its prefix length; did you mean %s?", s, pfx.Masked())
+			continue
+		}
+		out = append(out, pfx)
+	}
+	return out
+}
+
+func (p *parser) streams(n *yaml.Node, path string) StreamLimits {
+	l := DefaultStreamLimits
+	p.fields(n, path, func(key string, v *yaml.Node) bool {
+		kp := join(path, key)
+		var dst *int
+		switch key {
+		case "per_session":
+			dst = &l.PerSession
+		case "per_node":
+			dst = &l.PerNode
+		default:
+			return false
+		}
+		before := len(p.errs)
+		if *dst = p.integer(v, kp); *dst < 1 && len(p.errs) == before {
+			p.errorf(v, kp, "must be at least 1")
+		}
+		return true
+	})
+	if l.PerSession > l.PerNode {
+		p.errorf(n, path, "per_session (%d) is more than per_node (%d)", l.PerSession, l.PerNode)
+	}
+	return l
 }
 
 func validName(s string) bool {

@@ -5,8 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"net"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/loopback"
+	"github.com/lapsehq/lapse/throttle"
 )
 
 // Cookie names. The __Host- prefix makes the browser refuse the cookie
@@ -181,8 +183,21 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, errCSRF)
 		return
 	}
+	client := throttle.ClientAddr(r, c.trusted)
+	if wait, ok := c.throttle.Allow(client); !ok {
+		w.Header().Set("Retry-After", throttle.RetryAfter(wait))
+		c.showSignIn(w, r, http.StatusTooManyRequests, next,
+			fmt.Sprintf("Too many wrong keys came from your address. Try again in %s.", wait.Round(time.Second)))
+		return
+	}
 	key := strings.TrimSpace(r.PostFormValue("key"))
-	if key == "" || !c.keys(key) {
+	if key == "" {
+		c.showSignIn(w, r, http.StatusUnauthorized, next, "That is not the admin API key.")
+		return
+	}
+	if !c.keys(key) {
+		c.throttle.Fail(client)
+		c.recordRejected(r, client)
 		c.showSignIn(w, r, http.StatusUnauthorized, next, "That is not the admin API key.")
 		return
 	}
@@ -190,9 +205,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if len(ua) > lapse.MaxUserAgentLen || !utf8.ValidString(ua) {
 		ua = ""
 	}
-	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if net.ParseIP(ip) == nil {
-		ip = ""
+	ip := ""
+	if client.IsValid() {
+		ip = client.String()
 	}
 	tok, _, err := c.own.Create(r.Context(), lapse.CreateParams{
 		Subject: Subject, Tier: Tier, AMR: []string{"apikey"}, IP: ip, UserAgent: ua,
@@ -205,6 +220,19 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	session, _ := c.cookieNames(r)
 	c.setCookie(w, r, session, tok.Reveal(), c.absolute)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// recordRejected records a wrong key typed at sign-in in the audit log
+// (and so to webhooks), with the actor "console"; a failure to record it
+// is logged.
+func (c *Console) recordRejected(r *http.Request, client netip.Addr) {
+	ev := lapse.Event{Type: lapse.EventKeyRejected, Reason: lapse.ReasonInvalidKey, Actor: Actor}
+	if client.IsValid() {
+		ev.IP = client.String()
+	}
+	if err := c.m.Record(r.Context(), ev); err != nil && lapse.ErrorCode(err) != lapse.CodeInvalid {
+		c.log.Error("console: recording a rejected key", "err", err)
+	}
 }
 
 // signOut revokes the console session and clears its cookie.

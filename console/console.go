@@ -25,11 +25,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lapsehq/lapse/throttle"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/problem"
@@ -42,16 +45,18 @@ var files embed.FS
 const Prefix = "/console/"
 
 // Tier and Subject are the tier and subject of console sessions, in the
-// platform tenant (""). [New] refuses a platform policy that declares a
-// tier of the same name, so that no platform session can pass for a
-// console session.
+// platform tenant (""). The subject is in lapse's own namespace
+// ([lapse.ReservedPrefix]): the platform's API refuses it, and no
+// platform list or revoke reaches a console session, so no platform user
+// can see or end an operator's session. [New] also refuses a platform
+// policy that declares a tier of the same name.
 const (
 	Tier    = "lapse-console"
-	Subject = "lapse:console-admin"
+	Subject = lapse.ReservedPrefix + "console-admin"
 )
 
 // Actor is the actor recorded on the events of revocations made in the
-// console.
+// console, and of wrong keys typed at its sign-in.
 const Actor = "console"
 
 // Config configures a [Console]. Manager and Keys are required; the zero
@@ -73,6 +78,15 @@ type Config struct {
 	// 15 minutes and 8 hours.
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
+	// Throttle counts the wrong keys typed at sign-in per client address
+	// and refuses an address that typed too many (429) before looking at
+	// its key; share it with the API's (httpapi.Config.Throttle). nil
+	// means a limiter of its own with throttle's defaults.
+	Throttle *throttle.Limiter
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// lapse, whose X-Forwarded-For names the client address (see
+	// throttle.ClientAddr). Empty trusts no header.
+	TrustedProxies []netip.Prefix
 	// DevInsecureCookies lets the console set its cookie without the
 	// Secure attribute (and so without the __Host- prefix, which needs
 	// it) on requests that came over plain HTTP to a loopback host
@@ -87,6 +101,8 @@ type Config struct {
 type Console struct {
 	m        *lapse.Manager
 	own      *lapse.Manager // console sessions
+	throttle *throttle.Limiter
+	trusted  []netip.Prefix
 	keys     func(string) bool
 	metrics  prometheus.Gatherer
 	log      *slog.Logger
@@ -122,17 +138,21 @@ func New(cfg Config) (*Console, error) {
 		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
 	}
 	// No cache: a console session revoked anywhere is refused at once.
-	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1})
+	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1, Reserved: true})
 	if err != nil {
 		return nil, err
 	}
 	c := &Console{
 		m: cfg.Manager, own: own, keys: cfg.Keys, metrics: cfg.Metrics, log: cfg.Log,
+		throttle: cfg.Throttle, trusted: cfg.TrustedProxies,
 		dev: cfg.DevInsecureCookies, absolute: abs,
 		mux: http.NewServeMux(), origin: http.NewCrossOriginProtection(),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.throttle == nil {
+		c.throttle = throttle.New(throttle.Config{Clock: cfg.Manager.Clock()})
 	}
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err

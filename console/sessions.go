@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -84,7 +85,7 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, a *access
 	}
 	ctx, cancel := timeout(r)
 	defer cancel()
-	ss, err := c.m.ListSessions(ctx, lapse.SessionQuery{
+	ss, err := c.managerOf(f.Subject, f.Tier).ListSessions(ctx, lapse.SessionQuery{
 		Subject: f.Subject, Tenant: f.Tenant, Tier: f.Tier, Status: status, After: after, Limit: pageSize,
 	})
 	if err != nil {
@@ -98,6 +99,27 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, a *access
 	}
 	c.render(w, http.StatusOK, "sessions", v)
 	return nil
+}
+
+// managerOf returns the manager of the sessions a filter selects: the
+// console's own for its tier or a subject in lapse's namespace (the
+// platform's manager does not reach them), the platform's otherwise.
+func (c *Console) managerOf(subject, tier string) *lapse.Manager {
+	if lapse.ReservedSubject(subject) || tier == Tier {
+		return c.own
+	}
+	return c.m
+}
+
+// sessionByID finds a session by id among the platform's and the
+// console's own, and returns it with the manager that reaches it.
+func (c *Console) sessionByID(ctx context.Context, id string) (*lapse.Session, *lapse.Manager, error) {
+	s, err := c.m.Session(ctx, id)
+	if lapse.ErrorCode(err) != lapse.CodeSessionNotFound {
+		return s, c.m, err
+	}
+	s, err = c.own.Session(ctx, id)
+	return s, c.own, err
 }
 
 // tierNames returns the platform's tiers and the console's own.
@@ -163,7 +185,7 @@ type sessionView struct {
 func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, a *access) error {
 	ctx, cancel := timeout(r)
 	defer cancel()
-	s, err := c.m.Session(ctx, r.PathValue("id"))
+	s, _, err := c.sessionByID(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -200,7 +222,7 @@ func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request, a *acces
 		return err
 	}
 	id := r.PathValue("id")
-	before, err := c.m.Session(r.Context(), id)
+	before, m, err := c.sessionByID(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -209,7 +231,7 @@ func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request, a *acces
 		http.Redirect(w, r, withNotice(back, "unchanged", 0), http.StatusSeeOther)
 		return nil
 	}
-	s, err := c.m.End(r.Context(), id, reason, Actor)
+	s, err := m.End(r.Context(), id, reason, Actor)
 	if err != nil {
 		return err
 	}
@@ -254,7 +276,7 @@ func (c *Console) revokeSubjectPage(w http.ResponseWriter, r *http.Request, a *a
 	if !allTenants {
 		q.Tenant = tenant
 	}
-	ss, err := c.m.ListSessions(ctx, q)
+	ss, err := c.managerOf(subject, "").ListSessions(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -274,7 +296,7 @@ func (c *Console) revokeSubject(w http.ResponseWriter, r *http.Request, a *acces
 	if err != nil {
 		return err
 	}
-	n, err := c.m.EndMatching(r.Context(), lapse.Filter{Subject: subject, Tenant: tenant, AnyTenant: allTenants}, reason, Actor)
+	n, err := c.managerOf(subject, "").EndMatching(r.Context(), lapse.Filter{Subject: subject, Tenant: tenant, AnyTenant: allTenants}, reason, Actor)
 	if err != nil {
 		return err
 	}

@@ -124,12 +124,18 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 // proxies keep it open and a dead client is noticed.
 var HeartbeatEvery = 15 * time.Second
 
+// streamRetryAfter is the Retry-After of a stream refused by a cap, in
+// seconds.
+const streamRetryAfter = "10"
+
 // stream holds a server-sent-events stream of the session's own events:
 // "session" once with its state, then "expiring_soon", "extended",
 // "stepped_up", "rotated", "revoked" and "expired" as they happen, each
 // with the session as it stands after the event. It ends after
 // "revoked" or "expired", or after "session" if the session ended
-// before the stream began. Holding it does not count as activity.
+// before the stream began. Holding it does not count as activity. A
+// stream past the caps (StreamsPerSession, StreamsPerNode) is refused
+// with 429 too_many_streams and Retry-After; the open ones are kept.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if s.events == nil {
 		s.writeProblem(w, r, problem.CodeNotFound, "this server has no event stream", nil)
@@ -139,12 +145,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sess, err := s.m.Current(r.Context(), tok)
-	if err != nil {
-		s.sessionError(w, r, err)
+	id, ok := s.takeStream(w, r, tok)
+	if !ok {
 		return
 	}
-	id := sess.ID
+	defer s.streams.release(id)
 	// Watch first, then read the session: no change can fall between.
 	events, stop := s.events.Watch(id)
 	defer stop()
@@ -218,6 +223,28 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// takeStream takes a slot for a stream of tok's session and returns
+// the session's id; or it answers the error of a token that is not valid
+// now, or 429 too_many_streams past a cap, and returns false.
+func (s *Server) takeStream(w http.ResponseWriter, r *http.Request, tok string) (string, bool) {
+	sess, err := s.m.Current(r.Context(), tok)
+	if err != nil {
+		s.sessionError(w, r, err)
+		return "", false
+	}
+	limit, ok := s.streams.acquire(sess.ID)
+	if ok {
+		return sess.ID, true
+	}
+	w.Header().Set("Retry-After", streamRetryAfter)
+	msg := fmt.Sprintf("this session already has %d event streams open on this server; one per browser is enough", s.streams.perSession)
+	if limit == limitPerNode {
+		msg = "this server holds as many event streams as it allows; try again later"
+	}
+	s.writeProblemStatus(w, r, http.StatusTooManyRequests, problem.CodeTooManyStreams, msg)
+	return "", false
 }
 
 // streamEvent is the data of one server-sent event.

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -12,12 +13,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/problem"
+	"github.com/lapsehq/lapse/throttle"
 )
 
 // MaxBodyBytes caps a request body.
@@ -46,6 +49,19 @@ type Config struct {
 	// Factors is lapse's built-in second factor (package totp); nil
 	// leaves the factor routes answering 404.
 	Factors lapse.FactorService
+	// Throttle counts the invalid API keys of each client address and
+	// refuses an address that sent too many (429 too_many_attempts, with
+	// Retry-After) before looking at its key; share it with the console's
+	// sign-in. nil means a limiter of its own with throttle's defaults.
+	Throttle *throttle.Limiter
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// lapse, whose X-Forwarded-For names the client address the throttle
+	// counts (see throttle.ClientAddr). Empty trusts no header.
+	TrustedProxies []netip.Prefix
+	// StreamsPerSession and StreamsPerNode cap the event streams open
+	// at once, for one session and in all; a stream past either is
+	// refused with 429 too_many_streams. Zero means 4 and 10,000.
+	StreamsPerSession, StreamsPerNode int
 }
 
 // defaultSessionCookie is the session cookie's name when
@@ -60,12 +76,15 @@ type Watcher interface {
 
 // Server is the HTTP API. It is safe for concurrent use.
 type Server struct {
-	m       *lapse.Manager
-	keys    *Keys
-	log     *slog.Logger
-	events  Watcher
-	cookie  string
-	factors lapse.FactorService
+	m        *lapse.Manager
+	keys     *Keys
+	log      *slog.Logger
+	events   Watcher
+	cookie   string
+	factors  lapse.FactorService
+	throttle *throttle.Limiter
+	trusted  []netip.Prefix
+	streams  *streams
 }
 
 // New returns a server for cfg.
@@ -81,7 +100,13 @@ func New(cfg Config) (*Server, error) {
 	if cookie == "" {
 		cookie = defaultSessionCookie
 	}
-	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors}, nil
+	limiter := cfg.Throttle
+	if limiter == nil {
+		limiter = throttle.New(throttle.Config{Clock: cfg.Manager.Clock()})
+	}
+	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors,
+		throttle: limiter, trusted: cfg.TrustedProxies,
+		streams: newStreams(cmp.Or(cfg.StreamsPerSession, 4), cmp.Or(cfg.StreamsPerNode, 10_000))}, nil
 }
 
 // route is one operation of the API. The OpenAPI test checks this table
@@ -127,8 +152,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 	api := http.NewServeMux()
 	for _, rt := range routes {
 		h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) }))
+		if strings.Contains(rt.path, "{subject}") {
+			h = s.platformSubject(h)
+		}
 		if !rt.public {
-			h = s.keys.Require(h, s)
+			h = s.requireKey(h)
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 		api.Handle(rt.method+" "+rt.path, h)

@@ -24,6 +24,7 @@ import (
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/problem"
 	"github.com/lapsehq/lapse/sqlite"
+	"github.com/lapsehq/lapse/throttle"
 )
 
 // t0 has nanoseconds so that the nine fractional digits of every time
@@ -37,7 +38,9 @@ type harness struct {
 	clock *lapsetest.Clock
 	store *faultStore
 	srv   *httptest.Server
-	key   string
+	// server is the API the harness serves.
+	server *Server
+	key    string
 	// cookie is the name of the session cookie.
 	cookie string
 	log    *syncBuffer
@@ -51,6 +54,12 @@ type harnessOptions struct {
 	feed       bool   // run an event feed for GET /v1/session/events
 	noAuditLog bool   // hide the store's audit log from the server
 	cookie     string // Config.SessionCookie
+	// throttleBurst is the wrong keys a client address may send before
+	// it is throttled; 0 means so many that tests of other things, all
+	// sent from 127.0.0.1, never meet the throttle.
+	throttleBurst int
+	// streamsPerSession and streamsPerNode are Config's; 0 its defaults.
+	streamsPerSession, streamsPerNode int
 }
 
 func newHarness(t *testing.T, opts ...harnessOptions) *harness {
@@ -77,7 +86,9 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	scfg := Config{Manager: m, Keys: NewKeys(lapse.HashSecret(h.key)), Logger: logger, SessionCookie: o.cookie}
+	scfg := Config{Manager: m, Keys: NewKeys(lapse.HashSecret(h.key)), Logger: logger, SessionCookie: o.cookie,
+		Throttle:          throttle.New(throttle.Config{Burst: cmp.Or(o.throttleBurst, 1<<20), Clock: h.clock}),
+		StreamsPerSession: o.streamsPerSession, StreamsPerNode: o.streamsPerNode}
 	if fs, ok := cfg.Store.(lapse.FactorStore); ok {
 		scfg.Factors = newFactors(t, m, fs) // factor_test.go
 	}
@@ -96,6 +107,7 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.server = s
 	mux := http.NewServeMux()
 	s.Register(mux)
 	h.srv = httptest.NewServer(mux)

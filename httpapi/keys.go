@@ -3,10 +3,12 @@ package httpapi
 import (
 	"crypto/subtle"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/problem"
+	"github.com/lapsehq/lapse/throttle"
 )
 
 // Keys holds the hashes of the API keys allowed to call the API. Only
@@ -30,26 +32,64 @@ func (k *Keys) Allowed(key string) bool {
 	return ok == 1
 }
 
-// Require wraps h so that only requests with an allowed key in an
-// "Authorization: Bearer" header reach it; others get 401 unauthorized.
-func (k *Keys) Require(h http.Handler, s *Server) http.Handler {
+// requireKey wraps h so that only requests with an allowed key in an
+// "Authorization: Bearer" header reach it. A request without a key gets
+// 401 unauthorized; one from a client address that sent too many
+// invalid keys gets 429 too_many_attempts before its key is looked at;
+// one with an invalid key gets 401, is counted against its address and
+// recorded as an [lapse.EventKeyRejected].
+func (s *Server) requireKey(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The scheme is case-insensitive (RFC 9110, section 11.1).
 		scheme, key, found := strings.Cut(r.Header.Get("Authorization"), " ")
-		found = found && strings.EqualFold(scheme, "Bearer")
-		if !found || !k.Allowed(strings.TrimSpace(key)) {
-			msg := "send an API key as Authorization: Bearer <key>"
-			if found {
-				msg = "the API key is not valid"
-			}
-			s.writeProblem(w, r, problem.CodeUnauthorized, msg, nil)
+		key = strings.TrimSpace(key)
+		if !found || !strings.EqualFold(scheme, "Bearer") || key == "" {
+			s.writeProblem(w, r, problem.CodeUnauthorized, "send an API key as Authorization: Bearer <key>", nil)
+			return
+		}
+		client := throttle.ClientAddr(r, s.trusted)
+		if wait, ok := s.throttle.Allow(client); !ok {
+			w.Header().Set("Retry-After", throttle.RetryAfter(wait))
+			s.writeProblem(w, r, lapse.CodeTooManyAttempts, "too many invalid API keys came from this address; try again after Retry-After seconds", nil)
+			return
+		}
+		if !s.keys.Allowed(key) {
+			s.throttle.Fail(client)
+			s.recordRejected(r, client)
+			s.writeProblem(w, r, problem.CodeUnauthorized, "the API key is not valid", nil)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
+// recordRejected records an invalid key from client in the audit log
+// (and so to webhooks). A failure to record it is logged: the caller is
+// refused all the same.
+func (s *Server) recordRejected(r *http.Request, client netip.Addr) {
+	ev := lapse.Event{Type: lapse.EventKeyRejected, Reason: lapse.ReasonInvalidKey, Actor: lapse.ActorAPI}
+	if client.IsValid() {
+		ev.IP = client.String()
+	}
+	if err := s.m.Record(r.Context(), ev); err != nil && lapse.ErrorCode(err) != lapse.CodeInvalid {
+		s.log.ErrorContext(r.Context(), "recording a rejected API key", "err", err)
+	}
+}
+
 // RequireKey wraps h so that only callers with an allowed API key reach
-// it, answering others like the API does: for routes mounted beside the
-// API, such as /metrics.
-func (s *Server) RequireKey(h http.Handler) http.Handler { return s.keys.Require(h, s) }
+// it, answering others like the API does (the throttle included): for
+// routes mounted beside the API, such as /metrics.
+func (s *Server) RequireKey(h http.Handler) http.Handler { return s.requireKey(h) }
+
+// platformSubject refuses a subject route for a subject in lapse's own
+// namespace ([lapse.ReservedPrefix]): the operators' sessions are not
+// the platform's to list or end, nor their factors to manage.
+func (s *Server) platformSubject(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lapse.ReservedSubject(r.PathValue("subject")) {
+			s.writeProblem(w, r, lapse.CodeInvalid, "subjects beginning with "+lapse.ReservedPrefix+" are reserved for lapse's own sessions", nil)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -894,6 +894,9 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 	// bare has neither an event feed nor an audit log: its requests are
 	// sent like h's.
 	bare := newHarness(t, harnessOptions{noAuditLog: true})
+	// tight throttles a client address after one wrong key, and holds one
+	// event stream per session.
+	tight := newHarness(t, harnessOptions{feed: true, throttleBurst: 1, streamsPerSession: 1})
 
 	req := func(method, path string, body any) func(h *harness) *http.Request {
 		return func(h *harness) *http.Request { return h.newRequest(method, path, body) }
@@ -1050,6 +1053,18 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 		{"events_without_feed", 404, func(*harness) *http.Request {
 			tok, _ := bare.create(alice)
 			return bare.asSession("GET", "/v1/session/events", tok, viaBearer)
+		}},
+		{"events_past_the_cap", 429, func(*harness) *http.Request {
+			tok, _ := tight.create(alice)
+			tight.openStream(t, tight.asSession("GET", "/v1/session/events", tok, viaBearer)) // held to the test's end
+			return tight.asSession("GET", "/v1/session/events", tok, viaBearer)
+		}},
+		{"factors_reserved_subject", 400, req("GET", "/v1/subjects/lapse:console-admin/factors", nil)},
+		{"audit_key_rejected", 200, func(h *harness) *http.Request {
+			wrong := h.newRequest("GET", "/v1/audit", nil)
+			wrong.Header.Set("Authorization", "Bearer "+lapse.NewAPIKey())
+			h.send(wrong)
+			return h.newRequest("GET", "/v1/audit?type=security.key_rejected", nil)
 		}},
 
 		{"verify_step_up_lists_factors", 403, func(h *harness) *http.Request {
@@ -1251,6 +1266,16 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 				return newRequest(h)
 			}},
 		)
+		if !rt.public {
+			// A wrong key spends tight's budget for this address; the
+			// right key is then refused unseen.
+			cases = append(cases, liveCase{rt.method + "_" + rt.path + "_throttled", 429, func(*harness) *http.Request {
+				wrong := newRequest(tight)
+				wrong.Header.Set("Authorization", "Bearer "+lapse.NewAPIKey())
+				tight.send(wrong)
+				return newRequest(tight)
+			}})
+		}
 	}
 
 	for _, c := range cases {

@@ -1,6 +1,7 @@
 // Package metrics exposes lapse's Prometheus metrics: active sessions by
-// tier, verifications by outcome, verify latency, and sessions created
-// and ended by tier and reason. It implements [lapse.Observer].
+// tier, verifications by outcome, verify latency, sessions created and
+// ended by tier and reason, the session event streams open and refused,
+// and the API keys refused. It implements [lapse.Observer].
 package metrics
 
 import (
@@ -65,6 +66,61 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry returns the registry, for other packages' collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// StreamCounter is what the event-stream metrics read: the HTTP API's
+// server (httpapi.Server).
+type StreamCounter interface {
+	// StreamCounts returns the streams open now and those refused, past
+	// the per-session and the per-node cap, so far.
+	StreamCounts() (open int, refusedPerSession, refusedPerNode uint64)
+}
+
+// CountStreams reports c's event streams: the gauge
+// lapse_event_streams_open and the counter
+// lapse_event_streams_refused_total{limit="per_session"|"per_node"}, read
+// from c at each scrape.
+func (m *Metrics) CountStreams(c StreamCounter) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lapse_event_streams_open", Help: "Session event streams (GET /v1/session/events) open on this node.",
+		}, func() float64 { n, _, _ := c.StreamCounts(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lapse_event_streams_refused_total", Help: "Session event streams refused with 429, by the cap they hit.",
+			ConstLabels: prometheus.Labels{"limit": "per_session"},
+		}, func() float64 { _, n, _ := c.StreamCounts(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lapse_event_streams_refused_total", Help: "Session event streams refused with 429, by the cap they hit.",
+			ConstLabels: prometheus.Labels{"limit": "per_node"},
+		}, func() float64 { _, _, n := c.StreamCounts(); return float64(n) }),
+	)
+}
+
+// RejectionCounter is what the key-rejection metrics read: the sign-in
+// throttle (throttle.Limiter).
+type RejectionCounter interface {
+	// Counts returns the invalid keys counted and the attempts refused
+	// unseen (429), so far.
+	Counts() (rejected, throttled uint64)
+}
+
+// CountRejections reports c's refusals as
+// lapse_key_rejections_total{reason="invalid_key"|"throttled"}: API keys
+// refused (at the API or the console's sign-in) because they are not
+// valid, and attempts refused with 429 before their key was looked at.
+func (m *Metrics) CountRejections(c RejectionCounter) {
+	for _, r := range []struct {
+		reason string
+		value  func() float64
+	}{
+		{"invalid_key", func() float64 { n, _ := c.Counts(); return float64(n) }},
+		{"throttled", func() float64 { _, n := c.Counts(); return float64(n) }},
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lapse_key_rejections_total", Help: "API keys refused: invalid_key (checked and not valid) or throttled (429, not checked).",
+			ConstLabels: prometheus.Labels{"reason": r.reason},
+		}, r.value))
+	}
+}
 
 // Verified implements [lapse.Observer].
 func (m *Metrics) Verified(outcome lapse.Code, took time.Duration) {

@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/problem"
@@ -451,9 +452,13 @@ func localReferer(r *http.Request) string {
 // LocalPath returns p if it is a path on this site, and "/" otherwise:
 // use it on a ?next= parameter before redirecting to it, so that the
 // sign-in form is no open redirect. "/x" passes; "//evil.example",
-// "/\evil.example", "https://evil.example" and "" do not.
+// "/\evil.example", "https://evil.example", "" and any path with a
+// control character ("/\v/evil.example") do not: browsers drop some
+// control characters from a URL (so "/\t/evil.example" reads as
+// "//evil.example"), user agents differ on the others, and none belongs
+// in a path.
 func LocalPath(p string) string {
-	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n\t") {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsFunc(p, unicode.IsControl) {
 		return "/"
 	}
 	return p

@@ -512,6 +512,13 @@ func TestLocalPath(t *testing.T) {
 		"https://evil.example/": "/",
 		"docs":                  "/",
 		"/a\r\nSet-Cookie: x":   "/",
+		"/\v/evil.example":      "/",
+		"/\t/evil.example":      "/",
+		"/\x00/evil.example":    "/",
+		"/\x1b[31m":             "/",
+		"/a\x7f":                "/",
+		"/\u0085/evil.example":  "/",
+		"/caf\u00e9?q=\u00fc":   "/caf\u00e9?q=\u00fc",
 	} {
 		if got := middleware.LocalPath(in); got != want {
 			t.Errorf("LocalPath(%q) = %q, want %q", in, got, want)

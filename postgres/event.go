@@ -10,6 +10,14 @@ import (
 	"github.com/lapsehq/lapse"
 )
 
+// RecordEvent implements [lapse.EventRecorder]: ev is appended to the
+// audit chain like a session's events, in a transaction of its own.
+func (s *Store) RecordEvent(ctx context.Context, ev lapse.Event) error {
+	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return record(ctx, tx, []lapse.Event{ev}, nil)
+	})
+}
+
 // record appends evs to the audit chain and sends the change
 // notifications of tokens, as the last steps of tx. The chain's head row
 // is locked from here until tx ends, so appends of any number of nodes
@@ -28,6 +36,7 @@ func record(ctx context.Context, tx pgx.Tx, evs []lapse.Event, tokens []lapse.To
 		var (
 			seqs, times                                               = make([]int64, n), make([]int64, n)
 			ids, types, sessions, subjects, tenants, tiers, why, whom = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			ips                                                       = make([]string, n)
 			prevs, hashes                                             = make([][]byte, n), make([][]byte, n)
 		)
 		for i, ev := range evs {
@@ -36,13 +45,13 @@ func record(ctx context.Context, tx pgx.Tx, evs []lapse.Event, tokens []lapse.To
 			hash := ev.ChainHash(prev)
 			seqs[i], times[i], ids[i], types[i] = seq, nanos(ev.Time), ev.ID, string(ev.Type)
 			sessions[i], subjects[i], tenants[i], tiers[i] = ev.SessionID, ev.Subject, ev.Tenant, ev.Tier
-			why[i], whom[i], prevs[i], hashes[i] = string(ev.Reason), ev.Actor, prev, hash
+			why[i], whom[i], ips[i], prevs[i], hashes[i] = string(ev.Reason), ev.Actor, ev.IP, prev, hash
 			prev = hash
 		}
-		b.Queue(`INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, prev_hash, hash)
+		b.Queue(`INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, prev_hash, hash)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
-				$7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[])`,
-			seqs, ids, types, times, sessions, subjects, tenants, tiers, why, whom, prevs, hashes)
+				$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[])`,
+			seqs, ids, types, times, sessions, subjects, tenants, tiers, why, whom, ips, prevs, hashes)
 		b.Queue(`UPDATE chain_head SET seq = $1, hash = $2`, seq, prev)
 	}
 	for _, p := range payloads(tokens) {
@@ -96,12 +105,12 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	return seq, wrap(err)
 }
 
-const eventColumns = `seq, id, type, time, session_id, subject, tenant, tier, reason, actor`
+const eventColumns = `seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip`
 
 func scanEvent(row pgx.Row, extra ...any) (lapse.Event, error) {
 	var ev lapse.Event
 	var t int64
-	err := row.Scan(append([]any{&ev.Seq, &ev.ID, &ev.Type, &t, &ev.SessionID, &ev.Subject, &ev.Tenant, &ev.Tier, &ev.Reason, &ev.Actor}, extra...)...)
+	err := row.Scan(append([]any{&ev.Seq, &ev.ID, &ev.Type, &t, &ev.SessionID, &ev.Subject, &ev.Tenant, &ev.Tier, &ev.Reason, &ev.Actor, &ev.IP}, extra...)...)
 	ev.Time = ts(t)
 	return ev, err
 }

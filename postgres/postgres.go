@@ -102,6 +102,7 @@ var (
 	_ lapse.ChangeFeed    = (*Store)(nil)
 	_ lapse.DeliveryQueue = (*Store)(nil)
 	_ lapse.FactorStore   = (*Store)(nil)
+	_ lapse.EventRecorder = (*Store)(nil)
 	_ lapse.SessionLister = (*Store)(nil)
 )
 

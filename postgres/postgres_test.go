@@ -34,7 +34,7 @@ func TestStore(t *testing.T) {
 		Claims: []storetest.Capability{
 			storetest.EventLog, storetest.AuditLog, storetest.ActiveCounter, storetest.Pinger,
 			storetest.ExpiryIndex, storetest.Purger, storetest.ChangeFeed,
-			storetest.DeliveryQueue, storetest.FactorStore, storetest.SessionLister,
+			storetest.DeliveryQueue, storetest.FactorStore, storetest.SessionLister, storetest.EventRecorder,
 		},
 		Nodes: func(t *testing.T) (a, b lapse.Store, down func()) {
 			srv := pgtest.NewServer(t)

@@ -368,6 +368,8 @@ func (s *Store) ListSessions(ctx context.Context, q lapse.SessionQuery) ([]*laps
 		}
 		conds = append(conds, cond)
 	}
+	// lapse's own sessions, or the platform's: never both (lapse.ReservedPrefix).
+	add(`starts_with(subject, $?) = $?`, lapse.ReservedPrefix, q.Reserved)
 	if q.Subject != "" {
 		add(`subject = $?`, q.Subject)
 	}

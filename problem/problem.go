@@ -27,6 +27,9 @@ const (
 	CodeUnauthorized     lapse.Code = "unauthorized"
 	CodeNotFound         lapse.Code = "not_found"
 	CodeMethodNotAllowed lapse.Code = "method_not_allowed"
+	// CodeTooManyStreams refuses an event stream past the caps per
+	// session or per node.
+	CodeTooManyStreams lapse.Code = "too_many_streams"
 	// CodeCSRFHeader refuses a cookie-authenticated POST to the session's
 	// own routes without the X-Lapse-CSRF header.
 	CodeCSRFHeader lapse.Code = "csrf_header_required"
@@ -72,6 +75,7 @@ var statuses = map[lapse.Code]int{
 	CodeUnauthorized:                 http.StatusUnauthorized,
 	CodeNotFound:                     http.StatusNotFound,
 	CodeMethodNotAllowed:             http.StatusMethodNotAllowed,
+	CodeTooManyStreams:               http.StatusTooManyRequests,
 	CodeCSRFHeader:                   http.StatusForbidden,
 	CodeCrossOrigin:                  http.StatusForbidden,
 	CodeCSRFToken:                    http.StatusForbidden,

@@ -12,7 +12,8 @@ var _ lapse.SessionLister = (*Store)(nil)
 
 // listLua: KEYS the bucket's listing index. ARGV tag, after (a member to
 // list after, or ” for the newest), limit, subject, tenant, tier,
-// status, now. It walks the index newest first (members are
+// status, now, reserved ("1" for lapse's own sessions, "0" for the
+// platform's). It walks the index newest first (members are
 // "created_at:id", so lexical order is listing order) and returns the
 // HGETALL of up to limit sessions that match, dropping members whose
 // session hash is gone. It only reads sessions.
@@ -20,10 +21,12 @@ const listLua = `
 local c = KEYS[1]
 local tag, after, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local subject, tenant, tier, status, now = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local reserved = ARGV[9] == '1'
 local function wanted(s)
   if (subject ~= '' and s.subject ~= subject) or (tenant ~= '' and s.tenant ~= tenant) or (tier ~= '' and s.tier ~= tier) then
     return false
   end
+  if (string.sub(s.subject, 1, #'@RESERVED@') == '@RESERVED@') ~= reserved then return false end
   local active = s.status == '@ACTIVE@' and not lapsed(s, now)
   if status == '@ACTIVE@' then return active end
   if status == '@EXPIRED@' then return s.status == '@EXPIRED@' or (s.status == '@ACTIVE@' and not active) end
@@ -75,7 +78,11 @@ func (s *Store) ListSessions(ctx context.Context, q lapse.SessionQuery) ([]*laps
 	}
 	limit := q.PageSize()
 	cmds, err := s.evalEach(ctx, listScript, buckets, func(b int) ([]string, []any) {
-		return []string{s.tag(b) + ":c"}, []any{s.tag(b), after, limit, q.Subject, q.Tenant, q.Tier, string(q.Status), enc(q.Now)}
+		reserved := "0"
+		if q.Reserved {
+			reserved = "1"
+		}
+		return []string{s.tag(b) + ":c"}, []any{s.tag(b), after, limit, q.Subject, q.Tenant, q.Tier, string(q.Status), enc(q.Now), reserved}
 	})
 	if err != nil {
 		return nil, err

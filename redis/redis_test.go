@@ -40,7 +40,7 @@ func open(t *testing.T, url string, opts ...redis.Option) *redis.Store {
 var claims = []storetest.Capability{
 	storetest.EventLog, storetest.AuditLog, storetest.ActiveCounter, storetest.Pinger,
 	storetest.ExpiryIndex, storetest.Purger, storetest.ChangeFeed, storetest.DeliveryQueue,
-	storetest.SessionLister, storetest.FactorStore,
+	storetest.SessionLister, storetest.FactorStore, storetest.EventRecorder,
 }
 
 // nodes opens two store values with one prefix, as two nodes would.
@@ -281,6 +281,22 @@ func TestOpenRejects(t *testing.T) {
 	_, err := redis.Open(context.Background(), "redis://127.0.0.1:1", redis.WithPrefix("a{b}"))
 	if got := lapse.ErrorCode(err); got != lapse.CodeInvalid {
 		t.Errorf("Open with a braced prefix: code %q, want %q", got, lapse.CodeInvalid)
+	}
+}
+
+// TestOpenErrorsHoldNoPassword: a URL that does not parse is refused
+// with what is wrong with it, not the URL itself, which holds the
+// password.
+func TestOpenErrorsHoldNoPassword(t *testing.T) {
+	for _, url := range []string{
+		"redis://:S3cret@127.0.0.1:notaport/0",
+		"rediss://u:S3cret@[::1/0",
+		"redis+cluster://:S3cret@h1:1,h2:2/?x=%zz",
+	} {
+		_, err := redis.Open(context.Background(), url)
+		if err == nil || lapse.ErrorCode(err) != lapse.CodeInvalid || strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("Open(%q) = %v; want invalid_request without the password", url, err)
+		}
 	}
 }
 

@@ -478,8 +478,8 @@ return {h[1] or '0', h[2] or '', hints, cursors}
 // appendLua: KEYS events, head, cursor, dirty. ARGV expected_seq,
 // n_buckets, then (bucket, old_cursor, new_cursor) per bucket, n_hints,
 // then (bucket, value) per drained bucket, n_events, then (seq, id,
-// type, time, session_id, subject, tenant, tier, reason, actor, prev,
-// hash) per event. With events, it appends only if no other relayer
+// type, time, session_id, subject, tenant, tier, reason, actor, ip,
+// prev, hash) per event. With events, it appends only if no other relayer
 // moved the head or a cursor since the caller read them, and checks
 // everything before it writes anything. It clears each hint that still
 // has the value the caller read: a writer that bumped it since keeps it.
@@ -510,9 +510,9 @@ local seq, hash
 for _ = 1, ne do
   redis.call('XADD', KEYS[1], ARGV[i] .. '-0', 'id', ARGV[i + 1], 'type', ARGV[i + 2], 'time', ARGV[i + 3],
     'session_id', ARGV[i + 4], 'subject', ARGV[i + 5], 'tenant', ARGV[i + 6], 'tier', ARGV[i + 7],
-    'reason', ARGV[i + 8], 'actor', ARGV[i + 9], 'prev', ARGV[i + 10], 'hash', ARGV[i + 11])
-  seq, hash = ARGV[i], ARGV[i + 11]
-  i = i + 12
+    'reason', ARGV[i + 8], 'actor', ARGV[i + 9], 'ip', ARGV[i + 10], 'prev', ARGV[i + 11], 'hash', ARGV[i + 12])
+  seq, hash = ARGV[i], ARGV[i + 12]
+  i = i + 13
 end
 if seq then redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash) end
 return 'ok'
@@ -528,6 +528,7 @@ var constants = strings.NewReplacer(
 	"@SYSTEM@", lapse.ActorSystem,
 	"@SUBJECT@", lapse.ActorSubject,
 	"@API@", lapse.ActorAPI,
+	"@RESERVED@", lapse.ReservedPrefix,
 	"@EV_CREATED@", string(lapse.EventCreated),
 	"@EV_EXTENDED@", string(lapse.EventExtended),
 	"@EV_REVOKED@", string(lapse.EventRevoked),

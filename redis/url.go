@@ -29,7 +29,7 @@ func newClient(raw string) (goredis.UniversalClient, error) {
 	case "redis", "rediss":
 		o, err := goredis.ParseURL(raw)
 		if err != nil {
-			return nil, err
+			return nil, withoutURL(err)
 		}
 		o.DialTimeout = orDefault(o.DialTimeout, dialTimeout)
 		o.ReadTimeout = orDefault(o.ReadTimeout, ioTimeout)
@@ -48,7 +48,7 @@ func newClient(raw string) (goredis.UniversalClient, error) {
 		}
 		o, err := goredis.ParseClusterURL(u)
 		if err != nil {
-			return nil, err
+			return nil, withoutURL(err)
 		}
 		o.DialTimeout = orDefault(o.DialTimeout, dialTimeout)
 		o.ReadTimeout = orDefault(o.ReadTimeout, ioTimeout)
@@ -67,6 +67,16 @@ func newClient(raw string) (goredis.UniversalClient, error) {
 		return goredis.NewClusterClient(o), nil
 	}
 	return nil, fmt.Errorf("unknown scheme %q: want redis, rediss, redis+cluster or rediss+cluster", scheme)
+}
+
+// withoutURL drops the URL a *url.Error quotes whole, password and all,
+// and keeps what is wrong with it.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // clusterURL rewrites "user:pass@h1:p1,h2:p2/?q" as go-redis's cluster

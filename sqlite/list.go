@@ -18,6 +18,8 @@ func (s *Store) ListSessions(ctx context.Context, q lapse.SessionQuery) ([]*laps
 		args  []any
 	)
 	add := func(cond string, vs ...any) { conds = append(conds, cond); args = append(args, vs...) }
+	// The namespace: lapse's own sessions or the platform's.
+	add(`(substr(subject, 1, ?) = ?) = ?`, len(lapse.ReservedPrefix), lapse.ReservedPrefix, q.Reserved)
 	if q.Subject != "" {
 		add(`subject = ?`, q.Subject)
 	}

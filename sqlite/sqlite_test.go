@@ -24,7 +24,7 @@ func TestStore(t *testing.T) {
 		Claims: []storetest.Capability{
 			storetest.EventLog, storetest.AuditLog, storetest.ActiveCounter, storetest.Pinger,
 			storetest.ExpiryIndex, storetest.Tidier, storetest.Purger,
-			storetest.DeliveryQueue, storetest.FactorStore, storetest.SessionLister,
+			storetest.DeliveryQueue, storetest.FactorStore, storetest.SessionLister, storetest.EventRecorder,
 		},
 	})
 }

@@ -49,6 +49,7 @@ const (
 	DeliveryQueue Capability = "DeliveryQueue"
 	FactorStore   Capability = "FactorStore"
 	SessionLister Capability = "SessionLister"
+	EventRecorder Capability = "EventRecorder"
 )
 
 // implements tells, for each capability, whether a store has it.
@@ -64,6 +65,7 @@ var implements = map[Capability]func(lapse.Store) bool{
 	DeliveryQueue: func(s lapse.Store) bool { _, ok := s.(lapse.DeliveryQueue); return ok },
 	FactorStore:   func(s lapse.Store) bool { _, ok := s.(lapse.FactorStore); return ok },
 	SessionLister: func(s lapse.Store) bool { _, ok := s.(lapse.SessionLister); return ok },
+	EventRecorder: func(s lapse.Store) bool { _, ok := s.(lapse.EventRecorder); return ok },
 }
 
 // Spec describes the store under test.
@@ -208,6 +210,7 @@ var cases = []testCase{
 	{name: "change_feed_resets_then_delivers_the_changes_of_another_store_value", needs: []Capability{ChangeFeed}, nodes: testFeedDelivers},
 	{name: "change_feed_mark_follows_earlier_changes_and_only_its_own", needs: []Capability{ChangeFeed}, nodes: testFeedMark},
 	{name: "change_feed_returns_when_cancelled_or_the_service_goes_away", needs: []Capability{ChangeFeed}, nodes: testFeedLost},
+	{name: "event_without_a_session_is_recorded_chained_and_delivered", needs: []Capability{EventRecorder, EventLog}, run: testRecordEvent},
 }
 
 var ctx = context.Background()
@@ -1064,7 +1067,10 @@ func testListSessions(t *testing.T, st lapse.Store) {
 	carol := newSession("carol", "acme", "standard", t0.Add(27*time.Minute))
 	twin := newSession("erin", "", "standard", t0.Add(27*time.Minute)) // same CreatedAt as carol
 	expired := newSession("frank", "", "standard", t0.Add(-time.Hour))
-	for _, s := range []*lapse.Session{lapsed, alice, bob, carol, twin, expired} {
+	// An operator's session, in lapse's own namespace: listed only when
+	// the query asks for that namespace.
+	operator := newSession(lapse.ReservedPrefix+"console-admin", "", "lapse-console", t0.Add(28*time.Minute))
+	for _, s := range []*lapse.Session{lapsed, alice, bob, carol, twin, expired, operator} {
 		mustCreate(t, st, s, 0)
 	}
 	st.End(ctx, carol.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Now: now})
@@ -1101,6 +1107,9 @@ func testListSessions(t *testing.T, st lapse.Store) {
 		{"tenant_and_status", lapse.SessionQuery{Tenant: "acme", Status: lapse.StatusActive, Now: now}, []*lapse.Session{alice}},
 		{"limit", lapse.SessionQuery{Limit: 2, Now: now}, newest[:2]},
 		{"after_cursor", lapse.SessionQuery{After: newest[0].Cursor(), Limit: 2, Now: now}, newest[1:3]},
+		{"reserved_namespace", lapse.SessionQuery{Reserved: true, Now: now}, []*lapse.Session{operator}},
+		{"reserved_subject_outside_its_namespace", lapse.SessionQuery{Subject: operator.Subject, Now: now}, nil},
+		{"platform_subject_inside_the_reserved_namespace", lapse.SessionQuery{Subject: "alice", Reserved: true, Now: now}, nil},
 	} {
 		got, err := l.ListSessions(ctx, c.q)
 		if err != nil {
@@ -1175,5 +1184,82 @@ func testChainConcurrent(t *testing.T, st lapse.Store) {
 func testPing(t *testing.T, st lapse.Store) {
 	if err := st.(lapse.Pinger).Ping(ctx); err != nil {
 		t.Errorf("Ping of a working store: %v", err)
+	}
+}
+
+// testRecordEvent: an event of no session (a rejected API key) is
+// recorded between the sessions' events, read back whole, found by the
+// audit queries, chained, and queued for webhooks like any other.
+func testRecordEvent(t *testing.T, st lapse.Store) {
+	r := st.(lapse.EventRecorder)
+	alice := newSession("alice", "acme", "standard", t0)
+	mustCreate(t, st, alice, 0)
+	rejected := lapse.Event{ID: lapse.NewEventID(t0.Add(time.Second)), Type: lapse.EventKeyRejected,
+		Time: t0.Add(time.Second), Reason: lapse.ReasonInvalidKey, Actor: lapse.ActorAPI, IP: "2001:db8::7"}
+	if err := r.RecordEvent(ctx, rejected); err != nil {
+		t.Fatalf("RecordEvent: %v", err)
+	}
+	st.End(ctx, alice.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonLogout, Now: t0.Add(2 * time.Second)})
+	evs, err := st.(lapse.EventLog).Events(ctx, 0, 10)
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("Events = %d events, %v; want created, key_rejected, revoked", len(evs), err)
+	}
+	got := evs[1]
+	rejected.Seq = got.Seq
+	if !got.Time.Equal(rejected.Time) || got.Seq <= evs[0].Seq || got.Seq >= evs[2].Seq {
+		t.Errorf("recorded event at %v seq %d, want %v between seqs %d and %d", got.Time, got.Seq, rejected.Time, evs[0].Seq, evs[2].Seq)
+	}
+	got.Time = rejected.Time
+	if got != rejected {
+		t.Errorf("read back %+v, want %+v", got, rejected)
+	}
+	if evs[0].IP != "" || evs[2].IP != "" {
+		t.Errorf("a session's events got an address: %q, %q", evs[0].IP, evs[2].IP)
+	}
+	if a, ok := st.(lapse.AuditLog); ok {
+		checkRecordedInAudit(t, a, alice.ID, rejected.IP)
+	}
+	if q, ok := st.(lapse.DeliveryQueue); ok {
+		checkRecordedDelivered(t, q, evs[1].Seq, evs[2].Seq, rejected.IP)
+	}
+}
+
+// checkRecordedInAudit checks that the audit queries find the recorded
+// event of no session, and alice's two apart from it, and that the
+// chain, address included, verifies.
+func checkRecordedInAudit(t *testing.T, a lapse.AuditLog, aliceID, ip string) {
+	t.Helper()
+	for _, c := range []struct {
+		q    lapse.EventQuery
+		want int
+	}{
+		{lapse.EventQuery{Types: []lapse.EventType{lapse.EventKeyRejected}}, 1},
+		{lapse.EventQuery{Subject: "alice"}, 2},
+		{lapse.EventQuery{SessionID: aliceID}, 2},
+		{lapse.EventQuery{Tenant: "acme"}, 2},
+	} {
+		if got, err := a.QueryEvents(ctx, c.q); err != nil || len(got) != c.want {
+			t.Errorf("QueryEvents(%+v) = %d events, %v; want %d", c.q, len(got), err, c.want)
+		}
+	}
+	rep, err := lapse.VerifyChain(ctx, a, 0, nil)
+	if err != nil || !rep.OK() || rep.Records != 3 {
+		t.Errorf("VerifyChain = %+v, %v; want 3 records intact", rep, err)
+	}
+	if recs, _ := a.ChainRecords(ctx, 0, 10); len(recs) != 3 || recs[1].IP != ip {
+		t.Errorf("the chain records lost the address: %+v", recs)
+	}
+}
+
+// checkRecordedDelivered queues the recorded event (seq) for a webhook
+// and checks it comes out due, whole.
+func checkRecordedDelivered(t *testing.T, q lapse.DeliveryQueue, seq, cursor int64, ip string) {
+	t.Helper()
+	if err := q.Enqueue(ctx, "ops", []int64{seq}, cursor, t0); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	due, err := q.Due(ctx, t0, 10)
+	if err != nil || len(due) != 1 || due[0].Event.Type != lapse.EventKeyRejected || due[0].Event.IP != ip {
+		t.Errorf("Due = %+v, %v; want the key_rejected event with its address", due, err)
 	}
 }

@@ -55,7 +55,10 @@ type Config struct {
 	// stylesheet when there is no Layout; "" means "/lapse/web".
 	AssetsURL string
 	// Layout, when set, frames every page in the app's own layout: it is
-	// executed with a [Frame]. nil means a minimal page of lapse's own.
+	// executed with a [Frame], and the app's headers decide whether the
+	// page may be framed. nil means a minimal page of lapse's own, sent
+	// with "Content-Security-Policy: frame-ancestors 'none'" and
+	// "X-Frame-Options: DENY".
 	Layout *template.Template
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
@@ -301,6 +304,16 @@ func (p *Pages) renderStatus(w http.ResponseWriter, r *http.Request, status int,
 	if err != nil {
 		p.fail(w, r, err)
 		return
+	}
+	if p.cfg.Layout == nil {
+		// A page of lapse's own is never to be framed: framed and made
+		// invisible, "Sign out everywhere else" could be clicked by a
+		// user who meant to click something else (clickjacking). The
+		// CSP is added beside any the app sets, so it tightens theirs
+		// and loosens nothing; in an app's layout, framing is the app's
+		// to decide.
+		w.Header().Add("Content-Security-Policy", "frame-ancestors 'none'")
+		w.Header().Set("X-Frame-Options", "DENY")
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

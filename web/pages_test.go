@@ -183,6 +183,29 @@ func TestSessionsPage(t *testing.T) {
 	})
 }
 
+// TestPagesOfTheirOwnRefuseFrames: without an app layout, the pages
+// (the sessions page, with its "Sign out everywhere else", above all)
+// tell the browser never to frame them, so they cannot be clickjacked;
+// with a layout that is the app's to say, and lapse leaves it alone.
+func TestPagesOfTheirOwnRefuseFrames(t *testing.T) {
+	for _, layout := range []*template.Template{nil, template.Must(template.New("l").Parse(`<main>{{.Content}}</main>`))} {
+		f := newFixture(t, layout)
+		f.current = f.create(t, "ada", "", "").ID
+		for _, h := range []http.Handler{f.pages.Sessions(), f.pages.SignedOut()} {
+			w := httptest.NewRecorder()
+			w.Header().Set("Content-Security-Policy", "default-src 'self'") // the app's own, set before
+			h.ServeHTTP(w, httptest.NewRequest("GET", "/account/sessions", nil))
+			csp, xfo := w.Result().Header.Values("Content-Security-Policy"), w.Result().Header.Get("X-Frame-Options")
+			if layout == nil && (len(csp) != 2 || csp[0] != "default-src 'self'" || csp[1] != "frame-ancestors 'none'" || xfo != "DENY") {
+				t.Errorf("without a layout: CSP %q, X-Frame-Options %q; want the app's CSP kept, frame-ancestors 'none' added, and DENY", csp, xfo)
+			}
+			if layout != nil && (len(csp) != 1 || xfo != "") {
+				t.Errorf("with a layout: CSP %q, X-Frame-Options %q; want the app's headers only", csp, xfo)
+			}
+		}
+	}
+}
+
 func TestSignedOutPage(t *testing.T) {
 	f := newFixture(t, nil)
 	for reason, want := range map[string]string{

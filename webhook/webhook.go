@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -22,7 +23,8 @@ import (
 type Endpoint struct {
 	// Name identifies the endpoint in the delivery queue; keep it stable.
 	Name string
-	URL  string
+	// URL is where events are posted; it prints redacted.
+	URL lapse.SecretURL
 	// Key is the HMAC key (the decoded part of a "whsec_" secret).
 	Key []byte
 	// Types filters the events sent; empty means all.
@@ -39,8 +41,13 @@ type Config struct {
 	Log       lapse.EventLog
 	Queue     lapse.DeliveryQueue
 	Clock     lapse.Clock // nil: the system clock
-	// Client sends the requests; nil means a client with a 10 s timeout.
-	Client *http.Client
+	// AllowNetworks are the private networks receivers may be in, for
+	// receivers on premises. Outside them a delivery refuses, when it
+	// connects, any address no internet host has: loopback, private,
+	// link-local, shared, multicast and other special-purpose ranges.
+	// Cloud metadata addresses are refused even inside them. No redirect
+	// is followed: a 3xx is a failed attempt.
+	AllowNetworks []netip.Prefix
 	// RetryBase is the first retry's delay; each retry doubles it up to
 	// RetryMax, with full jitter in its upper half. 0 means 5s and 1h.
 	RetryBase, RetryMax time.Duration
@@ -57,20 +64,14 @@ type Config struct {
 // and delivers them. Delivery runs apart from the request path, so it
 // never slows a verify.
 type Dispatcher struct {
-	cfg Config
+	cfg    Config
+	client *http.Client
 }
 
 // New returns a dispatcher for cfg.
 func New(cfg Config) *Dispatcher {
 	if cfg.Clock == nil {
 		cfg.Clock = lapse.SystemClock{}
-	}
-	if cfg.Client == nil {
-		// Keep a connection for each request that may be in flight to an
-		// endpoint, so that a burst does not open and close one per event.
-		transport := http.DefaultTransport.(*http.Transport).Clone()
-		transport.MaxIdleConnsPerHost = perEndpoint
-		cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: transport}
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 5 * time.Second
@@ -87,7 +88,7 @@ func New(cfg Config) *Dispatcher {
 	if cfg.OnError == nil {
 		cfg.OnError = func(error) {}
 	}
-	return &Dispatcher{cfg: cfg}
+	return &Dispatcher{cfg: cfg, client: newClient(cfg.AllowNetworks)}
 }
 
 // Run polls and delivers until ctx is done.
@@ -230,7 +231,7 @@ func (d *Dispatcher) attempt(ctx context.Context, ep Endpoint, del lapse.Deliver
 		return d.failed(del, err), true
 	}
 	now := d.cfg.Clock.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL.Reveal(), bytes.NewReader(body))
 	if err != nil {
 		return d.failed(del, err), true
 	}
@@ -239,16 +240,22 @@ func (d *Dispatcher) attempt(ctx context.Context, ep Endpoint, del lapse.Deliver
 	req.Header.Set("webhook-id", del.Event.ID)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("webhook-signature", Sign(ep.Key, del.Event.ID, now, body))
-	resp, err := d.cfg.Client.Do(req)
+	resp, err := d.client.Do(req)
 	if err == nil {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		switch {
+		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			del.Attempts++
 			del.Status, del.LastError = lapse.DeliveryDelivered, ""
 			return del, true
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			// Where it points is not recorded: it is the receiver's to
+			// fix, and lapse never goes there.
+			err = fmt.Errorf("the endpoint answered %s; redirects are not followed", resp.Status)
+		default:
+			err = fmt.Errorf("the endpoint answered %s", resp.Status)
 		}
-		err = fmt.Errorf("the endpoint answered %s", resp.Status)
 	}
 	if ctx.Err() != nil {
 		return del, false

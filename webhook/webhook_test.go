@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +23,10 @@ import (
 )
 
 var ctx = context.Background()
+
+// loopback lets deliveries reach the test receivers, which listen on
+// 127.0.0.1: the switch an on-premises receiver needs too.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 func TestSignMatchesStandardWebhooksVector(t *testing.T) {
 	key, err := webhook.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
@@ -78,7 +84,9 @@ type fixture struct {
 	key   []byte
 }
 
-func newFixture(t *testing.T, types []lapse.EventType, statuses ...int) *fixture {
+// newStore returns a store, a fake clock and a manager on them.
+func newStore(t *testing.T) (*sqlite.Store, *lapsetest.Clock, *lapse.Manager) {
+	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -89,13 +97,18 @@ func newFixture(t *testing.T, types []lapse.EventType, statuses ...int) *fixture
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, clock, m
+}
+
+func newFixture(t *testing.T, types []lapse.EventType, statuses ...int) *fixture {
+	st, clock, m := newStore(t)
 	rcv := &receiver{statuses: statuses}
 	srv := httptest.NewServer(rcv)
 	t.Cleanup(srv.Close)
 	key, _ := webhook.ParseSecret(webhook.NewSecret())
 	d := webhook.New(webhook.Config{
-		Endpoints: []webhook.Endpoint{{Name: "test", URL: srv.URL, Key: key, Types: types}},
-		Log:       st, Queue: st, Clock: clock,
+		Endpoints: []webhook.Endpoint{{Name: "test", URL: lapse.SecretURL(srv.URL), Key: key, Types: types}},
+		Log:       st, Queue: st, Clock: clock, AllowNetworks: loopback,
 		RetryBase: time.Second, RetryMax: time.Minute, MaxAttempts: 3,
 	})
 	if err := d.Tick(ctx); err != nil { // a new endpoint starts at the present
@@ -219,8 +232,8 @@ func TestSlowEndpointDoesNotHoldUpOthers(t *testing.T) {
 	}))
 	defer fast.Close()
 	key, _ := webhook.ParseSecret(webhook.NewSecret())
-	d := webhook.New(webhook.Config{Log: st, Queue: st, Clock: clock, Endpoints: []webhook.Endpoint{
-		{Name: "a-slow", URL: slow.URL, Key: key}, {Name: "b-fast", URL: fast.URL, Key: key}}})
+	d := webhook.New(webhook.Config{Log: st, Queue: st, Clock: clock, AllowNetworks: loopback, Endpoints: []webhook.Endpoint{
+		{Name: "a-slow", URL: lapse.SecretURL(slow.URL), Key: key}, {Name: "b-fast", URL: lapse.SecretURL(fast.URL), Key: key}}})
 	if err := d.Tick(ctx); err != nil { // both endpoints start at the present
 		t.Fatal(err)
 	}
@@ -234,5 +247,84 @@ func TestSlowEndpointDoesNotHoldUpOthers(t *testing.T) {
 	}
 	if got := fastGot.Load(); got != n || timedOut.Load() {
 		t.Errorf("the fast endpoint got %d of %d deliveries while the slow one held its slots (slow timed out: %v)", got, n, timedOut.Load())
+	}
+}
+
+// deadAfterOneAttempt sends the first event after the present to url
+// with a dispatcher that allows the given networks and makes one attempt,
+// and returns the dead delivery.
+func deadAfterOneAttempt(t *testing.T, url string, allow []netip.Prefix) lapse.Delivery {
+	t.Helper()
+	st, clock, m := newStore(t)
+	key, _ := webhook.ParseSecret(webhook.NewSecret())
+	d := webhook.New(webhook.Config{Log: st, Queue: st, Clock: clock, AllowNetworks: allow, MaxAttempts: 1,
+		Endpoints: []webhook.Endpoint{{Name: "ops", URL: lapse.SecretURL(url), Key: key}}})
+	if err := d.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Create(ctx, lapse.CreateParams{Subject: "alice"})
+	if err := d.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := st.Dead(ctx, 10)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead deliveries = %+v, %v; want the one attempt failed", dead, err)
+	}
+	return dead[0]
+}
+
+// TestRedirectIsAFailedDelivery: a receiver that answers with a redirect
+// to an internal address gets a failed delivery with its status
+// recorded; lapse neither posts the signed event there nor asks it for
+// anything, so the target's answer cannot mark the delivery delivered
+// nor land in last_error.
+func TestRedirectIsAFailedDelivery(t *testing.T) {
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusFound, http.StatusPermanentRedirect, http.StatusSeeOther} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			var internalHits atomic.Int64
+			internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				internalHits.Add(1)
+				w.WriteHeader(http.StatusTeapot)
+			}))
+			defer internal.Close()
+			var receiverHits atomic.Int64
+			receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				receiverHits.Add(1)
+				http.Redirect(w, r, internal.URL+"/internal-admin/reset", status)
+			}))
+			defer receiver.Close()
+			del := deadAfterOneAttempt(t, receiver.URL, loopback)
+			if receiverHits.Load() != 1 || internalHits.Load() != 0 {
+				t.Errorf("receiver got %d requests and the redirect target %d; want 1 and 0", receiverHits.Load(), internalHits.Load())
+			}
+			if del.Status != lapse.DeliveryDead || !strings.Contains(del.LastError, strconv.Itoa(status)) ||
+				!strings.Contains(del.LastError, "not followed") || strings.Contains(del.LastError, "418") || strings.Contains(del.LastError, "internal-admin") {
+				t.Errorf("delivery %s with last error %q; want it failed with %d recorded, nothing of the target", del.Status, del.LastError, status)
+			}
+		})
+	}
+}
+
+// TestInternalAddressesAreRefusedByDefault: without webhook_allow_networks
+// a delivery never connects to a loopback receiver, whether the URL names
+// its address or a name that resolves to it (checked at connect time,
+// after resolution, so DNS cannot get round it).
+func TestInternalAddressesAreRefusedByDefault(t *testing.T) {
+	var hits atomic.Int64
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer receiver.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(receiver.URL, "http://"), ":")
+	for _, url := range []string{receiver.URL, "http://localhost:" + port + "/"} {
+		del := deadAfterOneAttempt(t, url, nil)
+		if !strings.Contains(del.LastError, "refused to connect") || !strings.Contains(del.LastError, "loopback") {
+			t.Errorf("%s: last error %q, want the connection refused as loopback", url, del.LastError)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the loopback receiver got %d requests, want none", hits.Load())
+	}
+	// The same receiver, once its network is allowed, gets the event.
+	if del := deadAfterOneAttempt(t, "http://localhost:"+port+"/", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}); hits.Load() != 0 || !strings.Contains(del.LastError, "loopback") {
+		t.Errorf("another allowed network let loopback through: %q, %d requests", del.LastError, hits.Load())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/config"
 )
 
@@ -37,7 +38,7 @@ func (d dataFlags) open(ctx context.Context) (backend, error) {
 		cfg.DataDir = *d.dataDir
 	}
 	if *d.store != "" {
-		cfg.Store = *d.store
+		cfg.Store = lapse.SecretURL(*d.store)
 	}
 	if cfg.Store == "" || cfg.Store == "sqlite" {
 		path := filepath.Join(cfg.DataDir, "lapse.db")

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/demo"
 	"github.com/lapsehq/lapse/loopback"
 )
@@ -91,7 +92,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := demo.Config{DataDir: dir, Timeouts: t, Logger: log}
 	if *storeURL != "" {
-		st, err := openStore(ctx, *storeURL, dir)
+		st, err := openStore(ctx, lapse.SecretURL(*storeURL), dir)
 		if err != nil {
 			fmt.Fprintf(stderr, "lapse demo: %v\n", err)
 			return 1

@@ -74,6 +74,7 @@ func testIdleExpiryWebhookIsSignedAndRetried(t *testing.T, st storeUnderTest) {
 	cfg := e2eConfig + st.yaml() + `
 sweep_interval: 50ms
 webhook_retry: {base: 300ms, max: 1s, attempts: 5}
+webhook_allow_networks: [127.0.0.0/8] # the receiver is on loopback
 webhooks:
   - name: ops
     url: ` + url + `
@@ -183,6 +184,7 @@ func testDeadLettersCanBeReplayedFromTheCLI(t *testing.T, st storeUnderTest) {
 	dir := t.TempDir()
 	cfg := e2eConfig + st.yaml() + `
 webhook_retry: {base: 100ms, max: 200ms, attempts: 2}
+webhook_allow_networks: [127.0.0.0/8] # the receiver is on loopback
 webhooks:
   - {name: ops, url: "` + url + `", secret: "` + webhook.NewSecret() + `", events: [session.revoked]}
 `

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/metrics"
+	"github.com/lapsehq/lapse/throttle"
 	"github.com/lapsehq/lapse/web"
 	"github.com/lapsehq/lapse/webhook"
 )
@@ -52,7 +54,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		cfg.DataDir = *dataDir
 	}
 	if *store != "" {
-		cfg.Store = *store
+		cfg.Store = lapse.SecretURL(*store)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if err := serve(ctx, cfg, stdout, log); err != nil {
@@ -93,7 +95,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	}
 	events := feed.New(store, 0)
 	dispatcher := webhook.New(webhook.Config{
-		Endpoints: endpoints, Log: store, Queue: store, Clock: clock,
+		Endpoints: endpoints, Log: store, Queue: store, Clock: clock, AllowNetworks: cfg.WebhookAllowNetworks,
 		RetryBase: cfg.WebhookRetry.Base, RetryMax: cfg.WebhookRetry.Max, MaxAttempts: cfg.WebhookRetry.Attempts,
 		OnError: func(err error) { log.Error("webhook delivery", "err", err) },
 	})
@@ -101,15 +103,23 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors})
+	// One throttle for the API and the console's sign-in: both take the
+	// admin key, so a source's wrong keys count together.
+	limiter := throttle.New(throttle.Config{Clock: clock})
+	reg.CountRejections(limiter)
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors,
+		Throttle: limiter, TrustedProxies: cfg.TrustedProxies,
+		StreamsPerSession: cfg.EventStreams.PerSession, StreamsPerNode: cfg.EventStreams.PerNode})
 	if err != nil {
 		return err
 	}
+	reg.CountStreams(api)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	mux.Handle("GET /metrics", api.RequireKey(reg.Handler()))
 	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
-	ops, err := console.New(console.Config{Manager: m, Keys: httpapi.NewKeys(keyHash).Allowed, Metrics: reg.Registry(), Log: log})
+	ops, err := console.New(console.Config{Manager: m, Keys: httpapi.NewKeys(keyHash).Allowed, Metrics: reg.Registry(), Log: log,
+		Throttle: limiter, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}
@@ -155,7 +165,8 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	}
 	defer func() { stopBG(); wg.Wait() }()
 
-	fmt.Fprintf(stdout, "lapse listening on http://%s (data in %s)\n", ln.Addr(), cfg.DataDir)
+	// The store URL prints redacted (lapse.SecretURL).
+	fmt.Fprintf(stdout, "lapse listening on http://%s (store %s, data in %s)\n", ln.Addr(), cmp.Or(cfg.Store, "sqlite"), cfg.DataDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -77,7 +77,7 @@ func testStepUpEndToEnd(t *testing.T, st storeUnderTest) {
 			}
 		}
 		// What the store keeps, read back through the store itself.
-		store, err := openStore(context.Background(), st.url, dir)
+		store, err := openStore(context.Background(), lapse.SecretURL(st.url), dir)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,41 +31,31 @@ var (
 // openStore opens the store a configuration names: "sqlite" (or "") is
 // the embedded store in dataDir; redis://, rediss:// and
 // redis+cluster:// URLs name a shared Redis; postgres:// and
-// postgresql:// URLs a shared PostgreSQL database.
-func openStore(ctx context.Context, store, dataDir string) (backend, error) {
+// postgresql:// URLs a shared PostgreSQL database. Its errors show the
+// URL redacted.
+func openStore(ctx context.Context, store lapse.SecretURL, dataDir string) (backend, error) {
+	raw := store.Reveal()
 	switch {
-	case store == "" || store == "sqlite":
+	case raw == "" || raw == "sqlite":
 		return sqlite.Open(filepath.Join(dataDir, "lapse.db"))
-	case strings.HasPrefix(store, "redis://"), strings.HasPrefix(store, "rediss://"), strings.HasPrefix(store, "redis+cluster://"):
+	case strings.HasPrefix(raw, "redis://"), strings.HasPrefix(raw, "rediss://"), strings.HasPrefix(raw, "redis+cluster://"):
 		goredis.SetLogger(quietRedis{}) // lapse reports store errors itself
-		st, err := redis.Open(ctx, store)
+		st, err := redis.Open(ctx, raw)
 		if err != nil {
-			return nil, fmt.Errorf("store %s: %w", redactURL(store), err)
+			return nil, fmt.Errorf("store %s: %w", store, err)
 		}
 		return st, nil
-	case strings.HasPrefix(store, "postgres://"), strings.HasPrefix(store, "postgresql://"):
-		st, err := postgres.Open(ctx, store)
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		st, err := postgres.Open(ctx, raw)
 		if err != nil {
-			return nil, fmt.Errorf("store %s: %w", redactURL(store), err)
+			return nil, fmt.Errorf("store %s: %w", store, err)
 		}
 		return st, nil
 	}
-	return nil, fmt.Errorf("store %q: use sqlite, a redis://, rediss:// or redis+cluster:// URL, or a postgres:// URL", redactURL(store))
+	return nil, fmt.Errorf("store %q: use sqlite, a redis://, rediss:// or redis+cluster:// URL, or a postgres:// URL", store)
 }
 
 // quietRedis keeps go-redis from printing to stderr on its own.
 type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
-
-// redactURL hides a password in a store URL, for messages.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return scheme + "://[REDACTED]@" + rest[at+1:]
-	}
-	return u
-}
