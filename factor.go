@@ -8,16 +8,19 @@ import (
 
 // Second factors lapse keeps itself, for platforms without MFA of their
 // own: a [FactorService] (package totp) checks one-time codes from an
-// authenticator app and single-use recovery codes, keeps what it needs in
-// a store that implements [FactorStore], and a session steps up with a
-// code through [StepUpWithFactor]. A platform with its own MFA does not
-// need any of this: it verifies its factor and calls [Manager.StepUp].
+// authenticator app and single-use recovery codes, a [PasskeyService]
+// (package passkey) runs WebAuthn ceremonies with passkeys, both keep
+// what they need in a store that implements [FactorStore], and a session
+// steps up with a code through [StepUpWithFactor]. A platform with its
+// own MFA does not need any of this: it verifies its factor and calls
+// [Manager.StepUp].
 
 // Factors a subject may step up with, as a step_up_required problem lists
 // them.
 const (
 	FactorTOTP         = "totp"
 	FactorRecoveryCode = "recovery_code"
+	FactorPasskey      = "passkey"
 )
 
 // Authentication methods (RFC 8176 "amr" values) a built-in factor adds to
@@ -81,14 +84,20 @@ type FactorState struct {
 	TOTP *TOTPFactor
 	// RecoveryCodes is how many unused recovery codes are left.
 	RecoveryCodes int
+	// Passkeys is how many passkeys the subject has registered.
+	Passkeys int
 }
 
-// Available returns the factors the subject can step up with now:
-// [FactorTOTP] with a confirmed TOTP factor and [FactorRecoveryCode]
-// while unused codes remain. It is never nil, so that "none" shows as an
-// empty list.
+// Available returns the factors the subject can step up with now, the
+// phishing-resistant one first: [FactorPasskey] with a registered
+// passkey, [FactorTOTP] with a confirmed TOTP factor and
+// [FactorRecoveryCode] while unused codes of that factor remain. It is
+// never nil, so that "none" shows as an empty list.
 func (f *FactorState) Available() []string {
 	out := []string{}
+	if f.Passkeys > 0 {
+		out = append(out, FactorPasskey)
+	}
 	if f.TOTP != nil && f.TOTP.Confirmed() {
 		out = append(out, FactorTOTP)
 		if f.RecoveryCodes > 0 {
@@ -136,8 +145,11 @@ const (
 //
 // Every method is one atomic step. Methods fail with [CodeFactorNotFound]
 // as each says, [CodeConflict] as each says, and [CodeStoreUnavailable]
-// when the backing service fails.
+// when the backing service fails. The passkey methods are in
+// [PasskeyStore], which a FactorStore includes.
 type FactorStore interface {
+	PasskeyStore
+
 	// Factors returns what subject has enrolled; a subject with nothing
 	// gets an empty state, not an error.
 	Factors(ctx context.Context, subject string) (*FactorState, error)
@@ -233,13 +245,16 @@ type FactorService interface {
 }
 
 // FactorAssurance returns the assurance level and methods s has after a
-// step-up with method: at least AAL2 (the code is a second factor on top
-// of the authentication that started the session) and method added to
-// its AMR.
-func FactorAssurance(s *Session, method string) (aal int, amr []string) {
+// step-up with a built-in factor that proved methods (one for a code,
+// several for a passkey): at least AAL2 (the factor is a second one on
+// top of the authentication that started the session) and each method
+// added to its AMR once.
+func FactorAssurance(s *Session, methods ...string) (aal int, amr []string) {
 	amr = slices.Clone(s.AMR)
-	if !slices.Contains(amr, method) && len(amr) < MaxAMR {
-		amr = append(amr, method)
+	for _, m := range methods {
+		if !slices.Contains(amr, m) && len(amr) < MaxAMR {
+			amr = append(amr, m)
+		}
 	}
 	return max(2, s.AAL), amr
 }
