@@ -2,6 +2,7 @@ package lapse
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -280,4 +281,23 @@ func StepUpWithFactor(ctx context.Context, m *Manager, fs FactorService, token, 
 	}
 	aal, amr := FactorAssurance(&s, method)
 	return m.StepUp(ctx, token, aal, amr, actor)
+}
+
+// RecentFactorChange checks that s may change its subject's factors at
+// now: it authenticated within d, at aal or above (0 or 1 for any). A
+// subject without a factor enrols one after a recent sign-in; one with
+// a factor changes them only after a recent step-up with it (ASVS 5.0
+// 7.5.1), so that a stolen password alone cannot add a factor. It fails
+// with [CodeStepUpRequired] and the requirement otherwise.
+func RecentFactorChange(s *Session, aal int, d time.Duration, now time.Time) error {
+	if s.AAL >= aal && now.Before(s.AuthenticatedAt.Add(d)) {
+		return nil
+	}
+	msg := "changing a factor needs a recent authentication"
+	if aal > 1 {
+		msg = fmt.Sprintf("changing a factor needs a step-up to AAL%d within the last %v", aal, d)
+	}
+	return &Error{Code: CodeStepUpRequired, Message: msg, Requirement: &Requirement{
+		RequiredAAL: aal, MaxAuthAge: d, AAL: s.AAL, AuthenticatedAt: s.AuthenticatedAt,
+	}}
 }

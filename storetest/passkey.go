@@ -52,6 +52,12 @@ func testPasskeyLifecycle(t *testing.T, st lapse.Store) {
 	if fst, _ := fs.Factors(ctx, "alice"); fst.Passkeys != 2 || !slices.Contains(fst.Available(), lapse.FactorPasskey) {
 		t.Errorf("Factors(alice) counts %d passkeys (available %v), want 2 and passkey available", fst.Passkeys, fst.Available())
 	}
+	testPasskeyChange(t, fs)
+}
+
+// testPasskeyChange goes on from testPasskeyLifecycle: alice has pk_1 and
+// pk_2, bob pk_3; only alice renames and removes hers.
+func testPasskeyChange(t *testing.T, fs lapse.FactorStore) {
 	if err := fs.RenamePasskey(ctx, "alice", "pk_1", "Work laptop"); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +68,7 @@ func testPasskeyLifecycle(t *testing.T, st lapse.Store) {
 		t.Fatal(err)
 	}
 	wantFactorCode(t, "remove twice", fs.RemovePasskey(ctx, "alice", "pk_2"), lapse.CodeFactorNotFound)
-	got, _ = fs.Passkeys(ctx, "alice")
+	got, _ := fs.Passkeys(ctx, "alice")
 	if len(got) != 1 || got[0].Name != "Work laptop" {
 		t.Errorf("after renaming pk_1 and removing pk_2: %+v", got)
 	}
@@ -109,8 +115,12 @@ func testPasskeyCounter(t *testing.T, st lapse.Store) {
 	}
 	_, err := fs.UsePasskey(ctx, "bob", "pk_1", 10, false, t0)
 	wantFactorCode(t, "use another subject's passkey", err, lapse.CodeFactorNotFound)
+	testPasskeyCounterRace(t, fs)
+}
 
-	// Ten uses with one counter at once: one passes.
+// testPasskeyCounterRace goes on from testPasskeyCounter: alice's pk_1
+// is at counter 9, and ten uses with counter 10 at once let one pass.
+func testPasskeyCounterRace(t *testing.T, fs lapse.FactorStore) {
 	var passed atomic.Int64
 	var wg sync.WaitGroup
 	for range 10 {
@@ -137,6 +147,11 @@ func testChallenge(subject, session string, n byte) *lapse.Challenge {
 	}
 }
 
+func sameChallenge(got, want *lapse.Challenge) bool {
+	return got != nil && got.Hash == want.Hash && got.Subject == want.Subject && got.SessionID == want.SessionID &&
+		got.Ceremony == want.Ceremony && string(got.Data) == string(want.Data) && got.ExpiresAt.Equal(want.ExpiresAt)
+}
+
 // testChallengeOnce holds that a challenge is taken once, by its
 // subject, while it is live, however many take it at once.
 func testChallengeOnce(t *testing.T, st lapse.Store) {
@@ -150,8 +165,7 @@ func testChallengeOnce(t *testing.T, st lapse.Store) {
 		t.Errorf("another subject took alice's challenge: %+v, %v", got, err)
 	}
 	got, err := fs.TakeChallenge(ctx, "alice", c.Hash, c.ExpiresAt.Add(-time.Nanosecond))
-	if err != nil || got == nil || got.Hash != c.Hash || got.Subject != "alice" || got.SessionID != "ses_1" ||
-		got.Ceremony != lapse.CeremonyRegistration || string(got.Data) != string(c.Data) || !got.ExpiresAt.Equal(c.ExpiresAt) {
+	if err != nil || !sameChallenge(got, c) {
 		t.Fatalf("TakeChallenge a nanosecond before expiry = %+v, %v; want it as stored", got, err)
 	}
 	if got, err := fs.TakeChallenge(ctx, "alice", c.Hash, t0); got != nil || err != nil {
@@ -167,8 +181,12 @@ func testChallengeOnce(t *testing.T, st lapse.Store) {
 	if got, _ := fs.TakeChallenge(ctx, "alice", late.Hash, t0); got != nil {
 		t.Errorf("a challenge refused at its expiry was taken after: %+v", got)
 	}
+	testChallengeRace(t, fs)
+}
 
-	// Ten takes of one challenge at once: one gets it.
+// testChallengeRace holds that of ten takes of one challenge at once,
+// one gets it.
+func testChallengeRace(t *testing.T, fs lapse.FactorStore) {
 	race := testChallenge("alice", "ses_1", 3)
 	if err := fs.PutChallenge(ctx, race); err != nil {
 		t.Fatal(err)

@@ -161,13 +161,14 @@ func (s *Service) Factors(ctx context.Context, subject string) (*lapse.FactorSta
 // EnrolTOTP implements [lapse.FactorService]: it makes a new secret for
 // sess's subject, stores it sealed and awaiting confirmation (replacing
 // an enrolment that awaits), and returns it with its otpauth:// URI and
-// a QR code of it. sess must have authenticated within RecentAuth,
-// otherwise it fails with [lapse.CodeStepUpRequired]. It fails with
+// a QR code of it. sess must have authenticated within RecentAuth (and,
+// when the subject has passkeys, stepped up to AAL2 within it), otherwise
+// it fails with [lapse.CodeStepUpRequired]. It fails with
 // [lapse.CodeInvalid] for an unusable account or issuer name and
 // [lapse.CodeConflict] if the subject has a confirmed factor.
 func (s *Service) EnrolTOTP(ctx context.Context, sess *lapse.Session, p lapse.TOTPParams) (*lapse.TOTPEnrolment, error) {
 	now := s.m.Clock().Now()
-	if err := s.recent(sess, 0, now); err != nil {
+	if err := s.enrolAllowed(ctx, sess, now); err != nil {
 		return nil, err
 	}
 	if p.Account == "" {
@@ -344,19 +345,24 @@ func (s *Service) RemoveTOTP(ctx context.Context, sess *lapse.Session) error {
 	return s.store.RemoveTOTP(ctx, sess.Subject)
 }
 
-// recent checks that sess is at aal or above and authenticated within
-// RecentAuth of now.
+// enrolAllowed checks that sess may start an enrolment: a recent sign-in,
+// and a recent AAL2 step-up when the subject already has passkeys (a
+// confirmed TOTP factor must be removed first, which needs one too).
+func (s *Service) enrolAllowed(ctx context.Context, sess *lapse.Session, now time.Time) error {
+	st, err := s.store.Factors(ctx, sess.Subject)
+	if err != nil {
+		return err
+	}
+	aal := 0
+	if st.Passkeys > 0 {
+		aal = 2
+	}
+	return s.recent(sess, aal, now)
+}
+
+// recent checks that sess may change a factor, at aal or above.
 func (s *Service) recent(sess *lapse.Session, aal int, now time.Time) error {
-	if sess.AAL >= aal && now.Before(sess.AuthenticatedAt.Add(s.recentAuth)) {
-		return nil
-	}
-	msg := "changing a factor needs a recent authentication"
-	if aal > 1 {
-		msg = fmt.Sprintf("changing a factor needs a step-up to AAL%d within the last %v", aal, s.recentAuth)
-	}
-	return &lapse.Error{Code: lapse.CodeStepUpRequired, Message: msg, Requirement: &lapse.Requirement{
-		RequiredAAL: aal, MaxAuthAge: s.recentAuth, AAL: sess.AAL, AuthenticatedAt: sess.AuthenticatedAt,
-	}}
+	return lapse.RecentFactorChange(sess, aal, s.recentAuth, now)
 }
 
 var (
