@@ -46,6 +46,16 @@ type Config struct {
 	// Factors is lapse's built-in second factor (package totp); nil
 	// leaves the factor routes answering 404.
 	Factors lapse.FactorService
+	// Passkeys runs the passkey ceremonies (package passkey) for the
+	// session routes under /v1/session/passkeys and
+	// /v1/session/step-up/passkey; nil leaves them answering 404.
+	Passkeys lapse.PasskeyService
+	// StepUp raises a cookie-authenticated session after a passkey
+	// step-up and replaces its cookie, with the attributes the app sets
+	// it with: the middleware's StepUp, or the forward-auth gateway's.
+	// nil refuses a passkey step-up by cookie (404); one by bearer token
+	// gets its new token in the answer.
+	StepUp func(w http.ResponseWriter, r *http.Request, aal int, amr []string) (*lapse.Session, error)
 }
 
 // defaultSessionCookie is the session cookie's name when
@@ -66,6 +76,9 @@ type Server struct {
 	events  Watcher
 	cookie  string
 	factors lapse.FactorService
+
+	passkeys     lapse.PasskeyService
+	stepUpCookie func(http.ResponseWriter, *http.Request, int, []string) (*lapse.Session, error)
 }
 
 // New returns a server for cfg.
@@ -81,7 +94,8 @@ func New(cfg Config) (*Server, error) {
 	if cookie == "" {
 		cookie = defaultSessionCookie
 	}
-	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors}, nil
+	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors,
+		passkeys: cfg.Passkeys, stepUpCookie: cfg.StepUp}, nil
 }
 
 // route is one operation of the API. The OpenAPI test checks this table
@@ -114,6 +128,13 @@ var routes = []route{
 	{"POST", "/v1/session/activity", true, true, routeActivity},
 	{"POST", "/v1/session/logout", true, true, (*Server).logout},
 	{"GET", "/v1/session/events", true, true, (*Server).stream},
+	{"GET", "/v1/session/passkeys", true, true, (*Server).listPasskeys},
+	{"POST", "/v1/session/passkeys", true, true, (*Server).registerPasskey},
+	{"POST", "/v1/session/passkeys/options", true, true, (*Server).passkeyRegistrationOptions},
+	{"POST", "/v1/session/passkeys/{id}/rename", true, true, (*Server).renamePasskey},
+	{"POST", "/v1/session/passkeys/{id}/remove", true, true, (*Server).removePasskey},
+	{"POST", "/v1/session/step-up/passkey/options", true, true, (*Server).passkeyStepUpOptions},
+	{"POST", "/v1/session/step-up/passkey", true, true, (*Server).stepUpPasskey},
 	{"GET", "/healthz", true, false, (*Server).healthz},
 	{"GET", "/readyz", true, false, (*Server).readyz},
 	{"GET", "/openapi.json", true, false, (*Server).openapi},

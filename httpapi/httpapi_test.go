@@ -79,7 +79,8 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 	logger := slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	scfg := Config{Manager: m, Keys: NewKeys(lapse.HashSecret(h.key)), Logger: logger, SessionCookie: o.cookie}
 	if fs, ok := cfg.Store.(lapse.FactorStore); ok {
-		scfg.Factors = newFactors(t, m, fs) // factor_test.go
+		scfg.Factors = newFactors(t, m, fs)                                   // factor_test.go
+		scfg.Passkeys, scfg.StepUp = newPasskeys(t, m, fs), h.stepUpCookie(m) // passkey_test.go
 	}
 	h.cookie = cmp.Or(o.cookie, defaultSessionCookie)
 	var stopFeed func()

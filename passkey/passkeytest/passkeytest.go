@@ -97,7 +97,12 @@ func (a *Authenticator) Create(options []byte) ([]byte, error) {
 	c := &credential{id: make([]byte, 16), rpID: o.PublicKey.RP.ID, handle: handle, key: key, synced: a.Synced}
 	rand.Read(c.id)
 	a.creds = append(a.creds, c)
-	pub, err := coseKey(&key.PublicKey)
+	return a.attest(c, o.PublicKey.Challenge)
+}
+
+// attest is the registration response for c to challenge.
+func (a *Authenticator) attest(c *credential, challenge string) ([]byte, error) {
+	pub, err := coseKey(&c.key.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +118,25 @@ func (a *Authenticator) Create(options []byte) ([]byte, error) {
 		"id": b64.EncodeToString(c.id), "rawId": b64.EncodeToString(c.id), "type": "public-key",
 		"authenticatorAttachment": "platform", "clientExtensionResults": map[string]any{},
 		"response": map[string]any{
-			"clientDataJSON":    b64.EncodeToString(a.clientData("webauthn.create", o.PublicKey.Challenge)),
+			"clientDataJSON":    b64.EncodeToString(a.clientData("webauthn.create", challenge)),
 			"attestationObject": b64.EncodeToString(att),
 			"transports":        []string{"internal", "hybrid"},
 		},
 	})
+}
+
+// Again answers creation options with the credential it made last,
+// ignoring the options' exclusions, as a faulty or hostile client could:
+// the same credential registered a second time.
+func (a *Authenticator) Again(options []byte) ([]byte, error) {
+	var o creationOptions
+	if err := json.Unmarshal(options, &o); err != nil {
+		return nil, err
+	}
+	if len(a.creds) == 0 {
+		return nil, errors.New("passkeytest: no credential made yet")
+	}
+	return a.attest(a.creds[len(a.creds)-1], o.PublicKey.Challenge)
 }
 
 // requestOptions is what Get reads of the request options.
