@@ -59,6 +59,12 @@ type Config struct {
 	Layout *template.Template
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
+	// Passkeys runs the passkey ceremonies (package passkey); nil leaves
+	// [Pages.Passkeys] answering 404.
+	Passkeys lapse.PasskeyService
+	// StepUpURL returns the step-up page that comes back to back (a path
+	// on this origin) once done; nil means "/stepup?next=" and back.
+	StepUpURL func(back string) string
 }
 
 // Frame is what a [Config.Layout] is executed with.
@@ -195,13 +201,23 @@ func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.S
 	p.render(w, r, "Your sessions", "sessions", page)
 }
 
+// csrfOK checks a POST's CSRF token, in constant time, and answers 403
+// if it is wrong.
+func (p *Pages) csrfOK(w http.ResponseWriter, r *http.Request) bool {
+	if p.cfg.CSRFToken == nil {
+		return true
+	}
+	want, got := p.cfg.CSRFToken(r), r.PostFormValue(p.cfg.CSRFField)
+	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+		http.Error(w, "This form has expired: reload the page and try again.", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
 func (p *Pages) endSessions(w http.ResponseWriter, r *http.Request, cur lapse.Session) {
-	if p.cfg.CSRFToken != nil {
-		want, got := p.cfg.CSRFToken(r), r.PostFormValue(p.cfg.CSRFField)
-		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-			http.Error(w, "This form has expired: reload the page and try again.", http.StatusForbidden)
-			return
-		}
+	if !p.csrfOK(w, r) {
+		return
 	}
 	back := url.URL{Path: r.URL.Path}
 	switch r.PostFormValue("action") {
@@ -271,6 +287,10 @@ func (p *Pages) SignedOut() http.Handler {
 }
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, title, name string, data any) {
+	p.renderStatus(w, r, http.StatusOK, title, name, data)
+}
+
+func (p *Pages) renderStatus(w http.ResponseWriter, r *http.Request, status int, title, name string, data any) {
 	var body bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&body, name, data); err != nil {
 		p.fail(w, r, err)
@@ -293,6 +313,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, title, name strin
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	w.Write(out.Bytes())
 }
 

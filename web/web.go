@@ -21,6 +21,7 @@ import (
 )
 
 //go:embed static/lapse-client.js static/lapse-client.d.ts static/lapse-pages.css
+//go:embed static/lapse-passkey.js static/lapse-passkey.d.ts
 var static embed.FS
 
 // ClientJS returns the source of lapse-client.js, for a site that
@@ -54,7 +55,8 @@ var assets = func() map[string]asset {
 
 // Assets returns a handler that serves the client's files by base name:
 // lapse-client.js, lapse-client.d.ts and lapse-pages.css (the pages'
-// default style). Mount it under a prefix with [http.StripPrefix]:
+// default style), and lapse-passkey.js with its lapse-passkey.d.ts (the
+// passkey ceremonies). Mount it under a prefix with [http.StripPrefix]:
 //
 //	mux.Handle("/lapse/web/", http.StripPrefix("/lapse/web/", web.Assets()))
 //
