@@ -54,6 +54,9 @@ type File struct {
 	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
 	// generates in DataDir. Never the store.
 	FactorKey []byte
+	// Passkeys is the relying party of the passkey factor (the passkeys
+	// section); nil leaves passkeys off.
+	Passkeys *Passkeys
 }
 
 // FactorKeySize is the size of factor_key (an AES-256 key).
@@ -295,6 +298,8 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			f.WebhookRetry = p.retry(v, key)
 		case "factor_key":
 			f.FactorKey = p.factorKey(v, key)
+		case "passkeys":
+			f.Passkeys = p.passkeys(v, key)
 		default:
 			return false
 		}

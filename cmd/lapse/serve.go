@@ -101,7 +101,11 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors})
+	keys, err := passkeys(cfg, m)
+	if err != nil {
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors, Passkeys: keys})
 	if err != nil {
 		return err
 	}
