@@ -247,18 +247,21 @@ type Requirement struct {
 	AuthenticatedAt time.Time
 }
 
-// Verify checks token and returns its session if it is valid now and
-// meets the tier's and opts' assurance rules. Unless opts.NoTouch, it
-// records activity, sliding the idle deadline (never past the absolute
-// one). Activity is written to the store at most once per
-// [Manager.TouchInterval] of a session, so the idle deadline it keeps
-// may be up to that much earlier than policy: early, never late.
+// Verify checks token and returns its session if it may be used now
+// ([Session.Check] decides) and meets the tier's and opts' assurance
+// rules. Unless opts.NoTouch, it records activity, sliding the idle
+// deadline (never past the absolute one). Activity is written to the
+// store at most once per [TouchInterval] of a session, so the idle
+// deadline it keeps may be up to that much earlier than policy: early,
+// never late.
 //
-// It fails with [CodeSessionNotFound] (also for a malformed token),
-// [CodeSessionExpiredIdle], [CodeSessionExpiredAbsolute],
-// [CodeSessionRevoked], a [*StepUpError] with [CodeStepUpRequired], or
-// a store error. A session found past its deadline is recorded as
-// expired.
+// It fails with an [*Error] whose code is [CodeSessionNotFound] (also for
+// a malformed token, or one a step-up replaced past its grace),
+// [CodeSessionExpiredIdle], [CodeSessionExpiredAbsolute] or
+// [CodeSessionRevoked] (with the session's end reason in Reason),
+// [CodeStepUpRequired] (with what the session lacks in Requirement), or
+// a store's code such as [CodeStoreUnavailable]. A session found past its
+// deadline is recorded as expired.
 //
 // With a warm cache and no activity to write, Verify does not allocate.
 func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) (Session, error) {

@@ -4,7 +4,9 @@
 // with the SQLite store and with the Redis store on a private
 // redis-server, and measures revocation propagation between two nodes on
 // one Redis; in cmd/sweepbench a measure of how soon the sweeper records
-// many expiries that fall due at once. run.sh runs them and keeps their
+// many expiries that fall due at once; in cmd/proxybench the cost of the
+// forward-auth gateway behind nginx (nginx alone against nginx with
+// auth_request to lapse, interleaved). run.sh runs them and keeps their
 // raw output in results/; the figures are summarised in BENCHMARKS.md at
 // the root of the repository.
 //

@@ -14,6 +14,8 @@
 #   STAMP-propagation-N.txt  revocation propagation between two
 #                         lapse-redis nodes, REDIS_RUNS times
 #   STAMP-sweep-N.txt     sweepbench -n 100000, SWEEP_RUNS times
+#   STAMP-proxy-N.txt     proxybench: nginx alone vs nginx + lapse's
+#                         auth_request, PROXY_RUNS times (default 1)
 #
 # Arguments are passed to every throughput run of loadgen, e.g.
 #   bench/run.sh -duration 10s -concurrency 64
@@ -76,6 +78,16 @@ i=1
 while [ "$i" -le "${SWEEP_RUNS:-2}" ]; do
 	echo "== sweep run $i: sweepbench -n 100000"
 	"$bin/sweepbench" -n 100000 2>&1 | tee "$out/$stamp-sweep-$i.txt"
+	i=$((i + 1))
+done
+# The forward-auth gateway behind nginx (needs nginx): nginx alone vs
+# nginx with auth_request to lapse, interleaved.
+i=1
+while [ "$i" -le "${PROXY_RUNS:-1}" ] && command -v nginx >/dev/null; do
+	go build -o "$bin/lapse" ./cmd/lapse
+	go build -o "$bin/proxybench" ./bench/cmd/proxybench
+	echo "== proxy run $i: proxybench -lapse lapse"
+	"$bin/proxybench" -lapse "$bin/lapse" | tee "$out/$stamp-proxy-$i.txt"
 	i=$((i + 1))
 done
 echo "raw output in $out/$stamp-*"

@@ -57,6 +57,9 @@ type File struct {
 	// Passkeys is the relying party of the passkey factor (the passkeys
 	// section); nil leaves passkeys off.
 	Passkeys *Passkeys
+	// ForwardAuth configures lapse as the gateway of a reverse proxy; nil
+	// when the file has no forward_auth section.
+	ForwardAuth *ForwardAuth
 }
 
 // FactorKeySize is the size of factor_key (an AES-256 key).
@@ -171,6 +174,7 @@ func Parse(name string, data []byte) (*File, error) {
 				p.errs = append(p.errs, &Error{File: name, Line: p.line(fe.Path), Key: fe.Path, Msg: fe.Message})
 			}
 		}
+		p.checkForwardAuth(f)
 	}
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
@@ -300,6 +304,8 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			f.FactorKey = p.factorKey(v, key)
 		case "passkeys":
 			f.Passkeys = p.passkeys(v, key)
+		case "forward_auth":
+			f.ForwardAuth = p.forwardAuth(v, key)
 		default:
 			return false
 		}

@@ -117,6 +117,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("tiers: {a: {idle_timeout: 1s}}\n"))
 	f.Add([]byte("tenants: {x: null}\n"))
 	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte(issueExample))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := config.Parse("fuzz.yaml", data)
 		if err != nil {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,41 +34,10 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, problem.CodeNotFound, "this store keeps no audit log", nil)
 		return
 	}
-	q := r.URL.Query()
-	eq := lapse.EventQuery{Subject: q.Get("subject"), Tenant: q.Get("tenant"), SessionID: q.Get("session"), Limit: 100}
-	bad := func(msg string) { s.writeProblem(w, r, lapse.CodeInvalid, msg, nil) }
-	if t := q.Get("type"); t != "" {
-		for _, typ := range strings.Split(t, ",") {
-			if !slices.Contains(eventTypes, lapse.EventType(typ)) {
-				bad("type must be a comma-separated list of event types such as session.revoked")
-				return
-			}
-			eq.Types = append(eq.Types, lapse.EventType(typ))
-		}
-	}
-	var err error
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &eq.Since}, {"until", &eq.Until}} {
-		if v := q.Get(p.name); v != "" {
-			if *p.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				bad(p.name + " must be an RFC 3339 time")
-				return
-			}
-		}
-	}
-	if v := q.Get("after"); v != "" {
-		if eq.After, err = strconv.ParseInt(v, 10, 64); err != nil || eq.After < 0 {
-			bad("after must be a record's seq")
-			return
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		if eq.Limit, err = strconv.Atoi(v); err != nil || eq.Limit < 1 || eq.Limit > 1000 {
-			bad("limit must be 1 to 1000")
-			return
-		}
+	eq, err := eventQuery(r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	evs, err := log.QueryEvents(r.Context(), eq)
 	if err != nil {
@@ -83,4 +53,40 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		out.NextAfter = &next
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// eventQuery reads the filters of GET /v1/audit, failing with
+// [lapse.CodeInvalid] for one it cannot read.
+func eventQuery(q url.Values) (lapse.EventQuery, error) {
+	eq := lapse.EventQuery{Subject: q.Get("subject"), Tenant: q.Get("tenant"), SessionID: q.Get("session"), Limit: 100}
+	if t := q.Get("type"); t != "" {
+		for typ := range strings.SplitSeq(t, ",") {
+			if !slices.Contains(eventTypes, lapse.EventType(typ)) {
+				return eq, lapse.Errorf(lapse.CodeInvalid, "type must be a comma-separated list of event types such as session.revoked")
+			}
+			eq.Types = append(eq.Types, lapse.EventType(typ))
+		}
+	}
+	var err error
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &eq.Since}, {"until", &eq.Until}} {
+		if v := q.Get(p.name); v != "" {
+			if *p.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return eq, lapse.Errorf(lapse.CodeInvalid, "%s must be an RFC 3339 time", p.name)
+			}
+		}
+	}
+	if v := q.Get("after"); v != "" {
+		if eq.After, err = strconv.ParseInt(v, 10, 64); err != nil || eq.After < 0 {
+			return eq, lapse.Errorf(lapse.CodeInvalid, "after must be a record's seq")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if eq.Limit, err = strconv.Atoi(v); err != nil || eq.Limit < 1 || eq.Limit > 1000 {
+			return eq, lapse.Errorf(lapse.CodeInvalid, "limit must be 1 to 1000")
+		}
+	}
+	return eq, nil
 }

@@ -20,6 +20,7 @@
 package middleware
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -133,54 +134,57 @@ func New(cfg Config) (*Middleware, error) {
 	if cfg.Manager == nil {
 		return nil, errors.New("middleware: Config.Manager is required")
 	}
+	if err := cfg.defaultCookie(); err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.CSRFKey == nil:
+		cfg.CSRFKey = make([]byte, 32)
+		rand.Read(cfg.CSRFKey)
+	case len(cfg.CSRFKey) < 32:
+		return nil, errors.New("middleware: Config.CSRFKey must be at least 32 bytes")
+	}
+	cfg.SignInURL = cmp.Or(cfg.SignInURL, "/signin")
+	cfg.SignedOutURL = cmp.Or(cfg.SignedOutURL, cfg.SignInURL)
+	cfg.StepUpURL = cmp.Or(cfg.StepUpURL, "/stepup")
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteHost
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	mw := &Middleware{
 		m: cfg.Manager, cookie: cfg.CookieName, sameSite: cfg.SameSite, persist: cfg.Persistent,
 		insecure: cfg.InsecureDevCookie, signIn: cfg.SignInURL, signOut: cfg.SignedOutURL, stepUp: cfg.StepUpURL,
 		key: cfg.CSRFKey, origins: http.NewCrossOriginProtection(), clientIP: cfg.ClientIP, log: cfg.Logger,
-	}
-	if mw.cookie == "" {
-		mw.cookie = "__Host-lapse"
-		if mw.insecure {
-			mw.cookie = "lapse"
-		}
-	}
-	if mw.insecure && (strings.HasPrefix(mw.cookie, "__Host-") || strings.HasPrefix(mw.cookie, "__Secure-")) {
-		return nil, errors.New("middleware: a __Host- or __Secure- cookie must be Secure; choose another CookieName with InsecureDevCookie")
-	}
-	if mw.sameSite == 0 {
-		mw.sameSite = http.SameSiteLaxMode
-	}
-	if mw.sameSite == http.SameSiteNoneMode && mw.insecure {
-		return nil, errors.New("middleware: SameSite=None needs a Secure cookie; it cannot go with InsecureDevCookie")
-	}
-	if mw.signIn == "" {
-		mw.signIn = "/signin"
-	}
-	if mw.signOut == "" {
-		mw.signOut = mw.signIn
-	}
-	if mw.stepUp == "" {
-		mw.stepUp = "/stepup"
-	}
-	switch {
-	case mw.key == nil:
-		mw.key = make([]byte, 32)
-		rand.Read(mw.key)
-	case len(mw.key) < 32:
-		return nil, errors.New("middleware: Config.CSRFKey must be at least 32 bytes")
 	}
 	for _, o := range cfg.TrustedOrigins {
 		if err := mw.origins.AddTrustedOrigin(o); err != nil {
 			return nil, errors.New("middleware: trusted origin " + o + ": " + err.Error())
 		}
 	}
-	if mw.clientIP == nil {
-		mw.clientIP = remoteHost
-	}
-	if mw.log == nil {
-		mw.log = slog.New(slog.DiscardHandler)
-	}
 	return mw, nil
+}
+
+// defaultCookie fills in the cookie's name and SameSite, and refuses
+// settings that contradict each other.
+func (cfg *Config) defaultCookie() error {
+	if cfg.CookieName == "" {
+		cfg.CookieName = "__Host-lapse"
+		if cfg.InsecureDevCookie {
+			cfg.CookieName = "lapse"
+		}
+	}
+	if cfg.InsecureDevCookie && (strings.HasPrefix(cfg.CookieName, "__Host-") || strings.HasPrefix(cfg.CookieName, "__Secure-")) {
+		return errors.New("middleware: a __Host- or __Secure- cookie must be Secure; choose another CookieName with InsecureDevCookie")
+	}
+	if cfg.SameSite == 0 {
+		cfg.SameSite = http.SameSiteLaxMode
+	}
+	if cfg.SameSite == http.SameSiteNoneMode && cfg.InsecureDevCookie {
+		return errors.New("middleware: SameSite=None needs a Secure cookie; it cannot go with InsecureDevCookie")
+	}
+	return nil
 }
 
 // CookieName returns the name of the session cookie, for a lapse HTTP

@@ -51,6 +51,20 @@ func urlsIn(ex *exchange) []string {
 	return out
 }
 
+// secrets returns the values of every credential s holds.
+func (p *prober) secrets(s *session) []string {
+	var out []string
+	for _, cr := range p.credentials(s) {
+		for _, c := range cr.cookies {
+			out = append(out, c.Value)
+		}
+		out = append(out, cr.token, cr.refresh)
+	}
+	out = slices.DeleteFunc(out, func(v string) bool { return v == "" })
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // checkCache checks that authenticated answers may not be cached and that no URL the
 // sign-in shows carries the session token (WSTG-SESS-04).
 func checkCache(ctx context.Context, p *prober, r *Result) {
@@ -68,13 +82,10 @@ func checkCache(ctx context.Context, p *prober, r *Result) {
 	if why := cacheable(canary.header); why != "" {
 		failed = append(failed, "the authenticated answer may be cached ("+why+")")
 	}
-	secrets := []string{p.c.sessionToken(s)}
-	if s.refresh != "" {
-		secrets = append(secrets, s.refresh)
-	}
+	secrets := p.secrets(s)
 	for _, ex := range s.log {
-		carries := bytes.Contains(ex.body, []byte(secrets[0])) ||
-			slices.ContainsFunc(ex.cookies, func(c *http.Cookie) bool { return c.Name == p.t.Session.Cookie && c.Value != "" })
+		carries := slices.ContainsFunc(secrets, func(v string) bool { return bytes.Contains(ex.body, []byte(v)) }) ||
+			slices.ContainsFunc(ex.cookies, func(c *http.Cookie) bool { return slices.Contains(p.names, c.Name) && c.Value != "" })
 		if carries && ex != canary {
 			if why := cacheable(ex.header); why != "" {
 				r.note("advice: %s hands out the session token and may be cached (%s)", ex, why)

@@ -11,8 +11,12 @@ import (
 // it, and that a planted id is not adopted (WSTG-SESS-03).
 func checkFixation(ctx context.Context, p *prober, r *Result) {
 	name := p.t.Session.Cookie
-	if name == "" {
+	switch {
+	case p.t.Session.Token != nil:
 		r.set(Skip, "the session is a token from the sign-in answer, not a cookie: there is no id to fix before sign-in")
+		return
+	case name == "":
+		r.set(Skip, "session.cookie is not set: there is no one session id to fix before sign-in")
 		return
 	}
 	var failed []string
@@ -58,7 +62,8 @@ func checkFixation(ctx context.Context, p *prober, r *Result) {
 
 	// A made-up id of the same shape, planted before sign-in.
 	planted := plantLike(after.Value)
-	pl := &session{cookies: []*http.Cookie{{Name: name, Value: planted}}}
+	pl := &session{}
+	pl.hold(&http.Cookie{Name: name, Value: planted})
 	if err := p.c.signIn(ctx, pl); err != nil {
 		r.set(Error, "signing in with a planted session id: %v", err)
 		return

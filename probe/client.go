@@ -49,97 +49,197 @@ type exchange struct {
 	cookies []*http.Cookie // the response's Set-Cookie lines
 	body    []byte
 	at      time.Time
+	hops    []*exchange // the answers to this request, redirects first, ending with this one
+	away    bool        // a redirect to another origin, not followed
 }
 
 // String describes the exchange without secrets, as "GET /account answered 200".
 func (e *exchange) String() string {
-	return fmt.Sprintf("%s %s answered %d", e.method, e.url.Path, e.status)
+	return fmt.Sprintf("%s %s answered %d", e.method, printable(e.url.Path), e.status)
+}
+
+// trail describes the redirects that led to e and where they ended, such as
+// "GET /account → 303 /remember-me → 303 /account → 200".
+func (e *exchange) trail() string {
+	hops := e.hops
+	if len(hops) == 0 {
+		hops = []*exchange{e}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", hops[0].method, printable(hops[0].url.Path))
+	for _, h := range hops[1:] {
+		fmt.Fprintf(&b, " → %d %s", h.prevStatus(hops), shown(h.url))
+	}
+	fmt.Fprintf(&b, " → %d", e.status)
+	if loc := e.location(); loc != e.url.String() {
+		if u, err := url.Parse(loc); err == nil && e.away {
+			fmt.Fprintf(&b, " %s%s (another origin: not followed)", printable(origin(u)), shown(u))
+		} else if err == nil {
+			fmt.Fprintf(&b, " %s (not followed)", shown(u))
+		}
+	}
+	return b.String()
+}
+
+// shown writes the path and query of a URL the target redirected to, with long query
+// values redacted: they may be tokens.
+func shown(u *url.URL) string {
+	out := u.Path
+	if u.RawQuery == "" {
+		return printable(out)
+	}
+	var q []string
+	for part := range strings.SplitSeq(u.RawQuery, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		if dv, err := url.QueryUnescape(v); err == nil && len(dv) > 16 {
+			v = redact(dv)
+		}
+		q = append(q, k+"="+v)
+	}
+	return printable(out + "?" + strings.Join(q, "&"))
+}
+
+// prevStatus is the status of the redirect that led to h.
+func (e *exchange) prevStatus(hops []*exchange) int {
+	i := slices.Index(hops, e)
+	if i <= 0 {
+		return 0
+	}
+	return hops[i-1].status
+}
+
+// location is the URL the exchange ended at: the Location of a redirect, or else the
+// URL it answered.
+func (e *exchange) location() string {
+	if e.status >= 300 && e.status < 400 {
+		if loc := e.header.Get("Location"); loc != "" {
+			if u, err := e.url.Parse(loc); err == nil {
+				return u.String()
+			}
+		}
+	}
+	return e.url.String()
 }
 
 // session is what one client of the target holds: cookies, a token, a refresh token.
 // When record is set every exchange is kept in log.
 type session struct {
-	cookies     []*http.Cookie
+	cookies     []*http.Cookie // as held: Path is the path they apply to
 	token       string
 	refresh     string
-	password    string    // {{password}}; the configured one when empty
-	newPassword string    // {{new_password}}; the configured one when empty
-	signedIn    time.Time // when the sign-in response arrived
-	lastUsed    time.Time // when the last response arrived
+	password    string      // {{password}}; the configured one when empty
+	newPassword string      // {{new_password}}; the configured one when empty
+	signedIn    time.Time   // when the sign-in response arrived
+	signInHops  []*exchange // the answers to the sign-in request
+	lastSent    time.Time   // when the last request was sent
+	lastUsed    time.Time   // when the last response arrived
 	record      bool
 	log         []*exchange
 }
 
-func (s *session) cookie(name string) *http.Cookie {
-	for _, c := range s.cookies {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
+// sameOrigin reports whether a and b have the same scheme, host and port.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }
 
-// setCookie stores c, or removes the cookie if c deletes it.
-func (s *session) setCookie(c *http.Cookie, now time.Time) {
-	s.cookies = slices.DeleteFunc(s.cookies, func(old *http.Cookie) bool { return old.Name == c.Name })
-	if c.Value == "" || c.MaxAge < 0 || (!c.Expires.IsZero() && !c.Expires.After(now)) {
-		return
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
 	}
-	s.cookies = append(s.cookies, &http.Cookie{Name: c.Name, Value: c.Value})
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}
+
+// origin formats the origin of u, such as https://app.example:8443.
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme) + "://" + u.Host
 }
 
 // do sends req on behalf of s, stores what the response sets, and follows redirects
-// within the target when follow is set. It returns the last response.
+// within the target's origin when follow is set. It returns the last response. It sends
+// nothing to another origin: a redirect there is not followed, and the answer is marked
+// away.
 func (c *client) do(ctx context.Context, s *session, method string, u *url.URL, body []byte, header http.Header, follow bool) (*exchange, error) {
+	var hops []*exchange
 	for hop := 0; ; hop++ {
-		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+		ex, err := c.exchange(ctx, s, method, u, body, header)
 		if err != nil {
 			return nil, err
 		}
-		copyHeader(req.Header, header)
-		if strings.EqualFold(u.Host, c.base.Host) {
-			for _, ck := range s.cookies {
-				req.AddCookie(ck)
-			}
-			if tok := c.t.Session.Token; tok != nil && s.token != "" {
-				req.Header.Set(tok.Header, strings.TrimSpace(tok.Scheme+" "+s.token))
-			}
-		}
-		resp, err := c.hc.Do(req)
-		if err != nil {
-			// Name the path only: the full URL may carry a secret from a placeholder.
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			return nil, fmt.Errorf("%s %s://%s%s: %w", method, u.Scheme, u.Host, u.Path, err)
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-		resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: reading the answer: %w", method, u.Path, err)
-		}
-		ex := &exchange{method: method, url: u, status: resp.StatusCode, header: resp.Header,
-			cookies: resp.Cookies(), body: b, at: time.Now()}
-		for _, ck := range ex.cookies {
-			s.setCookie(ck, ex.at)
-		}
-		s.lastUsed = ex.at
-		if s.record {
-			s.log = append(s.log, ex)
-		}
-		loc, err := resp.Location()
-		if !follow || err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 || hop >= 10 {
+		hops = append(hops, ex)
+		ex.hops = slices.Clone(hops)
+		loc, err := url.Parse(ex.header.Get("Location"))
+		if !follow || ex.status < 300 || ex.status > 399 || ex.header.Get("Location") == "" || err != nil || hop >= 10 {
 			return ex, nil
 		}
-		if !strings.EqualFold(loc.Host, c.base.Host) {
+		if loc = u.ResolveReference(loc); !sameOrigin(loc, c.base) {
+			ex.away = true
 			return ex, nil
 		}
-		if resp.StatusCode != http.StatusTemporaryRedirect && resp.StatusCode != http.StatusPermanentRedirect {
+		if ex.status != http.StatusTemporaryRedirect && ex.status != http.StatusPermanentRedirect {
 			method, body, header = http.MethodGet, nil, nil
 		}
 		u = loc
 	}
+}
+
+// exchange sends one request for u on behalf of s, which must be on the target's origin,
+// and stores what the answer sets.
+func (c *client) exchange(ctx context.Context, s *session, method string, u *url.URL, body []byte, header http.Header) (*exchange, error) {
+	if !sameOrigin(u, c.base) {
+		return nil, fmt.Errorf("%s %s: not on the origin of base_url (%s): the probe sends nothing there", method, printable(u.Redacted()), origin(c.base))
+	}
+	req, err := c.request(ctx, s, method, u, body, header)
+	if err != nil {
+		return nil, err
+	}
+	s.lastSent = time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		// Name the path only: the full URL may carry a secret from a placeholder.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s %s://%s%s: %w", method, u.Scheme, u.Host, printable(u.Path), err)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, printable(u.Path), err)
+	}
+	ex := &exchange{method: method, url: u, status: resp.StatusCode, header: resp.Header,
+		cookies: resp.Cookies(), body: b, at: time.Now()}
+	for _, ck := range ex.cookies {
+		s.setCookie(ck, u, ex.at)
+	}
+	s.lastUsed = ex.at
+	if s.record {
+		s.log = append(s.log, ex)
+	}
+	return ex, nil
+}
+
+// request makes a request on behalf of s, with the cookies and token s holds for u.
+func (c *client) request(ctx context.Context, s *session, method string, u *url.URL, body []byte, header http.Header) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	copyHeader(req.Header, header)
+	for _, ck := range s.cookiesFor(u) {
+		req.AddCookie(ck)
+	}
+	if tok := c.t.Session.Token; tok != nil && s.token != "" {
+		if tok.Cookie != "" {
+			req.AddCookie(&http.Cookie{Name: tok.Cookie, Value: s.token})
+		} else {
+			req.Header.Set(tok.Header, strings.TrimSpace(tok.Scheme+" "+s.token))
+		}
+	}
+	return req, nil
 }
 
 func copyHeader(dst, src http.Header) {
@@ -196,10 +296,25 @@ func (c *client) send(ctx context.Context, s *session, r *Request) (*exchange, e
 	if err != nil {
 		return nil, err
 	}
+	return ex, r.check(ex)
+}
+
+// check says how the answer ex falls short of what r expects, or returns nil.
+func (r *Request) check(ex *exchange) error {
+	var want []string
 	if !statusOK(r.ExpectStatus, ex.status) {
-		return ex, fmt.Errorf("%w: %s, expected %s", errStatus, ex, expected(r.ExpectStatus))
+		want = append(want, "status "+expected(r.ExpectStatus))
 	}
-	return ex, nil
+	if r.ExpectLocation != "" && !strings.Contains(ex.location(), r.ExpectLocation) {
+		want = append(want, fmt.Sprintf("a URL containing %q", r.ExpectLocation))
+	}
+	if r.ExpectBody != "" && !bytes.Contains(ex.body, []byte(r.ExpectBody)) {
+		want = append(want, fmt.Sprintf("a body containing %q", r.ExpectBody))
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s, expected %s", errStatus, ex.trail(), strings.Join(want, " and "))
 }
 
 func fillJSON(v any, fill func(string) string) any {
@@ -276,10 +391,15 @@ func (c *client) accepted(ctx context.Context, s *session) (bool, *exchange, err
 	for k, v := range a.Headers {
 		header.Set(k, v)
 	}
-	ex, err := c.do(ctx, s, a.Method, u, nil, header, false)
+	ex, err := c.do(ctx, s, a.Method, u, nil, header, a.FollowRedirects)
 	if err != nil {
 		return false, nil, err
 	}
+	return a.judge(ex), ex, nil
+}
+
+// judge reports whether the answer ex shows a signed-in session.
+func (a *Canary) judge(ex *exchange) bool {
 	ok := ex.status == a.Status
 	if ok && a.BodyContains != "" {
 		ok = bytes.Contains(ex.body, []byte(a.BodyContains))
@@ -288,12 +408,14 @@ func (c *client) accepted(ctx context.Context, s *session) (bool, *exchange, err
 		v, found := lookupJSON(ex.body, a.JSONPath)
 		ok = found && v != nil
 	}
-	return ok, ex, nil
+	if ok && a.LocationContains != "" {
+		ok = strings.Contains(ex.location(), a.LocationContains)
+	}
+	return ok
 }
 
-// errStatus marks a request the target answered with a status the target file does not
-// expect.
-var errStatus = errors.New("unexpected status")
+// errStatus marks a request the target answered otherwise than the target file expects.
+var errStatus = errors.New("unexpected answer")
 
 // signIn signs s in and confirms the session is accepted.
 func (c *client) signIn(ctx context.Context, s *session) error {
@@ -301,9 +423,10 @@ func (c *client) signIn(ctx context.Context, s *session) error {
 	if err != nil {
 		return fmt.Errorf("sign-in failed: %w", err)
 	}
+	s.signInHops = ex.hops
 	if tok := c.t.Session.Token; tok != nil {
-		if s.token, err = jsonString(ex.body, tok.JSON); err != nil {
-			return fmt.Errorf("sign-in failed: %s: session.token.json: %w", ex, err)
+		if s.token, err = readToken(tok, ex); err != nil {
+			return fmt.Errorf("sign-in failed: %s: session.token: %w", ex.trail(), err)
 		}
 	}
 	if p := c.t.Session.RefreshToken; p != "" {
@@ -311,8 +434,10 @@ func (c *client) signIn(ctx context.Context, s *session) error {
 			return fmt.Errorf("sign-in failed: %s: session.refresh_token: %w", ex, err)
 		}
 	}
-	if name := c.t.Session.Cookie; name != "" && s.cookie(name) == nil {
-		return fmt.Errorf("sign-in failed: no cookie named %q after %s", name, ex)
+	for _, name := range c.t.Session.names() {
+		if s.cookie(name) == nil {
+			return fmt.Errorf("sign-in failed: no cookie named %q after %s", name, ex.trail())
+		}
 	}
 	s.signedIn = ex.at
 	ok, check, err := c.accepted(ctx, s)
@@ -320,19 +445,41 @@ func (c *client) signIn(ctx context.Context, s *session) error {
 		return fmt.Errorf("sign-in failed: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("sign-in failed: after signing in, %s, which the authenticated section does not accept", check)
+		return fmt.Errorf("sign-in failed: after signing in (%s), %s, which the authenticated section does not accept", ex.trail(), check.trail())
 	}
 	return nil
 }
 
+// names returns the cookies the target file names as credentials.
+func (s *Session) names() []string {
+	var out []string
+	if s.Cookie != "" {
+		out = append(out, s.Cookie)
+	}
+	return append(out, s.Cookies...)
+}
+
+// readToken takes the token from the last answer of a request that carries one.
+func readToken(tok *Token, ex *exchange) (string, error) {
+	err := errors.New("no answer")
+	for i := len(ex.hops) - 1; i >= 0; i-- {
+		var v string
+		if v, err = tok.read(ex.hops[i]); err == nil {
+			return v, nil
+		}
+	}
+	return "", err
+}
+
 // refresh sends the refresh request on behalf of s and takes up the tokens it returns.
-func (c *client) refresh(ctx context.Context, s *session) error {
+// It returns the answer, when there was one.
+func (c *client) refresh(ctx context.Context, s *session) (*exchange, error) {
 	ex, err := c.send(ctx, s, c.t.Refresh)
 	if err != nil {
-		return err
+		return ex, err
 	}
 	if tok := c.t.Session.Token; tok != nil {
-		if v, err := jsonString(ex.body, tok.JSON); err == nil {
+		if v, err := readToken(tok, ex); err == nil {
 			s.token = v
 		}
 	}
@@ -341,15 +488,16 @@ func (c *client) refresh(ctx context.Context, s *session) error {
 			s.refresh = v
 		}
 	}
-	return nil
+	return ex, nil
 }
 
-// sessionToken is the value that identifies s: its bearer token or session cookie.
+// sessionToken is the value that identifies s: its token, or its session cookie (the
+// first of session.cookies when session.cookie is not set).
 func (c *client) sessionToken(s *session) string {
 	if c.t.Session.Token != nil {
 		return s.token
 	}
-	if ck := s.cookie(c.t.Session.Cookie); ck != nil {
+	if ck := s.cookie(c.t.Session.names()[0]); ck != nil {
 		return ck.Value
 	}
 	return ""

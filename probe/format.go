@@ -18,7 +18,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteText writes the report as a terminal summary: a line per check, the evidence of
 // checks that did not pass, and a count. verbose adds the evidence of every check.
+// Control characters in any field are written as escapes.
 func (r *Report) WriteText(w io.Writer, verbose bool) error {
+	r = r.printable()
 	fmt.Fprintf(w, "lapse probe: %s (%s, took %s)\n\n", r.Target, r.Started.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range r.Checks {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"time"
+	"unicode/utf8"
 )
 
 //go:embed report.html
@@ -18,8 +19,10 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 }).Parse(reportHTML))
 
 // WriteHTML writes the report as a self-contained HTML page a person can read, with a
-// timeline of the sessions each timeout check watched.
+// timeline of the sessions each timeout check watched. Control characters in any field
+// are written as escapes.
 func (r *Report) WriteHTML(w io.Writer) error {
+	r = r.printable()
 	type check struct {
 		Result
 		Chart *chart
@@ -48,7 +51,8 @@ type chart struct {
 type chartBand struct{ X, W float64 }
 
 type chartLane struct {
-	Label string
+	Label string // as shown, shortened to fit
+	Full  string // in full, as the label's tooltip
 	Y     int
 	End   float64
 	Marks []chartMark
@@ -79,7 +83,14 @@ func newChart(r Result) *chart {
 		span = math.Max(span, r.Expected.Max)
 	}
 	span = math.Max(span*1.1, 0.001)
-	c := &chart{Width: 760, Left: 190, Right: 740, Axis: "seconds since the session's clock started"}
+	// Labels get the room the longest needs, at about 6.2 pixels a character, within
+	// bounds; longer ones are cut, with the whole label as a tooltip.
+	longest := 0
+	for _, l := range r.Timeline {
+		longest = max(longest, utf8.RuneCountInString(l.Label))
+	}
+	left := min(max(int(float64(longest)*6.2)+16, 190), 320)
+	c := &chart{Width: 760, Left: left, Right: 740, Axis: "seconds since the session's clock started"}
 	switch r.ID {
 	case "idle-timeout":
 		c.Axis = "seconds without activity"
@@ -90,7 +101,7 @@ func newChart(r Result) *chart {
 	}
 	x := func(s float64) float64 { return math.Round((float64(c.Left)+s/span*float64(c.Right-c.Left))*10) / 10 }
 	for i, l := range r.Timeline {
-		lane := chartLane{Label: l.Label, Y: 20 + i*24}
+		lane := chartLane{Label: cut(l.Label, int(float64(left-16)/6.2)), Full: l.Label, Y: 20 + i*24}
 		for _, m := range l.Marks {
 			lane.Marks = append(lane.Marks, chartMark{X: x(m.After), Accepted: m.Accepted,
 				Title: fmt.Sprintf("%s at %s", verdict(m.Accepted), secs(m.After))})
@@ -108,4 +119,13 @@ func newChart(r Result) *chart {
 		c.Ticks = append(c.Ticks, chartTick{X: x(s), Label: secs(s)})
 	}
 	return c
+}
+
+// cut shortens s to n characters, ending it with an ellipsis when it was longer.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

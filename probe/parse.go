@@ -1,10 +1,12 @@
 package probe
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -58,12 +60,9 @@ func ParseTarget(file string, data []byte, lookupEnv func(string) (string, bool)
 	if doc := root.Content[0]; doc.Kind != yaml.MappingNode {
 		return nil, &TargetError{File: file, Line: doc.Line, Msg: "must be a mapping of keys such as base_url and login"}
 	}
-	// Decode once strictly, before expansion, so unknown keys are reported.
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var strict Target
-	if err := dec.Decode(&strict); err != nil {
-		return nil, yamlError(file, &root, err)
+	// Look for unknown keys before expansion, so that every one is reported.
+	if errs := unknownKeys(file, root.Content[0], reflect.TypeFor[Target](), ""); len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
@@ -84,10 +83,60 @@ func ParseTarget(file string, data []byte, lookupEnv func(string) (string, bool)
 }
 
 var (
-	yamlLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	yamlUnknown = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	envRef      = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+	yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	envRef   = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 )
+
+// unknownKeys returns an error for every key below n, a node to be decoded into a value
+// of type t found at path, that t has no field for. It follows the Go type, not the
+// document, so it ends even on documents whose aliases refer to themselves. yaml.v3's
+// own strict mode stops at the first unknown key and cannot be combined with the
+// scalar form of [Logout].
+func unknownKeys(file string, n *yaml.Node, t reflect.Type, path string) []error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	var errs []error
+	switch {
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			errs = append(errs, unknownKeys(file, c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				errs = append(errs, &TargetError{File: file, Line: k.Line, Key: join(path, k.Value),
+					Msg: fmt.Sprintf("unknown key %q; known here: %s", k.Value, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))})
+				continue
+			}
+			errs = append(errs, unknownKeys(file, n.Content[i+1], ft, join(path, k.Value))...)
+		}
+	}
+	return errs
+}
+
+// yamlFields maps the keys of a struct type, inline fields included, to their types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		switch {
+		case !f.IsExported() || name == "-":
+		case opts == "inline":
+			maps.Copy(out, yamlFields(f.Type))
+		case name != "":
+			out[name] = f.Type
+		}
+	}
+	return out
+}
 
 // yamlError turns a yaml.v3 error into a TargetError naming the line and, where the
 // line holds a key, the key.
@@ -102,9 +151,6 @@ func yamlError(file string, root *yaml.Node, err error) error {
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = m[2]
-		if u := yamlUnknown.FindStringSubmatch(e.Msg); u != nil {
-			e.Msg = fmt.Sprintf("unknown key %q", u[1])
-		}
 		e.Msg = strings.ReplaceAll(e.Msg, "probe.", "")
 		if len(root.Content) > 0 {
 			e.Key = keyAtLine(root.Content[0], "", e.Line)

@@ -11,7 +11,7 @@ import (
 )
 
 func webTarget() []byte {
-	return probetest.NewApp(probetest.Sound, 2*time.Second, 4*time.Second).TargetFile("https://app.example", false, "")
+	return probetest.NewApp(probetest.Sound, 2*time.Second, 4*time.Second).TargetFile("https://app.example", probetest.Web, "")
 }
 
 func TestParseTargetFillsDefaults(t *testing.T) {
@@ -36,7 +36,7 @@ func TestParseTargetFillsDefaults(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.what, c.got, c.want)
 		}
 	}
-	api, err := ParseTarget("api.yaml", probetest.NewApp(probetest.Sound, time.Second, time.Hour).TargetFile("http://api.example", true, ""), probetest.Env)
+	api, err := ParseTarget("api.yaml", probetest.NewApp(probetest.Sound, time.Second, time.Hour).TargetFile("http://api.example", probetest.API, ""), probetest.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +92,27 @@ func TestParseTargetNamesFileKeyAndLine(t *testing.T) {
 		{"new_password_missing", strings.Replace(valid, "  new_password: ${PROBE_NEW_PASSWORD}\n", "", 1), "credentials.new_password: is required when password_change is set"},
 		{"status_not_a_number", strings.Replace(valid, "  body_contains:", "  status: ok\n  body_contains:", 1), "authenticated.status"},
 		{"bad_method", strings.Replace(valid, "  url: /login\n  csrf:\n", "  url: /login\n  method: post\n  csrf:\n", 1), `login.method: "post" is not an HTTP method`},
+		{"unknown_nested_key", strings.Replace(valid, "    pattern: 'name", "    patern: 'name", 1), `app.yaml:11: login.csrf.patern: unknown key "patern"; known here: cookie, header, pattern, url`},
+		{"every_unknown_key", strings.Replace(valid, "  body_contains:", "  bodycontains:", 1) + "polcy: {}\n", `app.yaml:20: authenticated.bodycontains: unknown key "bodycontains"`},
+		{"every_unknown_key_too", strings.Replace(valid, "  body_contains:", "  bodycontains:", 1) + "polcy: {}\n", `app.yaml:44: polcy: unknown key "polcy"`},
+		{"logout_neither_request_nor_none", "base_url: https://app.example\nlogin: {url: /l}\nsession: {cookie: s}\nauthenticated: {url: /a}\nlogout: never\n", `app.yaml:5: logout: logout is a request (a mapping with url) or none, not "never"`},
+		{"logout_without_url", strings.Replace(valid, "logout:\n  url: /logout\n", "logout:\n", 1), "app.yaml:21: logout.url: is required (or write logout: none when the app has no server-side sign-out)"},
+		{"session_cookies_bad_name", strings.Replace(valid, "  cookie: __Host-sid\n", "  cookie: __Host-sid\n  cookies: [remember, \"a b\"]\n", 1), `app.yaml:18: session.cookies[1]: "a b" is not a valid cookie name`},
+		{"session_cookies_named_twice", strings.Replace(valid, "  cookie: __Host-sid\n", "  cookie: __Host-sid\n  cookies: [__Host-sid]\n", 1), `session.cookies[0]: "__Host-sid" is named twice`},
+		{"session_cookies_not_a_list", strings.Replace(valid, "  cookie: __Host-sid\n", "  cookie: __Host-sid\n  cookies: remember\n", 1), "app.yaml:18: session.cookies: cannot unmarshal"},
+		{"token_from_two_places", strings.Replace(valid, "  cookie: __Host-sid\n", "  token: {json: t, raw_body: true}\n", 1), "app.yaml:17: session.token: set exactly one of json, raw_body, response_header or pattern"},
+		{"token_from_nowhere", strings.Replace(valid, "  cookie: __Host-sid\n", "  token: {header: X-Token}\n", 1), "session.token: set exactly one of json"},
+		{"token_pattern_without_group", strings.Replace(valid, "  cookie: __Host-sid\n", "  token:\n    pattern: 'token=[a-z]+'\n", 1), "app.yaml:18: session.token.pattern: needs a group"},
+		{"token_sent_two_ways", strings.Replace(valid, "  cookie: __Host-sid\n", "  token: {raw_body: true, cookie: t, header: X-Token}\n", 1), "session.token: set cookie or header and scheme, not both"},
+		{"token_response_header_bad", strings.Replace(valid, "  cookie: __Host-sid\n", "  token:\n    response_header: 'X Token'\n", 1), `app.yaml:18: session.token.response_header: "X Token" is not a header name`},
+		{"token_cookie_bad_name", strings.Replace(valid, "  cookie: __Host-sid\n", "  token:\n    raw_body: true\n    cookie: 'a;b'\n", 1), `app.yaml:19: session.token.cookie: "a;b" is not a valid cookie name`},
+		{"raw_body_not_a_bool", strings.Replace(valid, "  cookie: __Host-sid\n", "  token:\n    raw_body: sure\n", 1), "app.yaml:18: session.token.raw_body: cannot unmarshal"},
+		{"follow_redirects_not_a_bool", strings.Replace(valid, "  body_contains: Signed in as alice\n", "  body_contains: Signed in as alice\n  follow_redirects: sometimes\n", 1), "app.yaml:21: authenticated.follow_redirects: cannot unmarshal"},
+		{"authenticated_with_expect", strings.Replace(valid, "  body_contains: Signed in as alice\n", "  expect_body: Signed in\n", 1), "app.yaml:18: authenticated: takes status, body_contains, json_path and location_contains, not expect_status"},
+		{"request_on_another_host", strings.Replace(valid, "  url: /logout-all\n", "  url: https://other.example/logout-all\n", 1), `app.yaml:28: logout_all.url: "https://other.example/logout-all" is not on the origin of base_url (https://app.example): the probe sends credentials only there`},
+		{"request_over_plain_http", strings.Replace(valid, "login:\n  url: /login\n", "login:\n  url: http://app.example/login\n", 1), `app.yaml:8: login.url: "http://app.example/login" is not on the origin of base_url`},
+		{"csrf_page_on_another_port", strings.Replace(valid, "  csrf:\n    url: /login\n", "  csrf:\n    url: //app.example:8443/login\n", 1), `app.yaml:10: login.csrf.url: "//app.example:8443/login" is not on the origin`},
+		{"base_url_with_user_info", strings.Replace(valid, "https://app.example", "https://u:p@app.example", 1), "app.yaml:2: base_url: must be an absolute http or https URL without user info"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +125,57 @@ func TestParseTargetNamesFileKeyAndLine(t *testing.T) {
 				t.Errorf("got error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseTargetReadsTheNewKeys(t *testing.T) {
+	data := `base_url: https://app.example:443
+login: {url: /login, json: {u: "{{username}}"}}
+credentials: {username: alice}
+session:
+  cookies: [session, session.sig]
+  token:
+    pattern: 'token = "([^"]+)"'
+    cookie: auth
+authenticated: {url: /me, follow_redirects: true, location_contains: /me}
+logout: none
+logout_all: {url: /out-everywhere, expect_location: done=1, expect_body: Signed out}
+`
+	tg, err := ParseTarget("t.yaml", []byte(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := tg.Session.Token
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"logout: none", tg.Logout.None, true},
+		{"session.cookies", strings.Join(tg.Session.Cookies, ","), "session,session.sig"},
+		{"session.token.cookie", tok.Cookie, "auth"},
+		{"session.token.header is not defaulted when sent as a cookie", tok.Header, ""},
+		{"session.token.pattern compiled", tok.re != nil, true},
+		{"authenticated.follow_redirects", tg.Authenticated.FollowRedirects, true},
+		{"authenticated.location_contains", tg.Authenticated.LocationContains, "/me"},
+		{"logout_all.expect_location", tg.LogoutAll.ExpectLocation, "done=1"},
+		{"logout_all.expect_body", tg.LogoutAll.ExpectBody, "Signed out"},
+		{"logout_all counts as explicit", tg.LogoutAll.explicit(), true},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	for _, carrier := range []string{"json: data.token", "raw_body: true", "response_header: X-Token", `pattern: 'token=(\w+)'`} {
+		data := "base_url: https://app.example\nlogin: {url: /login}\nsession:\n  token:\n    " + carrier + "\nauthenticated: {url: /me}\nlogout: none\n"
+		tg, err := ParseTarget("t.yaml", []byte(data), nil)
+		if err != nil {
+			t.Errorf("%s: %v", carrier, err)
+			continue
+		}
+		if tok := tg.Session.Token; tok.Header != "Authorization" || tok.Scheme != "Bearer" {
+			t.Errorf("%s: sent in %q %q, want the default Authorization Bearer", carrier, tok.Header, tok.Scheme)
+		}
 	}
 }
 

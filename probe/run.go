@@ -34,11 +34,16 @@ type Event struct {
 	Status  Status
 }
 
-// prober is what a running check uses: the client, the target and the progress sink.
+// prober is what a running check uses: the client, the target, the progress sink and
+// what the preflight learnt about the credentials a sign-in produces. Checks only read
+// it.
 type prober struct {
 	c        *client
 	t        *Target
 	progress func(Event)
+	shapes   []shape  // the credentials a sign-in produces, session ones first
+	names    []string // the cookies that may be credentials
+	found    []string // what discovery saw, for the evidence
 }
 
 // wait blocks until t, telling the observer what the check is waiting for.
@@ -92,31 +97,10 @@ func Run(ctx context.Context, t *Target, opts Options) (*Report, error) {
 		p.progress = func(Event) {}
 	}
 	rep := &Report{Target: t.Name, Started: time.Now()}
-	if err := c.preflight(ctx); err != nil {
-		return nil, err
+	if err := p.preflight(ctx); err != nil {
+		return nil, cleanError{err}
 	}
 	rep.Checks = make([]Result, len(specs))
-	run := func(i int) {
-		r, s := &rep.Checks[i], &specs[i]
-		r.Started = time.Now()
-		p.progress(Event{Check: s.id, Message: "running"})
-		func() {
-			defer func() {
-				if v := recover(); v != nil {
-					r.set(Error, "internal error: %v", v)
-				}
-			}()
-			s.run(ctx, p, r)
-		}()
-		if r.Status == "" {
-			r.set(Error, "the check ended without a verdict")
-		}
-		if ctx.Err() != nil && r.Status != Skip {
-			r.set(Error, "interrupted: %v", ctx.Err())
-		}
-		r.Finished = time.Now()
-		p.progress(Event{Check: s.id, Done: true, Status: r.Status})
-	}
 	var concurrent []int
 	for i, s := range specs {
 		r := &rep.Checks[i]
@@ -127,39 +111,76 @@ func Run(ctx context.Context, t *Target, opts Options) (*Report, error) {
 		case slices.Contains(t.Checks.Skip, s.id):
 			r.set(Skip, "skipped by checks.skip in the target file")
 		case s.disruptive:
-			run(i)
+			p.run(ctx, &specs[i], r)
 		default:
 			concurrent = append(concurrent, i)
 		}
 	}
 	var wg sync.WaitGroup
 	for _, i := range concurrent {
-		wg.Go(func() { run(i) })
+		wg.Go(func() { p.run(ctx, &specs[i], &rep.Checks[i]) })
 	}
 	wg.Wait()
 	rep.Finished = time.Now()
 	return rep, nil
 }
 
+// run runs one check into r: a check that panics, ends without a verdict
+// or is interrupted gets status [Error].
+func (p *prober) run(ctx context.Context, s *spec, r *Result) {
+	r.Started = time.Now()
+	p.progress(Event{Check: s.id, Message: "running"})
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				r.set(Error, "internal error: %v", v)
+			}
+		}()
+		s.run(ctx, p, r)
+	}()
+	if r.Status == "" {
+		r.set(Error, "the check ended without a verdict")
+	}
+	if ctx.Err() != nil && r.Status != Skip {
+		r.set(Error, "interrupted: %v", ctx.Err())
+	}
+	r.Finished = time.Now()
+	p.progress(Event{Check: s.id, Done: true, Status: r.Status})
+}
+
 // preflight checks that the target answers, tells signed-in from anonymous requests and
-// lets the probe sign in and out.
-func (c *client) preflight(ctx context.Context) error {
+// lets the probe sign in and out, and learns what credentials a sign-in produces.
+func (p *prober) preflight(ctx context.Context) error {
+	c := p.c
 	ok, ex, err := c.accepted(ctx, &session{})
 	if err != nil {
 		return fmt.Errorf("cannot reach %s: %w", c.t.BaseURL, err)
 	}
 	if ok {
-		return fmt.Errorf("authenticated: %s without signing in, and that counts as signed in; set status, body_contains or json_path so only a signed-in answer matches", ex)
+		return fmt.Errorf("authenticated: %s without signing in, and that counts as signed in; set status, body_contains, json_path or location_contains so only a signed-in answer matches", ex.trail())
 	}
 	s := &session{}
 	if err := c.signIn(ctx, s); err != nil {
 		return err
 	}
-	if _, err := c.send(ctx, s, &c.t.Logout); err != nil {
+	if err := p.discover(ctx, s); err != nil {
+		return err
+	}
+	if c.t.Logout.None {
+		return nil
+	}
+	if _, err := c.send(ctx, s, &c.t.Logout.Request); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
 	return nil
 }
+
+// cleanError escapes control characters in the message of the error it wraps: the
+// target chooses some of it, and it is printed on terminals.
+type cleanError struct{ error }
+
+func (e cleanError) Error() string { return printable(e.error.Error()) }
+func (e cleanError) Unwrap() error { return e.error }
 
 // transport builds the HTTP transport the target's tls settings ask for.
 func (t *Target) transport() (http.RoundTripper, error) {

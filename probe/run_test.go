@@ -2,6 +2,7 @@ package probe_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,15 +10,16 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lapsehq/lapse/probe"
 	"github.com/lapsehq/lapse/probe/probetest"
 )
 
-// Second-scale timeouts keep a run to about five seconds; every case runs in parallel.
+// The probetest apps' timeouts: second-scale, for the tests that run on real time
+// over TLS; the others run them in virtual time.
 const (
 	idle     = 2 * time.Second
 	absolute = 4 * time.Second
@@ -25,12 +27,12 @@ const (
 
 // probeApp serves app over TLS on loopback and probes it. Safe to call from any
 // goroutine.
-func probeApp(app *probetest.App, api bool, opts probe.Options) (*probe.Report, error) {
+func probeApp(app *probetest.App, kind probetest.Kind, opts probe.Options) (*probe.Report, error) {
 	srv := httptest.NewUnstartedServer(app)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // closing with idle TLS connections is not news
 	srv.StartTLS()
 	defer srv.Close()
-	target, err := probe.ParseTarget("app.yaml", app.TargetFile(srv.URL, api, ""), probetest.Env)
+	target, err := probe.ParseTarget("app.yaml", app.TargetFile(srv.URL, kind, ""), probetest.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -43,52 +45,44 @@ func TestRunFindsEachFlawAndOnlyIt(t *testing.T) {
 	cases := []struct {
 		name  string
 		flaw  probetest.Flaw
-		api   bool
+		kind  probetest.Kind
 		fail  string   // the one check that must fail; "" for none
 		skips []string // checks that do not apply
 	}{
 		{name: "sound_web_app", flaw: probetest.Sound},
-		{name: "sound_api", flaw: probetest.Sound, api: true, skips: []string{"cookie-attributes", "fixation"}},
+		{name: "sound_api", flaw: probetest.Sound, kind: probetest.API, skips: []string{"cookie-attributes", "fixation"}},
 		{name: "logout_clears_cookie_only", flaw: probetest.LogoutClearsCookieOnly, fail: "logout-invalidates"},
 		{name: "no_idle_timeout", flaw: probetest.NoIdleTimeout, fail: "idle-timeout"},
 		{name: "fixation", flaw: probetest.Fixation, fail: "fixation"},
 		{name: "weak_cookies", flaw: probetest.WeakCookies, fail: "cookie-attributes"},
 		{name: "predictable_tokens", flaw: probetest.PredictableTokens, fail: "token-entropy"},
 		{name: "password_change_keeps_sessions", flaw: probetest.PasswordChangeKeepsSessions, fail: "password-change-revokes"},
-		{name: "api_logout_keeps_tokens", flaw: probetest.LogoutClearsCookieOnly, api: true, fail: "logout-invalidates", skips: []string{"cookie-attributes", "fixation"}},
+		{name: "api_logout_keeps_tokens", flaw: probetest.LogoutClearsCookieOnly, kind: probetest.API, fail: "logout-invalidates", skips: []string{"cookie-attributes", "fixation"}},
 	}
-	// The runs wait real seconds, so they all run at once, whatever -parallel says.
-	apps := make([]*probetest.App, len(cases))
-	reports := make([]*probe.Report, len(cases))
-	errs := make([]error, len(cases))
-	var wg sync.WaitGroup
-	for i, tc := range cases {
-		apps[i] = probetest.NewApp(tc.flaw, idle, absolute)
-		wg.Go(func() { reports[i], errs[i] = probeApp(apps[i], tc.api, probe.Options{}) })
-	}
-	wg.Wait()
-	for i, tc := range cases {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := reports[i]
-			if errs[i] != nil {
-				t.Fatalf("Run: %v", errs[i])
-			}
-			for _, c := range rep.Checks {
-				want := probe.Pass
-				switch {
-				case c.ID == tc.fail:
-					want = probe.Fail
-				case slices.Contains(tc.skips, c.ID):
-					want = probe.Skip
+			// In a synctest bubble, over an in-memory transport: the
+			// timeouts pass in virtual time, however busy the machine.
+			synctest.Test(t, func(t *testing.T) {
+				app := probetest.NewApp(tc.flaw, idle, absolute)
+				rep := runVirtual(t, app, app.TargetFile("https://app.test", cmp.Or(tc.kind, probetest.Web), ""))
+				for _, c := range rep.Checks {
+					want := probe.Pass
+					switch {
+					case c.ID == tc.fail:
+						want = probe.Fail
+					case slices.Contains(tc.skips, c.ID):
+						want = probe.Skip
+					}
+					if c.Status != want {
+						t.Errorf("%s: got %s, want %s\n  detail: %s\n  evidence:\n    %s", c.ID, c.Status, want, c.Detail, strings.Join(c.Evidence, "\n    "))
+					}
 				}
-				if c.Status != want {
-					t.Errorf("%s: got %s, want %s\n  detail: %s\n  evidence:\n    %s", c.ID, c.Status, want, c.Detail, strings.Join(c.Evidence, "\n    "))
+				if got, want := rep.Failed(), tc.fail != ""; got != want {
+					t.Errorf("Failed() = %v, want %v", got, want)
 				}
-			}
-			if got, want := rep.Failed(), tc.fail != ""; got != want {
-				t.Errorf("Failed() = %v, want %v", got, want)
-			}
-			assertNoSecrets(t, rep, apps[i].Issued())
+				assertNoSecrets(t, rep, app.Issued())
+			})
 		})
 	}
 }
@@ -120,7 +114,7 @@ func assertNoSecrets(t *testing.T, rep *probe.Report, issued []string) {
 func TestReportJSONShape(t *testing.T) {
 	t.Parallel()
 	app := probetest.NewApp(probetest.WeakCookies, idle, absolute)
-	rep, err := probeApp(app, false, probe.Options{Checks: []string{"cookie-attributes", "cache-headers"}})
+	rep, err := probeApp(app, probetest.Web, probe.Options{Checks: []string{"cookie-attributes", "cache-headers"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -22,7 +23,7 @@ type Target struct {
 	Login          Request     `yaml:"login"`           // the sign-in request
 	Session        Session     `yaml:"session"`         // where the session lives after sign-in
 	Authenticated  Canary      `yaml:"authenticated"`   // a URL that answers differently when signed in
-	Logout         Request     `yaml:"logout"`          // the sign-out request
+	Logout         Logout      `yaml:"logout"`          // the sign-out request, or none
 	LogoutAll      *Request    `yaml:"logout_all"`      // optional "sign out everywhere" request
 	PasswordChange *Request    `yaml:"password_change"` // optional; uses {{password}} and {{new_password}}
 	Refresh        *Request    `yaml:"refresh"`         // optional token refresh or keep-alive request
@@ -45,18 +46,52 @@ type Credentials struct {
 }
 
 // Request is one HTTP request in a target file. URL is absolute or relative to the base
-// URL. Values may hold the placeholders {{username}}, {{password}}, {{new_password}},
-// {{csrf}} (when CSRF is set) and {{refresh_token}} (when the session has one). Method
-// defaults to POST when Form or JSON is set and to GET otherwise. A response whose
-// status is not in ExpectStatus (default: any 2xx or 3xx) makes the request fail.
+// URL, and must stay on the base URL's origin. Values may hold the placeholders
+// {{username}}, {{password}}, {{new_password}}, {{csrf}} (when CSRF is set) and
+// {{refresh_token}} (when the session has one). Method defaults to POST when Form or
+// JSON is set and to GET otherwise.
+//
+// Redirects within the origin are followed. The request fails, and nothing is judged on
+// it, unless its last answer has a status in ExpectStatus (default: any 2xx or 3xx),
+// ends at a URL containing ExpectLocation (the Location of a redirect that was not
+// followed, else the URL answered) and has a body containing ExpectBody, when those
+// are set.
 type Request struct {
-	Method       string            `yaml:"method"`
-	URL          string            `yaml:"url"`
-	Headers      map[string]string `yaml:"headers"`
-	Form         map[string]string `yaml:"form"`
-	JSON         any               `yaml:"json"`
-	CSRF         *CSRF             `yaml:"csrf"`
-	ExpectStatus []int             `yaml:"expect_status"`
+	Method         string            `yaml:"method"`
+	URL            string            `yaml:"url"`
+	Headers        map[string]string `yaml:"headers"`
+	Form           map[string]string `yaml:"form"`
+	JSON           any               `yaml:"json"`
+	CSRF           *CSRF             `yaml:"csrf"`
+	ExpectStatus   []int             `yaml:"expect_status"`
+	ExpectLocation string            `yaml:"expect_location"`
+	ExpectBody     string            `yaml:"expect_body"`
+}
+
+// explicit reports whether the target file says what success looks like, beyond the
+// default of any 2xx or 3xx status.
+func (r *Request) explicit() bool {
+	return len(r.ExpectStatus) > 0 || r.ExpectLocation != "" || r.ExpectBody != ""
+}
+
+// Logout is the sign-out request, or, written "logout: none", the statement that the
+// application has no server-side sign-out; logout-invalidates then reports that as a
+// finding.
+type Logout struct {
+	Request `yaml:",inline"`
+	None    bool `yaml:"-"`
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler: it takes the scalar none, or a request.
+func (l *Logout) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
+		if n.Value != "none" {
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: logout is a request (a mapping with url) or none, not %q", n.Line, n.Value)}}
+		}
+		*l = Logout{None: true}
+		return nil
+	}
+	return n.Decode(&l.Request)
 }
 
 // CSRF tells how to obtain an anti-forgery token just before a request: fetch URL with
@@ -72,31 +107,80 @@ type CSRF struct {
 }
 
 // Session tells where the session lives after sign-in: in the cookie named Cookie, or
-// in a Token taken from the sign-in response (exactly one). RefreshToken is the JSON path
-// of a refresh token in the sign-in and refresh responses, if the target issues one.
+// in a Token taken from the sign-in response (not both). Cookies names further cookies
+// that are credentials, alone or together, such as a remember-me pair, or the two
+// halves of a signed cookie session (then Cookie may be empty); the probe also treats
+// every cookie the sign-in answers set as a possible credential without being told.
+// RefreshToken is the JSON path of a refresh token in the sign-in and refresh
+// responses, if the target issues one.
 type Session struct {
-	Cookie       string `yaml:"cookie"`
-	Token        *Token `yaml:"token"`
-	RefreshToken string `yaml:"refresh_token"`
+	Cookie       string   `yaml:"cookie"`
+	Cookies      []string `yaml:"cookies"`
+	Token        *Token   `yaml:"token"`
+	RefreshToken string   `yaml:"refresh_token"`
 }
 
-// Token is a session token read from a JSON response at the dotted path JSON (such as
-// "data.access_token") and sent in Header (default Authorization) after Scheme and a
+// Token is a session token taken from the sign-in answer and sent with every later
+// request. It is read from exactly one of: the dotted JSON path JSON (such as
+// "data.access_token"), the whole body (RawBody, surrounding space trimmed), the response
+// header ResponseHeader, or the first group of the regular expression Pattern matched
+// against the body. It is sent as the cookie named Cookie (for an app whose script keeps
+// the token in a cookie), or else in Header (default Authorization) after Scheme and a
 // space (default Bearer when the header is Authorization, none otherwise).
 type Token struct {
-	JSON   string `yaml:"json"`
-	Header string `yaml:"header"`
-	Scheme string `yaml:"scheme"`
+	JSON           string `yaml:"json"`
+	RawBody        bool   `yaml:"raw_body"`
+	ResponseHeader string `yaml:"response_header"`
+	Pattern        string `yaml:"pattern"`
+	Header         string `yaml:"header"`
+	Scheme         string `yaml:"scheme"`
+	Cookie         string `yaml:"cookie"`
+
+	re *regexp.Regexp
+}
+
+// read takes the token from an answer.
+func (t *Token) read(ex *exchange) (string, error) {
+	var v string
+	switch {
+	case t.JSON != "":
+		return jsonString(ex.body, t.JSON)
+	case t.RawBody:
+		v = strings.TrimSpace(string(ex.body))
+	case t.ResponseHeader != "":
+		v = strings.TrimSpace(ex.header.Get(t.ResponseHeader))
+	case t.re != nil:
+		if m := t.re.FindSubmatch(ex.body); m != nil {
+			v = string(m[1])
+		}
+	}
+	if v == "" {
+		return "", errors.New("no token in the answer")
+	}
+	return v, nil
+}
+
+// carrier says where a token is read from and sent, for reports.
+func (t *Token) carrier() string {
+	if t.Cookie != "" {
+		return "token in cookie " + t.Cookie
+	}
+	return "token in header " + t.Header
 }
 
 // Canary is a request whose answer shows whether the session is still signed in: the
-// answer must have Status (default 200; redirects are not followed), and contain
-// BodyContains and a non-null value at the dotted JSONPath when those are set.
+// answer must have Status (default 200), and contain BodyContains, a non-null value at
+// the dotted JSONPath and, in the URL it ends at (the Location of a redirect, else the
+// URL answered), LocationContains, when those are set. Redirects are followed only when
+// FollowRedirects is set, and then the final answer is judged: an app that signs a
+// browser back in through a redirect counts as signed in.
 type Canary struct {
-	Request      `yaml:",inline"`
-	Status       int    `yaml:"status"`
-	BodyContains string `yaml:"body_contains"`
-	JSONPath     string `yaml:"json_path"`
+	Request          `yaml:",inline"`
+	Status           int    `yaml:"status"`
+	BodyContains     string `yaml:"body_contains"`
+	JSONPath         string `yaml:"json_path"`
+	LocationContains string `yaml:"location_contains"`
+	FollowRedirects  bool   `yaml:"follow_redirects"`
 }
 
 // Policy is the session policy the target is expected to enforce. A zero timeout skips

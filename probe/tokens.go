@@ -20,6 +20,8 @@ type tokenAnalysis struct {
 	problems []string
 	notes    []string
 	estimate float64 // estimated bits of entropy in the unpredictable part
+	jwt      bool    // the tokens are JSON Web Tokens, judged by their claims only
+	lifetime string  // for JSON Web Tokens, such as " within the absolute timeout"
 }
 
 // analyzeTokens judges tokens from separate sign-ins; the first ordered of them were made
@@ -34,13 +36,14 @@ func analyzeTokens(tokens []string, ordered int, now time.Time, maxLife time.Dur
 	if len(seen) < len(tokens) {
 		a.problems = append(a.problems, fmt.Sprintf("repeated tokens: %d sign-ins gave only %d different tokens", len(tokens), len(seen)))
 	}
-	parts := tokens
 	if claims, ok := jwtClaims(tokens); ok {
-		parts = a.judgeJWT(tokens, claims, now, maxLife)
-		if parts == nil {
-			return a
-		}
+		// A signed token is as strong as its key, which no sample shows; what can be
+		// judged is whether each sign-in gets its own token and how long it may live.
+		a.jwt = true
+		a.judgeJWT(claims, now, maxLife)
+		return a
 	}
+	parts := tokens
 	lengths := make([]int, len(parts))
 	for i, t := range parts {
 		lengths[i] = len(t)
@@ -50,23 +53,8 @@ func analyzeTokens(tokens []string, ordered int, now time.Time, maxLife time.Dur
 	a.notes = append(a.notes, fmt.Sprintf("%d tokens, %s characters, %s alphabet (%.1f bits a character)",
 		len(parts), span(short, long), alpha.name, alpha.bits()))
 
-	varying := 0
-	var varyFrom, varyTo = -1, -1
-	column := make([]byte, len(parts))
-	for pos := range short {
-		for i, t := range parts {
-			column[i] = t[pos]
-		}
-		b := positionBits(column, len(alpha.chars))
-		if b > 0 {
-			varying++
-			if varyFrom < 0 {
-				varyFrom = pos
-			}
-			varyTo = pos + 1
-		}
-		a.estimate += b
-	}
+	varying, varyFrom, varyTo, estimate := spread(parts, short, alpha)
+	a.estimate = estimate
 	capacity := float64(varying) * alpha.bits()
 	a.notes = append(a.notes, fmt.Sprintf("%d of %d positions vary: at most %.0f bits; estimated %.0f bits from the spread of characters",
 		varying, short, capacity, a.estimate))
@@ -86,6 +74,29 @@ func analyzeTokens(tokens []string, ordered int, now time.Time, maxLife time.Dur
 		a.problems = append(a.problems, bitTests(varyingBytes(parts, alpha))...)
 	}
 	return a
+}
+
+// spread measures the first n positions of tokens: how many vary, the
+// span from the first to the last that varies (-1, -1 when none does),
+// and the entropy their spread of characters suggests, in bits.
+func spread(tokens []string, n int, alpha alphabet) (varying, from, to int, bits float64) {
+	from, to = -1, -1
+	column := make([]byte, len(tokens))
+	for pos := range n {
+		for i, t := range tokens {
+			column[i] = t[pos]
+		}
+		b := positionBits(column, len(alpha.chars))
+		if b > 0 {
+			varying++
+			if from < 0 {
+				from = pos
+			}
+			to = pos + 1
+		}
+		bits += b
+	}
+	return varying, from, to, bits
 }
 
 func span(lo, hi int) string {
@@ -156,47 +167,13 @@ var digitRun = regexp.MustCompile(`[0-9]{10,}`)
 // clockIn describes a reading of the current time found at the same place in at least
 // half of the tokens, or returns "".
 func clockIn(tokens []string, alpha alphabet, now time.Time) string {
-	units := []struct {
-		name string
-		per  float64 // units per second
-	}{{"seconds", 1}, {"milliseconds", 1e3}, {"microseconds", 1e6}, {"nanoseconds", 1e9}}
-	near := func(v float64) string {
-		for _, u := range units {
-			if math.Abs(v-float64(now.UnixNano())/1e9*u.per) <= 86400*u.per {
-				return u.name
-			}
-		}
-		return ""
-	}
+	c := clockReader{now: now}
 	hits := map[string]int{}
 	for _, t := range tokens {
 		found := map[string]bool{}
-		for _, m := range digitRun.FindAllStringIndex(t, -1) {
-			for _, w := range []int{10, 13, 16, 19} {
-				for from := m[0]; from+w <= m[1]; from++ {
-					v, err := strconv.ParseFloat(t[from:from+w], 64)
-					if u := near(v); err == nil && u != "" {
-						found[fmt.Sprintf("characters %d–%d read as decimal Unix %s", from, from+w, u)] = true
-					}
-				}
-			}
-		}
+		c.decimal(t, found)
 		if b, ok := alpha.decode(t); ok {
-			for off := range b {
-				if off+4 <= len(b) {
-					if u := near(float64(binary.BigEndian.Uint32(b[off:]))); u == "seconds" {
-						found[fmt.Sprintf("bytes %d–%d read as big-endian Unix %s", off, off+4, u)] = true
-					}
-				}
-				if off+8 <= len(b) {
-					if u := near(float64(binary.BigEndian.Uint64(b[off:]))); u != "" {
-						found[fmt.Sprintf("bytes %d–%d read as big-endian Unix %s", off, off+8, u)] = true
-					}
-					if u := near(float64(binary.LittleEndian.Uint64(b[off:]))); u != "" {
-						found[fmt.Sprintf("bytes %d–%d read as little-endian Unix %s", off, off+8, u)] = true
-					}
-				}
-			}
+			c.binary(b, found)
 		}
 		for k := range found {
 			hits[k]++
@@ -212,6 +189,59 @@ func clockIn(tokens []string, alpha alphabet, now time.Time) string {
 		return ""
 	}
 	return fmt.Sprintf("%s within a day of now, in %d of %d tokens", best, count, len(tokens))
+}
+
+// clockReader looks for readings of the time now in a token.
+type clockReader struct{ now time.Time }
+
+// clockUnits are the units a Unix time may be written in.
+var clockUnits = []struct {
+	name string
+	per  float64 // units per second
+}{{"seconds", 1}, {"milliseconds", 1e3}, {"microseconds", 1e6}, {"nanoseconds", 1e9}}
+
+// near names the unit in which v is within a day of now, or "".
+func (c clockReader) near(v float64) string {
+	for _, u := range clockUnits {
+		if math.Abs(v-float64(c.now.UnixNano())/1e9*u.per) <= 86400*u.per {
+			return u.name
+		}
+	}
+	return ""
+}
+
+// decimal notes the runs of digits in t that read as the time now.
+func (c clockReader) decimal(t string, found map[string]bool) {
+	for _, m := range digitRun.FindAllStringIndex(t, -1) {
+		for _, w := range []int{10, 13, 16, 19} {
+			for from := m[0]; from+w <= m[1]; from++ {
+				v, err := strconv.ParseFloat(t[from:from+w], 64)
+				if u := c.near(v); err == nil && u != "" {
+					found[fmt.Sprintf("characters %d–%d read as decimal Unix %s", from, from+w, u)] = true
+				}
+			}
+		}
+	}
+}
+
+// binary notes the 4- and 8-byte integers in b that read as the time now.
+func (c clockReader) binary(b []byte, found map[string]bool) {
+	for off := range b {
+		if off+4 <= len(b) {
+			if u := c.near(float64(binary.BigEndian.Uint32(b[off:]))); u == "seconds" {
+				found[fmt.Sprintf("bytes %d–%d read as big-endian Unix %s", off, off+4, u)] = true
+			}
+		}
+		if off+8 > len(b) {
+			continue
+		}
+		if u := c.near(float64(binary.BigEndian.Uint64(b[off:]))); u != "" {
+			found[fmt.Sprintf("bytes %d–%d read as big-endian Unix %s", off, off+8, u)] = true
+		}
+		if u := c.near(float64(binary.LittleEndian.Uint64(b[off:]))); u != "" {
+			found[fmt.Sprintf("bytes %d–%d read as little-endian Unix %s", off, off+8, u)] = true
+		}
+	}
 }
 
 // jwtClaims decodes the header and claims of tokens that all look like JSON Web Tokens.
@@ -232,14 +262,24 @@ func jwtClaims(tokens []string) ([]map[string]any, bool) {
 	return out, true
 }
 
+// jwtExpiry returns the time the exp claim of a JSON Web Token names.
+func jwtExpiry(token string) (time.Time, bool) {
+	claims, ok := jwtClaims([]string{token})
+	if !ok {
+		return time.Time{}, false
+	}
+	exp, ok := claims[0]["exp"].(float64)
+	return time.UnixMilli(int64(exp * 1000)), ok
+}
+
 func decodeSegment(seg string, v any) bool {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
 	return err == nil && json.Unmarshal(b, v) == nil
 }
 
-// judgeJWT judges the claims of JSON Web Tokens and returns their signatures, the
-// unpredictable part to analyse further, or nil when they are unsigned.
-func (a *tokenAnalysis) judgeJWT(tokens []string, claims []map[string]any, now time.Time, maxLife time.Duration) []string {
+// judgeJWT judges the claims of JSON Web Tokens: a signature, an expiry, a lifetime
+// within maxLife (when not zero).
+func (a *tokenAnalysis) judgeJWT(claims []map[string]any, now time.Time, maxLife time.Duration) {
 	alg, _ := claims[0][" alg"].(string)
 	var names []string
 	for k := range claims[0] {
@@ -251,7 +291,6 @@ func (a *tokenAnalysis) judgeJWT(tokens []string, claims []map[string]any, now t
 	a.notes = append(a.notes, fmt.Sprintf("JSON Web Tokens, alg %s, claims: %s", alg, strings.Join(names, ", ")))
 	if strings.EqualFold(alg, "none") {
 		a.problems = append(a.problems, "unsigned JSON Web Tokens (alg none): anyone can forge one")
-		return nil
 	}
 	if _, ok := claims[0]["jti"]; !ok {
 		a.notes = append(a.notes, "no jti claim: the tokens carry no id of their own, so a server can only revoke them by user or key")
@@ -259,20 +298,19 @@ func (a *tokenAnalysis) judgeJWT(tokens []string, claims []map[string]any, now t
 	exp, ok := claims[0]["exp"].(float64)
 	if !ok {
 		a.problems = append(a.problems, "no exp claim: the tokens never expire by themselves")
-	} else {
-		start := float64(now.Unix())
-		if iat, ok := claims[0]["iat"].(float64); ok {
-			start = iat
-		}
-		life := time.Duration((exp - start) * float64(time.Second))
-		a.notes = append(a.notes, fmt.Sprintf("claimed lifetime %s", life.Round(time.Second)))
-		if maxLife > 0 && life > maxLife {
-			a.problems = append(a.problems, fmt.Sprintf("claimed lifetime %s is beyond the absolute timeout", life.Round(time.Second)))
-		}
+		return
 	}
-	sigs := make([]string, len(tokens))
-	for i, t := range tokens {
-		sigs[i] = t[strings.LastIndex(t, ".")+1:]
+	start := float64(now.UnixNano()) / 1e9
+	if iat, ok := claims[0]["iat"].(float64); ok {
+		start = iat
 	}
-	return sigs
+	life := time.Duration((exp - start) * float64(time.Second)).Round(time.Millisecond)
+	a.notes = append(a.notes, fmt.Sprintf("claimed lifetime %s", life))
+	a.lifetime = fmt.Sprintf(" (claimed lifetime %s)", life)
+	switch {
+	case maxLife > 0 && life > maxLife:
+		a.problems = append(a.problems, fmt.Sprintf("claimed lifetime %s is beyond the absolute timeout", life))
+	case maxLife > 0:
+		a.lifetime = fmt.Sprintf(" within the absolute timeout (claimed lifetime %s)", life)
+	}
 }

@@ -49,7 +49,7 @@ func TestRunMeasuresRealisticTimeouts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				app := probetest.NewApp(tc.flaw, tc.appIdle, absolute)
-				file := string(app.TargetFile("https://app.test", false, ""))
+				file := string(app.TargetFile("https://app.test", probetest.Web, ""))
 				file = strings.Replace(file, "idle_timeout: "+tc.appIdle.String(), "idle_timeout: "+idle.String(), 1)
 				file = strings.Replace(file, "tolerance: "+(tc.appIdle/4).String(), "tolerance: "+(idle/4).String(), 1)
 				target, err := probe.ParseTarget("app.yaml", []byte(file), probetest.Env)

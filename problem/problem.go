@@ -1,9 +1,9 @@
 // Package problem answers lapse's errors over HTTP as RFC 9457 problem
 // documents (application/problem+json). It holds the one table from
 // error codes to HTTP statuses and the one writer, used by the JSON API
-// (httpapi), the Go middleware (middleware) and the operator's console
-// (console), so that a code is answered with the same status wherever it
-// comes from.
+// (httpapi), the Go middleware (middleware), the forward-auth gateway
+// (forwardauth) and the operator's console (console), so that a code is
+// answered with the same status wherever it comes from.
 package problem
 
 import (
@@ -36,6 +36,16 @@ const (
 	// CodeCSRFToken refuses a state-changing request without the
 	// session's CSRF token.
 	CodeCSRFToken lapse.Code = "csrf_token_invalid"
+	// CodeTierRequired: a forward-auth route's tier floor is stricter
+	// than the session's tier; a step-up cannot change a tier.
+	CodeTierRequired lapse.Code = "tier_required"
+	// CodeUntrustedProxy: the caller of a forward-auth endpoint is not a
+	// trusted proxy, or sent no valid proxy key.
+	CodeUntrustedProxy lapse.Code = "untrusted_proxy"
+	// CodeNoOriginalRequest: the proxy did not say which request it asks
+	// about (no X-Forwarded-Uri or X-Original-URI), or sent one that is
+	// not a request target: a proxy configuration error.
+	CodeNoOriginalRequest lapse.Code = "original_request_missing"
 )
 
 // statuses maps every code to its HTTP status: the one table that does.
@@ -68,6 +78,9 @@ var statuses = map[lapse.Code]int{
 	CodeCSRFHeader:                   http.StatusForbidden,
 	CodeCrossOrigin:                  http.StatusForbidden,
 	CodeCSRFToken:                    http.StatusForbidden,
+	CodeTierRequired:                 http.StatusForbidden,
+	CodeUntrustedProxy:               http.StatusForbidden,
+	CodeNoOriginalRequest:            http.StatusForbidden,
 }
 
 // Status returns the HTTP status lapse answers a code with: 500 for a

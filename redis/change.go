@@ -60,44 +60,17 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.Change)) error {
 		}
 		return &lapse.Error{Code: lapse.CodeStoreUnavailable, Message: "the change feed was lost", Err: err}
 	}
-	if err := ps.Subscribe(ctx, s.channel()); err != nil {
+	if err := s.subscribe(ctx, ps); err != nil {
 		return lost(err)
 	}
-	// Wait for the confirmation: only then are later changes delivered.
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, 2*s.heartbeat)
-		if err != nil {
-			return lost(err)
-		}
-		if sub, ok := msg.(*goredis.Subscription); ok && sub.Kind == "subscribe" {
-			break
-		}
-	}
 	fn(lapse.Change{Reset: true})
-
-	f := feed{fn: fn, marks: s.markLabel(), arrived: map[uint64]int{}}
-	nonce := lapse.NewID("")
-	var (
-		round      int
-		sent       int
-		next       = time.Now()
-		roundLabel string
-	)
+	f := feed{fn: fn, marks: s.markLabel(), arrived: map[uint64]int{}, nonce: lapse.NewID("")}
+	next := time.Now()
 	for {
 		if !time.Now().Before(next) {
-			if round > 0 && f.beats < sent {
-				return lost(errors.New("redis: change feed heartbeat " + strconv.Itoa(round) + " did not arrive"))
-			}
-			round++
-			roundLabel = heartbeatPrefix + nonce + ":" + strconv.Itoa(round) + ":"
-			masters, err := s.masters(ctx)
-			if err == nil {
-				err = s.publish(ctx, masters, roundLabel)
-			}
-			if err != nil {
+			if err := s.beat(ctx, &f); err != nil {
 				return lost(err)
 			}
-			sent, f.beats, f.round = len(masters), 0, roundLabel
 			next = time.Now().Add(s.heartbeat)
 		}
 		msg, err := ps.ReceiveTimeout(ctx, max(time.Until(next), time.Millisecond))
@@ -119,10 +92,46 @@ func (s *Store) Changes(ctx context.Context, fn func(lapse.Change)) error {
 	}
 }
 
+// subscribe subscribes ps to the change channel and waits for the
+// confirmation: only then are later changes delivered.
+func (s *Store) subscribe(ctx context.Context, ps *goredis.PubSub) error {
+	if err := ps.Subscribe(ctx, s.channel()); err != nil {
+		return err
+	}
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, 2*s.heartbeat)
+		if err != nil {
+			return err
+		}
+		if sub, ok := msg.(*goredis.Subscription); ok && sub.Kind == "subscribe" {
+			return nil
+		}
+	}
+}
+
+// beat ends f's heartbeat round, failing if a copy of its heartbeat did
+// not arrive, and starts the next: a heartbeat through every master.
+func (s *Store) beat(ctx context.Context, f *feed) error {
+	if f.rounds > 0 && f.beats < f.sent {
+		return errors.New("redis: change feed heartbeat " + strconv.Itoa(f.rounds) + " did not arrive")
+	}
+	f.rounds++
+	f.round = heartbeatPrefix + f.nonce + ":" + strconv.Itoa(f.rounds) + ":"
+	masters, err := s.masters(ctx)
+	if err == nil {
+		err = s.publish(ctx, masters, f.round)
+	}
+	f.sent, f.beats = len(masters), 0
+	return err
+}
+
 // feed is the state of one [Store.Changes] subscription.
 type feed struct {
 	fn      func(lapse.Change)
+	nonce   string // tells this subscription's heartbeats from others'
+	rounds  int    // heartbeat rounds started
 	round   string // the label of the heartbeat round in progress
+	sent    int    // the copies of that round's heartbeat published
 	beats   int    // the copies of that round's heartbeat that arrived
 	marks   string // the prefix of this store's marks
 	arrived map[uint64]int

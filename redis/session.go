@@ -416,25 +416,29 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 	if err != nil {
 		return nil, err
 	}
-	switch word {
-	case "ok":
+	if word == "ok" {
 		s.hint(ctx, b)
 		return one(word, rest)
+	}
+	releaseScript.Run(ctx, s.c, []string{tokKey}, tokVal) // the new token hash was claimed for nothing
+	return nil, rotateRefused(word, rest, r.Now)
+}
+
+// rotateRefused is the error of a rotate script that did not rotate.
+func rotateRefused(word string, rest []any, now time.Time) error {
+	switch word {
 	case "ended":
-		releaseScript.Run(ctx, s.c, []string{tokKey}, tokVal)
 		ended, err := one(word, rest)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return nil, endedError(ended, r.Now)
+		return endedError(ended, now)
 	case "conflict":
-		releaseScript.Run(ctx, s.c, []string{tokKey}, tokVal)
-		return nil, rotated()
+		return rotated()
 	case "notfound":
-		releaseScript.Run(ctx, s.c, []string{tokKey}, tokVal)
-		return nil, notFound()
+		return notFound()
 	}
-	return nil, wrap(fmt.Errorf("redis: rotate script answered %q", word))
+	return wrap(fmt.Errorf("redis: rotate script answered %q", word))
 }
 
 // endedError is the error for rotating a session that is not active at

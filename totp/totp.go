@@ -297,40 +297,59 @@ func (s *Service) Check(ctx context.Context, sess *lapse.Session, code string) (
 	if err != nil {
 		return "", err
 	}
+	var outcome lapse.AttemptOutcome
+	method := lapse.MethodOTP
 	if isRecovery {
-		used, err := s.store.UseRecoveryCode(ctx, sess.Subject, recoveryHash(sess.Subject, recovery), now)
-		if err != nil {
-			return "", err
-		}
-		if !used {
-			s.finish(ctx, id, lapse.AttemptRejected)
-			return "", errRejected
-		}
-		s.finish(ctx, id, lapse.AttemptAccepted)
-		return lapse.MethodRecoveryCode, nil
+		method = lapse.MethodRecoveryCode
+		outcome, err = s.useRecovery(ctx, sess.Subject, recovery, now)
+	} else {
+		outcome, err = s.useOTP(ctx, sess.Subject, st.TOTP, otpCode, now)
 	}
-	step, ok, err := s.match(st.TOTP, otpCode, now)
+	if outcome != "" {
+		s.finish(ctx, id, outcome)
+	}
 	if err != nil {
 		return "", err
 	}
-	if !ok {
-		s.finish(ctx, id, lapse.AttemptRejected)
-		return "", errRejected
-	}
-	if step <= st.TOTP.LastStep {
-		s.finish(ctx, id, lapse.AttemptReused)
-		return "", errReused
-	}
-	used, err := s.store.UseTOTPStep(ctx, sess.Subject, st.TOTP.ID, step, now)
-	if err != nil {
+	return method, nil
+}
+
+// useRecovery spends recovery code of subject and says how the attempt
+// ended: accepted, or rejected (with errRejected). A store failure leaves
+// the attempt unfinished.
+func (s *Service) useRecovery(ctx context.Context, subject, code string, now time.Time) (lapse.AttemptOutcome, error) {
+	used, err := s.store.UseRecoveryCode(ctx, subject, recoveryHash(subject, code), now)
+	switch {
+	case err != nil:
 		return "", err
+	case !used:
+		return lapse.AttemptRejected, errRejected
 	}
-	if !used { // another request used this step, or a newer one, meanwhile
-		s.finish(ctx, id, lapse.AttemptReused)
-		return "", errReused
+	return lapse.AttemptAccepted, nil
+}
+
+// useOTP matches code against f and uses its time step, and says how the
+// attempt ended: accepted, rejected (errRejected), or reused (errReused:
+// this step or a newer one was already used, maybe by another request
+// meanwhile). A store failure leaves the attempt unfinished.
+func (s *Service) useOTP(ctx context.Context, subject string, f *lapse.TOTPFactor, code string, now time.Time) (lapse.AttemptOutcome, error) {
+	step, ok, err := s.match(f, code, now)
+	switch {
+	case err != nil:
+		return "", err
+	case !ok:
+		return lapse.AttemptRejected, errRejected
+	case step <= f.LastStep:
+		return lapse.AttemptReused, errReused
 	}
-	s.finish(ctx, id, lapse.AttemptAccepted)
-	return lapse.MethodOTP, nil
+	used, err := s.store.UseTOTPStep(ctx, subject, f.ID, step, now)
+	switch {
+	case err != nil:
+		return "", err
+	case !used:
+		return lapse.AttemptReused, errReused
+	}
+	return lapse.AttemptAccepted, nil
 }
 
 // RemoveTOTP implements [lapse.FactorService]: it deletes the TOTP factor

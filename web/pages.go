@@ -59,6 +59,13 @@ type Config struct {
 	Layout *template.Template
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
+	// Factors is the second factor the step-up page asks for (package
+	// totp); nil leaves [Pages.StepUp] answering 404.
+	Factors lapse.FactorService
+	// StepUp raises the request's session once the step-up page checked
+	// a code, replacing its cookie: the middleware's StepUp, or the
+	// forward-auth gateway's. nil leaves [Pages.StepUp] answering 404.
+	StepUp func(w http.ResponseWriter, r *http.Request, aal int, amr []string) (*lapse.Session, error)
 	// Passkeys runs the passkey ceremonies (package passkey); nil leaves
 	// [Pages.Passkeys] answering 404.
 	Passkeys lapse.PasskeyService

@@ -213,7 +213,7 @@ func TestAssets(t *testing.T) {
 	if resp, _ := serve(h, r); resp.StatusCode != http.StatusNotModified {
 		t.Errorf("revalidation: got %d, want 304", resp.StatusCode)
 	}
-	for _, name := range []string{"lapse-client.d.ts", "lapse-pages.css"} {
+	for _, name := range []string{"lapse-client.d.ts", "lapse-pages.css", "lapse-start.js"} {
 		if resp, _ := serve(h, httptest.NewRequest("GET", "/lapse/web/"+name, nil)); resp.StatusCode != 200 {
 			t.Errorf("%s: got %d, want 200", name, resp.StatusCode)
 		}

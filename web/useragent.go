@@ -64,51 +64,78 @@ var browsers = []struct{ token, name string }{
 
 // ParseUserAgent describes the device behind a User-Agent string.
 func ParseUserAgent(ua string) Device {
-	var d Device
-	for _, b := range browsers {
-		if i := strings.Index(ua, b.token); i >= 0 {
-			d.Browser = b.name
-			if v := major(ua[i+len(b.token):]); v != "" && b.name != "curl" && b.name != "Wget" {
-				d.Browser += " " + v
+	d := Device{Browser: browserOf(ua)}
+	for _, o := range systems {
+		if o.match(ua) {
+			d.OS, d.Mobile = o.name, o.mobile
+			if o.version != "" {
+				if v := versionAfter(ua, o.version); v != "" {
+					d.OS += " " + v
+				}
 			}
 			break
 		}
 	}
-	if d.Browser == "" && strings.Contains(ua, "Safari/") {
-		d.Browser = "Safari"
-		if i := strings.Index(ua, "Version/"); i >= 0 {
-			if v := major(ua[i+len("Version/"):]); v != "" {
-				d.Browser += " " + v
-			}
-		}
-	}
-	switch {
-	case strings.Contains(ua, "iPhone") || strings.Contains(ua, "iPod"):
-		d.OS, d.Mobile = "iOS", true
-	case strings.Contains(ua, "iPad"):
-		d.OS, d.Mobile = "iPadOS", true
-	case strings.Contains(ua, "Android"):
-		d.OS, d.Mobile = "Android", true
-		if i := strings.Index(ua, "Android "); i >= 0 {
-			if v := major(ua[i+len("Android "):]); v != "" {
-				d.OS += " " + v
-			}
-		}
-	case strings.Contains(ua, "CrOS"):
-		d.OS = "ChromeOS"
-	case strings.Contains(ua, "Windows NT 6.1"):
-		d.OS = "Windows 7"
-	case strings.Contains(ua, "Windows"):
-		d.OS = "Windows" // 10 and 11 both say NT 10.0
-	case strings.Contains(ua, "Macintosh") || strings.Contains(ua, "Mac OS X"):
-		d.OS = "macOS" // the version is frozen at 10_15_7
-	case strings.Contains(ua, "Linux"):
-		d.OS = "Linux"
-	}
-	if strings.Contains(ua, "Mobile") && !d.Mobile && d.OS != "" {
+	if strings.Contains(ua, "Mobile") && d.OS != "" {
 		d.Mobile = true
 	}
 	return d
+}
+
+// browserOf names the browser of ua, with its major version.
+func browserOf(ua string) string {
+	for _, b := range browsers {
+		if i := strings.Index(ua, b.token); i >= 0 {
+			if v := major(ua[i+len(b.token):]); v != "" && b.name != "curl" && b.name != "Wget" {
+				return b.name + " " + v
+			}
+			return b.name
+		}
+	}
+	if strings.Contains(ua, "Safari/") {
+		if v := versionAfter(ua, "Version/"); v != "" {
+			return "Safari " + v
+		}
+		return "Safari"
+	}
+	return ""
+}
+
+// system is an operating system as a User-Agent names it; the first of
+// systems that matches wins.
+type system struct {
+	name    string
+	mobile  bool
+	tokens  []string // any of them
+	version string   // the token its major version follows, if shown
+}
+
+func (o system) match(ua string) bool {
+	for _, t := range o.tokens {
+		if strings.Contains(ua, t) {
+			return true
+		}
+	}
+	return false
+}
+
+var systems = []system{
+	{name: "iOS", mobile: true, tokens: []string{"iPhone", "iPod"}},
+	{name: "iPadOS", mobile: true, tokens: []string{"iPad"}},
+	{name: "Android", mobile: true, tokens: []string{"Android"}, version: "Android "},
+	{name: "ChromeOS", tokens: []string{"CrOS"}},
+	{name: "Windows 7", tokens: []string{"Windows NT 6.1"}},
+	{name: "Windows", tokens: []string{"Windows"}},             // 10 and 11 both say NT 10.0
+	{name: "macOS", tokens: []string{"Macintosh", "Mac OS X"}}, // the version is frozen at 10_15_7
+	{name: "Linux", tokens: []string{"Linux"}},
+}
+
+// versionAfter returns the major version that follows token in ua.
+func versionAfter(ua, token string) string {
+	if i := strings.Index(ua, token); i >= 0 {
+		return major(ua[i+len(token):])
+	}
+	return ""
 }
 
 // major returns the leading digits of s: the major version.

@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-//go:embed static/lapse-client.js static/lapse-client.d.ts static/lapse-pages.css
+//go:embed static/lapse-client.js static/lapse-client.d.ts static/lapse-pages.css static/lapse-start.js
 //go:embed static/lapse-passkey.js static/lapse-passkey.d.ts
 var static embed.FS
 
@@ -54,9 +54,11 @@ var assets = func() map[string]asset {
 }()
 
 // Assets returns a handler that serves the client's files by base name:
-// lapse-client.js, lapse-client.d.ts and lapse-pages.css (the pages'
-// default style), and lapse-passkey.js with its lapse-passkey.d.ts (the
-// passkey ceremonies). Mount it under a prefix with [http.StripPrefix]:
+// lapse-client.js, lapse-client.d.ts, lapse-pages.css (the pages'
+// default style), lapse-start.js (the client started for an app behind
+// the forward-auth gateway, docs/proxy.md), and lapse-passkey.js with its
+// lapse-passkey.d.ts (the passkey ceremonies). Mount it under a prefix
+// with [http.StripPrefix]:
 //
 //	mux.Handle("/lapse/web/", http.StripPrefix("/lapse/web/", web.Assets()))
 //

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lapsehq/lapse/probe"
 	"github.com/lapsehq/lapse/probe/watch"
+	"github.com/lapsehq/lapse/webhook"
 )
 
 const probeUsage = `Usage: lapse probe TARGET.yaml [flags]
@@ -36,6 +37,9 @@ the target file is read from the environment. See docs/probe.md.
 Exit status: 0 every check passed or was skipped, 1 a check failed or could
 not complete, 2 a bad target file, a usage error or an unreachable target.
 With --watch it probes until interrupted and exits 0.
+
+--webhook posts are signed as Standard Webhooks, as lapse's own events are,
+with the secret in LAPSE_PROBE_WEBHOOK_SECRET ("whsec_" and base64).
 
 Flags:
 `
@@ -56,7 +60,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	watching := fs.Bool("watch", false, "keep probing, every --every, until interrupted")
 	every := fs.Duration("every", time.Hour, "with --watch: time from the start of one run to the next")
 	listen := fs.String("metrics-listen", "localhost:9464", "with --watch: `address` to serve Prometheus metrics on, at /metrics")
-	webhook := fs.String("webhook", "", "with --watch: `URL` to POST failing runs to as JSON")
+	webhookURL := fs.String("webhook", "", "with --watch: `URL` to POST failing runs to as JSON")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,11 +79,21 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !slices.Contains([]string{"text", "json", "junit", "html"}, *format) {
 		return fail("--format %q: want text, json, junit or html", *format)
 	}
-	if !*watching && (*webhook != "" || isSet(fs, "every") || isSet(fs, "metrics-listen")) {
+	if !*watching && (*webhookURL != "" || isSet(fs, "every") || isSet(fs, "metrics-listen")) {
 		return fail("--every, --metrics-listen and --webhook need --watch")
 	}
 	if *every <= 0 {
 		return fail("--every must be positive")
+	}
+	var webhookKey []byte
+	if *webhookURL != "" {
+		secret := os.Getenv("LAPSE_PROBE_WEBHOOK_SECRET")
+		if secret == "" {
+			return fail("--webhook signs its posts: set LAPSE_PROBE_WEBHOOK_SECRET to a Standard Webhooks secret (whsec_ and the base64 of 24 bytes or more)")
+		}
+		if webhookKey, err = webhook.ParseSecret(secret); err != nil {
+			return fail("LAPSE_PROBE_WEBHOOK_SECRET: %v", err)
+		}
 	}
 	path := positional[0]
 	data, err := os.ReadFile(path)
@@ -96,7 +110,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	out := reportWriter{format: *format, output: *output, stdout: stdout, verbose: *verbose}
 	if *watching {
-		return watchProbe(ctx, target, opts, *every, *listen, *webhook, out, stderr)
+		return watchProbe(ctx, target, opts, *every, *listen, hook{*webhookURL, webhookKey}, out, stderr)
 	}
 	stop := func() {}
 	if isTerminal(stdout) {
@@ -166,12 +180,18 @@ func (rw reportWriter) write(rep *probe.Report) error {
 	return rep.WriteText(w, rw.verbose)
 }
 
+// hook is where --watch posts failing runs, and the key it signs them with.
+type hook struct {
+	url string
+	key []byte
+}
+
 // watchProbe probes the target every interval, serving metrics on listen, until ctx ends.
-func watchProbe(ctx context.Context, target *probe.Target, opts probe.Options, every time.Duration, listen, webhook string, out reportWriter, stderr io.Writer) int {
+func watchProbe(ctx context.Context, target *probe.Target, opts probe.Options, every time.Duration, listen string, hook hook, out reportWriter, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	reg := prometheus.NewRegistry()
 	w, err := watch.New(watch.Config{
-		Target: target, Options: opts, Every: every, Registry: reg, Webhook: webhook, Logger: log,
+		Target: target, Options: opts, Every: every, Registry: reg, Webhook: hook.url, WebhookKey: hook.key, Logger: log,
 		OnRun: func(rep *probe.Report, err error) {
 			if err != nil {
 				return // the watcher logs it

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/probe/probetest"
+	"github.com/lapsehq/lapse/webhook"
 )
 
 // probeTarget serves app over TLS and writes a target file for it that trusts the
@@ -29,7 +30,7 @@ func probeTarget(t *testing.T, app *probetest.App) string {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return writeTarget(t, app.TargetFile(srv.URL, false, "tls:\n  ca_file: "+ca+"\n"))
+	return writeTarget(t, app.TargetFile(srv.URL, probetest.Web, "tls:\n  ca_file: "+ca+"\n"))
 }
 
 func writeTarget(t *testing.T, data []byte) string {
@@ -57,7 +58,7 @@ func TestProbeExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone := writeTarget(t, probetest.NewApp(probetest.Sound, minute, time.Hour).TargetFile("https://"+ln.Addr().String(), false, ""))
+	gone := writeTarget(t, probetest.NewApp(probetest.Sound, minute, time.Hour).TargetFile("https://"+ln.Addr().String(), probetest.Web, ""))
 	ln.Close()
 	bad := writeTarget(t, []byte("base_url: https://x\nlogin:\n  url: /login\n  csrf: {url: /login, pattern: nogroup}\n"))
 	quick := "--checks=cookie-attributes,cache-headers"
@@ -78,6 +79,7 @@ func TestProbeExitCodes(t *testing.T) {
 		{"unknown_check", []string{sound, "--checks", "idle"}, 2, "", `unknown check "idle"`},
 		{"unknown_format", []string{sound, "--format", "xml"}, 2, "", "--format"},
 		{"webhook_without_watch", []string{sound, "--webhook", "http://x"}, 2, "", "need --watch"},
+		{"webhook_without_secret", []string{sound, "--watch", "--webhook", "http://x"}, 2, "", "set LAPSE_PROBE_WEBHOOK_SECRET"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,9 +119,18 @@ func TestProbeWatchServesMetricsAndPostsFailures(t *testing.T) {
 	t.Setenv("PROBE_PASSWORD", probetest.Password)
 	t.Setenv("PROBE_NEW_PASSWORD", probetest.NewPassword)
 	target := probeTarget(t, probetest.NewApp(probetest.WeakCookies, time.Minute, time.Hour))
+	secret := webhook.NewSecret()
+	t.Setenv("LAPSE_PROBE_WEBHOOK_SECRET", secret)
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	posted := make(chan string, 10)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify(key, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), b, time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("the webhook post does not verify with the secret: %v", err)
+		}
 		posted <- string(b)
 	}))
 	defer hook.Close()

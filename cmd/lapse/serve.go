@@ -118,6 +118,9 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	mux.Handle("/console/", ops)
+	if err := mountGateway(mux, cfg, m, events, factors, log); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package probetest provides small web applications with known session flaws, to test
 // [probe.Run] against and to try lapse probe on. Each [App] serves the same pages and
-// API; a [Flaw] breaks exactly one thing.
+// APIs, in the ways of signing in a [Kind] names; a [Flaw] breaks exactly one thing.
 package probetest
 
 import (
@@ -24,6 +24,8 @@ const (
 	WeakCookies                 Flaw = "weak-cookies"                   // no Secure, HttpOnly or SameSite; persists 30 days
 	PredictableTokens           Flaw = "predictable-tokens"             // session ids are the clock in hex
 	PasswordChangeKeepsSessions Flaw = "password-change-keeps-sessions" // a password change leaves other sessions alive
+	RememberMeSurvivesLogout    Flaw = "remember-me-survives-logout"    // sign-out leaves the remember-me pair able to sign back in
+	RememberMeOutlivesAbsolute  Flaw = "remember-me-outlives-absolute"  // the remember-me pair lasts a week and starts a fresh session
 )
 
 // The account every App knows.
@@ -33,22 +35,26 @@ const (
 	NewPassword = "staple 2 horses"
 )
 
-// App is a small web application with form sign-in (CSRF-protected, session cookie) and
-// a JSON API (bearer and refresh tokens) over one account. Its sessions end after Idle
-// without a request and after Absolute in any case. It is an http.Handler, safe for
-// concurrent use.
+// App is a small web application over one account with form sign-in (CSRF-protected,
+// session cookie, optional remember-me cookies) and JSON APIs (server-side bearer and
+// refresh tokens in several carriers; stateless JSON Web Tokens). Its sessions end after
+// Idle without a request and after Absolute in any case. It is an http.Handler, safe
+// for concurrent use.
 type App struct {
 	flaw     Flaw
 	idle     time.Duration
 	absolute time.Duration
+	jwtKey   []byte
 
-	mu       sync.Mutex
-	password string
-	sessions map[string]*state // by cookie value or access token
-	refresh  map[string]*state // by refresh token
-	issued   []string
-	last     int64 // last predictable token, to keep them distinct
-	mux      *http.ServeMux
+	mu         sync.Mutex
+	password   string
+	sessions   map[string]*state    // by cookie value or access token
+	refresh    map[string]*state    // by refresh token
+	remembered map[string]*remember // by series
+	grants     map[string]*grant    // JSON Web Token refresh tokens
+	issued     []string
+	last       int64 // last predictable token, to keep them distinct
+	mux        *http.ServeMux
 }
 
 // state is one session.
@@ -57,6 +63,7 @@ type state struct {
 	refresh  string
 	user     string // empty before sign-in
 	csrf     string
+	series   string // the remember-me pair it was signed in with or issued
 	created  time.Time
 	lastSeen time.Time
 }
@@ -64,7 +71,9 @@ type state struct {
 // NewApp returns an App with the given flaw and timeouts.
 func NewApp(flaw Flaw, idle, absolute time.Duration) *App {
 	a := &App{flaw: flaw, idle: idle, absolute: absolute, password: Password,
-		sessions: map[string]*state{}, refresh: map[string]*state{}, mux: http.NewServeMux()}
+		sessions: map[string]*state{}, refresh: map[string]*state{}, remembered: map[string]*remember{},
+		grants: map[string]*grant{}, mux: http.NewServeMux(), jwtKey: make([]byte, 32)}
+	rand.Read(a.jwtKey)
 	a.routes()
 	return a
 }
@@ -139,11 +148,22 @@ func (a *App) end(s *state) {
 	delete(a.refresh, s.refresh)
 }
 
-// endOthers ends every session of user but keep; a.mu must be held.
+// endOthers ends every session, remember-me pair and JSON Web Token refresh token of
+// user but those of keep; a.mu must be held.
 func (a *App) endOthers(user string, keep *state) {
 	for _, s := range a.sessions {
 		if s.user == user && s != keep {
 			a.end(s)
+		}
+	}
+	for series, r := range a.remembered {
+		if r.user == user && series != keep.series {
+			delete(a.remembered, series)
+		}
+	}
+	for tok, g := range a.grants {
+		if g.user == user && tok != keep.refresh {
+			delete(a.grants, tok)
 		}
 	}
 }

@@ -13,12 +13,22 @@ func (a *App) routes() {
 	a.mux.HandleFunc("POST /logout", a.withForm(a.logout))
 	a.mux.HandleFunc("POST /logout-all", a.withForm(a.logoutAll))
 	a.mux.HandleFunc("POST /password", a.withForm(a.changePassword))
-	a.mux.HandleFunc("POST /api/login", a.apiLogin)
+	a.mux.HandleFunc("POST /api/login", a.jsonLogin(a.apiLogin))
 	a.mux.HandleFunc("GET /api/me", a.withBearer(a.apiMe))
 	a.mux.HandleFunc("POST /api/refresh", a.apiRefresh)
 	a.mux.HandleFunc("POST /api/logout", a.withBearer(a.apiLogout))
 	a.mux.HandleFunc("POST /api/logout-all", a.withBearer(a.apiLogoutAll))
 	a.mux.HandleFunc("POST /api/password", a.withBearer(a.apiPassword))
+	a.mux.HandleFunc("POST /api/login/text", a.jsonLogin(a.apiLoginText))
+	a.mux.HandleFunc("POST /api/login/header", a.jsonLogin(a.apiLoginHeader))
+	a.mux.HandleFunc("POST /app/login", a.scriptLogin)
+	a.mux.HandleFunc("GET /remember-me", a.rememberMe)
+	a.mux.HandleFunc("POST /jwt/login", a.jsonLogin(a.jwtLogin))
+	a.mux.HandleFunc("POST /jwt/refresh", a.jwtRefresh)
+	a.mux.HandleFunc("GET /jwt/me", a.withJWT(a.jwtMe))
+	a.mux.HandleFunc("POST /jwt/logout", a.withJWT(a.jwtLogout))
+	a.mux.HandleFunc("POST /jwt/logout-all", a.withJWT(a.jwtLogoutAll))
+	a.mux.HandleFunc("POST /jwt/password", a.withJWT(a.jwtPassword))
 }
 
 func (a *App) setCookie(w http.ResponseWriter, value string) {
@@ -72,7 +82,11 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		s.user = Username
 	} else {
 		a.end(s)
-		a.setCookie(w, a.newState("", Username).id)
+		s = a.newState("", Username)
+		a.setCookie(w, s.id)
+	}
+	if r.PostFormValue("remember") == "1" {
+		a.remember(w, s)
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
@@ -81,6 +95,10 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 	s := a.current(r)
 	defer a.mu.Unlock()
 	if s == nil || s.user == "" {
+		if _, err := r.Cookie(seriesCookie); err == nil {
+			http.Redirect(w, r, "/remember-me?to=/account", http.StatusSeeOther)
+			return
+		}
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
@@ -105,22 +123,28 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request, s *state) {
 	if a.flaw != LogoutClearsCookieOnly {
 		a.end(s)
 	}
+	if a.flaw != RememberMeSurvivesLogout {
+		delete(a.remembered, s.series)
+	}
 	a.setCookie(w, "")
+	forget(w)
 	w.Header().Set("Clear-Site-Data", `"cookies", "storage", "cache"`)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 func (a *App) logoutAll(w http.ResponseWriter, r *http.Request, s *state) {
 	a.endOthers(s.user, s)
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?signed-out=others", http.StatusSeeOther)
 }
 
+// changePassword answers 302 whether it changed the password or not, as many web apps
+// do; only the URL it sends the browser to tells.
 func (a *App) changePassword(w http.ResponseWriter, r *http.Request, s *state) {
 	if !a.setPassword(s, r.PostFormValue("current"), r.PostFormValue("new")) {
-		http.Error(w, "wrong current password", http.StatusForbidden)
+		http.Redirect(w, r, "/account?password=unchanged", http.StatusFound)
 		return
 	}
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?password=changed", http.StatusFound)
 }
 
 // setPassword changes the password and, unless flawed, ends the user's other sessions;

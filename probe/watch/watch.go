@@ -1,5 +1,6 @@
 // Package watch runs lapse probe on a schedule: it keeps the latest results as
-// Prometheus metrics and posts failing runs to a webhook.
+// Prometheus metrics and posts failing runs to a webhook, signed as lapse signs its own
+// (Standard Webhooks).
 package watch
 
 import (
@@ -21,8 +22,11 @@ type Config struct {
 	Every    time.Duration         // from the start of one run to the start of the next
 	Registry prometheus.Registerer // where the metrics are registered
 	Webhook  string                // URL to POST failing runs to; empty posts nothing
-	Client   *http.Client          // for the webhook; nil uses one with a 10s timeout
-	Logger   *slog.Logger          // nil logs nothing
+	// WebhookKey signs the posts (the key of a "whsec_" secret, from
+	// webhook.ParseSecret); required with Webhook.
+	WebhookKey []byte
+	Client     *http.Client // for the webhook; nil uses one with a 10s timeout that follows no redirect
+	Logger     *slog.Logger // nil logs nothing
 	// OnRun, when set, is called after every run, once its metrics are recorded and its
 	// webhook posted, with its report or the error that kept it from starting (then the
 	// report is nil).
@@ -46,9 +50,14 @@ func New(cfg Config) (*Watcher, error) {
 		return nil, errors.New("watch: Every must be positive")
 	case cfg.Registry == nil:
 		return nil, errors.New("watch: no registry")
+	case cfg.Webhook != "" && len(cfg.WebhookKey) == 0:
+		return nil, errors.New("watch: a webhook needs a key to sign its posts with")
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+		// A receiver's redirect is a failed post: following it would send the signed
+		// report somewhere nobody configured.
+		cfg.Client = &http.Client{Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -3,6 +3,7 @@ package watch_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/lapsehq/lapse/probe"
 	"github.com/lapsehq/lapse/probe/probetest"
 	"github.com/lapsehq/lapse/probe/watch"
+	"github.com/lapsehq/lapse/webhook"
 )
 
 // watchApp watches an App (or, when app is nil, an address nobody listens on) with a
@@ -38,15 +40,24 @@ func watchApp(t *testing.T, app *probetest.App, runs int) ([]watch.Failure, stri
 		t.Cleanup(srv.Close)
 		url, transport = srv.URL, srv.Client().Transport
 	}
-	target, err := probe.ParseTarget("app.yaml", app.TargetFile(url, false, ""), probetest.Env)
+	target, err := probe.ParseTarget("app.yaml", app.TargetFile(url, probetest.Web, ""), probetest.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	posts := make(chan watch.Failure, 100)
+	key, err := webhook.ParseSecret(webhook.NewSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		// Verify as a receiver would, with lapse's own verification.
+		if err := webhook.Verify(key, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("webhook post does not verify: %v (headers %v)", err, r.Header)
+		}
 		var f watch.Failure
-		if err := json.NewDecoder(r.Body).Decode(&f); err != nil || r.Header.Get("webhook-id") == "" {
-			t.Errorf("webhook got a body that does not decode (%v) or no webhook-id", err)
+		if err := json.Unmarshal(body, &f); err != nil {
+			t.Errorf("webhook got a body that does not decode: %v", err)
 		}
 		posts <- f
 	}))
@@ -55,12 +66,13 @@ func watchApp(t *testing.T, app *probetest.App, runs int) ([]watch.Failure, stri
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 100)
 	w, err := watch.New(watch.Config{
-		Target:   target,
-		Options:  probe.Options{Checks: []string{"cookie-attributes", "cache-headers"}, Transport: transport},
-		Every:    20 * time.Millisecond,
-		Registry: reg,
-		Webhook:  hook.URL,
-		OnRun:    func(*probe.Report, error) { done <- struct{}{} },
+		Target:     target,
+		Options:    probe.Options{Checks: []string{"cookie-attributes", "cache-headers"}, Transport: transport},
+		Every:      20 * time.Millisecond,
+		Registry:   reg,
+		Webhook:    hook.URL,
+		WebhookKey: key,
+		OnRun:      func(*probe.Report, error) { done <- struct{}{} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,4 +142,15 @@ func TestWatcherReportsAnUnreachableTarget(t *testing.T) {
 		t.Fatalf("got posts %+v, want one saying the target cannot be reached", posts)
 	}
 	assertMetrics(t, metrics, `lapse_probe_up{target="probetest web app (sound)"} 0`, `result="unreachable"`)
+}
+
+func TestWatcherNeedsAKeyForItsWebhook(t *testing.T) {
+	target, err := probe.ParseTarget("app.yaml", probetest.NewApp(probetest.Sound, time.Minute, time.Hour).TargetFile("https://app.test", probetest.Web, ""), probetest.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = watch.New(watch.Config{Target: target, Every: time.Hour, Registry: prometheus.NewRegistry(), Webhook: "https://hooks.example/probe"})
+	if err == nil || !strings.Contains(err.Error(), "key") {
+		t.Errorf("got %v, want an error asking for a key to sign with", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/probe"
+	"github.com/lapsehq/lapse/webhook"
 )
 
 // Failure is the JSON body a Watcher posts to its webhook after a failing run: the checks
@@ -24,8 +25,8 @@ type Failure struct {
 	Checks   []probe.Result `json:"checks"`
 }
 
-// post sends a Failure with the id and timestamp headers of the Standard Webhooks
-// specification.
+// post sends a Failure with the id, timestamp and signature headers of the Standard
+// Webhooks specification, signed with lapse's own webhook signing.
 func (w *Watcher) post(ctx context.Context, target string, rep *probe.Report, runErr error) error {
 	f := Failure{Type: "probe.failed", Target: target, Checks: []probe.Result{}, Finished: time.Now()}
 	if runErr != nil {
@@ -46,9 +47,11 @@ func (w *Watcher) post(ctx context.Context, target string, rep *probe.Report, ru
 	if err != nil {
 		return err
 	}
+	id, now := "msg_"+rand.Text(), time.Now()
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", "msg_"+rand.Text())
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(f.Finished.Unix(), 10))
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("webhook-signature", webhook.Sign(w.cfg.WebhookKey, id, now, body))
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
 		return err
