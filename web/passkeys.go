@@ -38,7 +38,8 @@ type passkeysPage struct {
 // Config.AssetsURL and the routes beside it); POST with action=rename,
 // id and name renames one, POST with action=remove and id removes one.
 // Both POSTs check the CSRF token and answer with a redirect back to the
-// page (303); end_others=on also ends the subject's other sessions
+// page (303), and are refused (403) when a browser marks them as coming
+// from another origin; end_others=on also ends the subject's other sessions
 // (reason password_change, actor subject). Removing needs a recent AAL2
 // step-up: without one the page says so and links to the step-up page.
 // A passkey that is not the user's own is answered 404. Without
@@ -105,6 +106,10 @@ func (p *Pages) stepUpURL(back string) string {
 }
 
 func (p *Pages) changePasskey(w http.ResponseWriter, r *http.Request, cur lapse.Session) {
+	if crossOrigin.Check(r) != nil {
+		http.Error(w, "Forbidden: this request came from another site.", http.StatusForbidden)
+		return
+	}
 	if !p.csrfOK(w, r) {
 		return
 	}

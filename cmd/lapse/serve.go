@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	mux.Handle("/console/", ops)
-	if err := mountGateway(mux, cfg, m, events, factors, log); err != nil {
+	if err := mountGateway(mux, cfg, m, events, factors, keys, log); err != nil {
 		return err
 	}
 
