@@ -15,11 +15,11 @@ type stepUpPage struct {
 	// form takes.
 	Passkey, Code bool
 	AssetsURL     string
-	Error     string
-	Action    string
-	Return    string // the local path to go back to, rd=
-	CSRFField string
-	CSRFToken string
+	Error         string
+	Action        string
+	Return        string // the local path to go back to, rd=
+	CSRFField     string
+	CSRFToken     string
 }
 
 // crossOrigin refuses state changes a browser marks as coming from
