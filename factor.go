@@ -43,7 +43,7 @@ const (
 	// CodeReused: the code is right but its time step, or a newer one, was
 	// already used: a replay.
 	CodeReused Code = "code_reused"
-	// CodeTooManyAttempts: too many wrong codes recently. The error wraps
+	// CodeTooManyAttempts: too many failed attempts recently. The error wraps
 	// a [*RetryError] that says when to try again.
 	CodeTooManyAttempts Code = "too_many_attempts"
 )
@@ -123,6 +123,53 @@ type AttemptLimit struct {
 	Window     time.Duration
 	PerSubject int
 	PerSession int
+}
+
+// orDefaults returns l with the built-in factors' defaults for its zero
+// fields: a 5-minute window, 5 attempts per session and 10 per subject,
+// so that one session (perhaps a stolen one) gets 5 tries and the
+// subject 10 over all of its sessions.
+func (l AttemptLimit) orDefaults() AttemptLimit {
+	if l.Window == 0 {
+		l.Window = 5 * time.Minute
+	}
+	if l.PerSession == 0 {
+		l.PerSession = 5
+	}
+	if l.PerSubject == 0 {
+		l.PerSubject = 10
+	}
+	return l
+}
+
+// BeginAttempt records attempt a of a built-in factor in fs under l (its
+// zero fields meaning the defaults: 5 minutes, 5 per session, 10 per
+// subject) and returns its id, or fails with [CodeTooManyAttempts],
+// wrapping a [*RetryError], past the limit.
+func BeginAttempt(ctx context.Context, fs FactorStore, a Attempt, l AttemptLimit) (int64, error) {
+	id, retryAt, err := fs.BeginAttempt(ctx, a, l.orDefaults())
+	if err != nil {
+		return 0, err
+	}
+	if !retryAt.IsZero() {
+		return 0, &Error{Code: CodeTooManyAttempts,
+			Message: fmt.Sprintf("too many failed attempts; try again in %v", retryAt.Sub(a.Now).Round(time.Second)),
+			Err:     &RetryError{At: retryAt}}
+	}
+	return id, nil
+}
+
+// FactorStoreOf returns fs, or, when it is nil, m's store if that keeps
+// factors; otherwise it fails with [CodeInvalid], naming caller.
+func FactorStoreOf(m *Manager, fs FactorStore, caller string) (FactorStore, error) {
+	if fs != nil {
+		return fs, nil
+	}
+	fs, ok := m.Store().(FactorStore)
+	if !ok {
+		return nil, Errorf(CodeInvalid, "%s: the store %T does not keep factors", caller, m.Store())
+	}
+	return fs, nil
 }
 
 // AttemptOutcome is how an attempt ended.

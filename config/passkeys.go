@@ -48,21 +48,28 @@ func (p *parser) passkeys(n *yaml.Node, path string) *Passkeys {
 		}
 		return true
 	})
-	if n.Kind != yaml.MappingNode {
+	if n.Kind != yaml.MappingNode || !p.relyingParty(n, path, pk, rpID, origins) {
 		return nil
 	}
+	return pk
+}
+
+// relyingParty checks the section's rp_id and origins, at their nodes
+// (nil when the key is missing), and reports whether they are usable.
+func (p *parser) relyingParty(n *yaml.Node, path string, pk *Passkeys, rpID, origins *yaml.Node) bool {
 	if rpID == nil {
 		p.errorf(n, join(path, "rp_id"), "is required: the domain the passkeys belong to, such as example.com")
-		return nil
+		return false
 	}
 	if err := passkey.CheckRPID(pk.RPID); err != nil {
 		p.errorf(rpID, join(path, "rp_id"), "%q %v", pk.RPID, err)
-		return nil
+		return false
 	}
 	if origins == nil || len(pk.Origins) == 0 {
 		p.errorf(n, join(path, "origins"), "is required: the origins of the pages that use passkeys, such as [https://app.%s]", pk.RPID)
-		return nil
+		return false
 	}
+	ok := true
 	for i, o := range pk.Origins {
 		at := origins
 		if len(origins.Content) == len(pk.Origins) {
@@ -70,7 +77,8 @@ func (p *parser) passkeys(n *yaml.Node, path string) *Passkeys {
 		}
 		if err := passkey.CheckOrigin(pk.RPID, o); err != nil {
 			p.errorf(at, fmt.Sprintf("%s.origins[%d]", path, i), "%q %v", o, err)
+			ok = false
 		}
 	}
-	return pk
+	return ok
 }

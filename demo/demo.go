@@ -210,20 +210,7 @@ func New(cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	if a.factor == nil {
-		key, err := factorKey(cfg.DataDir)
-		if err != nil {
-			a.Close()
-			return nil, err
-		}
-		svc, err := totp.New(totp.Config{Manager: a.m, Key: key, Issuer: issuer, RecentAuth: RecentAuth})
-		if err != nil {
-			a.Close()
-			return nil, err
-		}
-		a.factor = svc
-	}
-	if a.keys, err = passkeys(a.m, cfg.Origin); err != nil {
+	if err := a.secondFactors(cfg); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -306,6 +293,23 @@ func (a *App) Close() error {
 		return nil
 	}
 	return a.store.Close()
+}
+
+// secondFactors sets up the app's factors: lapse's TOTP unless cfg gives
+// another, and passkeys for cfg.Origin.
+func (a *App) secondFactors(cfg Config) error {
+	if a.factor == nil {
+		key, err := factorKey(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		if a.factor, err = totp.New(totp.Config{Manager: a.m, Key: key, Issuer: issuer, RecentAuth: RecentAuth}); err != nil {
+			return err
+		}
+	}
+	var err error
+	a.keys, err = passkeys(a.m, cfg.Origin)
+	return err
 }
 
 // passkeys returns the passkey factor for origin, over m's store; none

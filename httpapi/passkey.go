@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -66,6 +67,19 @@ func (s *Server) passkeyError(w http.ResponseWriter, r *http.Request, subject st
 	s.sessionError(w, r, err)
 }
 
+// decodeCredential reads the body of a passkey route into req, and
+// checks that it carries the browser's credential, at cred.
+func (s *Server) decodeCredential(w http.ResponseWriter, r *http.Request, req any, cred *json.RawMessage) bool {
+	if !s.decode(w, r, req) {
+		return false
+	}
+	if len(*cred) == 0 {
+		s.writeProblem(w, r, lapse.CodeInvalid, "credential is required: the PublicKeyCredential the browser returned", nil)
+		return false
+	}
+	return true
+}
+
 // Passkey is a passkey as the API shows it.
 type Passkey struct {
 	ID         string  `json:"id"`
@@ -112,18 +126,29 @@ func writeOptions(w http.ResponseWriter, opts []byte) {
 	w.Write(opts)
 }
 
-func (s *Server) passkeyRegistrationOptions(w http.ResponseWriter, r *http.Request) {
-	_, sess, _, ok := s.passkeySession(w, r)
-	if !ok {
-		return
+// passkeyOptions is a route that begins a ceremony for the request's
+// session and answers with its options.
+func passkeyOptions(begin func(lapse.PasskeyService, context.Context, *lapse.Session) ([]byte, error)) func(*Server, http.ResponseWriter, *http.Request) {
+	return func(s *Server, w http.ResponseWriter, r *http.Request) {
+		_, sess, _, ok := s.passkeySession(w, r)
+		if !ok {
+			return
+		}
+		opts, err := begin(s.passkeys, r.Context(), sess)
+		if err != nil {
+			s.passkeyError(w, r, sess.Subject, err)
+			return
+		}
+		writeOptions(w, opts)
 	}
-	opts, err := s.passkeys.RegistrationOptions(r.Context(), sess)
-	if err != nil {
-		s.passkeyError(w, r, sess.Subject, err)
-		return
-	}
-	writeOptions(w, opts)
 }
+
+var (
+	// routePasskeyRegistrationOptions begins a registration.
+	routePasskeyRegistrationOptions = passkeyOptions(lapse.PasskeyService.RegistrationOptions)
+	// routePasskeyStepUpOptions begins a step-up.
+	routePasskeyStepUpOptions = passkeyOptions(lapse.PasskeyService.StepUpOptions)
+)
 
 type registerPasskeyRequest struct {
 	// Credential is the PublicKeyCredential navigator.credentials.create()
@@ -147,11 +172,7 @@ func (s *Server) registerPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req registerPasskeyRequest
-	if !s.decode(w, r, &req) {
-		return
-	}
-	if len(req.Credential) == 0 {
-		s.writeProblem(w, r, lapse.CodeInvalid, "credential is required: the PublicKeyCredential the browser made", nil)
+	if !s.decodeCredential(w, r, &req, &req.Credential) {
 		return
 	}
 	p, err := s.passkeys.Register(r.Context(), sess, req.Credential, req.Name)
@@ -244,19 +265,6 @@ func (s *Server) removePasskey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) passkeyStepUpOptions(w http.ResponseWriter, r *http.Request) {
-	_, sess, _, ok := s.passkeySession(w, r)
-	if !ok {
-		return
-	}
-	opts, err := s.passkeys.StepUpOptions(r.Context(), sess)
-	if err != nil {
-		s.passkeyError(w, r, sess.Subject, err)
-		return
-	}
-	writeOptions(w, opts)
-}
-
 type passkeyStepUpRequest struct {
 	// Credential is the PublicKeyCredential navigator.credentials.get()
 	// returned, as JSON.
@@ -283,11 +291,7 @@ func (s *Server) stepUpPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req passkeyStepUpRequest
-	if !s.decode(w, r, &req) {
-		return
-	}
-	if len(req.Credential) == 0 {
-		s.writeProblem(w, r, lapse.CodeInvalid, "credential is required: the PublicKeyCredential the browser returned", nil)
+	if !s.decodeCredential(w, r, &req, &req.Credential) {
 		return
 	}
 	if fromCookie && s.stepUpCookie == nil {

@@ -120,13 +120,9 @@ func New(cfg Config) (*Service, error) {
 			return nil, lapse.Errorf(lapse.CodeInvalid, "passkey.New: Config.Origins: %q %v", o, err)
 		}
 	}
-	store := cfg.Store
-	if store == nil {
-		fs, ok := cfg.Manager.Store().(lapse.FactorStore)
-		if !ok {
-			return nil, lapse.Errorf(lapse.CodeInvalid, "passkey.New: the store %T does not keep factors", cfg.Manager.Store())
-		}
-		store = fs
+	store, err := lapse.FactorStoreOf(cfg.Manager, cfg.Store, "passkey.New")
+	if err != nil {
+		return nil, err
 	}
 	s := &Service{m: cfg.Manager, store: store, timeout: cfg.Timeout, recentAuth: cfg.RecentAuth, limit: cfg.Limit}
 	s.defaults()
@@ -156,15 +152,6 @@ func (s *Service) defaults() {
 	}
 	if s.recentAuth == 0 {
 		s.recentAuth = 15 * time.Minute
-	}
-	if s.limit.Window == 0 {
-		s.limit.Window = 5 * time.Minute
-	}
-	if s.limit.PerSession == 0 {
-		s.limit.PerSession = 5
-	}
-	if s.limit.PerSubject == 0 {
-		s.limit.PerSubject = 10
 	}
 }
 
@@ -459,14 +446,9 @@ func (s *Service) Check(ctx context.Context, sess *lapse.Session, response []byt
 	if err != nil {
 		return nil, err
 	}
-	id, retryAt, err := s.store.BeginAttempt(ctx, lapse.Attempt{Subject: sess.Subject, SessionID: sess.ID, Factor: lapse.FactorPasskey, Now: now}, s.limit)
+	id, err := lapse.BeginAttempt(ctx, s.store, lapse.Attempt{Subject: sess.Subject, SessionID: sess.ID, Factor: lapse.FactorPasskey, Now: now}, s.limit)
 	if err != nil {
 		return nil, err
-	}
-	if !retryAt.IsZero() {
-		return nil, &lapse.Error{Code: lapse.CodeTooManyAttempts,
-			Message: fmt.Sprintf("too many failed attempts; try again in %v", retryAt.Sub(now).Round(time.Second)),
-			Err:     &lapse.RetryError{At: retryAt}}
 	}
 	methods, err := s.verify(ctx, sess, sd, parsed, now)
 	outcome := lapse.AttemptAccepted

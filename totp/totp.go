@@ -104,13 +104,9 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.Key) != KeySize {
 		return nil, lapse.Errorf(lapse.CodeInvalid, "totp.New: Config.Key must be %d bytes, got %d", KeySize, len(cfg.Key))
 	}
-	store := cfg.Store
-	if store == nil {
-		fs, ok := cfg.Manager.Store().(lapse.FactorStore)
-		if !ok {
-			return nil, lapse.Errorf(lapse.CodeInvalid, "totp.New: the store %T does not keep factors", cfg.Manager.Store())
-		}
-		store = fs
+	store, err := lapse.FactorStoreOf(cfg.Manager, cfg.Store, "totp.New")
+	if err != nil {
+		return nil, err
 	}
 	block, err := aes.NewCipher(cfg.Key)
 	if err != nil {
@@ -126,15 +122,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.issuer == "" {
 		s.issuer = "lapse"
-	}
-	if s.limit.Window == 0 {
-		s.limit.Window = 5 * time.Minute
-	}
-	if s.limit.PerSession == 0 {
-		s.limit.PerSession = 5
-	}
-	if s.limit.PerSubject == 0 {
-		s.limit.PerSubject = 10
 	}
 	if s.recentAuth == 0 {
 		s.recentAuth = 15 * time.Minute
@@ -391,16 +378,7 @@ var (
 
 // begin records an attempt, or refuses it past the limit.
 func (s *Service) begin(ctx context.Context, sess *lapse.Session, factor string, now time.Time) (int64, error) {
-	id, retryAt, err := s.store.BeginAttempt(ctx, lapse.Attempt{Subject: sess.Subject, SessionID: sess.ID, Factor: factor, Now: now}, s.limit)
-	if err != nil {
-		return 0, err
-	}
-	if !retryAt.IsZero() {
-		return 0, &lapse.Error{Code: lapse.CodeTooManyAttempts,
-			Message: fmt.Sprintf("too many wrong codes; try again in %v", retryAt.Sub(now).Round(time.Second)),
-			Err:     &lapse.RetryError{At: retryAt}}
-	}
-	return id, nil
+	return lapse.BeginAttempt(ctx, s.store, lapse.Attempt{Subject: sess.Subject, SessionID: sess.ID, Factor: factor, Now: now}, s.limit)
 }
 
 // finish records an attempt's outcome. A failure to record it leaves the

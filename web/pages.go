@@ -151,17 +151,23 @@ type sessionsPage struct {
 // logout_all, both with actor "subject". The page records no activity
 // of its own: the middleware in front of it does.
 func (p *Pages) Sessions() http.Handler {
+	return p.ownPage("your sessions", p.listSessions, p.endSessions)
+}
+
+// ownPage is a page of the user's own: GET and HEAD shown by get, POST
+// done by post, each with the request's session; 401 without one.
+func (p *Pages) ownPage(what string, get, post func(http.ResponseWriter, *http.Request, lapse.Session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cur, ok := p.cfg.Session(r)
 		if !ok {
-			http.Error(w, "Sign in to see your sessions.", http.StatusUnauthorized)
+			http.Error(w, "Sign in to see "+what+".", http.StatusUnauthorized)
 			return
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			p.listSessions(w, r, cur)
+			get(w, r, cur)
 		case http.MethodPost:
-			p.endSessions(w, r, cur)
+			post(w, r, cur)
 		default:
 			w.Header().Set("Allow", "GET, HEAD, POST")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

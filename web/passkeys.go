@@ -45,26 +45,13 @@ type passkeysPage struct {
 // A passkey that is not the user's own is answered 404. Without
 // Config.Passkeys the page answers 404.
 func (p *Pages) Passkeys() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p.cfg.Passkeys == nil {
-			http.NotFound(w, r)
-			return
-		}
-		cur, ok := p.cfg.Session(r)
-		if !ok {
-			http.Error(w, "Sign in to see your passkeys.", http.StatusUnauthorized)
-			return
-		}
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-			p.listPasskeys(w, r, cur, http.StatusOK, "")
-		case http.MethodPost:
-			p.changePasskey(w, r, cur)
-		default:
-			w.Header().Set("Allow", "GET, HEAD, POST")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		}
-	})
+	if p.cfg.Passkeys == nil {
+		return http.NotFoundHandler()
+	}
+	list := func(w http.ResponseWriter, r *http.Request, cur lapse.Session) {
+		p.listPasskeys(w, r, cur, http.StatusOK, "")
+	}
+	return p.ownPage("your passkeys", list, p.changePasskey)
 }
 
 func (p *Pages) listPasskeys(w http.ResponseWriter, r *http.Request, cur lapse.Session, status int, msg string) {
