@@ -247,6 +247,23 @@ func TestFailedAttemptsAreLimited(t *testing.T) {
 	})
 }
 
+func TestRecoveryCodesStillWorkBesideAPasskey(t *testing.T) {
+	f := newFixture(t)
+	_, _, _, codes := f.enrol("alice")
+	if err := f.store.AddPasskey(ctx, &lapse.Passkey{ID: "pk_1", Subject: "alice", Name: "Key", CredentialID: []byte{1},
+		UserHandle: []byte{2}, PublicKey: []byte{3}, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.svc.Factors(ctx, "alice")
+	if err != nil || !slices.Equal(st.Available(), []string{lapse.FactorPasskey, lapse.FactorTOTP, lapse.FactorRecoveryCode}) {
+		t.Fatalf("factors with a passkey and an app: %v (%v), want [passkey totp recovery_code]", st.Available(), err)
+	}
+	_, s := f.session("alice", 1)
+	if method, err := f.svc.Check(ctx, s, codes[0]); err != nil || method != lapse.MethodRecoveryCode {
+		t.Errorf("a recovery code beside a passkey: %q, %v; want recovery_code", method, err)
+	}
+}
+
 func TestRecoveryCodes(t *testing.T) {
 	f := newFixture(t)
 	_, _, _, codes := f.enrol("alice")
