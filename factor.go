@@ -2,22 +2,26 @@ package lapse
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
 
 // Second factors lapse keeps itself, for platforms without MFA of their
 // own: a [FactorService] (package totp) checks one-time codes from an
-// authenticator app and single-use recovery codes, keeps what it needs in
-// a store that implements [FactorStore], and a session steps up with a
-// code through [StepUpWithFactor]. A platform with its own MFA does not
-// need any of this: it verifies its factor and calls [Manager.StepUp].
+// authenticator app and single-use recovery codes, a [PasskeyService]
+// (package passkey) runs WebAuthn ceremonies with passkeys, both keep
+// what they need in a store that implements [FactorStore], and a session
+// steps up with a code through [StepUpWithFactor]. A platform with its
+// own MFA does not need any of this: it verifies its factor and calls
+// [Manager.StepUp].
 
 // Factors a subject may step up with, as a step_up_required problem lists
 // them.
 const (
 	FactorTOTP         = "totp"
 	FactorRecoveryCode = "recovery_code"
+	FactorPasskey      = "passkey"
 )
 
 // Authentication methods (RFC 8176 "amr" values) a built-in factor adds to
@@ -39,7 +43,7 @@ const (
 	// CodeReused: the code is right but its time step, or a newer one, was
 	// already used: a replay.
 	CodeReused Code = "code_reused"
-	// CodeTooManyAttempts: too many wrong codes recently. The error wraps
+	// CodeTooManyAttempts: too many failed attempts recently. The error wraps
 	// a [*RetryError] that says when to try again.
 	CodeTooManyAttempts Code = "too_many_attempts"
 )
@@ -81,14 +85,20 @@ type FactorState struct {
 	TOTP *TOTPFactor
 	// RecoveryCodes is how many unused recovery codes are left.
 	RecoveryCodes int
+	// Passkeys is how many passkeys the subject has registered.
+	Passkeys int
 }
 
-// Available returns the factors the subject can step up with now:
-// [FactorTOTP] with a confirmed TOTP factor and [FactorRecoveryCode]
-// while unused codes remain. It is never nil, so that "none" shows as an
-// empty list.
+// Available returns the factors the subject can step up with now, the
+// phishing-resistant one first: [FactorPasskey] with a registered
+// passkey, [FactorTOTP] with a confirmed TOTP factor and
+// [FactorRecoveryCode] while unused codes of that factor remain. It is
+// never nil, so that "none" shows as an empty list.
 func (f *FactorState) Available() []string {
 	out := []string{}
+	if f.Passkeys > 0 {
+		out = append(out, FactorPasskey)
+	}
 	if f.TOTP != nil && f.TOTP.Confirmed() {
 		out = append(out, FactorTOTP)
 		if f.RecoveryCodes > 0 {
@@ -115,6 +125,53 @@ type AttemptLimit struct {
 	PerSession int
 }
 
+// orDefaults returns l with the built-in factors' defaults for its zero
+// fields: a 5-minute window, 5 attempts per session and 10 per subject,
+// so that one session (perhaps a stolen one) gets 5 tries and the
+// subject 10 over all of its sessions.
+func (l AttemptLimit) orDefaults() AttemptLimit {
+	if l.Window == 0 {
+		l.Window = 5 * time.Minute
+	}
+	if l.PerSession == 0 {
+		l.PerSession = 5
+	}
+	if l.PerSubject == 0 {
+		l.PerSubject = 10
+	}
+	return l
+}
+
+// BeginAttempt records attempt a of a built-in factor in fs under l (its
+// zero fields meaning the defaults: 5 minutes, 5 per session, 10 per
+// subject) and returns its id, or fails with [CodeTooManyAttempts],
+// wrapping a [*RetryError], past the limit.
+func BeginAttempt(ctx context.Context, fs FactorStore, a Attempt, l AttemptLimit) (int64, error) {
+	id, retryAt, err := fs.BeginAttempt(ctx, a, l.orDefaults())
+	if err != nil {
+		return 0, err
+	}
+	if !retryAt.IsZero() {
+		return 0, &Error{Code: CodeTooManyAttempts,
+			Message: fmt.Sprintf("too many failed attempts; try again in %v", retryAt.Sub(a.Now).Round(time.Second)),
+			Err:     &RetryError{At: retryAt}}
+	}
+	return id, nil
+}
+
+// FactorStoreOf returns fs, or, when it is nil, m's store if that keeps
+// factors; otherwise it fails with [CodeInvalid], naming caller.
+func FactorStoreOf(m *Manager, fs FactorStore, caller string) (FactorStore, error) {
+	if fs != nil {
+		return fs, nil
+	}
+	fs, ok := m.Store().(FactorStore)
+	if !ok {
+		return nil, Errorf(CodeInvalid, "%s: the store %T does not keep factors", caller, m.Store())
+	}
+	return fs, nil
+}
+
 // AttemptOutcome is how an attempt ended.
 type AttemptOutcome string
 
@@ -136,8 +193,11 @@ const (
 //
 // Every method is one atomic step. Methods fail with [CodeFactorNotFound]
 // as each says, [CodeConflict] as each says, and [CodeStoreUnavailable]
-// when the backing service fails.
+// when the backing service fails. The passkey methods are in
+// [PasskeyStore], which a FactorStore includes.
 type FactorStore interface {
+	PasskeyStore
+
 	// Factors returns what subject has enrolled; a subject with nothing
 	// gets an empty state, not an error.
 	Factors(ctx context.Context, subject string) (*FactorState, error)
@@ -233,13 +293,16 @@ type FactorService interface {
 }
 
 // FactorAssurance returns the assurance level and methods s has after a
-// step-up with method: at least AAL2 (the code is a second factor on top
-// of the authentication that started the session) and method added to
-// its AMR.
-func FactorAssurance(s *Session, method string) (aal int, amr []string) {
+// step-up with a built-in factor that proved methods (one for a code,
+// several for a passkey): at least AAL2 (the factor is a second one on
+// top of the authentication that started the session) and each method
+// added to its AMR once.
+func FactorAssurance(s *Session, methods ...string) (aal int, amr []string) {
 	amr = slices.Clone(s.AMR)
-	if !slices.Contains(amr, method) && len(amr) < MaxAMR {
-		amr = append(amr, method)
+	for _, m := range methods {
+		if !slices.Contains(amr, m) && len(amr) < MaxAMR {
+			amr = append(amr, m)
+		}
 	}
 	return max(2, s.AAL), amr
 }
@@ -265,4 +328,23 @@ func StepUpWithFactor(ctx context.Context, m *Manager, fs FactorService, token, 
 	}
 	aal, amr := FactorAssurance(&s, method)
 	return m.StepUp(ctx, token, aal, amr, actor)
+}
+
+// RecentFactorChange checks that s may change its subject's factors at
+// now: it authenticated within d, at aal or above (0 or 1 for any). A
+// subject without a factor enrols one after a recent sign-in; one with
+// a factor changes them only after a recent step-up with it (ASVS 5.0
+// 7.5.1), so that a stolen password alone cannot add a factor. It fails
+// with [CodeStepUpRequired] and the requirement otherwise.
+func RecentFactorChange(s *Session, aal int, d time.Duration, now time.Time) error {
+	if s.AAL >= aal && now.Before(s.AuthenticatedAt.Add(d)) {
+		return nil
+	}
+	msg := "changing a factor needs a recent authentication"
+	if aal > 1 {
+		msg = fmt.Sprintf("changing a factor needs a step-up to AAL%d within the last %v", aal, d)
+	}
+	return &Error{Code: CodeStepUpRequired, Message: msg, Requirement: &Requirement{
+		RequiredAAL: aal, MaxAuthAge: d, AAL: s.AAL, AuthenticatedAt: s.AuthenticatedAt,
+	}}
 }

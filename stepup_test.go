@@ -2,6 +2,7 @@ package lapse_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -111,6 +112,48 @@ func TestFactorAssurance(t *testing.T) {
 		if len(c.amr) > 0 && &amr[0] == &c.amr[0] {
 			t.Error("FactorAssurance shares the session's AMR slice")
 		}
+	}
+}
+
+func TestFactorAssuranceOfAPasskey(t *testing.T) {
+	s := &lapse.Session{AAL: 1, AMR: []string{"pwd", "hwk"}}
+	aal, amr := lapse.FactorAssurance(s, lapse.MethodHardwareKey, lapse.MethodUserPresence)
+	if aal != 2 || !slices.Equal(amr, []string{"pwd", "hwk", "user"}) {
+		t.Errorf("FactorAssurance(pwd hwk; hwk user) = %d, %q; want 2, [pwd hwk user]", aal, amr)
+	}
+}
+
+func TestAvailableFactors(t *testing.T) {
+	confirmed := &lapse.TOTPFactor{ConfirmedAt: time.Unix(1, 0)}
+	for _, c := range []struct {
+		st   lapse.FactorState
+		want []string
+	}{
+		{lapse.FactorState{}, []string{}},
+		{lapse.FactorState{Passkeys: 2}, []string{"passkey"}},
+		{lapse.FactorState{Passkeys: 1, TOTP: confirmed, RecoveryCodes: 3}, []string{"passkey", "totp", "recovery_code"}},
+		{lapse.FactorState{TOTP: &lapse.TOTPFactor{}, RecoveryCodes: 3}, []string{}},
+		{lapse.FactorState{TOTP: confirmed}, []string{"totp"}},
+	} {
+		if got := c.st.Available(); !slices.Equal(got, c.want) || got == nil {
+			t.Errorf("Available(%+v) = %#v, want %q", c.st, got, c.want)
+		}
+	}
+}
+
+func TestRecentFactorChange(t *testing.T) {
+	at := time.Unix(1000, 0)
+	s := &lapse.Session{AAL: 1, AuthenticatedAt: at}
+	if err := lapse.RecentFactorChange(s, 0, time.Minute, at.Add(time.Minute-time.Nanosecond)); err != nil {
+		t.Errorf("a sign-in a nanosecond short of the limit: %v", err)
+	}
+	err := lapse.RecentFactorChange(s, 0, time.Minute, at.Add(time.Minute))
+	var le *lapse.Error
+	if !errors.As(err, &le) || le.Code != lapse.CodeStepUpRequired || le.Requirement.MaxAuthAge != time.Minute {
+		t.Errorf("a sign-in at the limit: %v, want step_up_required with max_auth_age 1m", err)
+	}
+	if err := lapse.RecentFactorChange(s, 2, time.Minute, at); lapse.ErrorCode(err) != lapse.CodeStepUpRequired {
+		t.Errorf("AAL1 where AAL2 is needed: %v, want step_up_required", err)
 	}
 }
 

@@ -68,6 +68,9 @@ type File struct {
 	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
 	// generates in DataDir. Never the store.
 	FactorKey []byte
+	// Passkeys is the relying party of the passkey factor (the passkeys
+	// section); nil leaves passkeys off.
+	Passkeys *Passkeys
 	// ForwardAuth configures lapse as the gateway of a reverse proxy; nil
 	// when the file has no forward_auth section.
 	ForwardAuth *ForwardAuth
@@ -329,6 +332,8 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			f.WebhookRetry = p.retry(v, key)
 		case "factor_key":
 			f.FactorKey = p.factorKey(v, key)
+		case "passkeys":
+			f.Passkeys = p.passkeys(v, key)
 		case "forward_auth":
 			f.ForwardAuth = p.forwardAuth(v, key)
 		default:

@@ -10,6 +10,7 @@ package demo_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -75,10 +76,13 @@ func browser(t *testing.T) context.Context {
 
 // env is one demo app and the browser tabs of a test.
 type env struct {
-	t    *testing.T
-	app  *demo.App
-	url  string
-	tabs []*tab
+	t   *testing.T
+	app *demo.App
+	url string
+	// localhost is the same server by the name localhost, where the demo
+	// offers passkeys.
+	localhost string
+	tabs      []*tab
 	// clock is the fake clock of the app and of its pages' clients; nil
 	// when they run on the system clock.
 	clock *lapsetest.Clock
@@ -138,17 +142,11 @@ func (e *env) ticked(tb *tab, at time.Time) {
 
 func newEnvConfig(t *testing.T, cfg demo.Config) *env {
 	t.Helper()
-	cfg.DataDir = t.TempDir()
-	app, err := demo.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { app.Run(ctx); close(done) }()
-	<-app.Ready()
-	e := &env{t: t, app: app, hits: map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e := &env{t: t, hits: map[string]int{}}
+	// The server's address comes first: the demo offers passkeys for the
+	// origin it is reached at, on localhost (browsers refuse passkeys on
+	// an IP address).
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == testClockPath && cfg.Clock != nil {
 			fmt.Fprint(w, cfg.Clock.Now().UnixMilli())
 			return
@@ -156,8 +154,22 @@ func newEnvConfig(t *testing.T, cfg demo.Config) *env {
 		e.mu.Lock()
 		e.hits[r.Method+" "+r.URL.Path]++
 		e.mu.Unlock()
-		app.Handler().ServeHTTP(w, r)
+		e.app.Handler().ServeHTTP(w, r)
 	}))
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	e.localhost = "http://localhost:" + port
+	cfg.DataDir, cfg.Origin = t.TempDir(), e.localhost
+	app, err := demo.New(cfg)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	e.app = app
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { app.Run(ctx); close(done) }()
+	<-app.Ready()
+	srv.Start()
 	e.url = srv.URL
 	t.Cleanup(func() {
 		cancel()

@@ -7,8 +7,8 @@
 // demo` runs it on loopback; the browser tests of lapse run against it.
 //
 // It wires lapse together the way a Go app would: the [middleware]
-// package guards its routes and issues the cookie, the [totp] package
-// checks second factors, the [web] package serves the browser client
+// package guards its routes and issues the cookie, the [totp] and
+// [passkey] packages check second factors, the [web] package serves the browser client
 // and the end-user pages, and the [httpapi] package, mounted under
 // /lapse/, serves the client's session routes (and the admin API,
 // behind an API key).
@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/middleware"
+	"github.com/lapsehq/lapse/passkey"
 	"github.com/lapsehq/lapse/sqlite"
 	"github.com/lapsehq/lapse/totp"
 	"github.com/lapsehq/lapse/web"
@@ -144,6 +146,11 @@ type Config struct {
 	// means 50ms. SweepEvery is how often expiries are swept; 0 means
 	// 200ms.
 	FeedEvery, SweepEvery time.Duration
+	// Origin is where browsers reach the demo, such as
+	// "http://localhost:8090": passkeys are offered for it (relying party
+	// localhost). "" leaves passkeys off. Browsers refuse passkeys on an
+	// IP address, so it must be localhost, not 127.0.0.1.
+	Origin string
 	// Clock tells the time; nil means the system clock.
 	Clock lapse.Clock
 	// Logger receives errors; nil discards them.
@@ -161,6 +168,7 @@ type App struct {
 	pages   *web.Pages
 	api     *httpapi.Server
 	factor  lapse.FactorService
+	keys    lapse.PasskeyService // nil without Config.Origin
 	times   Timeouts
 	apiKey  string
 	log     *slog.Logger
@@ -202,18 +210,9 @@ func New(cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	if a.factor == nil {
-		key, err := factorKey(cfg.DataDir)
-		if err != nil {
-			a.Close()
-			return nil, err
-		}
-		svc, err := totp.New(totp.Config{Manager: a.m, Key: key, Issuer: issuer, RecentAuth: RecentAuth})
-		if err != nil {
-			a.Close()
-			return nil, err
-		}
-		a.factor = svc
+	if err := a.secondFactors(cfg); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.events = feed.New(a.store, cfg.FeedEvery)
 	a.mw, err = middleware.New(middleware.Config{
@@ -232,6 +231,7 @@ func New(cfg Config) (*App, error) {
 	a.api, err = httpapi.New(httpapi.Config{
 		Manager: a.m, Keys: httpapi.NewKeys(lapse.HashSecret(a.apiKey)), Logger: a.log,
 		Events: a.events, SessionCookie: a.mw.CookieName(), Factors: a.factor,
+		Passkeys: a.keys, StepUp: a.mw.StepUp,
 	})
 	if err != nil {
 		a.Close()
@@ -247,6 +247,7 @@ func New(cfg Config) (*App, error) {
 		SignInURL:  "/signin",
 		Layout:     a.layout(),
 		Logger:     a.log,
+		Passkeys:   a.keys,
 	})
 	if err != nil {
 		a.Close()
@@ -292,6 +293,40 @@ func (a *App) Close() error {
 		return nil
 	}
 	return a.store.Close()
+}
+
+// secondFactors sets up the app's factors: lapse's TOTP unless cfg gives
+// another, and passkeys for cfg.Origin.
+func (a *App) secondFactors(cfg Config) error {
+	if a.factor == nil {
+		key, err := factorKey(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		if a.factor, err = totp.New(totp.Config{Manager: a.m, Key: key, Issuer: issuer, RecentAuth: RecentAuth}); err != nil {
+			return err
+		}
+	}
+	var err error
+	a.keys, err = passkeys(a.m, cfg.Origin)
+	return err
+}
+
+// passkeys returns the passkey factor for origin, over m's store; none
+// without an origin, or over a store that keeps no factors.
+func passkeys(m *lapse.Manager, origin string) (lapse.PasskeyService, error) {
+	if _, ok := m.Store().(lapse.FactorStore); !ok || origin == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return nil, fmt.Errorf("demo: Config.Origin %q: %w", origin, err)
+	}
+	svc, err := passkey.New(passkey.Config{Manager: m, RPID: u.Hostname(), RPName: issuer, Origins: []string{origin}, RecentAuth: RecentAuth})
+	if err != nil {
+		return nil, fmt.Errorf("demo: Config.Origin %q: %w", origin, err)
+	}
+	return svc, nil
 }
 
 // factorKeyFile keeps the key that seals the TOTP secrets, in the data

@@ -59,6 +59,10 @@ func (a *App) routes() http.Handler {
 	mux.Handle("POST /account/two-step/enrol", stepUp(hf(a.enrol)))
 	mux.Handle("POST /account/two-step/confirm", stepUp(hf(a.confirm)))
 	mux.Handle("POST /account/two-step/remove", recentAAL2(hf(a.removeFactor)))
+	// Passkeys: lapse's page lists them, renames and removes them (the
+	// passkey factor asks for a recent step-up itself); lapse-passkey.js
+	// adds one through lapse's session routes below.
+	mux.Handle("/account/passkeys", stepUp(a.pages.Passkeys()))
 	mux.Handle("/account/sessions", page(a.pages.Sessions()))
 	mux.Handle("GET /admin", page(hf(a.admin)))
 	mux.Handle("POST /admin/revoke", page(hf(a.adminRevoke)))
@@ -323,6 +327,21 @@ type stepUpData struct {
 	Error string
 	CSRF  string
 	AAL   int
+	// Passkey: the user has a passkey, offered first; Code: an
+	// authenticator app, whose code (or a recovery code) the form takes.
+	Passkey, Code bool
+}
+
+// stepUpForm is the step-up page's data for s: which factors it offers.
+func (a *App) stepUpForm(r *http.Request, s lapse.Session, next, msg string) (stepUpData, error) {
+	d := stepUpData{Next: next, Error: msg, CSRF: middleware.CSRFToken(r.Context()), AAL: s.AAL}
+	st, err := a.factor.Factors(r.Context(), s.Subject)
+	if err != nil {
+		return d, err
+	}
+	d.Passkey = st.Passkeys > 0 && a.keys != nil
+	d.Code = st.TOTP != nil && st.TOTP.Confirmed()
+	return d, nil
 }
 
 // fail answers an error the user cannot fix (a store that does not
@@ -353,21 +372,22 @@ func twoStepURL(next string) string {
 	return "/account/two-step?" + url.Values{"next": {next}}.Encode()
 }
 
-// stepUpPage asks for a code, or sends a user who has no factor yet to
-// set one up: what the subject has enrolled decides.
+// stepUpPage offers the user's passkey, and asks for a code of their
+// authenticator app, or sends a user who has no factor yet to set one
+// up: what the subject has enrolled decides.
 func (a *App) stepUpPage(w http.ResponseWriter, r *http.Request) {
 	s, _ := middleware.Session(r.Context())
 	next := middleware.LocalPath(r.URL.Query().Get("next"))
-	st, err := a.factor.Factors(r.Context(), s.Subject)
+	d, err := a.stepUpForm(r, s, next, "")
 	if err != nil {
 		a.fail(w, "second factor", err)
 		return
 	}
-	if len(st.Available()) == 0 {
+	if !d.Passkey && !d.Code {
 		http.Redirect(w, r, twoStepURL(next), http.StatusSeeOther)
 		return
 	}
-	a.render(w, r, http.StatusOK, "Confirm it’s you", "stepup", stepUpData{Next: next, CSRF: middleware.CSRFToken(r.Context()), AAL: s.AAL})
+	a.render(w, r, http.StatusOK, "Confirm it’s you", "stepup", d)
 }
 
 // stepUp checks a code from the user's authenticator app (or a recovery
@@ -389,9 +409,12 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, "second factor", err)
 			return
 		}
-		a.render(w, r, status, "Confirm it’s you", "stepup", stepUpData{
-			Next: next, Error: sentence(err), CSRF: middleware.CSRFToken(r.Context()), AAL: s.AAL,
-		})
+		d, ferr := a.stepUpForm(r, s, next, sentence(err))
+		if ferr != nil {
+			a.fail(w, "second factor", ferr)
+			return
+		}
+		a.render(w, r, status, "Confirm it’s you", "stepup", d)
 		return
 	}
 	aal, amr := lapse.FactorAssurance(&s, method)
@@ -417,9 +440,13 @@ type twoStepData struct {
 	Self  string // this page, with next
 	CSRF  string
 	Error string
-	// Enabled: the user has a confirmed factor, with RecoveryLeft codes.
+	// Enabled: the user has a confirmed authenticator app, with
+	// RecoveryLeft codes; Passkeys: how many passkeys, when the demo
+	// offers them (PasskeysOn).
 	Enabled      bool
 	RecoveryLeft int
+	Passkeys     int
+	PasskeysOn   bool
 	// Recent: the sign-in is recent enough to set a factor up.
 	Recent     bool
 	RecentAuth time.Duration
@@ -443,7 +470,8 @@ func (a *App) twoStep(r *http.Request, next string) (twoStepData, error) {
 	if err != nil {
 		return d, err
 	}
-	d.Enabled, d.RecoveryLeft = len(st.Available()) > 0, st.RecoveryCodes
+	d.Enabled, d.RecoveryLeft = st.TOTP != nil && st.TOTP.Confirmed(), st.RecoveryCodes
+	d.Passkeys, d.PasskeysOn = st.Passkeys, a.keys != nil
 	return d, nil
 }
 
@@ -475,7 +503,11 @@ func (a *App) enrol(w http.ResponseWriter, r *http.Request) {
 	e, err := a.factor.EnrolTOTP(r.Context(), &s, lapse.TOTPParams{Account: s.Subject})
 	switch lapse.ErrorCode(err) {
 	case "":
-	case lapse.CodeStepUpRequired: // the sign-in is no longer recent
+	case lapse.CodeStepUpRequired: // the sign-in is no longer recent, or a passkey needs a step-up with it first
+		if d.Passkeys > 0 {
+			http.Redirect(w, r, "/stepup?"+url.Values{"next": {d.Self}}.Encode(), http.StatusSeeOther)
+			return
+		}
 		d.Recent = false
 		a.renderTwoStep(w, r, http.StatusForbidden, d)
 		return

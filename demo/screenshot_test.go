@@ -206,6 +206,7 @@ func TestPagesFit(t *testing.T) {
 	check(ada, "billing")
 	visit(ada, "/stepup?next=/billing", "stepup")
 	visit(ada, "/account/two-step", "two-step-on")
+	visit(ada, "/account/passkeys", "passkeys")
 	visit(ada, "/admin", "admin-forbidden")
 
 	olga := open("olga")

@@ -52,6 +52,8 @@ type factorsResponse struct {
 	Factors           []string   `json:"factors"`
 	TOTP              *totpState `json:"totp"`
 	RecoveryCodesLeft int        `json:"recovery_codes_left"`
+	// Passkeys is how many passkeys the subject has.
+	Passkeys int `json:"passkeys"`
 }
 
 type totpState struct {
@@ -80,7 +82,7 @@ func (s *Server) listFactors(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := factorsResponse{Subject: subject, Factors: st.Available(), RecoveryCodesLeft: st.RecoveryCodes}
+	out := factorsResponse{Subject: subject, Factors: st.Available(), RecoveryCodesLeft: st.RecoveryCodes, Passkeys: st.Passkeys}
 	if f := st.TOTP; f != nil {
 		out.TOTP = &totpState{
 			Confirmed:   f.Confirmed(),

@@ -62,6 +62,16 @@ type Config struct {
 	// at once, for one session and in all; a stream past either is
 	// refused with 429 too_many_streams. Zero means 4 and 10,000.
 	StreamsPerSession, StreamsPerNode int
+	// Passkeys runs the passkey ceremonies (package passkey) for the
+	// session routes under /v1/session/passkeys and
+	// /v1/session/step-up/passkey; nil leaves them answering 404.
+	Passkeys lapse.PasskeyService
+	// StepUp raises a cookie-authenticated session after a passkey
+	// step-up and replaces its cookie, with the attributes the app sets
+	// it with: the middleware's StepUp, or the forward-auth gateway's.
+	// nil refuses a passkey step-up by cookie (404); one by bearer token
+	// gets its new token in the answer.
+	StepUp func(w http.ResponseWriter, r *http.Request, aal int, amr []string) (*lapse.Session, error)
 }
 
 // defaultSessionCookie is the session cookie's name when
@@ -76,15 +86,17 @@ type Watcher interface {
 
 // Server is the HTTP API. It is safe for concurrent use.
 type Server struct {
-	m        *lapse.Manager
-	keys     *Keys
-	log      *slog.Logger
-	events   Watcher
-	cookie   string
-	factors  lapse.FactorService
-	throttle *throttle.Limiter
-	trusted  []netip.Prefix
-	streams  *streams
+	m            *lapse.Manager
+	keys         *Keys
+	log          *slog.Logger
+	events       Watcher
+	cookie       string
+	factors      lapse.FactorService
+	throttle     *throttle.Limiter
+	trusted      []netip.Prefix
+	streams      *streams
+	passkeys     lapse.PasskeyService
+	stepUpCookie func(http.ResponseWriter, *http.Request, int, []string) (*lapse.Session, error)
 }
 
 // New returns a server for cfg.
@@ -106,7 +118,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors,
 		throttle: limiter, trusted: cfg.TrustedProxies,
-		streams: newStreams(cmp.Or(cfg.StreamsPerSession, 4), cmp.Or(cfg.StreamsPerNode, 10_000))}, nil
+		streams:  newStreams(cmp.Or(cfg.StreamsPerSession, 4), cmp.Or(cfg.StreamsPerNode, 10_000)),
+		passkeys: cfg.Passkeys, stepUpCookie: cfg.StepUp}, nil
 }
 
 // route is one operation of the API. The OpenAPI test checks this table
@@ -139,6 +152,13 @@ var routes = []route{
 	{"POST", "/v1/session/activity", true, true, routeActivity},
 	{"POST", "/v1/session/logout", true, true, (*Server).logout},
 	{"GET", "/v1/session/events", true, true, (*Server).stream},
+	{"GET", "/v1/session/passkeys", true, true, (*Server).listPasskeys},
+	{"POST", "/v1/session/passkeys", true, true, (*Server).registerPasskey},
+	{"POST", "/v1/session/passkeys/options", true, true, routePasskeyRegistrationOptions},
+	{"POST", "/v1/session/passkeys/{id}/rename", true, true, (*Server).renamePasskey},
+	{"POST", "/v1/session/passkeys/{id}/remove", true, true, (*Server).removePasskey},
+	{"POST", "/v1/session/step-up/passkey/options", true, true, routePasskeyStepUpOptions},
+	{"POST", "/v1/session/step-up/passkey", true, true, (*Server).stepUpPasskey},
 	{"GET", "/healthz", true, false, (*Server).healthz},
 	{"GET", "/readyz", true, false, (*Server).readyz},
 	{"GET", "/openapi.json", true, false, (*Server).openapi},

@@ -90,7 +90,8 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 		Throttle:          throttle.New(throttle.Config{Burst: cmp.Or(o.throttleBurst, 1<<20), Clock: h.clock}),
 		StreamsPerSession: o.streamsPerSession, StreamsPerNode: o.streamsPerNode}
 	if fs, ok := cfg.Store.(lapse.FactorStore); ok {
-		scfg.Factors = newFactors(t, m, fs) // factor_test.go
+		scfg.Factors = newFactors(t, m, fs)                                   // factor_test.go
+		scfg.Passkeys, scfg.StepUp = newPasskeys(t, m, fs), h.stepUpCookie(m) // passkey_test.go
 	}
 	h.cookie = cmp.Or(o.cookie, defaultSessionCookie)
 	var stopFeed func()

@@ -528,10 +528,14 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			}
 		}
 	})
+	// The session routes act on the session alone, but for the passkey
+	// ones that carry a name or a browser's credential.
+	sessionBodies := []string{"POST /v1/session/passkeys", "POST /v1/session/passkeys/{id}/rename",
+		"POST /v1/session/passkeys/{id}/remove", "POST /v1/session/step-up/passkey"}
 	t.Run("post_routes_but_the_session_ones_take_a_json_body", func(t *testing.T) {
 		for key, o := range ops {
 			rb, hasBody := o.op["requestBody"]
-			if (o.method == "POST" && !inTable[key].session) != hasBody {
+			if (o.method == "POST" && (!inTable[key].session || slices.Contains(sessionBodies, key))) != hasBody {
 				t.Errorf("%s: requestBody present = %v", key, hasBody)
 				continue
 			}
@@ -592,6 +596,11 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"/v1/subjects/{subject}/factors/totp/confirm": confirmRequest{},
 		"/v1/subjects/{subject}/factors/totp/remove":  removeRequest{},
 		"/v1/subjects/{subject}/credential-changed":   credentialChangedRequest{},
+
+		"/v1/session/passkeys":             registerPasskeyRequest{},
+		"/v1/session/passkeys/{id}/rename": renamePasskeyRequest{},
+		"/v1/session/passkeys/{id}/remove": removePasskeyRequest{},
+		"/v1/session/step-up/passkey":      passkeyStepUpRequest{},
 	}
 	for _, o := range d.operations() {
 		if o.op["requestBody"] == nil {
@@ -619,6 +628,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"SessionResponse": sessionResponse{}, "SessionList": sessionsResponse{}, "RevokedCount": revokedResponse{},
 		"CurrentSession": currentResponse{}, "SessionEvent": streamEvent{}, "AuditPage": auditResponse{}, "Event": lapse.Event{},
 		"FactorList": factorsResponse{}, "TOTPEnrolment": enrolResponse{}, "RecoveryCodes": recoveryCodesResponse{},
+		"Passkey": Passkey{}, "PasskeyList": passkeysResponse{}, "PasskeyRegistered": registeredResponse{},
+		"PasskeyAnswer": passkeyResponse{}, "EndedCount": endedResponse{}, "PasskeySteppedUp": steppedUpResponse{},
 	}
 	for name, goType := range responses {
 		t.Run("response/"+name, func(t *testing.T) {
@@ -1224,6 +1235,7 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 		{"unknown_route", 404, req("GET", "/v1/nothing", nil)},
 		{"wrong_method", 405, req("PUT", "/v1/sessions/verify", `{}`)},
 	}
+	cases = append(cases, passkeyLiveCases(bare)...) // passkey_test.go
 	// Every /v1 route: without its credential, and with the store failing.
 	for _, rt := range routes {
 		if rt.public && !rt.session {

@@ -50,7 +50,10 @@ func (s *Store) Factors(ctx context.Context, subject string) (*lapse.FactorState
 		if st.TOTP, err = totpIn(ctx, tx, subject, false); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE subject = $1 AND used_at = 0`, subject).Scan(&st.RecoveryCodes)
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE subject = $1 AND used_at = 0`, subject).Scan(&st.RecoveryCodes); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM passkeys WHERE subject = $1`, subject).Scan(&st.Passkeys)
 	})
 	if err != nil {
 		return nil, err

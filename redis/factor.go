@@ -147,17 +147,19 @@ func factorNotFound(msg string) error {
 func (s *Store) Factors(ctx context.Context, subject string) (*lapse.FactorState, error) {
 	b := bucket(subject)
 	var (
-		f     *goredis.MapStringStringCmd
-		codes *goredis.StringSliceCmd
+		f        *goredis.MapStringStringCmd
+		codes    *goredis.StringSliceCmd
+		passkeys *goredis.IntCmd
 	)
 	if _, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		f = p.HGetAll(ctx, s.factorKey(b, subject))
 		codes = p.HVals(ctx, s.codesKey(b, subject))
+		passkeys = p.HLen(ctx, s.passkeysKey(b, subject))
 		return nil
 	}); err != nil {
 		return nil, wrap(err)
 	}
-	st := &lapse.FactorState{}
+	st := &lapse.FactorState{Passkeys: int(passkeys.Val())}
 	for _, used := range codes.Val() {
 		if used == "0" {
 			st.RecoveryCodes++

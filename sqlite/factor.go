@@ -55,6 +55,9 @@ func (s *Store) Factors(ctx context.Context, subject string) (*lapse.FactorState
 		Scan(&st.RecoveryCodes); err != nil {
 		return nil, wrap(err)
 	}
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM passkeys WHERE subject = ?`, subject).Scan(&st.Passkeys); err != nil {
+		return nil, wrap(err)
+	}
 	return st, nil
 }
 

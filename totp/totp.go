@@ -104,13 +104,9 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.Key) != KeySize {
 		return nil, lapse.Errorf(lapse.CodeInvalid, "totp.New: Config.Key must be %d bytes, got %d", KeySize, len(cfg.Key))
 	}
-	store := cfg.Store
-	if store == nil {
-		fs, ok := cfg.Manager.Store().(lapse.FactorStore)
-		if !ok {
-			return nil, lapse.Errorf(lapse.CodeInvalid, "totp.New: the store %T does not keep factors", cfg.Manager.Store())
-		}
-		store = fs
+	store, err := lapse.FactorStoreOf(cfg.Manager, cfg.Store, "totp.New")
+	if err != nil {
+		return nil, err
 	}
 	block, err := aes.NewCipher(cfg.Key)
 	if err != nil {
@@ -126,15 +122,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.issuer == "" {
 		s.issuer = "lapse"
-	}
-	if s.limit.Window == 0 {
-		s.limit.Window = 5 * time.Minute
-	}
-	if s.limit.PerSession == 0 {
-		s.limit.PerSession = 5
-	}
-	if s.limit.PerSubject == 0 {
-		s.limit.PerSubject = 10
 	}
 	if s.recentAuth == 0 {
 		s.recentAuth = 15 * time.Minute
@@ -161,13 +148,14 @@ func (s *Service) Factors(ctx context.Context, subject string) (*lapse.FactorSta
 // EnrolTOTP implements [lapse.FactorService]: it makes a new secret for
 // sess's subject, stores it sealed and awaiting confirmation (replacing
 // an enrolment that awaits), and returns it with its otpauth:// URI and
-// a QR code of it. sess must have authenticated within RecentAuth,
-// otherwise it fails with [lapse.CodeStepUpRequired]. It fails with
+// a QR code of it. sess must have authenticated within RecentAuth (and,
+// when the subject has passkeys, stepped up to AAL2 within it), otherwise
+// it fails with [lapse.CodeStepUpRequired]. It fails with
 // [lapse.CodeInvalid] for an unusable account or issuer name and
 // [lapse.CodeConflict] if the subject has a confirmed factor.
 func (s *Service) EnrolTOTP(ctx context.Context, sess *lapse.Session, p lapse.TOTPParams) (*lapse.TOTPEnrolment, error) {
 	now := s.m.Clock().Now()
-	if err := s.recent(sess, 0, now); err != nil {
+	if err := s.enrolAllowed(ctx, sess, now); err != nil {
 		return nil, err
 	}
 	if p.Account == "" {
@@ -363,19 +351,24 @@ func (s *Service) RemoveTOTP(ctx context.Context, sess *lapse.Session) error {
 	return s.store.RemoveTOTP(ctx, sess.Subject)
 }
 
-// recent checks that sess is at aal or above and authenticated within
-// RecentAuth of now.
+// enrolAllowed checks that sess may start an enrolment: a recent sign-in,
+// and a recent AAL2 step-up when the subject already has passkeys (a
+// confirmed TOTP factor must be removed first, which needs one too).
+func (s *Service) enrolAllowed(ctx context.Context, sess *lapse.Session, now time.Time) error {
+	st, err := s.store.Factors(ctx, sess.Subject)
+	if err != nil {
+		return err
+	}
+	aal := 0
+	if st.Passkeys > 0 {
+		aal = 2
+	}
+	return s.recent(sess, aal, now)
+}
+
+// recent checks that sess may change a factor, at aal or above.
 func (s *Service) recent(sess *lapse.Session, aal int, now time.Time) error {
-	if sess.AAL >= aal && now.Before(sess.AuthenticatedAt.Add(s.recentAuth)) {
-		return nil
-	}
-	msg := "changing a factor needs a recent authentication"
-	if aal > 1 {
-		msg = fmt.Sprintf("changing a factor needs a step-up to AAL%d within the last %v", aal, s.recentAuth)
-	}
-	return &lapse.Error{Code: lapse.CodeStepUpRequired, Message: msg, Requirement: &lapse.Requirement{
-		RequiredAAL: aal, MaxAuthAge: s.recentAuth, AAL: sess.AAL, AuthenticatedAt: sess.AuthenticatedAt,
-	}}
+	return lapse.RecentFactorChange(sess, aal, s.recentAuth, now)
 }
 
 var (
@@ -385,16 +378,7 @@ var (
 
 // begin records an attempt, or refuses it past the limit.
 func (s *Service) begin(ctx context.Context, sess *lapse.Session, factor string, now time.Time) (int64, error) {
-	id, retryAt, err := s.store.BeginAttempt(ctx, lapse.Attempt{Subject: sess.Subject, SessionID: sess.ID, Factor: factor, Now: now}, s.limit)
-	if err != nil {
-		return 0, err
-	}
-	if !retryAt.IsZero() {
-		return 0, &lapse.Error{Code: lapse.CodeTooManyAttempts,
-			Message: fmt.Sprintf("too many wrong codes; try again in %v", retryAt.Sub(now).Round(time.Second)),
-			Err:     &lapse.RetryError{At: retryAt}}
-	}
-	return id, nil
+	return lapse.BeginAttempt(ctx, s.store, lapse.Attempt{Subject: sess.Subject, SessionID: sess.ID, Factor: factor, Now: now}, s.limit)
 }
 
 // finish records an attempt's outcome. A failure to record it leaves the

@@ -247,6 +247,23 @@ func TestFailedAttemptsAreLimited(t *testing.T) {
 	})
 }
 
+func TestRecoveryCodesStillWorkBesideAPasskey(t *testing.T) {
+	f := newFixture(t)
+	_, _, _, codes := f.enrol("alice")
+	if err := f.store.AddPasskey(ctx, &lapse.Passkey{ID: "pk_1", Subject: "alice", Name: "Key", CredentialID: []byte{1},
+		UserHandle: []byte{2}, PublicKey: []byte{3}, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.svc.Factors(ctx, "alice")
+	if err != nil || !slices.Equal(st.Available(), []string{lapse.FactorPasskey, lapse.FactorTOTP, lapse.FactorRecoveryCode}) {
+		t.Fatalf("factors with a passkey and an app: %v (%v), want [passkey totp recovery_code]", st.Available(), err)
+	}
+	_, s := f.session("alice", 1)
+	if method, err := f.svc.Check(ctx, s, codes[0]); err != nil || method != lapse.MethodRecoveryCode {
+		t.Errorf("a recovery code beside a passkey: %q, %v; want recovery_code", method, err)
+	}
+}
+
 func TestRecoveryCodes(t *testing.T) {
 	f := newFixture(t)
 	_, _, _, codes := f.enrol("alice")
@@ -304,6 +321,25 @@ func TestEnrol(t *testing.T) {
 		f.clock.Advance(time.Nanosecond)
 		_, err := f.svc.EnrolTOTP(ctx, s, lapse.TOTPParams{})
 		wantCode(t, "15m after authentication", err, lapse.CodeStepUpRequired)
+	})
+	t.Run("with_a_passkey_needs_a_recent_step_up_to_aal2", func(t *testing.T) {
+		// A stolen password alone (a fresh AAL1 session) must not add a
+		// factor beside the user's passkey.
+		f := newFixture(t)
+		if err := f.store.AddPasskey(ctx, &lapse.Passkey{ID: "pk_1", Subject: "alice", Name: "Key", CredentialID: []byte{1},
+			UserHandle: []byte{2}, PublicKey: []byte{3}, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		tok, s := f.session("alice", 1)
+		_, err := f.svc.EnrolTOTP(ctx, s, lapse.TOTPParams{})
+		wantCode(t, "a fresh AAL1 session of a subject with a passkey", err, lapse.CodeStepUpRequired)
+		_, up, err := f.m.StepUp(ctx, tok.Reveal(), 2, []string{"pwd", "hwk", "user"}, lapse.ActorSubject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.EnrolTOTP(ctx, up, lapse.TOTPParams{}); err != nil {
+			t.Errorf("after a step-up with the passkey: %v", err)
+		}
 	})
 	t.Run("a_confirmed_factor_must_be_removed_first", func(t *testing.T) {
 		f := newFixture(t)

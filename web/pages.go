@@ -69,6 +69,12 @@ type Config struct {
 	// a code, replacing its cookie: the middleware's StepUp, or the
 	// forward-auth gateway's. nil leaves [Pages.StepUp] answering 404.
 	StepUp func(w http.ResponseWriter, r *http.Request, aal int, amr []string) (*lapse.Session, error)
+	// Passkeys runs the passkey ceremonies (package passkey); nil leaves
+	// [Pages.Passkeys] answering 404.
+	Passkeys lapse.PasskeyService
+	// StepUpURL returns the step-up page that comes back to back (a path
+	// on this origin) once done; nil means "/stepup?next=" and back.
+	StepUpURL func(back string) string
 }
 
 // Frame is what a [Config.Layout] is executed with.
@@ -148,17 +154,23 @@ type sessionsPage struct {
 // logout_all, both with actor "subject". The page records no activity
 // of its own: the middleware in front of it does.
 func (p *Pages) Sessions() http.Handler {
+	return p.ownPage("your sessions", p.listSessions, p.endSessions)
+}
+
+// ownPage is a page of the user's own: GET and HEAD shown by get, POST
+// done by post, each with the request's session; 401 without one.
+func (p *Pages) ownPage(what string, get, post func(http.ResponseWriter, *http.Request, lapse.Session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cur, ok := p.cfg.Session(r)
 		if !ok {
-			http.Error(w, "Sign in to see your sessions.", http.StatusUnauthorized)
+			http.Error(w, "Sign in to see "+what+".", http.StatusUnauthorized)
 			return
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			p.listSessions(w, r, cur)
+			get(w, r, cur)
 		case http.MethodPost:
-			p.endSessions(w, r, cur)
+			post(w, r, cur)
 		default:
 			w.Header().Set("Allow", "GET, HEAD, POST")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -205,13 +217,23 @@ func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.S
 	p.render(w, r, "Your sessions", "sessions", page)
 }
 
+// csrfOK checks a POST's CSRF token, in constant time, and answers 403
+// if it is wrong.
+func (p *Pages) csrfOK(w http.ResponseWriter, r *http.Request) bool {
+	if p.cfg.CSRFToken == nil {
+		return true
+	}
+	want, got := p.cfg.CSRFToken(r), r.PostFormValue(p.cfg.CSRFField)
+	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+		http.Error(w, "This form has expired: reload the page and try again.", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
 func (p *Pages) endSessions(w http.ResponseWriter, r *http.Request, cur lapse.Session) {
-	if p.cfg.CSRFToken != nil {
-		want, got := p.cfg.CSRFToken(r), r.PostFormValue(p.cfg.CSRFField)
-		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-			http.Error(w, "This form has expired: reload the page and try again.", http.StatusForbidden)
-			return
-		}
+	if !p.csrfOK(w, r) {
+		return
 	}
 	back := url.URL{Path: r.URL.Path}
 	switch r.PostFormValue("action") {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"strings"
 
@@ -9,22 +8,30 @@ import (
 )
 
 type stepUpPage struct {
-	AAL       int
-	NoFactor  bool
-	Error     string
-	Action    string
-	Return    string // the local path to go back to, rd=
-	CSRFField string
-	CSRFToken string
+	AAL      int
+	NoFactor bool
+	// Passkey: the user has a passkey, offered first (with
+	// lapse-passkey.js from AssetsURL); Code: a factor whose code the
+	// form takes.
+	Passkey, Code bool
+	AssetsURL     string
+	Error         string
+	Action        string
+	Return        string // the local path to go back to, rd=
+	CSRFField     string
+	CSRFToken     string
 }
 
 // crossOrigin refuses state changes a browser marks as coming from
 // another origin (Sec-Fetch-Site, else Origin against Host).
 var crossOrigin = http.NewCrossOriginProtection()
 
-// StepUp returns the step-up page: GET asks for a code of the user's
+// StepUp returns the step-up page: GET offers the user's passkey when
+// they have one and Config.Passkeys is set (a button that
+// lapse-passkey.js runs through lapse's session routes, which replace
+// the cookie and come back to rd), and asks for a code of the user's
 // second factor (Config.Factors: an authenticator app's code, or a
-// recovery code), POST checks it, raises the session through
+// recovery code) when they have one; POST checks a code, raises the session through
 // Config.StepUp (which replaces its cookie) and answers 303 to the local
 // path in rd= ("/" when rd is missing or not a path on this origin). A
 // user without a factor is told to set one up in the app; a request
@@ -80,7 +87,9 @@ func (p *Pages) stepUpForm(w http.ResponseWriter, r *http.Request, cur lapse.Ses
 		p.fail(w, r, err)
 		return
 	}
-	page := stepUpPage{AAL: cur.AAL, NoFactor: len(st.Available()) == 0, Error: msg, Action: r.URL.Path, Return: rd, CSRFField: p.cfg.CSRFField}
+	page := stepUpPage{AAL: cur.AAL, Error: msg, Action: r.URL.Path, Return: rd, CSRFField: p.cfg.CSRFField, AssetsURL: p.cfg.AssetsURL,
+		Passkey: st.Passkeys > 0 && p.cfg.Passkeys != nil, Code: st.TOTP != nil && st.TOTP.Confirmed()}
+	page.NoFactor = !page.Passkey && !page.Code
 	if p.cfg.CSRFToken != nil {
 		page.CSRFToken = p.cfg.CSRFToken(r)
 	}
@@ -92,12 +101,8 @@ func (p *Pages) stepUp(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Forbidden: this request came from another site.", http.StatusForbidden)
 		return
 	}
-	if p.cfg.CSRFToken != nil {
-		want, got := p.cfg.CSRFToken(r), r.PostFormValue(p.cfg.CSRFField)
-		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-			http.Error(w, "This form has expired: reload the page and try again.", http.StatusForbidden)
-			return
-		}
+	if !p.csrfOK(w, r) {
+		return
 	}
 	cur, ok := p.stepUpSession(w, r)
 	if !ok {

@@ -21,6 +21,7 @@ import (
 )
 
 //go:embed static/lapse-client.js static/lapse-client.d.ts static/lapse-pages.css static/lapse-start.js
+//go:embed static/lapse-passkey.js static/lapse-passkey.d.ts
 var static embed.FS
 
 // ClientJS returns the source of lapse-client.js, for a site that
@@ -54,8 +55,10 @@ var assets = func() map[string]asset {
 
 // Assets returns a handler that serves the client's files by base name:
 // lapse-client.js, lapse-client.d.ts, lapse-pages.css (the pages'
-// default style) and lapse-start.js (the client started for an app
-// behind the forward-auth gateway, docs/proxy.md). Mount it under a prefix with [http.StripPrefix]:
+// default style), lapse-start.js (the client started for an app behind
+// the forward-auth gateway, docs/proxy.md), and lapse-passkey.js with its
+// lapse-passkey.d.ts (the passkey ceremonies). Mount it under a prefix
+// with [http.StripPrefix]:
 //
 //	mux.Handle("/lapse/web/", http.StripPrefix("/lapse/web/", web.Assets()))
 //

@@ -100,12 +100,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer st.Close()
 		cfg.Store = st
 	}
-	app, err := demo.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
-		return 1
-	}
-	defer app.Close()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil && !flagSet(fs, "listen") {
 		if free, ferr := net.Listen("tcp", "127.0.0.1:0"); ferr == nil {
@@ -117,6 +111,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
 		return 1
 	}
+	// Passkeys are offered on localhost: browsers refuse them on an IP
+	// address.
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	cfg.Origin = "http://localhost:" + port
+	app, err := demo.New(cfg)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "lapse demo: %v\n", err)
+		return 1
+	}
+	defer app.Close()
 	bg, stopBG := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { app.Run(bg); close(done) }()
@@ -137,7 +142,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "  %s\t%s\t%s tier\t%s\n", u.Email, u.Role, u.Tier, note)
 	}
 	tw.Flush()
-	fmt.Fprintln(stdout, "\nBilling asks for a code from an authenticator app (TOTP): the first visit sets one up with a QR code.")
+	fmt.Fprintln(stdout, "\nBilling asks for a second factor: the first visit sets one up, an authenticator app (TOTP, with a QR code) or a passkey.")
+	fmt.Fprintf(stdout, "Passkeys work at %s: browsers offer them on a name, not on 127.0.0.1.\n", cfg.Origin)
 	fmt.Fprintf(stdout, "Standard tier: signed out after %s idle (warned %s before), %s at most.\n", t.Idle, t.Warn, t.Absolute)
 	fmt.Fprintf(stdout, "Sensitive tier: %s idle (warned %s before), %s at most; billing asks for the code again after %s.\n",
 		t.SensitiveIdle, t.SensitiveWarn, t.SensitiveAbsolute, t.AuthAge)

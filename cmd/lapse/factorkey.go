@@ -13,6 +13,7 @@ import (
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/config"
+	"github.com/lapsehq/lapse/passkey"
 	"github.com/lapsehq/lapse/totp"
 )
 
@@ -28,6 +29,26 @@ func builtInFactors(cfg *config.File, m *lapse.Manager, log *slog.Logger) (lapse
 		return nil, err
 	}
 	return totp.New(totp.Config{Manager: m, Key: key})
+}
+
+// passkeys returns the passkey factor of cfg's passkeys section, over
+// m's store, or nil (the passkey routes then answer 404) without one. The
+// server sets no cookie of its own, so a step-up through its session
+// routes goes by bearer token; a gateway or an app that owns the cookie
+// passes its own StepUp.
+func passkeys(cfg *config.File, m *lapse.Manager) (lapse.PasskeyService, error) {
+	pk := cfg.Passkeys
+	if pk == nil {
+		return nil, nil
+	}
+	if _, ok := m.Store().(lapse.FactorStore); !ok {
+		return nil, fmt.Errorf("%s: passkeys: the store %q keeps no factors", cfg.Path, cfg.Store)
+	}
+	svc, err := passkey.New(passkey.Config{Manager: m, RPID: pk.RPID, RPName: pk.RPName, Origins: pk.Origins, Timeout: pk.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("%s: passkeys: %w", cfg.Path, err)
+	}
+	return svc, nil
 }
 
 // factorKeyFile is where a generated factor key is kept, in the data

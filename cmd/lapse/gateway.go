@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 
 	"github.com/lapsehq/lapse"
@@ -19,8 +20,10 @@ import (
 // /v1/forward-auth for the proxy, and under forwardauth.Prefix (/.lapse/)
 // what the browser reaches through the proxy on the app's origin: the
 // client's files, its session's own routes (authenticated by the
-// gateway's cookie), the step-up page and the signed-out page.
-func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events httpapi.Watcher, factors lapse.FactorService, log *slog.Logger) error {
+// gateway's cookie, passkeys among them), the step-up page (which offers
+// a passkey), the passkeys page (with a passkeys section) and the
+// signed-out page.
+func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events httpapi.Watcher, factors lapse.FactorService, keys lapse.PasskeyService, log *slog.Logger) error {
 	fa := cfg.ForwardAuth
 	if fa == nil {
 		return nil
@@ -47,7 +50,9 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	// The session's own routes, read from the gateway's cookie. No API
 	// key opens anything here: the admin routes of this second server
 	// are not mounted, and would refuse every key if they were.
-	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(), Logger: log, Events: events, SessionCookie: g.Cookie()})
+	// With passkeys, the step-up by passkey replaces the gateway's cookie.
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(), Logger: log, Events: events, SessionCookie: g.Cookie(),
+		Passkeys: keys, StepUp: g.StepUp})
 	if err != nil {
 		return err
 	}
@@ -62,13 +67,17 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 		signIn = forwardauth.DefaultSignInURL
 	}
 	pages, err := web.NewPages(web.Config{
-		Manager: m, Session: g.Session, StepUp: g.StepUp, Factors: factors,
+		Manager: m, Session: g.Session, StepUp: g.StepUp, Factors: factors, Passkeys: keys,
 		SignInURL: signIn, AssetsURL: forwardauth.Prefix + "/web", Logger: log,
+		StepUpURL: func(back string) string { return forwardauth.Prefix + "/stepup?" + url.Values{"rd": {back}}.Encode() },
 	})
 	if err != nil {
 		return err
 	}
 	mux.Handle(forwardauth.Prefix+"/stepup", pages.StepUp())
+	if keys != nil {
+		mux.Handle(forwardauth.Prefix+"/passkeys", pages.Passkeys())
+	}
 	mux.Handle("GET "+forwardauth.Prefix+"/signed-out", pages.SignedOut())
 	mux.Handle(forwardauth.Prefix+"/", http.NotFoundHandler())
 	return nil

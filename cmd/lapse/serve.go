@@ -103,12 +103,16 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	keys, err := passkeys(cfg, m)
+	if err != nil {
+		return err
+	}
 	// One throttle for the API and the console's sign-in: both take the
 	// admin key, so a source's wrong keys count together.
 	limiter := throttle.New(throttle.Config{Clock: clock})
 	reg.CountRejections(limiter)
 	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors,
-		Throttle: limiter, TrustedProxies: cfg.TrustedProxies,
+		Passkeys: keys, Throttle: limiter, TrustedProxies: cfg.TrustedProxies,
 		StreamsPerSession: cfg.EventStreams.PerSession, StreamsPerNode: cfg.EventStreams.PerNode})
 	if err != nil {
 		return err
@@ -124,7 +128,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	mux.Handle("/console/", ops)
-	if err := mountGateway(mux, cfg, m, events, factors, log); err != nil {
+	if err := mountGateway(mux, cfg, m, events, factors, keys, log); err != nil {
 		return err
 	}
 

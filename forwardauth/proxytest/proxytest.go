@@ -45,6 +45,18 @@ type Vars struct {
 	// Replace are more old, new pairs to replace in the config, such as
 	// the auth_request line of a benchmark's baseline.
 	Replace []string
+	// Listen is the loopback address the proxy listens on, for a test
+	// that must know it before the proxy starts (a passkey's origin);
+	// "" means a free port.
+	Listen string
+}
+
+// listenAddr returns v.Listen, or a free loopback address.
+func (v Vars) listenAddr() (string, error) {
+	if v.Listen != "" {
+		return v.Listen, nil
+	}
+	return FreeAddr()
 }
 
 // Proxy is a running proxy.
@@ -106,9 +118,9 @@ func template(path string, v Vars, replace ...string) (string, error) {
 }
 
 // StartNginx runs nginx on the site config at path (docs/proxy/nginx.conf),
-// in its own directory dir, on a free loopback port.
+// in its own directory dir, on v.Listen or a free loopback port.
 func StartNginx(path, dir string, v Vars) (*Proxy, error) {
-	addr, err := FreeAddr()
+	addr, err := v.listenAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +162,7 @@ http {
 // in its own directory dir, on a free loopback port over plain HTTP,
 // with the proxy key in LAPSE_PROXY_KEY.
 func StartCaddy(path, dir string, v Vars) (*Proxy, error) {
-	addr, err := FreeAddr()
+	addr, err := v.listenAddr()
 	if err != nil {
 		return nil, err
 	}
