@@ -571,7 +571,7 @@ func TestCleanPath(t *testing.T) {
 }
 
 func FuzzCleanPath(f *testing.F) {
-	for _, s := range []string{"/", "/a/../b", "/%2e%2e/x", "/a;b/c", `/a\b`, "http://h/x", "//x", "/billing/"} {
+	for _, s := range []string{"/", "/a/../b", "/%2e%2e/x", "/a;b/c", `/a\b`, "http://h/x", "//x", "/billing/", "/%23", "/billing%3F/x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, uri string) {
@@ -587,8 +587,11 @@ func FuzzCleanPath(f *testing.F) {
 				t.Fatalf("cleanPath(%q) = %q keeps a dot segment", uri, p)
 			}
 		}
-		// Cleaning is idempotent (a path with no escapes left).
-		if again, ok := cleanPath(p); ok && !strings.Contains(p, "%") && again != p {
+		// Cleaning is idempotent for a path with nothing left that reads
+		// differently raw: no escape, and no "?" or "#" (decoded from %3F
+		// and %23, they are part of the path, but start the query or the
+		// fragment when read again as a request target).
+		if again, ok := cleanPath(p); ok && !strings.ContainsAny(p, "%?#") && again != p {
 			t.Fatalf("cleanPath(%q) = %q, but cleanPath(%q) = %q", uri, p, p, again)
 		}
 	})
