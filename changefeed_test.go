@@ -3,20 +3,19 @@ package lapse_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
-// sharedStore is a SQLite store posing as one shared between nodes: its
+// sharedStore is a memory store posing as one shared between nodes: its
 // change feed is driven by the test, marks included.
 type sharedStore struct {
-	*sqlite.Store
+	*lapsetest.Store
 	notes      chan lapse.Change
 	handled    chan struct{} // after each note was handed to the manager
 	lose       chan error
@@ -27,13 +26,8 @@ type sharedStore struct {
 	sent  chan struct{} // a mark was sent
 }
 
-func newSharedStore(t *testing.T) *sharedStore {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return &sharedStore{Store: st, notes: make(chan lapse.Change), handled: make(chan struct{}),
+func newSharedStore() *sharedStore {
+	return &sharedStore{Store: lapsetest.NewStore(), notes: make(chan lapse.Change), handled: make(chan struct{}),
 		lose: make(chan error), subscribed: make(chan struct{}), sent: make(chan struct{}, 1)}
 }
 
@@ -113,73 +107,66 @@ func (s *sharedStore) vouch(t *testing.T) {
 // answers from its cache only while its change feed vouches for it: after
 // the feed went live, while marks come back within the propagation bound,
 // and never once the feed is lost or has stalled for longer than the
-// bound. Its clock is fake: the bound passes when the test says so.
+// bound. Its clock is fake: the bound passes when the test says so. The
+// manager sends marks, and resubscribes after a lost feed, on real
+// timers: the test runs in a synctest bubble, whose fake time moves to
+// the next timer as soon as everything in it waits.
 func TestSharedStoreCacheFailsClosed(t *testing.T) {
-	shared := newSharedStore(t)
-	clock := lapsetest.NewClock(time.Time{})
-	const bound = 100 * time.Millisecond
-	m, err := lapse.New(lapse.Config{Store: shared, Policy: lapsetest.Policy(), Clock: clock, PropagationBound: bound})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go m.Run(runCtx, lapse.RunOptions{SweepEvery: time.Hour, Retention: -1})
-	<-shared.subscribed
+	synctest.Test(t, func(t *testing.T) {
+		shared := newSharedStore()
+		const bound = 100 * time.Millisecond
+		m, clock, _ := lapsetest.NewManager(t, lapse.Config{Store: shared, PropagationBound: bound})
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error)
+		go func() { done <- m.Run(runCtx, lapse.RunOptions{SweepEvery: time.Hour, Retention: -1}) }()
+		defer func() { stop(); <-done }() // the bubble ends only once Run has
+		<-shared.subscribed
 
-	// Another node revokes each session straight in the store.
-	refusedOnceEndedElsewhere := func(what string) {
-		t.Helper()
-		tok, s := f2create(t, m)
-		m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
-		endElsewhere(t, shared.Store, s.ID)
-		_, err := m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
-		wantCode(t, what, err, lapse.CodeSessionRevoked)
-	}
-	refusedOnceEndedElsewhere("verify before the feed is live")
-	shared.note(lapse.Change{Reset: true})
-	refusedOnceEndedElsewhere("verify once the feed is live, before a mark came back")
+		// Another node revokes each session straight in the store.
+		refusedOnceEndedElsewhere := func(what string) {
+			t.Helper()
+			tok, s := create(t, m, lapse.CreateParams{})
+			m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+			endElsewhere(t, shared.Store, s.ID)
+			_, err := m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{})
+			wantCode(t, what, err, lapse.CodeSessionRevoked)
+		}
+		refusedOnceEndedElsewhere("verify before the feed is live")
+		shared.note(lapse.Change{Reset: true})
+		refusedOnceEndedElsewhere("verify once the feed is live, before a mark came back")
 
-	shared.vouch(t)
-	tok2, s2 := f2create(t, m)
-	m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{}) // cached now
-	endElsewhere(t, shared.Store, s2.ID)
-	if _, err := m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{}); err != nil {
-		t.Fatalf("with a fresh feed and no notice yet, the cache should still answer (to show it is used): %v", err)
-	}
-	shared.note(lapse.Change{Token: s2.TokenHash}) // the other node's notice
-	_, err = m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{})
-	wantCode(t, "verify after the change notice", err, lapse.CodeSessionRevoked)
+		shared.vouch(t)
+		tok2, s2 := create(t, m, lapse.CreateParams{})
+		m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{}) // cached now
+		endElsewhere(t, shared.Store, s2.ID)
+		if _, err := m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{}); err != nil {
+			t.Fatalf("with a fresh feed and no notice yet, the cache should still answer (to show it is used): %v", err)
+		}
+		shared.note(lapse.Change{Token: s2.TokenHash}) // the other node's notice
+		_, err := m.Verify(ctx, tok2.Reveal(), lapse.VerifyOptions{})
+		wantCode(t, "verify after the change notice", err, lapse.CodeSessionRevoked)
 
-	// The feed stalls: no mark comes back. Within the bound the cache
-	// still answers; once the bound has passed, the store does.
-	tok3, s3 := f2create(t, m)
-	m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{})
-	endElsewhere(t, shared.Store, s3.ID)
-	late := shared.pending() // sent before the stall
-	clock.Advance(bound)
-	if _, err := m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{}); err != nil {
-		t.Fatalf("at the bound after the last mark came back, the cache should still answer: %v", err)
-	}
-	clock.Advance(time.Nanosecond)
-	_, err = m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{})
-	wantCode(t, "verify past the bound with a stalled feed", err, lapse.CodeSessionRevoked)
+		// The feed stalls: no mark comes back. Within the bound the cache
+		// still answers; once the bound has passed, the store does.
+		tok3, s3 := create(t, m, lapse.CreateParams{})
+		m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{})
+		endElsewhere(t, shared.Store, s3.ID)
+		late := shared.pending() // sent before the stall
+		clock.Advance(bound)
+		if _, err := m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{}); err != nil {
+			t.Fatalf("at the bound after the last mark came back, the cache should still answer: %v", err)
+		}
+		clock.Advance(time.Nanosecond)
+		_, err = m.Verify(ctx, tok3.Reveal(), lapse.VerifyOptions{})
+		wantCode(t, "verify past the bound with a stalled feed", err, lapse.CodeSessionRevoked)
 
-	shared.deliver(late) // the marks sent before the stall come back late: still stale
-	refusedOnceEndedElsewhere("verify after late marks came back")
+		shared.deliver(late) // the marks sent before the stall come back late: still stale
+		refusedOnceEndedElsewhere("verify after late marks came back")
 
-	shared.lose <- errors.New("connection reset") // the feed is lost
-	<-shared.subscribed                           // the manager gave up its cache and resubscribes
-	refusedOnceEndedElsewhere("verify after the feed was lost")
-}
-
-func f2create(t *testing.T, m *lapse.Manager) (lapse.Token, *lapse.Session) {
-	t.Helper()
-	tok, s, err := m.Create(ctx, lapse.CreateParams{Subject: "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok, s
+		shared.lose <- errors.New("connection reset") // the feed is lost
+		<-shared.subscribed                           // the manager gave up its cache and resubscribes
+		refusedOnceEndedElsewhere("verify after the feed was lost")
+	})
 }
 
 func endElsewhere(t *testing.T, st lapse.Store, id string) {

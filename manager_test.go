@@ -4,44 +4,41 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
 var ctx = context.Background()
 
+// fixture is a manager on the test policy, a fake clock and a memory
+// store.
 type fixture struct {
 	m     *lapse.Manager
 	clock *lapsetest.Clock
-	store *sqlite.Store
+	store *lapsetest.Store
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock := lapsetest.NewClock(time.Time{})
-	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clock, st := lapsetest.NewManager(t, lapse.Config{})
 	return &fixture{m: m, clock: clock, store: st}
 }
 
 func (f *fixture) create(t testing.TB, p lapse.CreateParams) (lapse.Token, *lapse.Session) {
 	t.Helper()
+	return create(t, f.m, p)
+}
+
+// create makes a session with m, of subject alice unless p names one.
+func create(t testing.TB, m *lapse.Manager, p lapse.CreateParams) (lapse.Token, *lapse.Session) {
+	t.Helper()
 	if p.Subject == "" {
 		p.Subject = "alice"
 	}
-	tok, s, err := f.m.Create(ctx, p)
+	tok, s, err := m.Create(ctx, p)
 	if err != nil {
 		t.Fatalf("Create(%+v): %v", p, err)
 	}
@@ -82,14 +79,9 @@ func TestCreate(t *testing.T) {
 		}
 	})
 	t.Run("idle_deadline_never_past_absolute", func(t *testing.T) {
-		st, _ := sqlite.Open(filepath.Join(t.TempDir(), "db"))
-		defer st.Close()
 		p := &lapse.Policy{DefaultTier: "t", Tiers: map[string]lapse.Tier{"t": {IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour}}}
-		m, err := lapse.New(lapse.Config{Store: st, Policy: p})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, s, _ := m.Create(ctx, lapse.CreateParams{Subject: "a"})
+		m, _, _ := lapsetest.NewManager(t, lapse.Config{Policy: p})
+		_, s := create(t, m, lapse.CreateParams{Subject: "a"})
 		if s.IdleExpiresAt.After(s.ExpiresAt) {
 			t.Errorf("idle deadline %v is after the absolute deadline %v", s.IdleExpiresAt, s.ExpiresAt)
 		}

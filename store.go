@@ -2,6 +2,7 @@ package lapse
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -250,6 +251,17 @@ type EventQuery struct {
 	Until     time.Time // exclusive
 	After     int64     // Seq
 	Limit     int       // 0 means 1000
+}
+
+// Matches reports whether q selects e by its fields (all but After and
+// Limit), for stores that filter in memory.
+func (q EventQuery) Matches(e *Event) bool {
+	return (q.Subject == "" || e.Subject == q.Subject) &&
+		(q.Tenant == "" || e.Tenant == q.Tenant) &&
+		(q.SessionID == "" || e.SessionID == q.SessionID) &&
+		(len(q.Types) == 0 || slices.Contains(q.Types, e.Type)) &&
+		(q.Since.IsZero() || !e.Time.Before(q.Since)) &&
+		(q.Until.IsZero() || e.Time.Before(q.Until))
 }
 
 // ChainRecord is one stored audit record: an event and its chain hashes.

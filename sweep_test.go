@@ -3,14 +3,13 @@ package lapse_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
 func TestSweep(t *testing.T) {
@@ -133,68 +132,56 @@ func TestDeadReplacedTokenCannotLogOut(t *testing.T) {
 	}
 }
 
-// tidyCounter is the SQLite store with its Tidy calls that did their
-// work counted.
+// tidyCounter is the memory store with a Tidy that counts its calls:
+// the memory store puts nothing off, so it is no Tidier itself.
 type tidyCounter struct {
-	*sqlite.Store
+	*lapsetest.Store
 	calls atomic.Int64
 }
 
-func (c *tidyCounter) Tidy(ctx context.Context, limit int) (int, error) {
-	n, err := c.Store.Tidy(ctx, limit)
-	if err == nil {
-		c.calls.Add(1)
-	}
-	return n, err
+func (c *tidyCounter) Tidy(context.Context, int) (int, error) {
+	c.calls.Add(1)
+	return 0, nil
 }
 
 // TestRunTidiesAfterQuietSweeps: Run does the store's deferred work
-// between sweeps that found little to do, and the swept session's row is
-// rewritten without its reads changing.
+// after a sweep that found little to do, and not before it. Run sweeps
+// on a real ticker: the test runs in a synctest bubble, whose fake time
+// moves to the tick as soon as everything in it waits.
 func TestRunTidiesAfterQuietSweeps(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	counted := &tidyCounter{Store: st}
-	clock := lapsetest.NewClock(time.Time{})
-	m, err := lapse.New(lapse.Config{Store: counted, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s, err := m.Create(ctx, lapse.CreateParams{Subject: "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(time.Hour)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error)
-	go func() { done <- m.Run(runCtx, lapse.RunOptions{SweepEvery: time.Millisecond, Retention: -1}) }()
-	// Sweeps run on the real ticker; wait for the first tidy after them.
-	for deadline := time.Now().Add(10 * time.Second); counted.calls.Load() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("Run never tidied the store")
+	synctest.Test(t, func(t *testing.T) {
+		counted := &tidyCounter{Store: lapsetest.NewStore()}
+		m, clock, _ := lapsetest.NewManager(t, lapse.Config{Store: counted})
+		_, s := create(t, m, lapse.CreateParams{})
+		clock.Advance(time.Hour)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error)
+		const every = time.Second
+		go func() { done <- m.Run(runCtx, lapse.RunOptions{SweepEvery: every, Retention: -1}) }()
+		synctest.Wait()
+		if n := counted.calls.Load(); n != 0 {
+			t.Fatalf("Run tidied %d times before its first sweep", n)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if left, err := st.Tidy(ctx, 100); err != nil || left != 0 {
-		t.Errorf("Tidy after Run = %d, %v; want nothing left", left, err)
-	}
-	got, err := m.Session(ctx, s.ID)
-	if err != nil || got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout {
-		t.Errorf("the swept session after tidying = %+v, %v; want expired idle", got, err)
-	}
+		time.Sleep(every)
+		synctest.Wait() // the first sweep and what follows it are done
+		if n := counted.calls.Load(); n != 1 {
+			t.Errorf("after a sweep that expired one session, Run tidied %d times, want once", n)
+		}
+		got, err := counted.Session(ctx, s.ID)
+		if err != nil || got.Status != lapse.StatusExpired || got.EndReason != lapse.ReasonIdleTimeout {
+			t.Errorf("the session after Run's sweep = %+v, %v; want it recorded expired idle", got, err)
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
-// slowSweeps is the SQLite store on a fake clock that each ExpireDue
+// slowSweeps is the memory store on a fake clock that each ExpireDue
 // call moves on, as a real sweep's work takes time.
 type slowSweeps struct {
-	*sqlite.Store
+	*lapsetest.Store
 	clock *lapsetest.Clock
 	calls int
 }
@@ -209,23 +196,13 @@ func (s *slowSweeps) ExpireDue(ctx context.Context, now time.Time, limit int) ([
 // the deadlines that passed while it worked instead of leaving them for
 // the next tick, and stops at the first call that finds none.
 func TestSweepTakesDeadlinesPassingDuringIt(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	clock := lapsetest.NewClock(time.Time{})
-	slow := &slowSweeps{Store: st, clock: clock}
-	m, err := lapse.New(lapse.Config{Store: slow, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	slow := &slowSweeps{Store: lapsetest.NewStore(), clock: clock}
+	m, _, _ := lapsetest.NewManager(t, lapse.Config{Store: slow, Clock: clock})
 	// Five sessions whose idle deadlines are 100 ms apart, then a sweep
 	// at the first deadline.
 	for i := range 5 {
-		if _, _, err := m.Create(ctx, lapse.CreateParams{Subject: fmt.Sprint("u", i)}); err != nil {
-			t.Fatal(err)
-		}
+		create(t, m, lapse.CreateParams{Subject: fmt.Sprint("u", i)})
 		clock.Advance(100 * time.Millisecond)
 	}
 	clock.Advance(30*time.Minute - 500*time.Millisecond)

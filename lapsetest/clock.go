@@ -1,5 +1,6 @@
 // Package lapsetest holds helpers for testing code that uses lapse: a
-// fake clock and a ready-made policy.
+// fake clock, a ready-made policy, a store in memory and a manager on
+// all three.
 package lapsetest
 
 import (

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,7 +125,7 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 			return nil, err
 		}
 		for _, r := range recs {
-			if matches(q, &r.Event) {
+			if q.Matches(&r.Event) {
 				out = append(out, r.Event)
 				if len(out) == limit {
 					break
@@ -139,15 +138,6 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 		after = recs[len(recs)-1].Seq
 	}
 	return out, nil
-}
-
-func matches(q lapse.EventQuery, e *lapse.Event) bool {
-	return (q.Subject == "" || e.Subject == q.Subject) &&
-		(q.Tenant == "" || e.Tenant == q.Tenant) &&
-		(q.SessionID == "" || e.SessionID == q.SessionID) &&
-		(len(q.Types) == 0 || slices.Contains(q.Types, e.Type)) &&
-		(q.Since.IsZero() || !e.Time.Before(q.Since)) &&
-		(q.Until.IsZero() || e.Time.Before(q.Until))
 }
 
 // eventOf reads an event from the fields of a stream entry.

@@ -224,3 +224,51 @@ func sessionIDsOf(ss []*lapse.Session) []string {
 	}
 	return ids
 }
+
+// TestTidyRewritesSweptRows: a sweep records expiries as the watermark
+// and leaves the rows active; one Tidy of the size Manager.Run asks
+// (lapse.SweepBatch/10) rewrites them as expired, and no read changes.
+// (Moved here from the root package's Run test, which runs on the memory
+// store.)
+func TestTidyRewritesSweptRows(t *testing.T) {
+	st := openTest(t)
+	s := session("alice", t0)
+	if _, err := st.Create(ctx, s, 0); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := st.ExpireDue(ctx, t0.Add(time.Hour), lapse.SweepBatch); err != nil || len(due) != 1 {
+		t.Fatalf("ExpireDue = %v, %v; want the session", sessionIDsOf(due), err)
+	}
+	row := func() (status string) {
+		t.Helper()
+		if err := st.r.QueryRowContext(ctx, `SELECT status FROM sessions WHERE id = ?`, s.ID).Scan(&status); err != nil {
+			t.Fatal(err)
+		}
+		return status
+	}
+	read := func() *lapse.Session {
+		t.Helper()
+		got, err := st.Session(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	before := read()
+	if row() != "active" || before.Status != lapse.StatusExpired || before.EndReason != lapse.ReasonIdleTimeout || !before.EndedAt.Equal(s.IdleExpiresAt) {
+		t.Fatalf("after the sweep: row %s, read %s/%s at %v; want the row active and the read expired idle at %v",
+			row(), before.Status, before.EndReason, before.EndedAt, s.IdleExpiresAt)
+	}
+	if n, err := st.Tidy(ctx, lapse.SweepBatch/10); err != nil || n == 0 {
+		t.Fatalf("Tidy = %d, %v; want work done", n, err)
+	}
+	if got := row(); got != "expired" {
+		t.Errorf("row after Tidy is %s, want expired", got)
+	}
+	if after := read(); after.Status != before.Status || after.EndReason != before.EndReason || !after.EndedAt.Equal(before.EndedAt) {
+		t.Errorf("Tidy changed the read: %s/%s at %v, was %s/%s at %v", after.Status, after.EndReason, after.EndedAt, before.Status, before.EndReason, before.EndedAt)
+	}
+	if n, err := st.Tidy(ctx, lapse.SweepBatch/10); err != nil || n != 0 {
+		t.Errorf("Tidy again = %d, %v; want nothing left", n, err)
+	}
+}
