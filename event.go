@@ -36,7 +36,8 @@ type Event struct {
 	Tier      string    `json:"tier"`
 	Reason    Reason    `json:"reason,omitempty"`
 	// Actor is who caused the change: "subject" for the user's own logout,
-	// "api" for an API-key caller, "system" for expiry and limits.
+	// "api" for an API-key caller, "system" for expiry and limits, "idp"
+	// for the identity provider's logout.
 	Actor string `json:"actor,omitempty"`
 }
 
@@ -45,6 +46,7 @@ const (
 	ActorSubject = "subject"
 	ActorAPI     = "api"
 	ActorSystem  = "system"
+	ActorIdP     = "idp"
 )
 
 // NewEvent returns an event of type typ about s at time at. Its ID is

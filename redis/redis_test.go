@@ -40,7 +40,7 @@ func open(t *testing.T, url string, opts ...redis.Option) *redis.Store {
 var claims = []storetest.Capability{
 	storetest.EventLog, storetest.AuditLog, storetest.ActiveCounter, storetest.Pinger,
 	storetest.ExpiryIndex, storetest.Purger, storetest.ChangeFeed, storetest.DeliveryQueue,
-	storetest.SessionLister, storetest.FactorStore,
+	storetest.SessionLister, storetest.FactorStore, storetest.IdPIndex, storetest.ReplayGuard,
 }
 
 // nodes opens two store values with one prefix, as two nodes would.
