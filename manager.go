@@ -143,6 +143,9 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, 
 	if err := p.validate(); err != nil {
 		return "", nil, err
 	}
+	if !p.IdP.valid() {
+		return "", nil, Errorf(CodeInvalid, "idp must name an issuer and a subject, each printable and at most %d bytes", MaxSubjectLen)
+	}
 	tierName, tier, err := m.policy.Tier(p.Tenant, p.Tier)
 	if err != nil {
 		return "", nil, err
@@ -197,8 +200,6 @@ func (p *CreateParams) validate() error {
 		return Errorf(CodeInvalid, "user_agent must be UTF-8 of at most %d bytes", MaxUserAgentLen)
 	case len(p.Metadata) > MaxMetadataLen:
 		return Errorf(CodeInvalid, "metadata must be at most %d bytes of JSON", MaxMetadataLen)
-	case !p.IdP.valid():
-		return Errorf(CodeInvalid, "idp must name an issuer and a subject, each printable and at most %d bytes", MaxSubjectLen)
 	}
 	if err := validAMR(p.AMR); err != nil {
 		return err

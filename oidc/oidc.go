@@ -144,14 +144,7 @@ func (cfg *Config) Validate(p *lapse.Policy) error {
 	if cfg.Scopes != nil && !slices.Contains(cfg.Scopes, "openid") {
 		bad("scopes", "must include openid")
 	}
-	for i, o := range cfg.AppOrigins {
-		if _, err := parseOrigin(o); err != nil {
-			bad(fmt.Sprintf("app_origins[%d]", i), "%v", err)
-		}
-	}
-	if u := cfg.PostLogoutRedirectURL; u != "" && !absoluteHTTP(u) {
-		bad("post_logout_redirect_url", "%q is not an absolute http(s) URL", u)
-	}
+	cfg.validateLogout(bad)
 	if cfg.Cookie != "" && (&http.Cookie{Name: cfg.Cookie, Value: "x"}).Valid() != nil {
 		bad("cookie", "%q is not a cookie name", cfg.Cookie)
 	}
@@ -165,6 +158,19 @@ func (cfg *Config) Validate(p *lapse.Policy) error {
 		return &lapse.PolicyError{Problems: probs}
 	}
 	return nil
+}
+
+// validateLogout checks where the browser may be sent after sign-in and
+// logout.
+func (cfg *Config) validateLogout(bad func(path, format string, args ...any)) {
+	for i, o := range cfg.AppOrigins {
+		if _, err := parseOrigin(o); err != nil {
+			bad(fmt.Sprintf("app_origins[%d]", i), "%v", err)
+		}
+	}
+	if u := cfg.PostLogoutRedirectURL; u != "" && !absoluteHTTP(u) {
+		bad("post_logout_redirect_url", "%q is not an absolute http(s) URL", u)
+	}
 }
 
 func (a *Assurance) validate(bad func(path, format string, args ...any)) {
