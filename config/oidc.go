@@ -49,7 +49,7 @@ func (p *parser) oidc(n *yaml.Node, path string) *OIDC {
 		return true
 	})
 	if (o.SecretEnv == "") == (o.SecretFile == "") {
-		p.errorf(n, path, "set exactly one of client_secret_env and client_secret_file: the client secret is never written in this file")
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines[path], Key: path, Msg: "set exactly one of client_secret_env and client_secret_file: the client secret is never written in this file"})
 	}
 	return o
 }
@@ -65,6 +65,9 @@ func (p *parser) oidcMore(o *OIDC, key, kp string, v *yaml.Node) bool {
 		o.Assurance.AMR = p.levels(v, kp)
 	case "app_origins":
 		o.AppOrigins = p.strs(v, kp)
+		for i, item := range v.Content {
+			p.lines[fmt.Sprintf("%s[%d]", kp, i)] = item.Line
+		}
 	case "cookie":
 		o.Cookie = p.str(v, kp)
 	case "end_session":

@@ -246,7 +246,7 @@ func TestAALFromAMR(t *testing.T) {
 		{"", []string{"otp", "sms"}, 1}, // two things one has: one kind
 		{"", []string{"mfa"}, 2},
 		{"", []string{"hwk", "pin"}, 2},
-		{"urn:lapse:test:mfa", nil, 2},
+		{oidctest.MFA, nil, 2},
 		{"unknown", []string{"pwd"}, 1},
 	} {
 		a := oidc.Assurance{ACR: map[string]int{oidctest.MFA: 2}}

@@ -54,8 +54,10 @@ const (
 )
 
 // MFA is the acr value the OP answers when a client asks for it in
-// acr_values and the user has a second factor.
-const MFA = "urn:lapse:test:mfa"
+// acr_values and the user has a second factor: the multi-factor policy
+// of OpenID Provider Authentication Policy Extension 1.0, which Auth0
+// and others use.
+const MFA = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 
 // User is an account at the OP. Its ID is the "sub" of its tokens.
 type User struct {
