@@ -27,7 +27,7 @@ import (
 // also serves the app's pages), a real OP beside it, and a browser-like
 // client.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	m     *lapse.Manager
 	store *sqlite.Store
 	op    *oidctest.Provider
@@ -40,7 +40,7 @@ type env struct {
 
 const otherApp = "https://other.app.example"
 
-func newEnv(t *testing.T, change ...func(*oidc.Config)) *env {
+func newEnv(t testing.TB, change ...func(*oidc.Config)) *env {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
 	if err != nil {
