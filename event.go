@@ -50,7 +50,8 @@ type Event struct {
 	Reason    Reason    `json:"reason,omitempty"`
 	// Actor is who caused the change: "subject" for the user's own logout,
 	// "api" for an API-key caller, "system" for expiry and limits,
-	// "console" for an operator in the console.
+	// "console" for an operator in the console, "idp" for the identity
+	// provider's logout.
 	Actor string `json:"actor,omitempty"`
 	// IP is the client address of the request that caused the event,
 	// where lapse records one (on [EventKeyRejected]); empty otherwise.
@@ -62,6 +63,7 @@ const (
 	ActorSubject = "subject"
 	ActorAPI     = "api"
 	ActorSystem  = "system"
+	ActorIdP     = "idp"
 )
 
 // NewEvent returns an event of type typ about s at time at. Its ID is

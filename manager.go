@@ -138,6 +138,14 @@ type CreateParams struct {
 	IP        string          // the client's address, if known
 	UserAgent string          // the client's User-Agent, if known
 	Metadata  json.RawMessage // a JSON object the platform keeps with the session
+	// IdP is the identity provider's session the subject signed in
+	// through, if any: recorded with the session, so that the provider's
+	// logout can end it.
+	IdP IdPSession
+	// AuthenticatedAt is when the subject authenticated, when that was
+	// before now (an identity provider's auth_time: its own session may be
+	// older than this sign-in); zero means now. A later time means now.
+	AuthenticatedAt time.Time
 }
 
 // Limits on the sizes of what a caller stores with a session.
@@ -161,6 +169,9 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, 
 	if err := m.checkSubject(p.Subject); err != nil {
 		return "", nil, err
 	}
+	if !p.IdP.valid() {
+		return "", nil, Errorf(CodeInvalid, "idp must name an issuer and a subject, each printable and at most %d bytes", MaxSubjectLen)
+	}
 	tierName, tier, err := m.policy.Tier(p.Tenant, p.Tier)
 	if err != nil {
 		return "", nil, err
@@ -183,7 +194,11 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, 
 		IP:              p.IP,
 		UserAgent:       p.UserAgent,
 		Metadata:        p.Metadata,
+		IdP:             p.IdP,
 		Policy:          tier,
+	}
+	if p.AuthenticatedAt.Before(now) && !p.AuthenticatedAt.IsZero() {
+		s.AuthenticatedAt = p.AuthenticatedAt
 	}
 	s.IdleExpiresAt, s.WarnAt = s.slide(now)
 	ended, err := m.store.Create(ctx, s, tier.MaxSessions)
@@ -227,6 +242,16 @@ func (p *CreateParams) validate() error {
 		}
 	}
 	return nil
+}
+
+// valid reports whether i is zero, or names an issuer and a subject (and
+// maybe a session) of printable text no longer than a subject.
+func (i IdPSession) valid() bool {
+	if i.IsZero() {
+		return true
+	}
+	ok := func(s string) bool { return len(s) <= MaxSubjectLen && printable(s) }
+	return i.Issuer != "" && i.Subject != "" && ok(i.Issuer) && ok(i.Subject) && ok(i.SID)
 }
 
 func validAMR(amr []string) error {
@@ -535,6 +560,15 @@ const RotateGrace = 5 * time.Second
 // session's, like [Manager.Verify] for a token that is not valid, and
 // with [CodeConflict] if another step-up of the session won the race.
 func (m *Manager) StepUp(ctx context.Context, token string, aal int, amr []string, actor string) (Token, *Session, error) {
+	return m.StepUpAt(ctx, token, aal, amr, actor, time.Time{})
+}
+
+// StepUpAt is [Manager.StepUp] for an authentication that happened at
+// at, before now: an identity provider's auth_time. The session's
+// AuthenticatedAt is at (or now, for a zero or later at), so that an
+// age limit judges the real authentication; its timeouts start afresh
+// now, as for any step-up.
+func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []string, actor string, at time.Time) (Token, *Session, error) {
 	if aal < 1 || aal > 3 {
 		return "", nil, Errorf(CodeInvalid, "aal must be 1, 2 or 3")
 	}
@@ -554,7 +588,7 @@ func (m *Manager) StepUp(ctx context.Context, token string, aal int, amr []strin
 	tok := NewToken()
 	s, err := m.store.Rotate(ctx, old.ID, Rotation{
 		OldHash: old.TokenHash, NewHash: tok.Hash(), AAL: aal, AMR: append([]string{}, amr...),
-		Actor: actor, Now: now, Grace: RotateGrace,
+		Actor: actor, Now: now, AuthenticatedAt: at, Grace: RotateGrace,
 	})
 	if err != nil {
 		return "", nil, err
@@ -593,7 +627,7 @@ func (m *Manager) Revoke(ctx context.Context, token string) error {
 // is not a revoke reason.
 func (m *Manager) End(ctx context.Context, id string, reason Reason, actor string) (*Session, error) {
 	if !validRevokeReason(reason) {
-		return nil, Errorf(CodeInvalid, "reason %q is not one of logout, logout_all, admin, password_change, theft", reason)
+		return nil, Errorf(CodeInvalid, "reason %q is not one of logout, logout_all, admin, password_change, theft, idp_logout", reason)
 	}
 	if _, err := m.Session(ctx, id); err != nil {
 		return nil, err // unknown, or in the other namespace
@@ -612,7 +646,7 @@ func (m *Manager) End(ctx context.Context, id string, reason Reason, actor strin
 // returns how many it revoked.
 func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, actor string) (int, error) {
 	if !validRevokeReason(reason) {
-		return 0, Errorf(CodeInvalid, "reason %q is not one of logout, logout_all, admin, password_change, theft", reason)
+		return 0, Errorf(CodeInvalid, "reason %q is not one of logout, logout_all, admin, password_change, theft, idp_logout", reason)
 	}
 	if ReservedSubject(f.Subject) != m.reserved {
 		return 0, nil // no such subject here
@@ -626,6 +660,47 @@ func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, acto
 	for _, s := range ended {
 		if s.Status == StatusRevoked {
 			n++ // lapsed ones were recorded as expired, not revoked
+		}
+	}
+	return n, nil
+}
+
+// EndIdP revokes, with [ReasonIdPLogout] and actor [ActorIdP], every
+// session recorded active that the identity provider's session q
+// selects ([IdPSession.Matches]): the provider's back-channel logout.
+// Each session is ended by one store call, on every node, with its event.
+// It returns how many it revoked (sessions found past a deadline are
+// recorded as expired instead). It fails with [CodeInvalid] for a q that
+// selects nothing and with [CodeInternal] on a store that is not an
+// [IdPIndex].
+func (m *Manager) EndIdP(ctx context.Context, q IdPSession) (int, error) {
+	if q.Issuer == "" || q.Subject == "" && q.SID == "" {
+		return 0, Errorf(CodeInvalid, "an identity provider's logout names its issuer and a subject or a session")
+	}
+	idx, ok := m.store.(IdPIndex)
+	if !ok {
+		return 0, Errorf(CodeInternal, "this store cannot find sessions by identity provider")
+	}
+	found, err := idx.SessionsByIdP(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range found {
+		if !q.Matches(f.IdP) {
+			continue
+		}
+		s, changed, err := m.store.End(ctx, f.ID, Ending{Status: StatusRevoked, Reason: ReasonIdPLogout, Actor: ActorIdP, Now: m.clock.Now()})
+		if ErrorCode(err) == CodeSessionNotFound {
+			continue // purged meanwhile
+		} else if err != nil {
+			return n, err
+		}
+		if changed {
+			m.ended([]*Session{s})
+			if s.Status == StatusRevoked {
+				n++
+			}
 		}
 	}
 	return n, nil

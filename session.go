@@ -28,10 +28,13 @@ const (
 	ReasonPasswordChange  Reason = "password_change"
 	ReasonLimit           Reason = "limit"
 	ReasonTheft           Reason = "theft"
+	// ReasonIdPLogout: the identity provider that signed the session in
+	// ended its own session (OpenID Connect back-channel logout).
+	ReasonIdPLogout Reason = "idp_logout"
 )
 
 // RevokeReasons are the reasons a caller may give when revoking sessions.
-var RevokeReasons = []Reason{ReasonLogout, ReasonLogoutAll, ReasonAdmin, ReasonPasswordChange, ReasonTheft}
+var RevokeReasons = []Reason{ReasonLogout, ReasonLogoutAll, ReasonAdmin, ReasonPasswordChange, ReasonTheft, ReasonIdPLogout}
 
 // Session is one authenticated session of a subject. Its Policy is the
 // effective tier resolved when the session was created; later changes to
@@ -66,6 +69,9 @@ type Session struct {
 	IP        string          `json:"ip,omitempty"`
 	UserAgent string          `json:"user_agent,omitempty"`
 	Metadata  json.RawMessage `json:"metadata,omitempty"`
+	// IdP is the identity provider's account and session that signed the
+	// session in (OpenID Connect); zero for a session created otherwise.
+	IdP IdPSession `json:"-"`
 
 	Policy Tier `json:"-"`
 
@@ -74,6 +80,28 @@ type Session struct {
 	// during a step-up do not fail.
 	PrevTokenHash  TokenHash `json:"-"`
 	PrevValidUntil time.Time `json:"-"`
+}
+
+// IdPSession names an identity provider's session: the provider (its
+// issuer URL), the account it authenticated (its "sub") and, when the
+// provider names its sessions, the session ("sid"). A lapse session
+// signed in through the provider records it, so that the provider's
+// back-channel logout can end it ([Manager.EndIdP]).
+type IdPSession struct {
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	SID     string `json:"sid,omitempty"`
+}
+
+// IsZero reports whether i names no provider.
+func (i IdPSession) IsZero() bool { return i == IdPSession{} }
+
+// Matches reports whether s is one of the provider sessions i selects:
+// of i's issuer, and of i's subject and session id where i gives them.
+// An i with neither a subject nor a session id selects nothing.
+func (i IdPSession) Matches(s IdPSession) bool {
+	return i.Issuer != "" && s.Issuer == i.Issuer && (i.Subject != "" || i.SID != "") &&
+		(i.Subject == "" || s.Subject == i.Subject) && (i.SID == "" || s.SID == i.SID)
 }
 
 // Deadline returns the earlier of the idle and absolute deadlines.
@@ -177,6 +205,9 @@ func (s *Session) Rotate(r Rotation) []Event {
 	s.PrevTokenHash, s.PrevValidUntil = r.OldHash, r.Now.Add(r.Grace)
 	s.TokenHash, s.AAL, s.AMR = r.NewHash, r.AAL, r.AMR
 	s.AuthenticatedAt, s.LastActiveAt = r.Now, r.Now
+	if !r.AuthenticatedAt.IsZero() && r.AuthenticatedAt.Before(r.Now) {
+		s.AuthenticatedAt = r.AuthenticatedAt
+	}
 	s.ExpiresAt = r.Now.Add(s.Policy.AbsoluteTimeout)
 	s.IdleExpiresAt, s.WarnAt = s.slide(r.Now)
 	reason := Reason("reauthenticated")

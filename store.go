@@ -83,7 +83,8 @@ type Store interface {
 
 	// Rotate replaces the token of an active session and records a fresh
 	// authentication, all in one step: the session gets r.NewHash, AAL
-	// r.AAL and AMR r.AMR; it was authenticated and active at r.Now; both
+	// r.AAL and AMR r.AMR; it was active at r.Now and authenticated at r.Now
+	// (or at r.AuthenticatedAt, when that is earlier); both
 	// of its deadlines start afresh from r.Now under its recorded policy
 	// (reauthentication resets both timers); and the replaced token keeps
 	// verifying until r.Now+r.Grace. It records [EventSteppedUp] when the
@@ -126,6 +127,9 @@ type Rotation struct {
 	AMR     []string
 	Actor   string
 	Now     time.Time
+	// AuthenticatedAt is when the subject authenticated, when that was
+	// before Now (an identity provider's auth_time); zero means Now.
+	AuthenticatedAt time.Time
 	// Grace is how long the replaced token keeps verifying.
 	Grace time.Duration
 }
@@ -356,3 +360,34 @@ type Change struct {
 	// Reset says the feed is live: drop everything cached.
 	Reset bool
 }
+
+// IdPIndex is implemented by stores that can find sessions by the
+// identity provider's session that signed them in ([Session.IdP]), so
+// that the provider's back-channel logout ends them on every node
+// ([Manager.EndIdP]).
+type IdPIndex interface {
+	// SessionsByIdP returns the sessions recorded active that q matches
+	// ([IdPSession.Matches]: its issuer, and its subject and session id
+	// where q gives them), as recorded, in no particular order, at most
+	// 1000. A q with no issuer, or with neither a subject nor a session
+	// id, matches nothing. No match is an empty result, not an error.
+	SessionsByIdP(ctx context.Context, q IdPSession) ([]*Session, error)
+}
+
+// ReplayGuard is implemented by stores that remember single-use values
+// for every node that shares them: a value (the jti of an identity
+// provider's logout token, a challenge) is accepted once, whichever node
+// sees it and however many see it at once.
+type ReplayGuard interface {
+	// FirstUse records key as used until until and reports whether it was
+	// unused at now: of any number of calls with one key, on any number of
+	// nodes, exactly one returns true while until has not passed (a call
+	// whose now is at or past the until of the recorded use finds the key
+	// unused again). A store keeps a key at least until until and may
+	// forget it after. key is at most [MaxReplayKey] bytes; callers make
+	// keys unique to their purpose, such as "oidc-logout:" and a hash.
+	FirstUse(ctx context.Context, key string, until, now time.Time) (bool, error)
+}
+
+// MaxReplayKey is the longest key [ReplayGuard.FirstUse] takes.
+const MaxReplayKey = 128

@@ -74,6 +74,9 @@ type File struct {
 	// ForwardAuth configures lapse as the gateway of a reverse proxy; nil
 	// when the file has no forward_auth section.
 	ForwardAuth *ForwardAuth
+	// OIDC configures sign-in through an identity provider; nil when the
+	// file has no oidc section.
+	OIDC *OIDC
 }
 
 // FactorKeySize is the size of factor_key (an AES-256 key).
@@ -204,6 +207,7 @@ func Parse(name string, data []byte) (*File, error) {
 				p.errs = append(p.errs, &Error{File: name, Line: p.line(fe.Path), Key: fe.Path, Msg: fe.Message})
 			}
 		}
+		p.checkOIDC(f)
 		p.checkForwardAuth(f)
 	}
 	if len(p.errs) > 0 {
@@ -326,21 +330,34 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			if f.PropagationBound = p.duration(v, key); f.PropagationBound < 10*time.Millisecond || f.PropagationBound > time.Minute {
 				p.errorf(v, key, "must be between 10ms and 1m")
 			}
-		case "webhooks":
-			f.Webhooks = p.webhooks(v, key)
-		case "webhook_retry":
-			f.WebhookRetry = p.retry(v, key)
-		case "factor_key":
-			f.FactorKey = p.factorKey(v, key)
-		case "passkeys":
-			f.Passkeys = p.passkeys(v, key)
-		case "forward_auth":
-			f.ForwardAuth = p.forwardAuth(v, key)
 		default:
-			return p.securityKey(f, key, v)
+			return p.section(f, key, v)
 		}
 		return true
 	})
+}
+
+// section reads the top-level keys of file0 that hold a section of
+// their own, and the keys of docs/security.md; it reports false for a
+// key it does not know.
+func (p *parser) section(f *File, key string, v *yaml.Node) bool {
+	switch key {
+	case "webhooks":
+		f.Webhooks = p.webhooks(v, key)
+	case "webhook_retry":
+		f.WebhookRetry = p.retry(v, key)
+	case "factor_key":
+		f.FactorKey = p.factorKey(v, key)
+	case "passkeys":
+		f.Passkeys = p.passkeys(v, key)
+	case "forward_auth":
+		f.ForwardAuth = p.forwardAuth(v, key)
+	case "oidc":
+		f.OIDC = p.oidc(v, key)
+	default:
+		return p.securityKey(f, key, v)
+	}
+	return true
 }
 
 // securityKey reads the keys of docs/security.md, and reports whether

@@ -37,7 +37,7 @@ const maxScan = 2_000_000
 // endReasons orders the reasons of ended sessions in the charts.
 var endReasons = []lapse.Reason{
 	lapse.ReasonIdleTimeout, lapse.ReasonAbsoluteTimeout, lapse.ReasonLogout, lapse.ReasonLogoutAll,
-	lapse.ReasonAdmin, lapse.ReasonPasswordChange, lapse.ReasonLimit, lapse.ReasonTheft,
+	lapse.ReasonAdmin, lapse.ReasonPasswordChange, lapse.ReasonLimit, lapse.ReasonTheft, lapse.ReasonIdPLogout,
 }
 
 // activity is what the audit log says about a window: sessions created

@@ -3,7 +3,9 @@ package forwardauth
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/lapsehq/lapse"
 )
@@ -68,4 +70,26 @@ func (g *Gateway) secure(r *http.Request) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip == nil || !ip.IsLoopback()
+}
+
+// Requirement returns what the rule for the page at rd asks of a session
+// beyond its tier: the rule's require_aal and max_auth_age (zero for
+// none), for a step-up page that sends the browser to an identity
+// provider. rd is a path of the request's origin (the host the proxy
+// forwarded) or an absolute URL.
+func (g *Gateway) Requirement(r *http.Request, rd string) (aal int, maxAuthAge time.Duration) {
+	o := origin{host: firstItem(first(r.Header.Get("X-Forwarded-Host"), r.Host)), uri: rd}
+	if u, err := url.Parse(rd); err == nil && u.IsAbs() {
+		o.fromURL(rd)
+	}
+	if h, _, err := net.SplitHostPort(o.host); err == nil {
+		o.host = h
+	}
+	o.host = strings.ToLower(strings.TrimSuffix(strings.Trim(o.host, "[]"), "."))
+	p, ok := cleanPath(o.uri)
+	if !ok {
+		return 0, 0
+	}
+	rule := g.match(&origin{host: o.host, path: p})
+	return rule.RequireAAL, rule.MaxAuthAge
 }

@@ -39,6 +39,7 @@ type Store struct {
 
 	passkeys   map[string][]lapse.Passkey // by subject
 	challenges map[lapse.TokenHash]lapse.Challenge
+	used       map[string]time.Time // single-use keys, until when (ReplayGuard)
 }
 
 // record is a stored session and the WarnAt it was last warned for.
@@ -56,6 +57,8 @@ var (
 	_ lapse.Pinger        = (*Store)(nil)
 	_ lapse.SessionLister = (*Store)(nil)
 	_ lapse.EventRecorder = (*Store)(nil)
+	_ lapse.IdPIndex      = (*Store)(nil)
+	_ lapse.ReplayGuard   = (*Store)(nil)
 )
 
 // NewStore returns an empty store.
@@ -67,6 +70,7 @@ func NewStore() *Store {
 
 		passkeys:   map[string][]lapse.Passkey{},
 		challenges: map[lapse.TokenHash]lapse.Challenge{},
+		used:       map[string]time.Time{},
 	}
 }
 
@@ -409,4 +413,31 @@ func (st *Store) Purge(_ context.Context, before time.Time, limit int) (int, err
 		return old
 	})
 	return n, nil
+}
+
+// SessionsByIdP implements [lapse.IdPIndex].
+func (st *Store) SessionsByIdP(_ context.Context, q lapse.IdPSession) ([]*lapse.Session, error) {
+	if err := st.lock(); err != nil {
+		return nil, err
+	}
+	defer st.mu.Unlock()
+	return st.newest(1000, func(s *lapse.Session) bool {
+		return s.Status == lapse.StatusActive && q.Matches(s.IdP)
+	}), nil
+}
+
+// FirstUse implements [lapse.ReplayGuard].
+func (st *Store) FirstUse(_ context.Context, key string, until, now time.Time) (bool, error) {
+	if key == "" || len(key) > lapse.MaxReplayKey {
+		return false, lapse.Errorf(lapse.CodeInvalid, "a single-use key is 1 to %d bytes", lapse.MaxReplayKey)
+	}
+	if err := st.lock(); err != nil {
+		return false, err
+	}
+	defer st.mu.Unlock()
+	if used, ok := st.used[key]; ok && now.Before(used) {
+		return false, nil
+	}
+	st.used[key] = until
+	return true, nil
 }

@@ -15,7 +15,7 @@ const sessionColumns = `id, token_hash, subject, tenant, tier, aal, amr, status,
 	created_at, last_active_at, authenticated_at, idle_expires_at, expires_at, warn_at, ended_at,
 	ip, user_agent, metadata,
 	idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age, max_sessions, remind_after,
-	prev_token_hash, prev_valid_until`
+	prev_token_hash, prev_valid_until, idp_issuer, idp_subject, idp_sid`
 
 // activeAt is the condition that a session is active at the time $n.
 func activeAt(n int) string {
@@ -37,7 +37,7 @@ func scanSession(row pgx.Row) (*lapse.Session, error) {
 		&created, &active, &authed, &idle, &exp, &warn, &ended,
 		&s.IP, &s.UserAgent, &meta,
 		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA,
-		&prevHash, &prevUntil)
+		&prevHash, &prevUntil, &s.IdP.Issuer, &s.IdP.Subject, &s.IdP.SID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound()
 	} else if err != nil {
@@ -131,13 +131,14 @@ func endOldest(ctx context.Context, tx pgx.Tx, sess *lapse.Session, limit int) (
 
 func insertSession(ctx context.Context, tx pgx.Tx, s *lapse.Session) error {
 	_, err := tx.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, $10,$11,$12,$13,$14,$15,$16, $17,$18,$19, $20,$21,$22,$23,$24,$25,$26, NULL, 0)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, $10,$11,$12,$13,$14,$15,$16, $17,$18,$19, $20,$21,$22,$23,$24,$25,$26, NULL, 0, $27,$28,$29)`,
 		s.ID, s.TokenHash[:], s.Subject, s.Tenant, s.Tier, s.AAL, nonNil(s.AMR), s.Status, s.EndReason,
 		nanos(s.CreatedAt), nanos(s.LastActiveAt), nanos(s.AuthenticatedAt), nanos(s.IdleExpiresAt),
 		nanos(s.ExpiresAt), nanos(s.WarnAt), nanos(s.EndedAt),
 		s.IP, s.UserAgent, string(s.Metadata),
 		int64(s.Policy.IdleTimeout), int64(s.Policy.AbsoluteTimeout), int64(s.Policy.WarnBefore),
-		s.Policy.RequireAAL, int64(s.Policy.MaxAuthAge), s.Policy.MaxSessions, int64(s.Policy.RemindAfter))
+		s.Policy.RequireAAL, int64(s.Policy.MaxAuthAge), s.Policy.MaxSessions, int64(s.Policy.RemindAfter),
+		s.IdP.Issuer, s.IdP.Subject, s.IdP.SID)
 	return err
 }
 

@@ -40,6 +40,10 @@
 //
 //	lapse:id:<id>            "N:<nonce>"       the bucket of a session id
 //	lapse:tok:<hex hash>     "N:<id>:<nonce>"  bucket and id of a token hash
+//	lapse:idp:<hex hash>     set of session ids signed in through one
+//	                         identity provider account (hash of issuer, sub)
+//	lapse:idpsid:<hex hash>  ... or through one provider session (issuer, sid)
+//	lapse:once:<key>         the until of a single-use key ([Store.FirstUse])
 //
 // So SessionByToken is two reads: the index, then the session hash, which
 // must hold the hash as its token or as the token its last rotation
@@ -273,6 +277,7 @@ func (s *Store) tiersKey(b int) string              { return s.tag(b) + ":tiers"
 func (s *Store) outboxKey(b int) string             { return s.tag(b) + ":outbox" }
 func (s *Store) idKey(id string) string             { return s.prefix + ":id:" + id }
 func (s *Store) tokenKey(hexHash string) string     { return s.prefix + ":tok:" + hexHash }
+func (s *Store) onceKey(key string) string          { return s.prefix + ":once:" + key }
 func (s *Store) logKey(name string) string          { return "{" + s.prefix + ":log}:" + name }
 func (s *Store) channel() string                    { return s.prefix + ":changes" }
 

@@ -450,6 +450,25 @@ if cur == -1 or (cur >= 0 and cur < tonumber(ARGV[1])) then return redis.call('P
 return 0
 `
 
+// indexLua: KEYS an index set. ARGV member, ttl (ms). It adds member
+// and makes the set live at least ttl.
+const indexLua = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local cur = redis.call('PTTL', KEYS[1])
+if cur < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`
+
+// firstUseLua: KEYS a single-use key. ARGV until, now (as enc writes
+// them), ttl (ms). It answers 0 if the key holds an until after now,
+// else records until and answers 1.
+const firstUseLua = `
+local u = redis.call('GET', KEYS[1])
+if u and u > ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+`
+
 // logStateLua: KEYS head, cursor, dirty. ARGV full ('1': every bucket),
 // buckets. It returns the last sequence number, its hash, the dirty
 // hints as (bucket, value) pairs, and the relay cursor of each bucket to
@@ -560,6 +579,8 @@ var (
 	claimScript       = goredis.NewScript(claimLua)
 	releaseScript     = goredis.NewScript(releaseLua)
 	extendScript      = goredis.NewScript(extendLua)
+	indexScript       = goredis.NewScript(indexLua)
+	firstUseScript    = goredis.NewScript(firstUseLua)
 	logStateScript    = goredis.NewScript(logStateLua)
 	appendScript      = goredis.NewScript(appendLua)
 )

@@ -57,6 +57,7 @@ func fields(s *lapse.Session) ([]any, error) {
 		"policy", pol,
 		"prev_token", hashHex(s.PrevTokenHash), "prev_valid_until", enc(s.PrevValidUntil),
 		"warned_for", enc(time.Time{}),
+		"idp_issuer", s.IdP.Issuer, "idp_subject", s.IdP.Subject, "idp_sid", s.IdP.SID,
 	}, nil
 }
 
@@ -82,6 +83,7 @@ func decode(h map[string]string) (*lapse.Session, error) {
 		ID: h["id"], Subject: h["subject"], Tenant: h["tenant"], Tier: h["tier"],
 		Status: lapse.Status(h["status"]), EndReason: lapse.Reason(h["end_reason"]),
 		IP: h["ip"], UserAgent: h["user_agent"],
+		IdP: lapse.IdPSession{Issuer: h["idp_issuer"], Subject: h["idp_subject"], SID: h["idp_sid"]},
 	}
 	var errs []error
 	if _, err := hex.Decode(s.TokenHash[:], []byte(h["token"])); err != nil || len(h["token"]) != 2*len(s.TokenHash) {
@@ -207,6 +209,11 @@ func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*
 		return nil, conflict()
 	}
 
+	if err := s.indexIdP(ctx, sess, ms); err != nil {
+		releaseScript.Run(ctx, s.c, []string{idKey}, idVal)
+		releaseScript.Run(ctx, s.c, []string{tokKey}, tokVal)
+		return nil, err
+	}
 	f, err := fields(sess)
 	if err != nil {
 		return nil, &lapse.Error{Code: lapse.CodeInvalid, Message: "redis: session cannot be encoded", Err: err}
@@ -393,8 +400,10 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 	}
 	// The session now lives longer: so must its id index entry. Extending
 	// it first is harmless if the rotation then fails.
-	if err := extendScript.Run(ctx, s.c, []string{s.idKey(id)}, ttl).Err(); err != nil {
-		return nil, wrap(err)
+	for _, key := range append([]string{s.idKey(id)}, s.idpKeys(cur.IdP)...) {
+		if err := extendScript.Run(ctx, s.c, []string{key}, ttl).Err(); err != nil {
+			return nil, wrap(err)
+		}
 	}
 	amr, err := json.Marshal(nonNil(next.AMR))
 	if err != nil {

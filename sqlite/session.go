@@ -14,7 +14,7 @@ const sessionColumns = `id, token_hash, subject, tenant, tier, aal, amr, status,
 	created_at, last_active_at, authenticated_at, idle_expires_at, expires_at, warn_at, ended_at,
 	ip, user_agent, metadata,
 	idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age, max_sessions, remind_after,
-	prev_token_hash, prev_valid_until`
+	prev_token_hash, prev_valid_until, idp_issuer, idp_subject, idp_sid`
 
 // sessionSelect is sessionColumns and the sweep watermark, read in the
 // same statement so that scanSession sees a snapshot of both.
@@ -65,7 +65,7 @@ func scanSessionSwept(row scanner) (*lapse.Session, int64, error) {
 		&created, &active, &authed, &idle, &exp, &warn, &ended,
 		&s.IP, &s.UserAgent, &meta,
 		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA,
-		&prevHash, &prevUntil, &swept)
+		&prevHash, &prevUntil, &s.IdP.Issuer, &s.IdP.Subject, &s.IdP.SID, &swept)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, notFound()
 	} else if err != nil {
@@ -167,13 +167,14 @@ func insertSession(ctx context.Context, tx wtx, s *lapse.Session) error {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?, ?,?,?,?,?,?,?, NULL,0)`,
+		VALUES (?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?, ?,?,?,?,?,?,?, NULL,0, ?,?,?)`,
 		s.ID, s.TokenHash[:], s.Subject, s.Tenant, s.Tier, s.AAL, string(amr), s.Status, s.EndReason,
 		nanos(s.CreatedAt), nanos(s.LastActiveAt), nanos(s.AuthenticatedAt), nanos(s.IdleExpiresAt),
 		nanos(s.ExpiresAt), nanos(s.WarnAt), nanos(s.EndedAt),
 		s.IP, s.UserAgent, string(s.Metadata),
 		int64(s.Policy.IdleTimeout), int64(s.Policy.AbsoluteTimeout), int64(s.Policy.WarnBefore),
-		s.Policy.RequireAAL, int64(s.Policy.MaxAuthAge), s.Policy.MaxSessions, int64(s.Policy.RemindAfter))
+		s.Policy.RequireAAL, int64(s.Policy.MaxAuthAge), s.Policy.MaxSessions, int64(s.Policy.RemindAfter),
+		s.IdP.Issuer, s.IdP.Subject, s.IdP.SID)
 	return err
 }
 

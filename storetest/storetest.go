@@ -50,6 +50,8 @@ const (
 	FactorStore   Capability = "FactorStore"
 	SessionLister Capability = "SessionLister"
 	EventRecorder Capability = "EventRecorder"
+	IdPIndex      Capability = "IdPIndex"
+	ReplayGuard   Capability = "ReplayGuard"
 )
 
 // implements tells, for each capability, whether a store has it.
@@ -66,6 +68,8 @@ var implements = map[Capability]func(lapse.Store) bool{
 	FactorStore:   func(s lapse.Store) bool { _, ok := s.(lapse.FactorStore); return ok },
 	SessionLister: func(s lapse.Store) bool { _, ok := s.(lapse.SessionLister); return ok },
 	EventRecorder: func(s lapse.Store) bool { _, ok := s.(lapse.EventRecorder); return ok },
+	IdPIndex:      func(s lapse.Store) bool { _, ok := s.(lapse.IdPIndex); return ok },
+	ReplayGuard:   func(s lapse.Store) bool { _, ok := s.(lapse.ReplayGuard); return ok },
 }
 
 // Spec describes the store under test.
@@ -190,6 +194,7 @@ var cases = []testCase{
 	{name: "touch_in_warning_window_or_forced_records_extended", needs: []Capability{EventLog}, run: testTouchExtended},
 	{name: "rotate_replaces_token_resets_timers_and_keeps_grace", needs: []Capability{EventLog}, run: testRotate},
 	{name: "rotate_refuses_stale_token_and_ended_session", run: testRotateRefuses},
+	{name: "rotate_records_an_earlier_authentication_time", run: testRotateAuthenticatedAt},
 	{name: "expire_due_ends_lapsed_earliest_first_once", needs: []Capability{ExpiryIndex, EventLog}, run: testExpireDue},
 	{name: "expire_due_claims_each_session_once_under_concurrency", needs: []Capability{ExpiryIndex}, run: testExpireDueConcurrent},
 	{name: "expire_due_takes_sessions_sharing_a_deadline_once_each", needs: []Capability{ExpiryIndex}, run: testExpireDueTies},
@@ -215,6 +220,10 @@ var cases = []testCase{
 	{name: "change_feed_mark_follows_earlier_changes_and_only_its_own", needs: []Capability{ChangeFeed}, nodes: testFeedMark},
 	{name: "change_feed_returns_when_cancelled_or_the_service_goes_away", needs: []Capability{ChangeFeed}, nodes: testFeedLost},
 	{name: "event_without_a_session_is_recorded_chained_and_delivered", needs: []Capability{EventRecorder, EventLog}, run: testRecordEvent},
+	{name: "idp_index_finds_active_sessions_by_provider_subject_or_session", needs: []Capability{IdPIndex}, run: testIdPIndex},
+	{name: "first_use_is_once_per_key_until_it_expires", needs: []Capability{ReplayGuard}, run: testFirstUse},
+	{name: "first_use_is_once_under_concurrency", needs: []Capability{ReplayGuard}, run: testFirstUseConcurrent},
+	{name: "first_use_is_once_across_nodes", needs: []Capability{ReplayGuard, ChangeFeed}, nodes: testFirstUseNodes},
 }
 
 var ctx = context.Background()
@@ -256,6 +265,7 @@ func testRoundTrip(t *testing.T, st lapse.Store) {
 	s.AAL, s.AMR = 2, []string{"pwd", "otp"}
 	s.IP, s.UserAgent = "2001:db8::1", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
 	s.Metadata = json.RawMessage(`{"plan":"pro","n":1}`)
+	s.IdP = lapse.IdPSession{Issuer: "https://idp.example.com/realms/acme", Subject: "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", SID: "sid-1"}
 	s.Policy = lapse.Tier{IdleTimeout: 5 * time.Minute, AbsoluteTimeout: time.Hour, WarnBefore: time.Minute,
 		RequireAAL: 2, MaxAuthAge: 15 * time.Minute, MaxSessions: 3, RemindAfter: 8 * time.Hour}
 	mustCreate(t, st, s, 0)

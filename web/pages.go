@@ -276,6 +276,7 @@ var reasonText = map[string]string{
 	"password_change":  "Your password or your second factor was changed, so your sessions were ended.",
 	"theft":            "Your session was ended because it looked like it was being used from somewhere else. Sign in again; if this keeps happening, change your password.",
 	"limit":            "You signed in on more devices than allowed, so this, the oldest session, was ended.",
+	"idp_logout":       "You were signed out at your organisation's sign-in service (your identity provider), so your session here ended too.",
 	"revoked":          "Your session was ended.",
 	"signed_out":       "You are signed out.",
 }
@@ -289,6 +290,7 @@ type signedOutPage struct {
 // SignedOut returns the page the browser client and the middleware send
 // a user to when their session ends: it explains ?reason= (idle_timeout,
 // absolute_timeout, logout, logout_all, admin, password_change, theft,
+// idp_logout,
 // limit, revoked) in plain words and links to sign-in. It needs no
 // session.
 func (p *Pages) SignedOut() http.Handler {

@@ -67,11 +67,17 @@ type server struct {
 // start runs lapse serve on a free port and waits until it listens.
 func start(t *testing.T, dataDir, configYAML string, env ...string) *server {
 	t.Helper()
+	return startAt(t, "127.0.0.1:0", dataDir, configYAML, env...)
+}
+
+// startAt runs lapse serve listening on addr.
+func startAt(t *testing.T, addr, dataDir, configYAML string, env ...string) *server {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "lapse.yaml")
 	if err := os.WriteFile(cfg, []byte(configYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(lapseBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--config", cfg)
+	cmd := exec.Command(lapseBin, "serve", "--listen", addr, "--data-dir", dataDir, "--config", cfg)
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw

@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/config"
 	"github.com/lapsehq/lapse/forwardauth"
 	"github.com/lapsehq/lapse/httpapi"
+	"github.com/lapsehq/lapse/oidc"
 	"github.com/lapsehq/lapse/web"
 )
 
@@ -23,17 +25,17 @@ import (
 // gateway's cookie, passkeys among them), the step-up page (which offers
 // a passkey), the passkeys page (with a passkeys section) and the
 // signed-out page.
-func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events httpapi.Watcher, factors lapse.FactorService, keys lapse.PasskeyService, log *slog.Logger) error {
+func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events httpapi.Watcher, factors lapse.FactorService, keys lapse.PasskeyService, log *slog.Logger) (*forwardauth.Gateway, error) {
 	fa := cfg.ForwardAuth
 	if fa == nil {
-		return nil
+		return nil, nil
 	}
 	gc := fa.Config
 	gc.Manager, gc.Logger = m, log
 	if fa.ProxyKeyEnv != "" {
 		key := os.Getenv(fa.ProxyKeyEnv)
 		if len(key) < 32 {
-			return fmt.Errorf("%s: forward_auth.proxy_key_env: $%s must hold the proxy's key, at least 32 characters (make one with 'openssl rand -hex 32')", cfg.Path, fa.ProxyKeyEnv)
+			return nil, fmt.Errorf("%s: forward_auth.proxy_key_env: $%s must hold the proxy's key, at least 32 characters (make one with 'openssl rand -hex 32')", cfg.Path, fa.ProxyKeyEnv)
 		}
 		want := lapse.HashSecret(key)
 		gc.ProxyKey = func(k string) bool {
@@ -43,7 +45,7 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	}
 	g, err := forwardauth.New(gc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	g.Register(mux)
 
@@ -54,7 +56,7 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(), Logger: log, Events: events, SessionCookie: g.Cookie(),
 		Passkeys: keys, StepUp: g.StepUp})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sub := http.NewServeMux()
 	api.Register(sub)
@@ -72,7 +74,7 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 		StepUpURL: func(back string) string { return forwardauth.Prefix + "/stepup?" + url.Values{"rd": {back}}.Encode() },
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mux.Handle(forwardauth.Prefix+"/stepup", pages.StepUp())
 	if keys != nil {
@@ -80,5 +82,78 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	}
 	mux.Handle("GET "+forwardauth.Prefix+"/signed-out", pages.SignedOut())
 	mux.Handle(forwardauth.Prefix+"/", http.NotFoundHandler())
+	return g, nil
+}
+
+// mountOIDC adds sign-in through the identity provider of cfg's oidc
+// section to mux, if there is one, under oidc.Prefix (/.lapse/oidc/): on
+// the app's origin behind the gateway's proxy, or on lapse's own for an
+// app that calls lapse's API. g is the gateway, nil without one: its
+// rules tell the step-up what a page needs. Without a gateway, lapse's
+// signed-out page and the client's files are served under /.lapse/ too.
+func mountOIDC(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, g *forwardauth.Gateway, log *slog.Logger) error {
+	o := cfg.OIDC
+	if o == nil {
+		return nil
+	}
+	rc := o.Config
+	rc.Manager, rc.Logger = m, log
+	secret, err := oidcSecret(cfg)
+	if err != nil {
+		return err
+	}
+	rc.ClientSecret = secret
+	if g != nil {
+		rc.Requirement = g.Requirement
+	}
+	rp, err := oidc.New(rc)
+	if err != nil {
+		return err
+	}
+	rp.Register(mux)
+	if g != nil {
+		return nil
+	}
+	cookie := rc.Cookie
+	if cookie == "" {
+		cookie = oidc.DefaultCookie
+	}
+	pages, err := web.NewPages(web.Config{
+		Manager: m, SignInURL: oidc.Prefix + "/login", AssetsURL: forwardauth.Prefix + "/web", Logger: log,
+		Session: func(r *http.Request) (lapse.Session, bool) {
+			c, err := r.Cookie(cookie)
+			if err != nil {
+				return lapse.Session{}, false
+			}
+			s, err := m.Current(r.Context(), c.Value)
+			return s, err == nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET "+forwardauth.Prefix+"/signed-out", pages.SignedOut())
+	mux.Handle("GET "+forwardauth.Prefix+"/web/", http.StripPrefix(forwardauth.Prefix+"/web/", web.Assets()))
 	return nil
+}
+
+// oidcSecret reads the client secret from the environment variable or
+// the file the oidc section names.
+func oidcSecret(cfg *config.File) (string, error) {
+	o := cfg.OIDC
+	if o.SecretEnv != "" {
+		if s := os.Getenv(o.SecretEnv); s != "" {
+			return s, nil
+		}
+		return "", fmt.Errorf("%s: oidc.client_secret_env: $%s is empty; it must hold the client secret the identity provider gave lapse", cfg.Path, o.SecretEnv)
+	}
+	b, err := os.ReadFile(o.SecretFile)
+	if err != nil {
+		return "", fmt.Errorf("%s: oidc.client_secret_file: %v", cfg.Path, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s: oidc.client_secret_file: %s is empty", cfg.Path, o.SecretFile)
+	}
+	return s, nil
 }

@@ -47,37 +47,8 @@ func TestBrowserBehindNginx(t *testing.T) {
 	e := newGateway(t, proxytest.Nginx, filepath.Join("..", "..", "docs", "proxy", "nginx.conf"), browserConfig, true)
 	secret := e.enrolTOTP("alice")
 
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		c, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(c, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	wait := func(expr string, within time.Duration, what string) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for {
-			c, cancel := context.WithTimeout(ctx, 5*time.Second)
-			ok, err := chromedp.Run(c, chromedp.Evaluate[bool](expr))
-			cancel()
-			if err == nil && ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				loc, _ := chromedp.Run(ctx, chromedp.Location())
-				t.Fatalf("%s did not happen within %s (at %s)", what, within, loc)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	// enter focuses a field and types, as a person would, then Enter.
-	enter := func(selector, text string) {
-		t.Helper()
-		wait(fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return false; el.focus(); return document.activeElement === el })()`, selector), 5*time.Second, "focusing "+selector)
-		run("typing into "+selector, chromedp.KeyEvent(text))
-	}
+	b := tab{t, ctx}
+	run, wait, enter := b.run, b.wait, b.enter
 
 	// Signed out: the proxy sends the page to the app's sign-in.
 	run("opening the app", chromedp.Navigate(e.proxy.URL+"/app/home"))
@@ -144,6 +115,49 @@ func TestBrowserBehindNginx(t *testing.T) {
 		t.Fatalf("revoke: %d %s", r.status, r.raw)
 	}
 	wait(`location.pathname === '/.lapse/signed-out' && new URLSearchParams(location.search).get('reason') === 'admin'`, 10*time.Second, "the tab on the signed-out page after the revoke")
+}
+
+// tab drives a page of the headless Chromium of chromium(t).
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// run runs actions, failing the test after 20 s.
+func (b tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	c, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// wait waits until expr is true in the page, failing the test if it is
+// not within a guard against "never".
+func (b tab) wait(expr string, within time.Duration, what string) {
+	b.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+			b.t.Fatalf("%s did not happen within %s (at %s)", what, within, loc)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// enter focuses a field and types, as a person would.
+func (b tab) enter(selector, text string) {
+	b.t.Helper()
+	b.wait(fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return false; el.focus(); return document.activeElement === el })()`, selector), 5*time.Second, "focusing "+selector)
+	b.run("typing into "+selector, chromedp.KeyEvent(text))
 }
 
 func parseTime(t *testing.T, s string) time.Time {

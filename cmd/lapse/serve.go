@@ -128,7 +128,11 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	mux.Handle("/console/", ops)
-	if err := mountGateway(mux, cfg, m, events, factors, keys, log); err != nil {
+	g, err := mountGateway(mux, cfg, m, events, factors, keys, log)
+	if err != nil {
+		return err
+	}
+	if err := mountOIDC(mux, cfg, m, g, log); err != nil {
 		return err
 	}
 

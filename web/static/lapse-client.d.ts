@@ -10,6 +10,7 @@ export type Reason =
   | 'password_change'
   | 'limit'
   | 'theft'
+  | 'idp_logout'
   | 'revoked'
   | 'signed_out'
   | (string & {});
