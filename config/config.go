@@ -316,25 +316,35 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 			f.Policy.Tiers, f.Policy.Bounds = p.tiers(v, key)
 		case "tenants":
 			f.Policy.Tenants = p.tenants(v, key)
-		case "retention":
-			if s, ok := p.scalar(v, key, "a duration such as 720h, or -1s to keep ended sessions"); ok && strings.HasPrefix(s, "-") {
-				f.Retention = -1 // kept forever
-			} else if f.Retention = p.duration(v, key); f.Retention == 0 {
-				p.errorf(v, key, "must be positive, or negative (such as -1s) to keep ended sessions forever")
-			}
-		case "sweep_interval":
-			if f.SweepInterval = p.duration(v, key); f.SweepInterval < 10*time.Millisecond || f.SweepInterval > time.Minute {
-				p.errorf(v, key, "must be between 10ms and 1m")
-			}
-		case "propagation_bound":
-			if f.PropagationBound = p.duration(v, key); f.PropagationBound < 10*time.Millisecond || f.PropagationBound > time.Minute {
-				p.errorf(v, key, "must be between 10ms and 1m")
-			}
 		default:
-			return p.section(f, key, v)
+			return p.timing(f, key, v) || p.section(f, key, v)
 		}
 		return true
 	})
+}
+
+// timing reads the top-level keys that set how often and how long
+// background work runs, and reports whether key is one.
+func (p *parser) timing(f *File, key string, v *yaml.Node) bool {
+	switch key {
+	case "retention":
+		if s, ok := p.scalar(v, key, "a duration such as 720h, or -1s to keep ended sessions"); ok && strings.HasPrefix(s, "-") {
+			f.Retention = -1 // kept forever
+		} else if f.Retention = p.duration(v, key); f.Retention == 0 {
+			p.errorf(v, key, "must be positive, or negative (such as -1s) to keep ended sessions forever")
+		}
+	case "sweep_interval":
+		if f.SweepInterval = p.duration(v, key); f.SweepInterval < 10*time.Millisecond || f.SweepInterval > time.Minute {
+			p.errorf(v, key, "must be between 10ms and 1m")
+		}
+	case "propagation_bound":
+		if f.PropagationBound = p.duration(v, key); f.PropagationBound < 10*time.Millisecond || f.PropagationBound > time.Minute {
+			p.errorf(v, key, "must be between 10ms and 1m")
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // section reads the top-level keys of file0 that hold a section of
@@ -568,33 +578,7 @@ func (p *parser) webhooks(n *yaml.Node, path string) []Webhook {
 	var out []Webhook
 	names := map[string]bool{}
 	for i, item := range n.Content {
-		w := Webhook{Key: fmt.Sprintf("%s[%d]", path, i)}
-		p.fields(item, w.Key, func(key string, v *yaml.Node) bool {
-			kp := join(w.Key, key)
-			switch key {
-			case "name":
-				w.Name = p.str(v, kp)
-			case "url":
-				w.URL = lapse.SecretURL(p.str(v, kp))
-				if u, err := url.Parse(w.URL.Reveal()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					p.errorf(v, kp, "%q is not an http(s) URL", w.URL) // redacted
-				}
-			case "secret":
-				w.Secret = p.str(v, kp)
-			case "secret_env":
-				w.SecretEnv = p.str(v, kp)
-			case "events":
-				for _, t := range p.strs(v, kp) {
-					if !slices.Contains(EventTypes, lapse.EventType(t)) {
-						p.errorf(v, kp, "%q is not an event type", t)
-					}
-					w.Events = append(w.Events, lapse.EventType(t))
-				}
-			default:
-				return false
-			}
-			return true
-		})
+		w := p.webhook(item, fmt.Sprintf("%s[%d]", path, i))
 		switch {
 		case !validName(w.Name):
 			p.errorf(item, w.Key+".name", "is required: 1-64 letters, digits, '-' or '_'")
@@ -611,6 +595,38 @@ func (p *parser) webhooks(n *yaml.Node, path string) []Webhook {
 		out = append(out, w)
 	}
 	return out
+}
+
+// webhook reads one endpoint of the webhooks list, at key path key.
+func (p *parser) webhook(n *yaml.Node, key string) Webhook {
+	w := Webhook{Key: key}
+	p.fields(n, key, func(field string, v *yaml.Node) bool {
+		kp := join(key, field)
+		switch field {
+		case "name":
+			w.Name = p.str(v, kp)
+		case "url":
+			w.URL = lapse.SecretURL(p.str(v, kp))
+			if u, err := url.Parse(w.URL.Reveal()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.errorf(v, kp, "%q is not an http(s) URL", w.URL) // redacted
+			}
+		case "secret":
+			w.Secret = p.str(v, kp)
+		case "secret_env":
+			w.SecretEnv = p.str(v, kp)
+		case "events":
+			for _, t := range p.strs(v, kp) {
+				if !slices.Contains(EventTypes, lapse.EventType(t)) {
+					p.errorf(v, kp, "%q is not an event type", t)
+				}
+				w.Events = append(w.Events, lapse.EventType(t))
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	return w
 }
 
 func (p *parser) retry(n *yaml.Node, path string) Retry {

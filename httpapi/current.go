@@ -160,69 +160,99 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		s.sessionError(w, r, err)
 		return
 	}
-	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	e := &sse{s: s, w: w, r: r, rc: http.NewResponseController(w), tok: tok, id: id}
+	e.rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	send := func(name string, reason lapse.Reason, full *lapse.Session) bool {
-		b, _ := json.Marshal(streamEvent{Type: name, Reason: reason, Now: formatTime(s.m.Clock().Now()), Session: NewSession(full)})
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
-		return rc.Flush() == nil
-	}
 	// A session that ended between Current and Watch will send no
 	// further event: end the stream now rather than hold it open.
-	if !send("session", "", first) || first.Status != lapse.StatusActive {
+	if !e.send("session", "", first) || first.Status != lapse.StatusActive {
 		return
 	}
+	e.follow(events)
+}
+
+// sse is one open event stream of a session.
+type sse struct {
+	s   *Server
+	w   http.ResponseWriter
+	r   *http.Request
+	rc  *http.ResponseController
+	tok string // the token that opened it
+	id  string // the session's id
+	// graceOver fires when the grace of a token a step-up replaced ends.
+	graceOver <-chan time.Time
+}
+
+// send writes one event with the session as it stands, and reports
+// whether it reached the client.
+func (e *sse) send(name string, reason lapse.Reason, full *lapse.Session) bool {
+	b, _ := json.Marshal(streamEvent{Type: name, Reason: reason, Now: formatTime(e.s.m.Clock().Now()), Session: NewSession(full)})
+	fmt.Fprintf(e.w, "event: %s\ndata: %s\n\n", name, b)
+	return e.rc.Flush() == nil
+}
+
+// valid reports whether the token that opened the stream still opens
+// its session: the stream lives only as long as it does, checked at each
+// heartbeat and when a step-up's grace for it runs out.
+func (e *sse) valid() bool {
+	_, err := e.s.m.Current(e.r.Context(), e.tok)
+	return err == nil
+}
+
+// heartbeat writes a comment, so proxies keep the stream open and a dead
+// client is noticed, and reports whether it reached the client.
+func (e *sse) heartbeat() bool {
+	fmt.Fprint(e.w, ": heartbeat\n\n")
+	return e.rc.Flush() == nil
+}
+
+// follow sends the session's events as they come, and heartbeats, until
+// the session ends, the token dies, or the client or the feed goes away.
+func (e *sse) follow(events <-chan lapse.Event) {
 	beat := time.NewTicker(HeartbeatEvery)
 	defer beat.Stop()
-	// The stream lives only as long as the token that opened it: checked
-	// at each heartbeat and when a step-up's grace for it runs out.
-	var graceOver <-chan time.Time
-	valid := func() bool {
-		_, err := s.m.Current(r.Context(), tok)
-		return err == nil
-	}
 	for {
+		var more bool
 		select {
-		case <-r.Context().Done():
+		case <-e.r.Context().Done():
 			return
-		case <-graceOver:
-			if !valid() {
-				return
-			}
+		case <-e.graceOver:
+			more = e.valid()
 		case <-beat.C:
-			if !valid() {
-				return
-			}
-			fmt.Fprint(w, ": heartbeat\n\n")
-			if rc.Flush() != nil {
-				return
-			}
+			more = e.valid() && e.heartbeat()
 		case ev, open := <-events:
-			if !open {
-				return // the client reconnects and reads the session afresh
-			}
-			if ev.Type == lapse.EventCreated {
-				continue
-			}
-			full, err := s.m.Session(r.Context(), id)
-			if err != nil {
-				return
-			}
-			name := strings.TrimPrefix(string(ev.Type), "session.")
-			if !send(name, ev.Reason, full) || ev.Type == lapse.EventRevoked || ev.Type == lapse.EventExpired {
-				return
-			}
-			if ev.Type == lapse.EventRotated && full.TokenHash != lapse.HashSecret(tok) {
-				// The browser reconnects with its new cookie; this token
-				// dies when its grace does.
-				graceOver = time.After(full.PrevValidUntil.Sub(s.m.Clock().Now()) + 10*time.Millisecond)
-			}
+			// A closed watch: the client reconnects and reads the session afresh.
+			more = open && e.event(ev)
+		}
+		if !more {
+			return
 		}
 	}
+}
+
+// event sends ev with the session as it now stands, and reports whether
+// the stream goes on: it ends after revoked or expired.
+func (e *sse) event(ev lapse.Event) bool {
+	if ev.Type == lapse.EventCreated {
+		return true
+	}
+	full, err := e.s.m.Session(e.r.Context(), e.id)
+	if err != nil {
+		return false
+	}
+	name := strings.TrimPrefix(string(ev.Type), "session.")
+	if !e.send(name, ev.Reason, full) || ev.Type == lapse.EventRevoked || ev.Type == lapse.EventExpired {
+		return false
+	}
+	if ev.Type == lapse.EventRotated && full.TokenHash != lapse.HashSecret(e.tok) {
+		// The browser reconnects with its new cookie; this token dies
+		// when its grace does.
+		e.graceOver = time.After(full.PrevValidUntil.Sub(e.s.m.Clock().Now()) + 10*time.Millisecond)
+	}
+	return true
 }
 
 // takeStream takes a slot for a stream of tok's session and returns
