@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -15,22 +14,18 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/compliance"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
 // memStore is the embedded store, keeping a copy of every session it was
 // handed, to show what lapse stores.
 type memStore struct {
-	*sqlite.Store
+	*lapsetest.Store
 	mu      sync.Mutex
 	created []lapse.Session
 }
 
 func newMemStore(t *testing.T) *memStore {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := lapsetest.NewStore()
 	t.Cleanup(func() { st.Close() })
 	return &memStore{Store: st}
 }

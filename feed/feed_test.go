@@ -2,25 +2,18 @@ package feed_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/feed"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
 func TestSubscriberGetsItsSessionsEventsOnly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	m, _ := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: lapsetest.NewClock(time.Time{})})
+	m, _, st := lapsetest.NewManager(t, lapse.Config{})
 	_, old, _ := m.Create(ctx, lapse.CreateParams{Subject: "before"}) // history is not replayed
 	f := feed.New(st, 5*time.Millisecond)
 	done := make(chan struct{})

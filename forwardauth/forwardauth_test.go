@@ -15,7 +15,6 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/problem"
-	"github.com/lapsehq/lapse/sqlite/sqlitetest"
 )
 
 type fixture struct {
@@ -38,7 +37,7 @@ var testRules = []Rule{
 
 func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
-	m, clock := sqlitetest.Manager(t, nil)
+	m, clock, _ := lapsetest.NewManager(t, lapse.Config{})
 	cfg := Config{Manager: m, Rules: testRules}
 	if mod != nil {
 		mod(&cfg)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	pqtotp "github.com/pquerna/otp/totp"
+
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
 	"github.com/lapsehq/lapse/totp"
-	pqtotp "github.com/pquerna/otp/totp"
 )
 
 var ctx = context.Background()
@@ -31,22 +30,13 @@ type fixture struct {
 	t     *testing.T
 	m     *lapse.Manager
 	clock *lapsetest.Clock
-	store *sqlite.Store
+	store *lapsetest.Store
 	svc   *totp.Service
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock := lapsetest.NewClock(t0)
-	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clock, st := lapsetest.NewManager(t, lapse.Config{Clock: lapsetest.NewClock(t0)})
 	svc, err := totp.New(totp.Config{Manager: m, Key: key})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/forwardauth"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite/sqlitetest"
 	"github.com/lapsehq/lapse/totp"
 	"github.com/lapsehq/lapse/web"
 )
@@ -29,7 +28,7 @@ type stepUpFixture struct {
 
 func newStepUpFixture(t *testing.T) *stepUpFixture {
 	t.Helper()
-	m, clock := sqlitetest.Manager(t, nil)
+	m, clock, _ := lapsetest.NewManager(t, lapse.Config{})
 	svc, err := totp.New(totp.Config{Manager: m, Key: make([]byte, totp.KeySize)})
 	if err != nil {
 		t.Fatal(err)

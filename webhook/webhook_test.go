@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
 	"github.com/lapsehq/lapse/webhook"
 )
 
@@ -77,7 +75,7 @@ func (r *receiver) count() int {
 
 type fixture struct {
 	m     *lapse.Manager
-	store *sqlite.Store
+	store *lapsetest.Store
 	clock *lapsetest.Clock
 	d     *webhook.Dispatcher
 	rcv   *receiver
@@ -85,18 +83,9 @@ type fixture struct {
 }
 
 // newStore returns a store, a fake clock and a manager on them.
-func newStore(t *testing.T) (*sqlite.Store, *lapsetest.Clock, *lapse.Manager) {
+func newStore(t *testing.T) (*lapsetest.Store, *lapsetest.Clock, *lapse.Manager) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock := lapsetest.NewClock(time.Time{})
-	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clock, st := lapsetest.NewManager(t, lapse.Config{})
 	return st, clock, m
 }
 
@@ -203,13 +192,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 // taken by requests that do not answer, another endpoint still gets its
 // deliveries in the same round.
 func TestSlowEndpointDoesNotHoldUpOthers(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clock := lapsetest.NewClock(time.Time{})
-	m, _ := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
+	st, clock, m := newStore(t)
 	const n = 64
 	var (
 		fastGot  atomic.Int64

@@ -12,8 +12,8 @@ import (
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/config"
+	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/passkey/passkeytest"
-	"github.com/lapsehq/lapse/sqlite/sqlitetest"
 	"github.com/lapsehq/lapse/totp"
 )
 
@@ -37,7 +37,7 @@ func TestGatewayStepUpWithAPasskey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := sqlitetest.Manager(t, nil)
+	m, _, _ := lapsetest.NewManager(t, lapse.Config{})
 	factors, err := totp.New(totp.Config{Manager: m, Key: make([]byte, totp.KeySize)})
 	if err != nil {
 		t.Fatal(err)
