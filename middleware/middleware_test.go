@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/middleware"
 	"github.com/lapsehq/lapse/problem"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
 type fixture struct {
@@ -27,16 +25,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg middleware.Config) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock := lapsetest.NewClock(time.Time{})
-	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clock, _ := lapsetest.NewManager(t, lapse.Config{})
 	cfg.Manager = m
 	mw, err := middleware.New(cfg)
 	if err != nil {
@@ -528,7 +517,7 @@ func TestLocalPath(t *testing.T) {
 
 // flakyStore fails its first SessionByToken call, as a store hiccup would.
 type flakyStore struct {
-	*sqlite.Store
+	*lapsetest.Store
 	failed bool
 }
 
@@ -541,16 +530,10 @@ func (s *flakyStore) SessionByToken(ctx context.Context, h lapse.TokenHash) (*la
 }
 
 func TestOptionalPostUncheckedForCSRFGoesOnSignedOut(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := lapsetest.NewStore()
 	defer st.Close()
 	flaky := &flakyStore{Store: st, failed: true}
-	m, err := lapse.New(lapse.Config{Store: flaky, Policy: lapsetest.Policy(), Clock: lapsetest.NewClock(time.Time{}), CacheSize: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _, _ := lapsetest.NewManager(t, lapse.Config{Store: flaky, CacheSize: -1})
 	mw, err := middleware.New(middleware.Config{Manager: m})
 	if err != nil {
 		t.Fatal(err)

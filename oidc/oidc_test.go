@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,9 +17,9 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/oidc"
 	"github.com/lapsehq/lapse/oidc/oidctest"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
 // env is lapse's relying party on an app's origin (a test server that
@@ -29,7 +28,7 @@ import (
 type env struct {
 	t     testing.TB
 	m     *lapse.Manager
-	store *sqlite.Store
+	store *lapsetest.Store
 	op    *oidctest.Provider
 	app   *httptest.Server
 	rp    *oidc.RP
@@ -42,18 +41,11 @@ const otherApp = "https://other.app.example"
 
 func newEnv(t testing.TB, change ...func(*oidc.Config)) *env {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	p := &lapse.Policy{DefaultTier: "standard", Tiers: map[string]lapse.Tier{
 		"standard": {IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour, WarnBefore: time.Minute},
 	}}
-	m, err := lapse.New(lapse.Config{Store: st, Policy: p})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The real clock: the OP's tokens carry real times.
+	m, _, st := lapsetest.NewManager(t, lapse.Config{Policy: p, Clock: lapse.SystemClock{}})
 	e := &env{t: t, m: m, store: st}
 	mux := http.NewServeMux()
 	e.app = httptest.NewUnstartedServer(mux)
@@ -83,6 +75,7 @@ func newEnv(t testing.TB, change ...func(*oidc.Config)) *env {
 	for _, c := range change {
 		c(&cfg)
 	}
+	var err error
 	e.rp, err = oidc.New(cfg)
 	if err != nil {
 		t.Fatal(err)

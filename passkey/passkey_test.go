@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/passkey"
 	"github.com/lapsehq/lapse/passkey/passkeytest"
-	"github.com/lapsehq/lapse/sqlite"
 )
 
 var ctx = context.Background()
@@ -28,22 +26,13 @@ type fixture struct {
 	t     testing.TB
 	m     *lapse.Manager
 	clock *lapsetest.Clock
-	store *sqlite.Store
+	store *lapsetest.Store
 	svc   *passkey.Service
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock := lapsetest.NewClock(t0)
-	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clock, st := lapsetest.NewManager(t, lapse.Config{Clock: lapsetest.NewClock(t0)})
 	svc, err := passkey.New(passkey.Config{Manager: m, RPID: "example.com", RPName: "Example", Origins: []string{origin}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,14 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
-	"github.com/lapsehq/lapse/sqlite"
 	"github.com/lapsehq/lapse/web"
 )
 
@@ -33,17 +31,9 @@ type fixture struct {
 
 func newFixture(t *testing.T, layout *template.Template) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock := lapsetest.NewClock(time.Time{})
-	m, err := lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clock, _ := lapsetest.NewManager(t, lapse.Config{})
 	f := &fixture{m: m, clock: clock}
+	var err error
 	f.pages, err = web.NewPages(web.Config{
 		Manager: m,
 		Session: func(r *http.Request) (lapse.Session, bool) {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,29 +11,21 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/passkey"
-	"github.com/lapsehq/lapse/sqlite"
 	"github.com/lapsehq/lapse/web"
 )
 
 type passkeyFixture struct {
 	m       *lapse.Manager
 	clock   *lapsetest.Clock
-	store   *sqlite.Store
+	store   *lapsetest.Store
 	pages   *web.Pages
 	current *lapse.Session
 }
 
 func newPasskeyFixture(t *testing.T) *passkeyFixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lapse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f := &passkeyFixture{clock: lapsetest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)), store: st}
-	if f.m, err = lapse.New(lapse.Config{Store: st, Policy: lapsetest.Policy(), Clock: f.clock}); err != nil {
-		t.Fatal(err)
-	}
+	f := &passkeyFixture{}
+	f.m, f.clock, f.store = lapsetest.NewManager(t, lapse.Config{Clock: lapsetest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))})
 	svc, err := passkey.New(passkey.Config{Manager: f.m, RPID: "localhost", Origins: []string{"http://localhost:8090"}})
 	if err != nil {
 		t.Fatal(err)
