@@ -157,7 +157,7 @@ func TestProbeWatchServesMetricsAndPostsFailures(t *testing.T) {
 	}
 	want := `lapse_probe_check_status{check="cookie-attributes",status="fail"`
 	var metrics string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !strings.Contains(metrics, want); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !strings.Contains(metrics, want); time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
