@@ -23,6 +23,9 @@
 //     PostgreSQL that loadgen starts (initdb in a temporary directory, a
 //     free loopback port, fsync off; stopped at the end), following its
 //     LISTEN/NOTIFY change feed.
+//   - lapse-single: lapse with the SQLite store's group commit off
+//     (sqlite.Options.MaxBatch 1): every create its own transaction and
+//     fsync, the baseline of the creation figures.
 //   - lapse-nocache, lapse-redis-nocache, lapse-postgres-nocache: the
 //     same with the verify cache disabled (CacheSize -1), so every verify
 //     reads the store: the cost of a cache miss, which is also what a
@@ -108,12 +111,14 @@ const (
 type kind struct {
 	serve   string // the -serve argument: bare, lapse, lapse-redis or lapse-postgres
 	noCache bool   // CacheSize -1
+	single  bool   // SQLite with group commit off (MaxBatch 1)
 }
 
 var kinds = map[string]kind{
 	"bare":                   {serve: "bare"},
 	"lapse":                  {serve: "lapse"},
 	"lapse-nocache":          {serve: "lapse", noCache: true},
+	"lapse-single":           {serve: "lapse", single: true},
 	"lapse-redis":            {serve: "lapse-redis"},
 	"lapse-redis-nocache":    {serve: "lapse-redis", noCache: true},
 	"lapse-postgres":         {serve: "lapse-postgres"},
@@ -122,7 +127,7 @@ var kinds = map[string]kind{
 
 // kindOrder is the order of the servers in reports, whatever the order
 // of -servers.
-var kindOrder = []string{"bare", "lapse", "lapse-nocache", "lapse-redis", "lapse-redis-nocache", "lapse-postgres", "lapse-postgres-nocache"}
+var kindOrder = []string{"bare", "lapse", "lapse-nocache", "lapse-single", "lapse-redis", "lapse-redis-nocache", "lapse-postgres", "lapse-postgres-nocache"}
 
 type options struct {
 	duration, warmup, createDuration time.Duration
@@ -152,6 +157,7 @@ func main() {
 	flag.IntVar(&o.cacheSize, "cache-size", 0, "verify cache size of lapse and lapse-redis, as lapse.Config.CacheSize (0: the default; -1 disables it)")
 	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two nodes on a shared store over `N` sessions per phase, instead of throughput")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
+	flag.IntVar(&serverMaxBatch, "max-batch", 0, "internal: sqlite.Options.MaxBatch of a lapse server")
 	flag.StringVar(&o.url, "url", "", "measure the external lapse at this base `URL` instead of starting servers")
 	flag.StringVar(&o.key, "key", "", "API key of the external lapse (with -url)")
 	flag.Parse()
@@ -603,6 +609,9 @@ func (t *target) start(o options) error {
 	args := []string{"-serve", t.kind.serve}
 	if t.kind.serve != "bare" {
 		args = append(args, "-cache-size", strconv.Itoa(t.cacheSize))
+	}
+	if t.kind.single {
+		args = append(args, "-max-batch", "1")
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), keyEnv+"="+t.key)

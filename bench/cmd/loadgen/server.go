@@ -161,6 +161,9 @@ type node struct {
 // newNode starts a lapse node of kind "lapse" (SQLite in a temporary
 // directory), "lapse-redis" or "lapse-postgres" (the store at
 // $LOADGEN_STORE_URL), with key as its one API key.
+// serverMaxBatch is the -max-batch of a server process.
+var serverMaxBatch int
+
 func newNode(kind, key string, cacheSize int) (*node, error) {
 	if key == "" {
 		return nil, errors.New(keyEnv + " is not set")
@@ -187,7 +190,7 @@ func newNode(kind, key string, cacheSize int) (*node, error) {
 			return nil, err
 		}
 		undo = append(undo, func() { os.RemoveAll(dir) })
-		sq, err := sqlite.Open(filepath.Join(dir, "lapse.db"))
+		sq, err := sqlite.OpenOptions(filepath.Join(dir, "lapse.db"), sqlite.Options{MaxBatch: serverMaxBatch})
 		if err != nil {
 			return fail(err)
 		}
