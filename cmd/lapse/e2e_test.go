@@ -284,8 +284,8 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	s := start(t, dir, e2eConfig, "LAPSE_API_KEY="+testKey)
 	var (
 		mu       sync.Mutex
-		live     []string             // created, no revoke sent
-		revoked  []string             // revoke acknowledged
+		live     []string              // created, no revoke sent
+		revoked  []string              // revoke acknowledged
 		extended = map[string]string{} // token: idle_expires_at of the acknowledged extend
 		wg       sync.WaitGroup
 	)
