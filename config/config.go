@@ -382,16 +382,7 @@ func (p *parser) timing(f *File, key string, v *yaml.Node) bool {
 			p.errorf(v, key, "must be between 10ms and 1m")
 		}
 	case "cache_memory":
-		if s, ok := p.scalar(v, key, "a size such as 256MB or 1GiB"); ok {
-			n, err := ParseSize(s)
-			if err != nil {
-				p.errorf(v, key, "%v", err)
-			} else if n < minCacheMemory || n > maxCacheMemory {
-				p.errorf(v, key, "%s is out of range (1MiB to 1TiB)", s)
-			} else {
-				f.CacheMemory = n
-			}
-		}
+		f.CacheMemory = p.cacheMemory(v, key, f.CacheMemory)
 	case "propagation_bound":
 		if f.PropagationBound = p.duration(v, key); f.PropagationBound < 10*time.Millisecond || f.PropagationBound > time.Minute {
 			p.errorf(v, key, "must be between 10ms and 1m")
@@ -400,6 +391,24 @@ func (p *parser) timing(f *File, key string, v *yaml.Node) bool {
 		return false
 	}
 	return true
+}
+
+// cacheMemory reads cache_memory, or returns old after an error.
+func (p *parser) cacheMemory(v *yaml.Node, key string, old int64) int64 {
+	s, ok := p.scalar(v, key, "a size such as 256MB or 1GiB")
+	if !ok {
+		return old
+	}
+	n, err := ParseSize(s)
+	if err != nil {
+		p.errorf(v, key, "%v", err)
+		return old
+	}
+	if n < minCacheMemory || n > maxCacheMemory {
+		p.errorf(v, key, "%s is out of range (1MiB to 1TiB)", s)
+		return old
+	}
+	return n
 }
 
 // section reads the top-level keys of file0 that hold a section of
