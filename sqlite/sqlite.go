@@ -38,6 +38,8 @@ type Store struct {
 	w *sql.DB // the one writer
 	r *sql.DB // readers
 
+	byID, byToken *sql.Stmt // prepared on r
+
 	mu     sync.Mutex
 	stmts  map[string]*sql.Stmt // the writer's statements, parsed once
 	closed bool
@@ -116,7 +118,23 @@ func OpenOptions(path string, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.readStmts(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// readStmts prepares the reads of a verify that misses the cache.
+func (s *Store) readStmts() error {
+	var err error
+	if s.byID, err = s.r.Prepare(sessionByIDQuery); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if s.byToken, err = s.r.Prepare(sessionByTokenQuery); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
 }
 
 // migrate applies the embedded migrations newer than the database's
@@ -171,6 +189,11 @@ func (s *Store) Close() error {
 	s.closed = true
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
+	}
+	for _, st := range []*sql.Stmt{s.byID, s.byToken} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
 	s.mu.Unlock()
 	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
