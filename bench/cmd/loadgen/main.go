@@ -139,6 +139,8 @@ type options struct {
 	propagationStores                []string
 	profileDir                       string
 	url, key                         string
+	scale, scaleAt                   int
+	cacheMemory                      int64
 }
 
 func main() {
@@ -157,13 +159,16 @@ func main() {
 	flag.IntVar(&o.cacheSize, "cache-size", 0, "verify cache size of lapse and lapse-redis, as lapse.Config.CacheSize (0: the default; -1 disables it)")
 	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two nodes on a shared store over `N` sessions per phase, instead of throughput")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
+	flag.IntVar(&o.scale, "scale", 0, "create `N` sessions in one lapse server on SQLite and compare verify at -scale-at sessions and at N, instead of the comparison of servers")
+	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurement")
+	flag.Int64Var(&o.cacheMemory, "cache-memory", 0, "verify cache bound of lapse in `bytes`, as lapse.Config.CacheMemory (0: -cache-size applies); -scale uses config.DefaultCacheMemory when 0")
 	flag.IntVar(&serverMaxBatch, "max-batch", 0, "internal: sqlite.Options.MaxBatch of a lapse server")
 	flag.StringVar(&o.url, "url", "", "measure the external lapse at this base `URL` instead of starting servers")
 	flag.StringVar(&o.key, "key", "", "API key of the external lapse (with -url)")
 	flag.Parse()
 
 	if *serve != "" {
-		if err := runServer(*serve, o.cacheSize); err != nil {
+		if err := runServer(*serve, o.cacheSize, o.cacheMemory); err != nil {
 			fmt.Fprintf(os.Stderr, "loadgen server %s: %v\n", *serve, err)
 			os.Exit(1)
 		}
@@ -188,9 +193,12 @@ func main() {
 		os.Exit(130)
 	}()
 	var err error
-	if o.propagation > 0 {
+	switch {
+	case o.propagation > 0:
 		err = runPropagation(o)
-	} else {
+	case o.scale > 0:
+		err = runScale(o)
+	default:
 		err = run(o)
 	}
 	cleanup.run()
@@ -598,6 +606,7 @@ type target struct {
 
 	conns      []*client
 	verifyReqs [][]byte
+	cacheMemory int64
 }
 
 // start runs the target's server in a child process.
@@ -612,6 +621,9 @@ func (t *target) start(o options) error {
 	}
 	if t.kind.single {
 		args = append(args, "-max-batch", "1")
+	}
+	if t.cacheMemory > 0 {
+		args = append(args, "-cache-memory", strconv.FormatInt(t.cacheMemory, 10))
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), keyEnv+"="+t.key)
