@@ -604,8 +604,8 @@ type target struct {
 	key       string
 	srv       *child // nil for an external server
 
-	conns      []*client
-	verifyReqs [][]byte
+	conns       []*client
+	verifyReqs  [][]byte
 	cacheMemory int64
 }
 
