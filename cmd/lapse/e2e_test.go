@@ -50,6 +50,7 @@ const testKey = "lpk_test_key_that_is_long_enough_for_lapse_0123456789"
 // e2eConfig has a tier with second-scale timeouts.
 const e2eConfig = `
 default_tier: quick
+cache_memory: 64MiB
 tiers:
   quick:   {idle_timeout: 2s, absolute_timeout: 4s, warn_before: 1s}
   steady:  {idle_timeout: 3s, absolute_timeout: 8s, warn_before: 1s}
