@@ -1,6 +1,9 @@
 package lapse
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // cache keeps recently verified sessions by token hash so that a verify
 // of a known session reads no store. Entries are immutable snapshots,
@@ -12,9 +15,16 @@ import "sync"
 // touch use putIf with the epoch they saw before their store call). And
 // an ended session is final: no write, however late, replaces an ended
 // entry with an active one of the same session.
+//
+// It is bounded by a count of entries or by the memory they take (an
+// estimate, entrySize), split evenly between its shards. Past the bound
+// an insert evicts arbitrary entries of its shard until the new one
+// fits: the sessions evicted are read from the store at their next
+// verify, and cached again in place of others.
 type cache struct {
-	shards   [cacheShards]cacheShard
-	perShard int
+	shards        [cacheShards]cacheShard
+	perShard      int   // entries per shard; 0 when bounded by memory
+	perShardBytes int64 // estimated bytes per shard; 0 when bounded by count
 }
 
 const cacheShards = 256
@@ -23,14 +33,57 @@ type cacheShard struct {
 	mu    sync.RWMutex
 	epoch uint64
 	m     map[TokenHash]*Session
+	bytes int64 // the entrySize of the entries in m
 }
 
+// newCache returns a cache of at most size sessions.
 func newCache(size int) *cache {
 	c := &cache{perShard: max(1, size/cacheShards)}
 	for i := range c.shards {
 		c.shards[i].m = make(map[TokenHash]*Session)
 	}
 	return c
+}
+
+// newCacheBytes returns a cache whose entries take about bytes in all.
+func newCacheBytes(bytes int64) *cache {
+	c := &cache{perShardBytes: max(1, bytes/cacheShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[TokenHash]*Session)
+	}
+	return c
+}
+
+// entryOverhead is what an entry costs besides its session's strings and
+// slices: the Session struct and the map's slot (key, pointer and the
+// swiss table's control byte and spare capacity, about a quarter).
+const entryOverhead = int64(unsafe.Sizeof(Session{})) + (int64(unsafe.Sizeof(TokenHash{}))+8)*5/4
+
+// entrySize estimates the heap memory an entry of s takes: its struct,
+// its map slot, and the bytes its strings and slices point to, each
+// rounded up to a word as the allocator at least does. Strings a
+// session may share with others (its tier's name, status) are counted
+// too: the bound errs on the safe side.
+func entrySize(s *Session) int64 {
+	n := entryOverhead
+	str := func(v string) {
+		if v != "" {
+			n += int64((len(v) + 7) &^ 7)
+		}
+	}
+	for _, v := range [...]string{s.ID, s.Subject, s.Tenant, s.Tier, string(s.Status), string(s.EndReason),
+		s.IP, s.UserAgent, s.IdP.Issuer, s.IdP.Subject, s.IdP.SID} {
+		str(v)
+	}
+	n += int64((len(s.Metadata) + 7) &^ 7)
+	n += int64(cap(s.AMR)+cap(s.Policy.Profiles)) * int64(unsafe.Sizeof(""))
+	for _, v := range s.AMR {
+		str(v)
+	}
+	for _, v := range s.Policy.Profiles {
+		str(v)
+	}
+	return n
 }
 
 func (c *cache) shard(h TokenHash) *cacheShard { return &c.shards[h[0]] }
@@ -70,7 +123,7 @@ func (c *cache) forget(h TokenHash) {
 	sh := c.shard(h)
 	sh.mu.Lock()
 	sh.epoch++
-	delete(sh.m, h)
+	sh.remove(h)
 	sh.mu.Unlock()
 }
 
@@ -81,23 +134,43 @@ func (c *cache) clear() {
 		sh.mu.Lock()
 		sh.epoch++
 		clear(sh.m)
+		sh.bytes = 0
 		sh.mu.Unlock()
 	}
 }
 
-// insert adds s, evicting an arbitrary entry when the shard is full. It
-// keeps an ended entry rather than put an active state of the same
-// session over it: that state can only be older.
+// insert adds s, evicting arbitrary entries while the shard is past its
+// bound. It keeps an ended entry rather than put an active state of the
+// same session over it: that state can only be older.
 func (c *cache) insert(sh *cacheShard, h TokenHash, s *Session) {
 	old, ok := sh.m[h]
 	if ok && old.ID == s.ID && old.Status != StatusActive && s.Status == StatusActive {
 		return
 	}
-	if !ok && len(sh.m) >= c.perShard {
-		for k := range sh.m {
-			delete(sh.m, k)
+	sh.remove(h)
+	size := entrySize(s)
+	for k := range sh.m {
+		if !c.full(sh, size) {
 			break
 		}
+		sh.remove(k)
 	}
 	sh.m[h] = s
+	sh.bytes += size
+}
+
+// full reports whether sh has no room for an entry of size bytes.
+func (c *cache) full(sh *cacheShard, size int64) bool {
+	if c.perShardBytes > 0 {
+		return sh.bytes+size > c.perShardBytes
+	}
+	return len(sh.m) >= c.perShard
+}
+
+// remove drops the entry of h, if any.
+func (sh *cacheShard) remove(h TokenHash) {
+	if old, ok := sh.m[h]; ok {
+		sh.bytes -= entrySize(old)
+		delete(sh.m, h)
+	}
 }

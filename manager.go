@@ -19,9 +19,17 @@ type Config struct {
 	Policy *Policy
 	// Clock tells the time; nil means [SystemClock].
 	Clock Clock
-	// CacheSize bounds the verify cache, in sessions; 0 means 100,000 and
-	// a negative value disables the cache.
+	// CacheSize bounds the verify cache, in sessions; 0 means 100,000
+	// (unless CacheMemory is set) and a negative value disables the
+	// cache.
 	CacheSize int
+	// CacheMemory, when positive, bounds the verify cache by the memory
+	// its entries take instead of by a count: an estimate, in bytes, of
+	// each cached session's struct, strings and map slot (about 800
+	// bytes for a session with a short user agent). CacheSize must then
+	// be 0. Past the bound, caching a session evicts others at random;
+	// they are read from the store at their next verify.
+	CacheMemory int64
 	// Observer is told of verifications and ended sessions, for metrics;
 	// nil means nobody.
 	Observer Observer
@@ -103,6 +111,10 @@ func New(cfg Config) (*Manager, error) {
 		m.obs = nopObserver{}
 	}
 	switch {
+	case cfg.CacheMemory < 0 || cfg.CacheMemory > 0 && cfg.CacheSize != 0:
+		return nil, Errorf(CodeInvalid, "lapse.New: Config.CacheMemory must not be negative, and CacheSize must be 0 when it is set")
+	case cfg.CacheMemory > 0:
+		m.cache = newCacheBytes(cfg.CacheMemory)
 	case cfg.CacheSize == 0:
 		m.cache = newCache(100_000)
 	case cfg.CacheSize > 0:

@@ -390,3 +390,24 @@ func TestVerifyCacheHitDoesNotAllocate(t *testing.T) {
 		t.Errorf("Verify on a cache hit allocates %.1f times, want 0", allocs)
 	}
 }
+
+// TestNewCacheMemory: a cache bounded by memory serves verifies like one
+// bounded by count; a negative bound, or both bounds at once, is refused.
+func TestNewCacheMemory(t *testing.T) {
+	m, _, _ := lapsetest.NewManager(t, lapse.Config{CacheMemory: 1 << 20})
+	tok, _, err := m.Create(ctx, lapse.CreateParams{Subject: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a miss, then a hit
+		if _, err := m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{}); err != nil {
+			t.Fatalf("verify with a cache of 1 MiB: %v", err)
+		}
+	}
+	for _, cfg := range []lapse.Config{{CacheMemory: -1}, {CacheMemory: 1 << 20, CacheSize: 10}, {CacheMemory: 1 << 20, CacheSize: -1}} {
+		cfg.Store, cfg.Policy = lapsetest.NewStore(), lapsetest.Policy()
+		if _, err := lapse.New(cfg); lapse.ErrorCode(err) != lapse.CodeInvalid {
+			t.Errorf("New with CacheMemory %d and CacheSize %d: %v, want code %s", cfg.CacheMemory, cfg.CacheSize, err, lapse.CodeInvalid)
+		}
+	}
+}

@@ -60,6 +60,10 @@ type File struct {
 	// address it forwarded (X-Forwarded-For), for the sign-in throttle
 	// and the address of console sessions. Empty trusts no header.
 	TrustedProxies []netip.Prefix
+	// CacheMemory bounds the verify cache by the memory its sessions
+	// take, in bytes (lapse.Config.CacheMemory), given as cache_memory
+	// with a unit such as 256MB or 1GiB ([ParseSize]).
+	CacheMemory int64
 	// EventStreams caps the session event streams (GET
 	// /v1/session/events) this node holds open.
 	EventStreams StreamLimits
@@ -132,7 +136,46 @@ func Default() *File {
 	}
 	return &File{Listen: "127.0.0.1:8080", DataDir: "lapse-data", Store: "sqlite", Policy: p,
 		Retention: 30 * 24 * time.Hour, SweepInterval: 200 * time.Millisecond, PropagationBound: lapse.DefaultPropagationBound,
-		EventStreams: DefaultStreamLimits}
+		EventStreams: DefaultStreamLimits, CacheMemory: DefaultCacheMemory}
+}
+
+// DefaultCacheMemory is the verify cache's bound without cache_memory:
+// about 330,000 sessions of about 800 bytes (docs/architecture.md).
+const DefaultCacheMemory = 256 << 20
+
+// Bounds of cache_memory.
+const (
+	minCacheMemory = 1 << 20
+	maxCacheMemory = 1 << 40
+)
+
+// sizeUnits are the units ParseSize reads, by suffix.
+var sizeUnits = []struct {
+	suffix string
+	factor int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// ParseSize reads a size in bytes: a whole number followed by one of the
+// units B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers
+// of 1024), such as 256MB or 1GiB; a space may come between them, and a
+// number alone is bytes. It fails on anything else, a negative size or
+// one past 2^62 bytes.
+func ParseSize(s string) (int64, error) {
+	num, factor := strings.TrimSpace(s), int64(1)
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, factor = strings.TrimSpace(n), u.factor
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || num == "" || num[0] == '+' || n > (1<<62)/factor {
+		return 0, fmt.Errorf("%q is not a size such as 256MB or 1GiB", s)
+	}
+	return n * factor, nil
 }
 
 // DefaultPolicy is the policy used without a config file: a standard tier
@@ -324,7 +367,8 @@ func (p *parser) file0(f *File, n *yaml.Node) {
 }
 
 // timing reads the top-level keys that set how often and how long
-// background work runs, and reports whether key is one.
+// background work runs, and how much memory the verify cache takes, and
+// reports whether key is one.
 func (p *parser) timing(f *File, key string, v *yaml.Node) bool {
 	switch key {
 	case "retention":
@@ -337,6 +381,8 @@ func (p *parser) timing(f *File, key string, v *yaml.Node) bool {
 		if f.SweepInterval = p.duration(v, key); f.SweepInterval < 10*time.Millisecond || f.SweepInterval > time.Minute {
 			p.errorf(v, key, "must be between 10ms and 1m")
 		}
+	case "cache_memory":
+		f.CacheMemory = p.cacheMemory(v, key, f.CacheMemory)
 	case "propagation_bound":
 		if f.PropagationBound = p.duration(v, key); f.PropagationBound < 10*time.Millisecond || f.PropagationBound > time.Minute {
 			p.errorf(v, key, "must be between 10ms and 1m")
@@ -345,6 +391,24 @@ func (p *parser) timing(f *File, key string, v *yaml.Node) bool {
 		return false
 	}
 	return true
+}
+
+// cacheMemory reads cache_memory, or returns old after an error.
+func (p *parser) cacheMemory(v *yaml.Node, key string, old int64) int64 {
+	s, ok := p.scalar(v, key, "a size such as 256MB or 1GiB")
+	if !ok {
+		return old
+	}
+	n, err := ParseSize(s)
+	if err != nil {
+		p.errorf(v, key, "%v", err)
+		return old
+	}
+	if n < minCacheMemory || n > maxCacheMemory {
+		p.errorf(v, key, "%s is out of range (1MiB to 1TiB)", s)
+		return old
+	}
+	return n
 }
 
 // section reads the top-level keys of file0 that hold a section of

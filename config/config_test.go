@@ -150,3 +150,38 @@ func TestRetentionAndTenantsWithoutTiers(t *testing.T) {
 		t.Errorf("retention 0s: %v, want an error", err)
 	}
 }
+
+func TestCacheMemory(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"256MB", 256e6}, {"1GiB", 1 << 30}, {"512 MiB", 512 << 20}, {"2000000", 2e6}, {"1TiB", 1 << 40}} {
+		f, err := config.Parse("x.yaml", []byte("cache_memory: "+tc.in+"\n"))
+		if err != nil {
+			t.Errorf("cache_memory: %s: %v", tc.in, err)
+		} else if f.CacheMemory != tc.want {
+			t.Errorf("cache_memory: %s is %d bytes, want %d", tc.in, f.CacheMemory, tc.want)
+		}
+	}
+	if f, _ := config.Parse("x.yaml", nil); f.CacheMemory != config.DefaultCacheMemory {
+		t.Errorf("without cache_memory the bound is %d, want %d", f.CacheMemory, config.DefaultCacheMemory)
+	}
+	for _, bad := range []string{"lots", "-1MB", "12XB", "1KB", "2TiB", "MB", "1.5GB", "[1]"} {
+		_, err := config.Parse("x.yaml", []byte("listen: 127.0.0.1:1\ncache_memory: "+bad+"\n"))
+		if err == nil || !strings.HasPrefix(err.Error(), "x.yaml:2: cache_memory: ") {
+			t.Errorf("cache_memory: %s: error %v, want one naming x.yaml:2: cache_memory", bad, err)
+		}
+	}
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"256MB", "1GiB", "12", " 3 KB", "-1", "9223372036854775807TB", "B"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := config.ParseSize(s)
+		if err == nil && n < 0 {
+			t.Fatalf("ParseSize(%q) = %d, a negative size", s, n)
+		}
+	})
+}

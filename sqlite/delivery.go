@@ -32,13 +32,13 @@ func (s *Store) Cursor(ctx context.Context, endpoint string) (int64, bool, error
 // Enqueue implements [lapse.DeliveryQueue].
 func (s *Store) Enqueue(ctx context.Context, endpoint string, seqs []int64, cursor int64, now time.Time) error {
 	return s.inTx(ctx, func(tx wtx) error {
-		stmt, err := tx.stmt(ctx, `INSERT OR IGNORE INTO webhook_deliveries
+		stmt, err := tx.stmt(`INSERT OR IGNORE INTO webhook_deliveries
 			(endpoint, event_seq, status, attempts, next_at, updated_at) VALUES (?, ?, 'pending', 0, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		for _, seq := range seqs {
-			if _, err := stmt.ExecContext(ctx, endpoint, seq, nanos(now), nanos(now)); err != nil {
+			if _, err := stmt.ExecContext(tx.ctx, endpoint, seq, nanos(now), nanos(now)); err != nil {
 				return err
 			}
 		}

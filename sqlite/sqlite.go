@@ -4,7 +4,9 @@
 // Every change commits with synchronous=FULL, so a change that returned
 // survives a crash of the process or of the machine. One connection
 // writes, a small pool reads; SQLite serialises writers anyway, and one
-// writer avoids busy retries.
+// writer avoids busy retries. Concurrent changes commit together, many
+// transactions in one SQLite transaction and one fsync (group commit,
+// commit.go), each acknowledged only once that commit is durable.
 package sqlite
 
 import (
@@ -36,9 +38,28 @@ type Store struct {
 	w *sql.DB // the one writer
 	r *sql.DB // readers
 
+	byID, byToken *sql.Stmt // prepared on r
+
 	mu     sync.Mutex
 	stmts  map[string]*sql.Stmt // the writer's statements, parsed once
 	closed bool
+
+	// The group commit (commit.go): the write transactions waiting for a
+	// batch, and whether a caller is leading one.
+	gc       sync.Mutex
+	queue    []*txReq
+	leading  bool
+	maxBatch int
+}
+
+// Options tunes a [Store]. The zero value is what [Open] uses.
+type Options struct {
+	// MaxBatch is how many write transactions at most commit together,
+	// in one SQLite transaction and one fsync (group commit; each is
+	// still acknowledged only once that commit is durable). Zero means
+	// 256; 1 commits every transaction alone, as a store without group
+	// commit would.
+	MaxBatch int
 }
 
 var (
@@ -55,6 +76,17 @@ var (
 // schema up to date. The file and its directory are made readable by
 // their owner only.
 func Open(path string) (*Store, error) {
+	return OpenOptions(path, Options{})
+}
+
+// OpenOptions is [Open] with options.
+func OpenOptions(path string, o Options) (*Store, error) {
+	if o.MaxBatch < 0 {
+		return nil, fmt.Errorf("sqlite: MaxBatch %d is negative", o.MaxBatch)
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = defaultMaxBatch
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -81,12 +113,28 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{}}
+	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{}, maxBatch: o.MaxBatch}
 	if err := s.migrate(); err != nil {
 		s.Close()
 		return nil, err
 	}
+	if err := s.readStmts(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// readStmts prepares the reads of a verify that misses the cache.
+func (s *Store) readStmts() error {
+	var err error
+	if s.byID, err = s.r.Prepare(sessionByIDQuery); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if s.byToken, err = s.r.Prepare(sessionByTokenQuery); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
 }
 
 // migrate applies the embedded migrations newer than the database's
@@ -142,6 +190,11 @@ func (s *Store) Close() error {
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
+	for _, st := range []*sql.Stmt{s.byID, s.byToken} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
 	s.mu.Unlock()
 	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
@@ -171,10 +224,14 @@ func notFound() error {
 
 // wtx is a write transaction of inTx. Its statements are parsed once per
 // store and kept: the driver would otherwise parse each statement again
-// at every call, which is about half the CPU of a small write.
+// at every call, which is about half the CPU of a small write. They run
+// under ctx, the batch's context, whatever context their caller passes:
+// one caller's cancel must not interrupt a transaction that holds other
+// callers' writes (SQLite may roll back the whole of it).
 type wtx struct {
 	*sql.Tx
 	s   *Store
+	ctx context.Context
 	new map[string]*sql.Stmt // statements this transaction parsed for itself
 }
 
@@ -183,7 +240,8 @@ type wtx struct {
 // until it ends) and kept by inTx after it. Every query passed here must
 // be one of a bounded set: the store keeps each for its lifetime. The
 // statement closes with t; callers do not close it.
-func (t wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+func (t wtx) stmt(query string) (*sql.Stmt, error) {
+	ctx := t.ctx
 	if st, ok := t.new[query]; ok {
 		return st, nil
 	}
@@ -219,50 +277,31 @@ func (s *Store) keep(ctx context.Context, parsed map[string]*sql.Stmt) {
 	}
 }
 
-// ExecContext runs query in t.
-func (t wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := t.stmt(ctx, query)
+// ExecContext runs query in t, under t's context.
+func (t wtx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	return st.ExecContext(t.ctx, args...)
 }
 
-// QueryContext runs query in t.
-func (t wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := t.stmt(ctx, query)
+// QueryContext runs query in t, under t's context.
+func (t wtx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(ctx, args...)
+	return st.QueryContext(t.ctx, args...)
 }
 
-// QueryRowContext runs query in t.
-func (t wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := t.stmt(ctx, query)
+// QueryRowContext runs query in t, under t's context.
+func (t wtx) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
 	if err != nil {
-		return t.Tx.QueryRowContext(ctx, query, args...) // fails again, with the error
+		return t.Tx.QueryRowContext(t.ctx, query, args...) // fails again, with the error
 	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-// inTx runs fn in a write transaction and commits it.
-func (s *Store) inTx(ctx context.Context, fn func(tx wtx) error) error {
-	sqlTx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return wrap(err)
-	}
-	tx := wtx{sqlTx, s, map[string]*sql.Stmt{}}
-	defer func() {
-		if len(tx.new) > 0 {
-			s.keep(context.WithoutCancel(ctx), tx.new)
-		}
-	}()
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return wrap(err)
-	}
-	return wrap(tx.Commit())
+	return st.QueryRowContext(t.ctx, args...)
 }
 
 // Ping implements [lapse.Pinger]: it runs a query on the reader pool.

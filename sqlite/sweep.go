@@ -131,13 +131,13 @@ func (s *Store) WarnDue(ctx context.Context, now time.Time, limit int) ([]*lapse
 		if due, err = collect(rows); err != nil {
 			return err
 		}
-		stmt, err := tx.stmt(ctx, `UPDATE sessions SET warned_for = warn_at WHERE id = ?`)
+		stmt, err := tx.stmt(`UPDATE sessions SET warned_for = warn_at WHERE id = ?`)
 		if err != nil {
 			return err
 		}
 		events := make([]lapse.Event, 0, len(due))
 		for _, sess := range due {
-			if _, err := stmt.ExecContext(ctx, sess.ID); err != nil {
+			if _, err := stmt.ExecContext(tx.ctx, sess.ID); err != nil {
 				return err
 			}
 			events = append(events, lapse.NewEvent(lapse.EventExpiringSoon, sess, "", lapse.ActorSystem, now))

@@ -50,6 +50,7 @@ const testKey = "lpk_test_key_that_is_long_enough_for_lapse_0123456789"
 // e2eConfig has a tier with second-scale timeouts.
 const e2eConfig = `
 default_tier: quick
+cache_memory: 64MiB
 tiers:
   quick:   {idle_timeout: 2s, absolute_timeout: 4s, warn_before: 1s}
   steady:  {idle_timeout: 3s, absolute_timeout: 8s, warn_before: 1s}
@@ -274,24 +275,27 @@ func TestConfigErrorRefusesToStart(t *testing.T) {
 }
 
 // TestCrashKeepsAcknowledgedWrites kills lapse with SIGKILL in the middle
-// of creates and revokes, restarts it on the same data, and checks that
-// every acknowledged revoke still holds and every acknowledged live
-// session still verifies.
+// of creates, revokes and activity writes (extends), sent by 16 clients
+// at once so that the store commits them in groups, restarts it on the
+// same data, and checks that every acknowledged revoke still holds, every
+// acknowledged live session still verifies, and every acknowledged
+// extend's idle deadline is still there.
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, dir, e2eConfig, "LAPSE_API_KEY="+testKey)
 	var (
-		mu      sync.Mutex
-		live    []string // created, no revoke sent
-		revoked []string // revoke acknowledged
-		wg      sync.WaitGroup
+		mu       sync.Mutex
+		live     []string              // created, no revoke sent
+		revoked  []string              // revoke acknowledged
+		extended = map[string]string{} // token: idle_expires_at of the acknowledged extend
+		wg       sync.WaitGroup
 	)
 	stop := make(chan struct{})
 	client := &http.Client{Timeout: 5 * time.Second}
-	post := func(path string, body any) (int, map[string]any) {
+	post := func(path, key string, body any) (int, map[string]any) {
 		b, _ := json.Marshal(body)
 		req, _ := http.NewRequest("POST", s.url+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+testKey)
+		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0, nil
@@ -301,7 +305,35 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
-	for w := range 4 {
+	// one creates a session and then, by i, keeps it, revokes it or
+	// extends it, and records what was acknowledged.
+	one := func(w, i int) {
+		status, out := post("/v1/sessions", testKey, map[string]any{"subject": fmt.Sprintf("user%d", w), "tier": "durable"})
+		if status != 201 {
+			return // the crash came first: not acknowledged
+		}
+		tok := out["token"].(string)
+		switch i % 3 {
+		case 0:
+			mu.Lock()
+			live = append(live, tok)
+			mu.Unlock()
+		case 1:
+			if status, _ := post("/v1/sessions/revoke", testKey, map[string]any{"token": tok}); status == 204 {
+				mu.Lock()
+				revoked = append(revoked, tok)
+				mu.Unlock()
+			}
+		case 2:
+			if status, out := post("/v1/session/extend", tok, map[string]any{}); status == 200 {
+				sess, _ := out["session"].(map[string]any)
+				mu.Lock()
+				extended[tok], _ = sess["idle_expires_at"].(string)
+				mu.Unlock()
+			}
+		}
+	}
+	for w := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -311,22 +343,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 					return
 				default:
 				}
-				status, out := post("/v1/sessions", map[string]any{"subject": fmt.Sprintf("user%d", w), "tier": "durable"})
-				if status != 201 {
-					continue // the crash came first: not acknowledged
-				}
-				tok := out["token"].(string)
-				if i%2 == 0 {
-					mu.Lock()
-					live = append(live, tok)
-					mu.Unlock()
-					continue
-				}
-				if status, _ := post("/v1/sessions/revoke", map[string]any{"token": tok}); status == 204 {
-					mu.Lock()
-					revoked = append(revoked, tok)
-					mu.Unlock()
-				}
+				one(w, i)
 			}
 		}()
 	}
@@ -334,22 +351,19 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	// long a busy machine takes to get there.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		mu.Lock()
-		enough := len(live) >= 100 && len(revoked) >= 100
+		enough := len(live) >= 100 && len(revoked) >= 100 && len(extended) >= 100
 		mu.Unlock()
 		if enough {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("fewer than 100 creates and 100 revokes acknowledged in 60s")
+			t.Fatal("fewer than 100 creates, 100 revokes and 100 extends acknowledged in 60s")
 		}
 	}
 	s.kill(syscall.SIGKILL)
 	close(stop)
 	wg.Wait()
-	if len(live) < 10 || len(revoked) < 10 {
-		t.Fatalf("only %d live and %d revoked sessions acknowledged before the crash: too few to test", len(live), len(revoked))
-	}
-	t.Logf("acknowledged before SIGKILL: %d live sessions, %d revokes", len(live), len(revoked))
+	t.Logf("acknowledged before SIGKILL: %d live sessions, %d revokes, %d extends", len(live), len(revoked), len(extended))
 
 	s = start(t, dir, e2eConfig, "LAPSE_API_KEY="+testKey)
 	for _, tok := range revoked {
@@ -360,6 +374,19 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	for _, tok := range live {
 		if r := s.verify(t, tok); r.status != 200 {
 			t.Fatalf("an acknowledged session was lost in the crash: verify %d %s", r.status, r.raw)
+		}
+	}
+	for tok, idle := range extended {
+		want, err := time.Parse(time.RFC3339Nano, idle)
+		if err != nil {
+			t.Fatalf("extend reply's idle_expires_at %q: %v", idle, err)
+		}
+		r := s.verify(t, tok)
+		if r.status != 200 {
+			t.Fatalf("an extended session was lost in the crash: verify %d %s", r.status, r.raw)
+		}
+		if got := sessionTime(t, r, "idle_expires_at"); got.Before(want) {
+			t.Fatalf("an acknowledged extend was lost in the crash: idle_expires_at %s, the extend acknowledged %s", got, want)
 		}
 	}
 }

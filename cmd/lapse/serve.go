@@ -85,7 +85,8 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	defer store.Close()
 	clock := lapse.SystemClock{}
 	reg := metrics.New(store, clock, cfg.Policy.TierNames())
-	m, err := lapse.New(lapse.Config{Store: store, Policy: cfg.Policy, Clock: clock, Observer: reg, PropagationBound: cfg.PropagationBound})
+	m, err := lapse.New(lapse.Config{Store: store, Policy: cfg.Policy, Clock: clock, Observer: reg, PropagationBound: cfg.PropagationBound,
+		CacheMemory: cfg.CacheMemory})
 	if err != nil {
 		return err
 	}

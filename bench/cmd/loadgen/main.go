@@ -23,6 +23,9 @@
 //     PostgreSQL that loadgen starts (initdb in a temporary directory, a
 //     free loopback port, fsync off; stopped at the end), following its
 //     LISTEN/NOTIFY change feed.
+//   - lapse-single: lapse with the SQLite store's group commit off
+//     (sqlite.Options.MaxBatch 1): every create its own transaction and
+//     fsync, the baseline of the creation figures.
 //   - lapse-nocache, lapse-redis-nocache, lapse-postgres-nocache: the
 //     same with the verify cache disabled (CacheSize -1), so every verify
 //     reads the store: the cost of a cache miss, which is also what a
@@ -108,12 +111,14 @@ const (
 type kind struct {
 	serve   string // the -serve argument: bare, lapse, lapse-redis or lapse-postgres
 	noCache bool   // CacheSize -1
+	single  bool   // SQLite with group commit off (MaxBatch 1)
 }
 
 var kinds = map[string]kind{
 	"bare":                   {serve: "bare"},
 	"lapse":                  {serve: "lapse"},
 	"lapse-nocache":          {serve: "lapse", noCache: true},
+	"lapse-single":           {serve: "lapse", single: true},
 	"lapse-redis":            {serve: "lapse-redis"},
 	"lapse-redis-nocache":    {serve: "lapse-redis", noCache: true},
 	"lapse-postgres":         {serve: "lapse-postgres"},
@@ -122,7 +127,7 @@ var kinds = map[string]kind{
 
 // kindOrder is the order of the servers in reports, whatever the order
 // of -servers.
-var kindOrder = []string{"bare", "lapse", "lapse-nocache", "lapse-redis", "lapse-redis-nocache", "lapse-postgres", "lapse-postgres-nocache"}
+var kindOrder = []string{"bare", "lapse", "lapse-nocache", "lapse-single", "lapse-redis", "lapse-redis-nocache", "lapse-postgres", "lapse-postgres-nocache"}
 
 type options struct {
 	duration, warmup, createDuration time.Duration
@@ -134,6 +139,9 @@ type options struct {
 	propagationStores                []string
 	profileDir                       string
 	url, key                         string
+	scale, scaleAt                   int
+	scaleNoTouch                     bool
+	cacheMemory                      int64
 }
 
 func main() {
@@ -152,12 +160,17 @@ func main() {
 	flag.IntVar(&o.cacheSize, "cache-size", 0, "verify cache size of lapse and lapse-redis, as lapse.Config.CacheSize (0: the default; -1 disables it)")
 	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two nodes on a shared store over `N` sessions per phase, instead of throughput")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
+	flag.IntVar(&o.scale, "scale", 0, "create `N` sessions in one lapse server on SQLite and compare verify at -scale-at sessions and at N, instead of the comparison of servers")
+	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurement")
+	flag.BoolVar(&o.scaleNoTouch, "scale-no-touch", false, "with -scale, verify with \"touch\": false, so that no verify writes activity and the two sizes differ only by the cache and the store's size")
+	flag.Int64Var(&o.cacheMemory, "cache-memory", 0, "verify cache bound of lapse in `bytes`, as lapse.Config.CacheMemory (0: -cache-size applies); -scale uses config.DefaultCacheMemory when 0")
+	flag.IntVar(&serverMaxBatch, "max-batch", 0, "internal: sqlite.Options.MaxBatch of a lapse server")
 	flag.StringVar(&o.url, "url", "", "measure the external lapse at this base `URL` instead of starting servers")
 	flag.StringVar(&o.key, "key", "", "API key of the external lapse (with -url)")
 	flag.Parse()
 
 	if *serve != "" {
-		if err := runServer(*serve, o.cacheSize); err != nil {
+		if err := runServer(*serve, o.cacheSize, o.cacheMemory); err != nil {
 			fmt.Fprintf(os.Stderr, "loadgen server %s: %v\n", *serve, err)
 			os.Exit(1)
 		}
@@ -182,9 +195,12 @@ func main() {
 		os.Exit(130)
 	}()
 	var err error
-	if o.propagation > 0 {
+	switch {
+	case o.propagation > 0:
 		err = runPropagation(o)
-	} else {
+	case o.scale > 0:
+		err = runScale(o)
+	default:
 		err = run(o)
 	}
 	cleanup.run()
@@ -590,8 +606,9 @@ type target struct {
 	key       string
 	srv       *child // nil for an external server
 
-	conns      []*client
-	verifyReqs [][]byte
+	conns       []*client
+	verifyReqs  [][]byte
+	cacheMemory int64
 }
 
 // start runs the target's server in a child process.
@@ -603,6 +620,12 @@ func (t *target) start(o options) error {
 	args := []string{"-serve", t.kind.serve}
 	if t.kind.serve != "bare" {
 		args = append(args, "-cache-size", strconv.Itoa(t.cacheSize))
+	}
+	if t.kind.single {
+		args = append(args, "-max-batch", "1")
+	}
+	if t.cacheMemory > 0 {
+		args = append(args, "-cache-memory", strconv.FormatInt(t.cacheMemory, 10))
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), keyEnv+"="+t.key)

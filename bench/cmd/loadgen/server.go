@@ -44,7 +44,7 @@ const feedWait = 15 * time.Second
 // A server on a shared store with a cache prints its address only once
 // its change feed is live, so that every measured verify may use the
 // cache.
-func runServer(name string, cacheSize int) error {
+func runServer(name string, cacheSize int, cacheMemory int64) error {
 	signal.Ignore(os.Interrupt) // loadgen's ^C reaches us too; wait for our stdin to end
 	var (
 		handler http.Handler
@@ -55,7 +55,7 @@ func runServer(name string, cacheSize int) error {
 		handler = bareHandler()
 	case "lapse", "lapse-redis", "lapse-postgres":
 		var err error
-		if n, err = newNode(name, os.Getenv(keyEnv), cacheSize); err != nil {
+		if n, err = newNode(name, os.Getenv(keyEnv), cacheSize, cacheMemory); err != nil {
 			return err
 		}
 		defer n.close()
@@ -161,7 +161,10 @@ type node struct {
 // newNode starts a lapse node of kind "lapse" (SQLite in a temporary
 // directory), "lapse-redis" or "lapse-postgres" (the store at
 // $LOADGEN_STORE_URL), with key as its one API key.
-func newNode(kind, key string, cacheSize int) (*node, error) {
+// serverMaxBatch is the -max-batch of a server process.
+var serverMaxBatch int
+
+func newNode(kind, key string, cacheSize int, cacheMemory int64) (*node, error) {
 	if key == "" {
 		return nil, errors.New(keyEnv + " is not set")
 	}
@@ -182,12 +185,15 @@ func newNode(kind, key string, cacheSize int) (*node, error) {
 	}
 	switch kind {
 	case "lapse":
-		dir, err := os.MkdirTemp("", "lapse-loadgen-*")
-		if err != nil {
-			return nil, err
+		dir := os.Getenv(dataDirEnv) // kept for a restart
+		if dir == "" {
+			var err error
+			if dir, err = os.MkdirTemp("", "lapse-loadgen-*"); err != nil {
+				return nil, err
+			}
+			undo = append(undo, func() { os.RemoveAll(dir) })
 		}
-		undo = append(undo, func() { os.RemoveAll(dir) })
-		sq, err := sqlite.Open(filepath.Join(dir, "lapse.db"))
+		sq, err := sqlite.OpenOptions(filepath.Join(dir, "lapse.db"), sqlite.Options{MaxBatch: serverMaxBatch})
 		if err != nil {
 			return fail(err)
 		}
@@ -210,7 +216,7 @@ func newNode(kind, key string, cacheSize int) (*node, error) {
 	cfg := config.Default()
 	clock := lapse.SystemClock{}
 	reg := metrics.New(st, clock, cfg.Policy.TierNames())
-	m, err := lapse.New(lapse.Config{Store: st, Policy: cfg.Policy, Clock: clock, Observer: reg, CacheSize: cacheSize})
+	m, err := lapse.New(lapse.Config{Store: st, Policy: cfg.Policy, Clock: clock, Observer: reg, CacheSize: cacheSize, CacheMemory: cacheMemory})
 	if err != nil {
 		return fail(err)
 	}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/config"
+)
+
+// dataDirEnv names, for a lapse server on SQLite, a data directory that
+// outlives it (the -scale restart); unset, each server has a temporary
+// one.
+const dataDirEnv = "LOADGEN_DATA_DIR"
+
+// maxScale caps -scale.
+const maxScale = 5_000_000
+
+// runScale is loadgen -scale N: one lapse server on SQLite (the cache
+// bounded by -cache-memory, lapse serve's default 256MiB without it)
+// gets -scale-at sessions, verify is measured over all of them; then it
+// gets N in all, verify is measured again over all N; its resident
+// memory is read; and it is restarted on the same data, timed from the
+// start of the process to its first verify answered 200.
+//
+// Verify goes through the tokens in turn, so at N sessions most verifies
+// find a session last written more than a touch interval (a minute)
+// earlier and write its activity, as uniform traffic over N sessions
+// would; the sessions of the first measurement were just created and
+// do not. -scale-no-touch leaves the writes out of both.
+func runScale(o options) error {
+	if o.scaleAt < 1 || o.scaleAt >= o.scale || o.scale > maxScale {
+		return fmt.Errorf("-scale-at must be at least 1 and below -scale, and -scale at most %d", maxScale)
+	}
+	if o.cacheMemory == 0 {
+		o.cacheMemory = config.DefaultCacheMemory
+	}
+	dir, err := os.MkdirTemp("", "lapse-loadgen-scale-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv(dataDirEnv, dir)
+	defer os.Unsetenv(dataDirEnv)
+
+	t := &target{name: "lapse", kind: kinds["lapse"], key: lapse.NewAPIKey(), cacheMemory: o.cacheMemory}
+	if err := t.start(o); err != nil {
+		return err
+	}
+	defer t.stop()
+	t.dialAll(o.concurrency)
+	fmt.Printf("scale: one lapse server on SQLite, cache_memory %d MiB, %d connections, %d rounds of %v, warm-up %v\n",
+		o.cacheMemory>>20, o.concurrency, o.rounds, o.duration, o.warmup)
+	fmt.Printf("load average at start: %s\n", loadavg())
+
+	tokens, err := t.fill(nil, o.scaleAt, o.concurrency)
+	if err != nil {
+		return err
+	}
+	small := t.measureVerify(tokens, o)
+	if o.scaleNoTouch {
+		fmt.Println("(verify with \"touch\": false: no activity writes)")
+	}
+	fmt.Printf("verify at %d sessions: %.0f/s, p50 %s, p99 %s, errors %d; server RSS %s\n",
+		len(tokens), small.rate(), ms(small.pct(50)), ms(small.pct(99)), small.errors, rss(t))
+
+	if tokens, err = t.fill(tokens, o.scale, o.concurrency); err != nil {
+		return err
+	}
+	large := t.measureVerify(tokens, o)
+	fmt.Printf("verify at %d sessions: %.0f/s, p50 %s, p99 %s, errors %d; server RSS %s\n",
+		len(tokens), large.rate(), ms(large.pct(50)), ms(large.pct(99)), large.errors, rss(t))
+	fmt.Printf("RATIO verify throughput at %d / at %d sessions: %.2f; p99 ratio %.2f\n",
+		o.scale, o.scaleAt, large.rate()/small.rate(), float64(large.pct(99))/float64(small.pct(99)))
+
+	t.stop()
+	begin := time.Now()
+	if err := t.start(o); err != nil {
+		return err
+	}
+	ready, err := t.firstVerify(tokens[len(tokens)-1], begin)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("restart on %d sessions: ready to serve (first verify 200) %s after the process started; RSS %s\n",
+		len(tokens), ready.Round(time.Millisecond), rss(t))
+	fmt.Printf("load average at end: %s\n", loadavg())
+	return nil
+}
+
+// fill creates sessions until tokens holds n, in steps of 50,000 with
+// their rate printed, and returns tokens.
+func (t *target) fill(tokens []string, n, c int) ([]string, error) {
+	for len(tokens) < n {
+		step := min(50_000, n-len(tokens))
+		begin := time.Now()
+		toks, res, err := t.createSessions(step, c)
+		if err != nil {
+			return nil, err
+		}
+		tokens = append(tokens, toks...)
+		fmt.Printf("  created %d sessions (%.0f/s over HTTP in this step, p99 %s, load %s)\n",
+			len(tokens), float64(step)/time.Since(begin).Seconds(), ms(res.pct(99)), loadavg())
+	}
+	return tokens, nil
+}
+
+// measureVerify verifies every token in turn with o.concurrency
+// connections for o.rounds rounds of o.duration, after o.warmup, and
+// returns the rounds merged.
+func (t *target) measureVerify(tokens []string, o options) *result {
+	touch := ""
+	if o.scaleNoTouch {
+		touch = `,"touch":false`
+	}
+	t.verifyReqs = make([][]byte, len(tokens))
+	for i, tok := range tokens {
+		t.verifyReqs[i] = t.request("POST", "/v1/sessions/verify", `{"token":"`+tok+`"`+touch+`}`)
+	}
+	t.dialAll(o.concurrency)
+	if o.warmup > 0 {
+		t.round(o.warmup)
+	}
+	all := &result{}
+	for range o.rounds {
+		r := t.round(o.duration)
+		all.n += r.n
+		all.errors += r.errors
+		all.elapsed += r.elapsed
+		all.lat = append(all.lat, r.lat...)
+	}
+	return all
+}
+
+// firstVerify verifies tok until it is answered 200 and returns the time
+// since begin.
+func (t *target) firstVerify(tok string, begin time.Time) (time.Duration, error) {
+	cl := &client{addr: t.addr, tls: t.tls}
+	req := t.request("POST", "/v1/sessions/verify", `{"token":"`+tok+`"}`)
+	for guard := time.Now().Add(time.Minute); time.Now().Before(guard); time.Sleep(time.Millisecond) {
+		if status, _, err := cl.do(req, false); err == nil && status == http.StatusOK {
+			return time.Since(begin), nil
+		}
+	}
+	return 0, errors.New("the restarted server answered no verify with 200 in a minute")
+}
+
+// rss reads the server's resident memory, now and at its peak.
+func rss(t *target) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", t.srv.cmd.Process.Pid))
+	if err != nil {
+		return "unknown"
+	}
+	var now, peak string
+	for line := range bytes.Lines(b) {
+		k, v, _ := strings.Cut(string(line), ":")
+		switch k {
+		case "VmRSS":
+			now = strings.TrimSpace(v)
+		case "VmHWM":
+			peak = strings.TrimSpace(v)
+		}
+	}
+	return now + " (peak " + peak + ")"
+}

@@ -1,0 +1,127 @@
+package sqlite
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse"
+)
+
+// holdWriter starts a write transaction that waits for release, so that
+// the transactions sent after it queue, and waits until n of them are
+// queued: released, they commit as one batch.
+func holdWriter(t *testing.T, st *Store) (queued func(n int), release func()) {
+	t.Helper()
+	hold, held := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- st.inTx(ctx, func(wtx) error {
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	queued = func(n int) {
+		t.Helper()
+		for guard := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			st.gc.Lock()
+			q := len(st.queue)
+			st.gc.Unlock()
+			if q >= n {
+				return
+			}
+			if time.Now().After(guard) {
+				t.Fatalf("only %d of %d transactions queued in 10 s", q, n)
+			}
+		}
+	}
+	release = func() {
+		close(hold)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return queued, release
+}
+
+// TestGroupCommitFailureStaysItsOwn: in one batch of creates, those that
+// fail (an id that exists already) get their error and leave nothing
+// behind, and every other create of the batch is committed.
+func TestGroupCommitFailureStaysItsOwn(t *testing.T) {
+	st := openTest(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	taken := session("alice", at)
+	if _, err := st.Create(ctx, taken, 0); err != nil {
+		t.Fatal(err)
+	}
+	queued, release := holdWriter(t, st)
+
+	const n = 12
+	sessions := make([]*lapse.Session, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		sessions[i] = session("bob", at)
+		if i%4 == 1 {
+			sessions[i].ID = taken.ID // refused: the id exists
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = st.Create(ctx, sessions[i], 0)
+		}()
+	}
+	queued(n)
+	release()
+	wg.Wait()
+
+	for i, sess := range sessions {
+		got, err := st.SessionByToken(ctx, sess.TokenHash)
+		if i%4 == 1 {
+			if lapse.ErrorCode(errs[i]) != lapse.CodeConflict {
+				t.Errorf("create %d with a taken id: error %v, want code %s", i, errs[i], lapse.CodeConflict)
+			}
+			if lapse.ErrorCode(err) != lapse.CodeSessionNotFound {
+				t.Errorf("create %d failed but its token finds a session (%v, %v)", i, got, err)
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("create %d in the same batch as a failed one: %v, want it committed", i, errs[i])
+		} else if err != nil || got.ID != sess.ID {
+			t.Errorf("create %d acknowledged but not found: %v", i, err)
+		}
+	}
+	var events int
+	if err := st.r.QueryRow(`SELECT count(*) FROM events WHERE type = 'session.created'`).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + n - n/4; events != want {
+		t.Errorf("%d session.created events, want %d (one per committed create)", events, want)
+	}
+}
+
+// TestOpenOptions: a store with MaxBatch 1 (every transaction committed
+// alone) writes and refuses as the default one does; a negative MaxBatch
+// is refused.
+func TestOpenOptions(t *testing.T) {
+	st, err := OpenOptions(t.TempDir()+"/lapse.db", Options{MaxBatch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, b := session("alice", at), session("alice", at)
+	b.ID = a.ID
+	if _, err := st.Create(ctx, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Create(ctx, b, 0); lapse.ErrorCode(err) != lapse.CodeConflict {
+		t.Fatalf("second create with the same id: %v, want code %s", err, lapse.CodeConflict)
+	}
+	if _, err := OpenOptions(t.TempDir()+"/x.db", Options{MaxBatch: -1}); err == nil {
+		t.Error("MaxBatch -1 accepted")
+	}
+}
