@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 )
 
 // Group commit.
@@ -157,7 +158,7 @@ func savepoint(tx wtx, fn func(wtx) error) (fnErr, txErr error) {
 	if _, err := tx.ExecContext(tx.ctx, `SAVEPOINT batch_item`); err != nil {
 		return nil, err
 	}
-	if fnErr = fn(tx); fnErr != nil {
+	if fnErr = runGuarded(tx, fn); fnErr != nil {
 		if _, err := tx.ExecContext(tx.ctx, `ROLLBACK TO batch_item`); err != nil {
 			return nil, errors.Join(fnErr, err)
 		}
@@ -166,4 +167,16 @@ func savepoint(tx wtx, fn func(wtx) error) (fnErr, txErr error) {
 		return nil, err
 	}
 	return wrap(fnErr), nil
+}
+
+// runGuarded runs fn and turns a panic into its error: the panic of one
+// caller's write must not leave the lead held and every later write
+// waiting for it.
+func runGuarded(tx wtx, fn func(wtx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlite: a write panicked: %v", p)
+		}
+	}()
+	return fn(tx)
 }

@@ -125,3 +125,26 @@ func TestOpenOptions(t *testing.T) {
 		t.Error("MaxBatch -1 accepted")
 	}
 }
+
+// TestPanickingWriteFailsAlone: a write that panics gets an error, its
+// writes are rolled back, and the store goes on taking writes.
+func TestPanickingWriteFailsAlone(t *testing.T) {
+	st := openTest(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := session("alice", at)
+	err := st.inTx(ctx, func(tx wtx) error {
+		if _, err := tx.ExecContext(tx.ctx, `DELETE FROM sessions`); err != nil {
+			return err
+		}
+		panic("a bug in a write")
+	})
+	if err == nil {
+		t.Fatal("a panicking write returned no error")
+	}
+	if _, err := st.Create(ctx, s, 0); err != nil {
+		t.Fatalf("Create after a panicking write: %v", err)
+	}
+	if _, err := st.Session(ctx, s.ID); err != nil {
+		t.Fatalf("the session created after the panic: %v", err)
+	}
+}
