@@ -71,6 +71,8 @@ var statuses = map[lapse.Code]int{
 	lapse.CodeChallengeInvalid:       http.StatusForbidden,
 	lapse.CodePasskeyRejected:        http.StatusForbidden,
 	lapse.CodeSignCountRegressed:     http.StatusForbidden,
+	lapse.CodeDeviceUnbound:          http.StatusUnauthorized,
+	lapse.CodeDeviceProofRequired:    http.StatusUnauthorized,
 	CodeMalformedJSON:                http.StatusBadRequest,
 	CodeUnknownField:                 http.StatusBadRequest,
 	CodeBodyTooLarge:                 http.StatusBadRequest,
