@@ -71,6 +71,9 @@ const (
 	// CodeDeviceProofRequired: the session is bound and the request has
 	// no valid bound cookie; the browser must refresh it with a proof.
 	CodeDeviceProofRequired Code = "device_proof_required"
+	// CodeDeviceProofInvalid: a Secure-Session-Response that is not a
+	// well-formed dbsc+jwt signed with ES256 or RS256 by the expected key.
+	CodeDeviceProofInvalid Code = "device_proof_invalid"
 
 	// ReasonBoundCookieMissing and ReasonOtherKey are the reasons of an
 	// [EventTheftSuspected].

@@ -73,6 +73,7 @@ var statuses = map[lapse.Code]int{
 	lapse.CodeSignCountRegressed:     http.StatusForbidden,
 	lapse.CodeDeviceUnbound:          http.StatusUnauthorized,
 	lapse.CodeDeviceProofRequired:    http.StatusUnauthorized,
+	lapse.CodeDeviceProofInvalid:     http.StatusForbidden,
 	CodeMalformedJSON:                http.StatusBadRequest,
 	CodeUnknownField:                 http.StatusBadRequest,
 	CodeBodyTooLarge:                 http.StatusBadRequest,
