@@ -163,7 +163,7 @@ func (b *Binder) register(w http.ResponseWriter, r *http.Request) {
 // proof by the registered key over it, a fresh bound cookie. A session
 // that ended (or was never bound) is told not to continue.
 func (b *Binder) refresh(w http.ResponseWriter, r *http.Request) {
-	id, ok := ParseSFString(r.Header.Get(HeaderSessionID))
+	id, ok := ParseSessionID(r.Header.Get(HeaderSessionID))
 	if !ok {
 		b.fail(w, r, lapse.Errorf(lapse.CodeInvalid, "%s must name the session", HeaderSessionID))
 		return

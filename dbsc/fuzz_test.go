@@ -31,37 +31,37 @@ func FuzzParseProof(f *testing.F) {
 	})
 }
 
-// FuzzParseSFString: the session id header parser never panics, and
+// FuzzParseSessionID: the session id header parser never panics, and
 // what it returns is printable ASCII within the cap.
-func FuzzParseSFString(f *testing.F) {
+func FuzzParseSessionID(f *testing.F) {
 	for _, s := range []string{`"ses_1"`, `"a\"b";x=1`, `"`, `"\q"`, ` "x" `, `"x"y`, `"` + strings.Repeat("a", 200) + `"`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		s, ok := dbsc.ParseSFString(v)
+		s, ok := dbsc.ParseSessionID(v)
 		if !ok {
 			return
 		}
 		if len(s) > dbsc.MaxSessionIDLen {
-			t.Errorf("ParseSFString(%q) = %d bytes, over the cap", v, len(s))
+			t.Errorf("ParseSessionID(%q) = %d bytes, over the cap", v, len(s))
 		}
 		for i := 0; i < len(s); i++ {
 			if s[i] < 0x20 || s[i] > 0x7e {
-				t.Errorf("ParseSFString(%q) = %q, not printable", v, s)
+				t.Errorf("ParseSessionID(%q) = %q, not printable", v, s)
 			}
 		}
 	})
 }
 
-func TestParseSFString(t *testing.T) {
-	for in, want := range map[string]string{`"ses_1"`: "ses_1", `"a\"b";x=1`: `a"b`, ` "x" `: "x"} {
-		if got, ok := dbsc.ParseSFString(in); !ok || got != want {
-			t.Errorf("ParseSFString(%q) = %q, %v; want %q", in, got, ok, want)
+func TestParseSessionID(t *testing.T) {
+	for in, want := range map[string]string{`"ses_1"`: "ses_1", `"a\"b";x=1`: `a"b`, ` "x" `: "x", "ses_AQNP4wISUuL9I92Mxtxe8A": "ses_AQNP4wISUuL9I92Mxtxe8A"} {
+		if got, ok := dbsc.ParseSessionID(in); !ok || got != want {
+			t.Errorf("ParseSessionID(%q) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
-	for _, in := range []string{``, `"`, `x`, `"\q"`, `"x"y`, "\"\x01\""} {
-		if got, ok := dbsc.ParseSFString(in); ok {
-			t.Errorf("ParseSFString(%q) = %q, want refused", in, got)
+	for _, in := range []string{``, `"`, `x y`, `"\q"`, `"x"y`, "\"\x01\"", "ses;1"} {
+		if got, ok := dbsc.ParseSessionID(in); ok {
+			t.Errorf("ParseSessionID(%q) = %q, want refused", in, got)
 		}
 	}
 }

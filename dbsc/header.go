@@ -29,12 +29,32 @@ func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// ParseSFString parses a header value that is one structured-field string
-// (RFC 9651 §3.3.3), optionally with parameters after it (which are
-// ignored), such as Sec-Secure-Session-Id: "ses_1". It returns false for
-// anything else, and for a string longer than [MaxSessionIDLen].
-func ParseSFString(v string) (string, bool) {
-	v = strings.TrimLeft(v, " ")
+// ParseSessionID parses the Sec-Secure-Session-Id header: a
+// structured-field string (RFC 9651 §3.3.3), optionally with parameters
+// after it (ignored), or the bare identifier, as Chromium sends it. It
+// returns false for anything else, and for an identifier longer than
+// [MaxSessionIDLen].
+func ParseSessionID(v string) (string, bool) {
+	v = strings.Trim(v, " ")
+	if v != "" && v[0] != '"' {
+		return v, len(v) <= MaxSessionIDLen && bare(v)
+	}
+	return parseSFString(v)
+}
+
+// bare reports whether v is made only of the characters of lapse's
+// identifiers and base64url, which need no quoting.
+func bare(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.~:", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func parseSFString(v string) (string, bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
 	}

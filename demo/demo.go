@@ -107,6 +107,19 @@ func (t Timeouts) Policy() (*lapse.Policy, error) {
 	return p, nil
 }
 
+// bindDevices returns p with every tier bound to devices in mode, its
+// bound cookie living lifetime (0: the default), validated.
+func bindDevices(p *lapse.Policy, mode lapse.DeviceBindingMode, lifetime time.Duration) (*lapse.Policy, error) {
+	for name, t := range p.Tiers {
+		t.DeviceBinding, t.BoundCookieLifetime = mode, lifetime
+		p.Tiers[name] = t
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // RecentAuth is how recent a sign-in (or step-up) must be to set up a
 // second factor, and how recent an AAL2 step-up must be to remove one
 // (ASVS 5.0 7.5.1).
@@ -151,6 +164,14 @@ type Config struct {
 	// localhost). "" leaves passkeys off. Browsers refuse passkeys on an
 	// IP address, so it must be localhost, not 127.0.0.1.
 	Origin string
+	// DeviceBinding binds the sessions of both tiers to the browser's
+	// device key (DBSC) with this mode; "" or off leaves it off. Browsers
+	// register device-bound sessions only over HTTPS, so with it the
+	// session cookie is Secure (__Host-lapse) and the caller serves the
+	// app over TLS. BoundCookieLifetime is the bound cookie's lifetime; 0
+	// means the default.
+	DeviceBinding       lapse.DeviceBindingMode
+	BoundCookieLifetime time.Duration
 	// Clock tells the time; nil means the system clock.
 	Clock lapse.Clock
 	// Logger receives errors; nil discards them.
@@ -192,6 +213,12 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	bound := cfg.DeviceBinding != "" && cfg.DeviceBinding != lapse.DeviceBindingOff
+	if bound {
+		if policy, err = bindDevices(policy, cfg.DeviceBinding, cfg.BoundCookieLifetime); err != nil {
+			return nil, err
+		}
+	}
 	a := &App{factor: cfg.SecondFactor, times: cfg.Timeouts, apiKey: cfg.APIKey, log: cfg.Logger, sweep: cfg.SweepEvery, notes: map[string]string{}}
 	if a.apiKey == "" {
 		a.apiKey = lapse.NewAPIKey()
@@ -217,8 +244,10 @@ func New(cfg Config) (*App, error) {
 	a.events = feed.New(a.store, cfg.FeedEvery)
 	a.mw, err = middleware.New(middleware.Config{
 		Manager: a.m,
-		// Plain HTTP on loopback: no Secure, so no __Host- prefix.
-		InsecureDevCookie: true,
+		// Plain HTTP on loopback: no Secure, so no __Host- prefix;
+		// device binding needs HTTPS and so a Secure cookie.
+		InsecureDevCookie: !bound,
+		DeviceBinding:     bound,
 		SignInURL:         "/signin",
 		SignedOutURL:      "/signed-out",
 		StepUpURL:         "/stepup",
