@@ -107,6 +107,16 @@ func (t Timeouts) Policy() (*lapse.Policy, error) {
 	return p, nil
 }
 
+// policy returns the policy of cfg's timeouts, its tiers bound to
+// devices when bound.
+func (cfg *Config) policy(bound bool) (*lapse.Policy, error) {
+	p, err := cfg.Timeouts.Policy()
+	if err != nil || !bound {
+		return p, err
+	}
+	return bindDevices(p, cfg.DeviceBinding, cfg.BoundCookieLifetime)
+}
+
 // bindDevices returns p with every tier bound to devices in mode, its
 // bound cookie living lifetime (0: the default), validated.
 func bindDevices(p *lapse.Policy, mode lapse.DeviceBindingMode, lifetime time.Duration) (*lapse.Policy, error) {
@@ -209,15 +219,10 @@ func New(cfg Config) (*App, error) {
 	if cfg.Timeouts == (Timeouts{}) {
 		cfg.Timeouts = DefaultTimeouts()
 	}
-	policy, err := cfg.Timeouts.Policy()
+	bound := cfg.DeviceBinding != "" && cfg.DeviceBinding != lapse.DeviceBindingOff
+	policy, err := cfg.policy(bound)
 	if err != nil {
 		return nil, err
-	}
-	bound := cfg.DeviceBinding != "" && cfg.DeviceBinding != lapse.DeviceBindingOff
-	if bound {
-		if policy, err = bindDevices(policy, cfg.DeviceBinding, cfg.BoundCookieLifetime); err != nil {
-			return nil, err
-		}
 	}
 	a := &App{factor: cfg.SecondFactor, times: cfg.Timeouts, apiKey: cfg.APIKey, log: cfg.Logger, sweep: cfg.SweepEvery, notes: map[string]string{}}
 	if a.apiKey == "" {
