@@ -123,6 +123,11 @@ type DeviceBinding struct {
 	BoundAt         time.Time
 	CookieHash      TokenHash
 	CookieExpiresAt time.Time
+	// PrevCookieHash and PrevCookieExpiresAt are the cookie the last
+	// renewal replaced: requests the browser sent while it refreshed
+	// still carry it, and it works until its own expiry.
+	PrevCookieHash      TokenHash
+	PrevCookieExpiresAt time.Time
 }
 
 // DeviceBinder is implemented by stores that record device bindings
@@ -138,7 +143,9 @@ type DeviceBinder interface {
 	DeviceBinding(ctx context.Context, id string) (*DeviceBinding, error)
 	// RenewBoundCookie replaces the bound cookie of session id's binding
 	// by h, valid until until, if the binding's key thumbprint is
-	// thumbprint; otherwise it fails with [CodeConflict].
+	// thumbprint; otherwise it fails with [CodeConflict]. The replaced
+	// cookie becomes the binding's previous one (PrevCookieHash,
+	// PrevCookieExpiresAt).
 	RenewBoundCookie(ctx context.Context, id, thumbprint string, h TokenHash, until time.Time) error
 }
 
@@ -328,7 +335,7 @@ func (m *Manager) VerifyDevice(ctx context.Context, s *Session, p DevicePresence
 		}
 		return nil
 	}
-	if p.Cookie != "" && HashSecret(p.Cookie).Equal(d.CookieHash) && now.Before(d.CookieExpiresAt.Add(BoundCookieSlack)) {
+	if p.Cookie != "" && d.holds(HashSecret(p.Cookie), now) {
 		return nil
 	}
 	refused := Errorf(CodeDeviceProofRequired, "the session is bound to a device and the request has no valid bound cookie")
@@ -341,6 +348,14 @@ func (m *Manager) VerifyDevice(ctx context.Context, s *Session, p DevicePresence
 		return EndedError(ended)
 	}
 	return refused
+}
+
+// holds reports whether h is the hash of d's current or previous bound
+// cookie, unexpired at now.
+func (d *DeviceBinding) holds(h TokenHash, now time.Time) bool {
+	current := h.Equal(d.CookieHash) && now.Before(d.CookieExpiresAt.Add(BoundCookieSlack))
+	prev := h.Equal(d.PrevCookieHash) && now.Before(d.PrevCookieExpiresAt.Add(BoundCookieSlack))
+	return current || prev
 }
 
 // SuspectTheft records [EventTheftSuspected] for s with reason why and,

@@ -202,8 +202,17 @@ func TestRegistrationAndRefresh(t *testing.T) {
 			if fresh == cookie || f.check(s, fresh, false) != nil {
 				t.Errorf("the refresh's cookie is not a new working one")
 			}
-			if f.check(s, cookie, false) == nil {
-				t.Errorf("the replaced bound cookie still works")
+			// Requests sent during the refresh carry the replaced cookie: it
+			// works until its own expiry, and not after.
+			if err := f.check(s, cookie, false); err != nil {
+				t.Errorf("the replaced bound cookie within its lifetime: %v", err)
+			}
+			f.clock.Advance(time.Second + lapse.BoundCookieSlack)
+			if err := f.check(s, cookie, true); lapse.ErrorCode(err) != lapse.CodeDeviceProofRequired {
+				t.Errorf("the replaced bound cookie past its lifetime: %v, want %s", err, lapse.CodeDeviceProofRequired)
+			}
+			if err := f.check(s, fresh, false); err != nil {
+				t.Errorf("the refresh's cookie: %v", err)
 			}
 		})
 	}

@@ -227,6 +227,17 @@ func TestChromiumBindsTheSessionAndCopiedCookiesStopWorking(t *testing.T) {
 		}) > 0
 	})
 
+	// The sessions page says the session is bound.
+	if p := e.path(ctx, "/account/sessions"); p != "/account/sessions" {
+		t.Fatalf("sessions page: landed on %s; events %s", p, evs)
+	}
+	c0, cancel0 := context.WithTimeout(ctx, dbscGuard)
+	defer cancel0()
+	facts, err := chromedp.Run(c0, chromedp.Text(chromedp.CSS(`.lapse-session--current .lapse-session__facts`)))
+	if err != nil || !strings.Contains(facts, "Bound to device") || !strings.Contains(facts, "Yes") {
+		t.Errorf("the sessions page's facts of this session %q (%v): want it shown bound to the device", facts, err)
+	}
+
 	// The cookies, copied into another browser context (infostealer
 	// malware's copy of the cookie jar), work until the bound cookie's
 	// lifetime and then stop: that context has no key to refresh it.

@@ -50,6 +50,7 @@ func (st *Store) RenewBoundCookie(_ context.Context, id, thumbprint string, h la
 	if !ok || b.Key.Thumbprint != thumbprint {
 		return lapse.Errorf(lapse.CodeConflict, "the session is not bound to that key")
 	}
+	b.PrevCookieHash, b.PrevCookieExpiresAt = b.CookieHash, b.CookieExpiresAt
 	b.CookieHash, b.CookieExpiresAt = h, until
 	st.bindings[id] = b
 	return nil

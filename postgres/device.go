@@ -39,13 +39,13 @@ func (s *Store) DeviceBinding(ctx context.Context, id string) (*lapse.DeviceBind
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var (
-		b               lapse.DeviceBinding
-		jwk             string
-		hash            []byte
-		bound, expiring int64
+		b                         lapse.DeviceBinding
+		jwk                       string
+		hash, prev                []byte
+		bound, expiring, prevExps int64
 	)
-	err := s.pool.QueryRow(ctx, `SELECT thumbprint, jwk, bound_at, cookie_hash, cookie_expires_at
-		FROM device_bindings WHERE session_id = $1`, id).Scan(&b.Key.Thumbprint, &jwk, &bound, &hash, &expiring)
+	err := s.pool.QueryRow(ctx, `SELECT thumbprint, jwk, bound_at, cookie_hash, cookie_expires_at, prev_cookie_hash, prev_cookie_expires_at
+		FROM device_bindings WHERE session_id = $1`, id).Scan(&b.Key.Thumbprint, &jwk, &bound, &hash, &expiring, &prev, &prevExps)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
@@ -53,6 +53,10 @@ func (s *Store) DeviceBinding(ctx context.Context, id string) (*lapse.DeviceBind
 	}
 	b.SessionID, b.Key.JWK, b.BoundAt, b.CookieExpiresAt = id, []byte(jwk), ts(bound), ts(expiring)
 	copy(b.CookieHash[:], hash)
+	if len(prev) > 0 {
+		copy(b.PrevCookieHash[:], prev)
+		b.PrevCookieExpiresAt = ts(prevExps)
+	}
 	return &b, nil
 }
 
@@ -60,8 +64,8 @@ func (s *Store) DeviceBinding(ctx context.Context, id string) (*lapse.DeviceBind
 func (s *Store) RenewBoundCookie(ctx context.Context, id, thumbprint string, h lapse.TokenHash, until time.Time) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `UPDATE device_bindings SET cookie_hash = $1, cookie_expires_at = $2
-		WHERE session_id = $3 AND thumbprint = $4`, h[:], nanos(until), id, thumbprint)
+	tag, err := s.pool.Exec(ctx, `UPDATE device_bindings SET prev_cookie_hash = cookie_hash, prev_cookie_expires_at = cookie_expires_at,
+		cookie_hash = $1, cookie_expires_at = $2 WHERE session_id = $3 AND thumbprint = $4`, h[:], nanos(until), id, thumbprint)
 	if err != nil {
 		return wrap(err)
 	}

@@ -35,10 +35,11 @@ return 1
 
 // renewLua: KEYS binding. ARGV thumbprint, cookie hash (hex), expiry. It
 // answers 1 when the binding's key is thumbprint and the cookie was
-// replaced, 0 otherwise.
+// replaced (the old one kept as the previous), 0 otherwise.
 var renewScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'th') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'ch', ARGV[2], 'cx', ARGV[3])
+local h = redis.call('HMGET', KEYS[1], 'ch', 'cx')
+redis.call('HSET', KEYS[1], 'pch', h[1], 'pcx', h[2], 'ch', ARGV[2], 'cx', ARGV[3])
 return 1
 `)
 
@@ -80,12 +81,17 @@ func (s *Store) DeviceBinding(ctx context.Context, id string) (*lapse.DeviceBind
 		return nil, nil
 	}
 	d := &lapse.DeviceBinding{SessionID: id, Key: lapse.DeviceKey{Thumbprint: h["th"], JWK: []byte(h["jwk"])}}
-	var errs [3]error
+	var errs [5]error
 	d.BoundAt, errs[0] = dec(h["at"])
 	d.CookieExpiresAt, errs[1] = dec(h["cx"])
 	raw, err := hex.DecodeString(h["ch"])
 	errs[2] = err
 	copy(d.CookieHash[:], raw)
+	if h["pch"] != "" {
+		d.PrevCookieExpiresAt, errs[3] = dec(h["pcx"])
+		raw, errs[4] = hex.DecodeString(h["pch"])
+		copy(d.PrevCookieHash[:], raw)
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, wrap(err)

@@ -39,13 +39,13 @@ func (s *Store) Bind(ctx context.Context, b lapse.DeviceBinding, ev lapse.Event)
 // DeviceBinding implements [lapse.DeviceBinder].
 func (s *Store) DeviceBinding(ctx context.Context, id string) (*lapse.DeviceBinding, error) {
 	var (
-		b               lapse.DeviceBinding
-		jwk             string
-		hash            []byte
-		bound, expiring int64
+		b                         lapse.DeviceBinding
+		jwk                       string
+		hash, prev                []byte
+		bound, expiring, prevExps int64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT thumbprint, jwk, bound_at, cookie_hash, cookie_expires_at
-		FROM device_bindings WHERE session_id = ?`, id).Scan(&b.Key.Thumbprint, &jwk, &bound, &hash, &expiring)
+	err := s.r.QueryRowContext(ctx, `SELECT thumbprint, jwk, bound_at, cookie_hash, cookie_expires_at, prev_cookie_hash, prev_cookie_expires_at
+		FROM device_bindings WHERE session_id = ?`, id).Scan(&b.Key.Thumbprint, &jwk, &bound, &hash, &expiring, &prev, &prevExps)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
@@ -53,13 +53,17 @@ func (s *Store) DeviceBinding(ctx context.Context, id string) (*lapse.DeviceBind
 	}
 	b.SessionID, b.Key.JWK, b.BoundAt, b.CookieExpiresAt = id, []byte(jwk), ts(bound), ts(expiring)
 	copy(b.CookieHash[:], hash)
+	if len(prev) > 0 {
+		copy(b.PrevCookieHash[:], prev)
+		b.PrevCookieExpiresAt = ts(prevExps)
+	}
 	return &b, nil
 }
 
 // RenewBoundCookie implements [lapse.DeviceBinder].
 func (s *Store) RenewBoundCookie(ctx context.Context, id, thumbprint string, h lapse.TokenHash, until time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE device_bindings SET cookie_hash = ?, cookie_expires_at = ?
-		WHERE session_id = ? AND thumbprint = ?`, h[:], nanos(until), id, thumbprint)
+	res, err := s.w.ExecContext(ctx, `UPDATE device_bindings SET prev_cookie_hash = cookie_hash, prev_cookie_expires_at = cookie_expires_at,
+		cookie_hash = ?, cookie_expires_at = ? WHERE session_id = ? AND thumbprint = ?`, h[:], nanos(until), id, thumbprint)
 	if err != nil {
 		return wrap(err)
 	}

@@ -53,8 +53,9 @@ func testDeviceBinding(t *testing.T, st lapse.Store) {
 	if err := d.RenewBoundCookie(ctx, s.ID, "thumb-1", h, until); err != nil {
 		t.Fatalf("RenewBoundCookie: %v", err)
 	}
-	if got, err := d.DeviceBinding(ctx, s.ID); err != nil || !got.CookieHash.Equal(h) || !got.CookieExpiresAt.Equal(until) || got.Key.Thumbprint != "thumb-1" {
-		t.Errorf("after RenewBoundCookie: %+v, %v; want the new cookie, the same key", got, err)
+	if got, err := d.DeviceBinding(ctx, s.ID); err != nil || !got.CookieHash.Equal(h) || !got.CookieExpiresAt.Equal(until) || got.Key.Thumbprint != "thumb-1" ||
+		!got.PrevCookieHash.Equal(b.CookieHash) || !got.PrevCookieExpiresAt.Equal(b.CookieExpiresAt) {
+		t.Errorf("after RenewBoundCookie: %+v, %v; want the new cookie, the replaced one as the previous, the same key", got, err)
 	}
 	if l, ok := st.(lapse.EventLog); ok {
 		evs, err := l.Events(ctx, 0, 10)

@@ -128,7 +128,10 @@ type sessionRow struct {
 	LastActive time.Time
 	Tier       string
 	AAL        int
-	Current    bool
+	// Bound says the session is bound to its device's key (DBSC): its
+	// cookies are worthless on another machine.
+	Bound   bool
+	Current bool
 }
 
 type sessionsPage struct {
@@ -199,12 +202,24 @@ func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.S
 	if p.cfg.CSRFToken != nil {
 		page.CSRFToken = p.cfg.CSRFToken(r)
 	}
+	ids := []string{cur.ID}
 	for _, s := range all {
+		ids = append(ids, s.ID)
+	}
+	bound, err := p.cfg.Manager.DeviceBound(r.Context(), ids)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	page.Current.Bound = bound[cur.ID]
+	for _, s := range all {
+		row := rowOf(s, cur.ID, now)
+		row.Bound = bound[s.ID]
 		if s.ID == cur.ID {
-			page.Current = rowOf(s, cur.ID, now) // the store's view: last activity as recorded
+			page.Current = row // the store's view: last activity as recorded
 			continue
 		}
-		page.Others = append(page.Others, rowOf(s, cur.ID, now))
+		page.Others = append(page.Others, row)
 	}
 	q := r.URL.Query()
 	switch q.Get("done") {

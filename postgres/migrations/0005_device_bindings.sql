@@ -8,5 +8,8 @@ CREATE TABLE device_bindings (
     jwk               text   NOT NULL,
     bound_at          bigint NOT NULL,
     cookie_hash       bytea  NOT NULL,
-    cookie_expires_at bigint NOT NULL
+    cookie_expires_at bigint NOT NULL,
+    -- the cookie the last refresh replaced, still working until it expires
+    prev_cookie_hash       bytea  NOT NULL DEFAULT '',
+    prev_cookie_expires_at bigint NOT NULL DEFAULT 0
 );

@@ -8,5 +8,8 @@ CREATE TABLE device_bindings (
     jwk               TEXT    NOT NULL,
     bound_at          INTEGER NOT NULL,
     cookie_hash       BLOB    NOT NULL,
-    cookie_expires_at INTEGER NOT NULL
+    cookie_expires_at INTEGER NOT NULL,
+    -- the cookie the last refresh replaced, still working until it expires
+    prev_cookie_hash       BLOB    NOT NULL DEFAULT x'',
+    prev_cookie_expires_at INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
