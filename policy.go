@@ -33,6 +33,19 @@ type Tier struct {
 	// Profiles names compliance profiles the tier must satisfy; lapse serve
 	// refuses a policy that breaks one.
 	Profiles []string
+
+	// DeviceBinding says whether sessions are bound to the browser's
+	// device key (DBSC); empty means off. See [Tier.Device] for the
+	// defaults of the three settings below.
+	DeviceBinding DeviceBindingMode
+	// OnTheft is what a suspected theft of a bound session does.
+	OnTheft TheftAction
+	// BindGrace is how long a new session of a tier that requires binding
+	// works before it has bound.
+	BindGrace time.Duration
+	// BoundCookieLifetime is how long a bound cookie works before the
+	// browser must refresh it with a proof of its key.
+	BoundCookieLifetime time.Duration
 }
 
 // WarnAt returns when a client should warn about a session whose earliest
@@ -217,6 +230,32 @@ func validateTier(path string, t Tier, bad func(string, string, ...any)) {
 	}
 	if t.RemindAfter < 0 {
 		bad(path+".remind_after", "must not be negative")
+	}
+	validateDevice(path, t, bad)
+}
+
+// validateDevice checks a tier's device binding settings.
+func validateDevice(path string, t Tier, bad func(string, string, ...any)) {
+	switch t.DeviceBinding {
+	case "", DeviceBindingOff, DeviceBindingPreferred, DeviceBindingRequired:
+	default:
+		bad(path+".device_binding", "must be off, preferred or required")
+	}
+	switch t.OnTheft {
+	case "", TheftRecord, TheftRevoke:
+	default:
+		bad(path+".on_theft", "must be record or revoke")
+	}
+	if t.BindGrace < 0 {
+		bad(path+".bind_grace", "must not be negative")
+	}
+	switch l := t.BoundCookieLifetime; {
+	case l < 0:
+		bad(path+".bound_cookie_lifetime", "must not be negative")
+	case l > 0 && l < time.Second:
+		bad(path+".bound_cookie_lifetime", "must be at least 1s")
+	case t.IdleTimeout > 0 && l > t.IdleTimeout:
+		bad(path+".bound_cookie_lifetime", "%s is longer than idle_timeout %s; a bound cookie outliving its session protects nothing", l, t.IdleTimeout)
 	}
 }
 

@@ -122,7 +122,8 @@ type Retry struct {
 
 // EventTypes lists every event type a webhook may ask for.
 var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
-	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected}
+	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
+	lapse.EventDeviceBound, lapse.EventTheftSuspected}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20
@@ -477,7 +478,7 @@ func (p *parser) tiers(n *yaml.Node, path string) (map[string]lapse.Tier, map[st
 			case "tenant_bounds":
 				bounds[name] = p.bounds(v, kp)
 			default:
-				return false
+				return p.deviceKey(&t, key, v, kp)
 			}
 			return true
 		})
@@ -485,6 +486,25 @@ func (p *parser) tiers(n *yaml.Node, path string) (map[string]lapse.Tier, map[st
 		return true
 	})
 	return tiers, bounds
+}
+
+// deviceKey reads a tier's device binding keys (docs/device-binding.md)
+// into t, and reports whether key is one. Their values are checked by
+// [lapse.Policy.Validate].
+func (p *parser) deviceKey(t *lapse.Tier, key string, v *yaml.Node, kp string) bool {
+	switch key {
+	case "device_binding":
+		t.DeviceBinding = lapse.DeviceBindingMode(p.str(v, kp))
+	case "on_theft":
+		t.OnTheft = lapse.TheftAction(p.str(v, kp))
+	case "bind_grace":
+		t.BindGrace = p.duration(v, kp)
+	case "bound_cookie_lifetime":
+		t.BoundCookieLifetime = p.duration(v, kp)
+	default:
+		return false
+	}
+	return true
 }
 
 func (p *parser) bounds(n *yaml.Node, path string) lapse.Bounds {

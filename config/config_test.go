@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/config"
 )
 
@@ -62,6 +63,14 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"wrong_type", "default_tier: a\ntiers:\n  a: {idle_timeout: [1], absolute_timeout: 1h}\n", []string{"tiers.a.idle_timeout", "must be a duration"}},
 		{"negative_count", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h, max_sessions: -1}\n", []string{"tiers.a.max_sessions", "whole number"}},
 		{"duplicate_key", "default_tier: a\ndefault_tier: b\n", []string{"default_tier", "set twice"}},
+		{"device_binding_unknown", "default_tier: a\ntiers:\n  a:\n    idle_timeout: 5m\n    absolute_timeout: 1h\n    device_binding: always\n",
+			[]string{"lapse.yaml:6", "tiers.a.device_binding", "off, preferred or required"}},
+		{"on_theft_unknown", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h, on_theft: ignore}\n",
+			[]string{"lapse.yaml:3", "tiers.a.on_theft", "record or revoke"}},
+		{"bound_cookie_outlives_idle", "default_tier: a\ntiers:\n  a:\n    idle_timeout: 5m\n    absolute_timeout: 1h\n    bound_cookie_lifetime: 10m\n",
+			[]string{"lapse.yaml:6", "tiers.a.bound_cookie_lifetime", "longer than idle_timeout"}},
+		{"bind_grace_not_a_duration", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h, bind_grace: soon}\n",
+			[]string{"lapse.yaml:3", "tiers.a.bind_grace", "not a duration"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := config.Parse("lapse.yaml", []byte(c.yaml))
@@ -78,6 +87,19 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDeviceBindingKeys(t *testing.T) {
+	f, err := config.Parse("lapse.yaml", []byte("default_tier: a\ntiers:\n  a:\n    idle_timeout: 30m\n    absolute_timeout: 8h\n"+
+		"    device_binding: required\n    on_theft: record\n    bind_grace: 45s\n    bound_cookie_lifetime: 5m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.Policy.Tiers["a"].Device()
+	want := lapse.DeviceRules{Mode: lapse.DeviceBindingRequired, OnTheft: lapse.TheftRecord, BindGrace: 45 * time.Second, BoundCookieLifetime: 5 * time.Minute}
+	if got != want {
+		t.Errorf("device rules %+v, want %+v", got, want)
 	}
 }
 

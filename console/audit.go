@@ -17,7 +17,7 @@ import (
 // eventTypes are the event types the audit filter offers.
 var eventTypes = []lapse.EventType{
 	lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp, lapse.EventRotated,
-	lapse.EventExpiringSoon, lapse.EventExpired, lapse.EventRevoked,
+	lapse.EventExpiringSoon, lapse.EventExpired, lapse.EventRevoked, lapse.EventDeviceBound, lapse.EventTheftSuspected,
 }
 
 // auditPageSize is how many events one page of the audit log shows.

@@ -180,6 +180,9 @@ type sessionView struct {
 	Reasons  []lapse.Reason
 	Here     string
 	Metadata string
+	// Binding is the device key the session is bound to (DBSC); nil when
+	// it is not bound.
+	Binding *lapse.DeviceBinding
 }
 
 func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, a *access) error {
@@ -192,6 +195,11 @@ func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, a *access)
 	v := &sessionView{base: c.base(r, a, "Session "+s.ID, "sessions"), S: s, Reasons: lapse.RevokeReasons,
 		Here: r.URL.Path, Metadata: string(s.Metadata)}
 	v.Notice = notice(r.URL.Query())
+	if b, ok := c.m.Store().(lapse.DeviceBinder); ok {
+		if v.Binding, err = b.DeviceBinding(ctx, s.ID); err != nil {
+			return err
+		}
+	}
 	if log, ok := c.m.Store().(lapse.AuditLog); ok {
 		if v.Events, err = log.QueryEvents(ctx, lapse.EventQuery{SessionID: s.ID, Limit: 1000}); err != nil {
 			return err

@@ -107,6 +107,29 @@ func (t Timeouts) Policy() (*lapse.Policy, error) {
 	return p, nil
 }
 
+// policy returns the policy of cfg's timeouts, its tiers bound to
+// devices when bound.
+func (cfg *Config) policy(bound bool) (*lapse.Policy, error) {
+	p, err := cfg.Timeouts.Policy()
+	if err != nil || !bound {
+		return p, err
+	}
+	return bindDevices(p, cfg.DeviceBinding, cfg.BoundCookieLifetime)
+}
+
+// bindDevices returns p with every tier bound to devices in mode, its
+// bound cookie living lifetime (0: the default), validated.
+func bindDevices(p *lapse.Policy, mode lapse.DeviceBindingMode, lifetime time.Duration) (*lapse.Policy, error) {
+	for name, t := range p.Tiers {
+		t.DeviceBinding, t.BoundCookieLifetime = mode, lifetime
+		p.Tiers[name] = t
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // RecentAuth is how recent a sign-in (or step-up) must be to set up a
 // second factor, and how recent an AAL2 step-up must be to remove one
 // (ASVS 5.0 7.5.1).
@@ -151,6 +174,14 @@ type Config struct {
 	// localhost). "" leaves passkeys off. Browsers refuse passkeys on an
 	// IP address, so it must be localhost, not 127.0.0.1.
 	Origin string
+	// DeviceBinding binds the sessions of both tiers to the browser's
+	// device key (DBSC) with this mode; "" or off leaves it off. Browsers
+	// register device-bound sessions only over HTTPS, so with it the
+	// session cookie is Secure (__Host-lapse) and the caller serves the
+	// app over TLS. BoundCookieLifetime is the bound cookie's lifetime; 0
+	// means the default.
+	DeviceBinding       lapse.DeviceBindingMode
+	BoundCookieLifetime time.Duration
 	// Clock tells the time; nil means the system clock.
 	Clock lapse.Clock
 	// Logger receives errors; nil discards them.
@@ -188,7 +219,8 @@ func New(cfg Config) (*App, error) {
 	if cfg.Timeouts == (Timeouts{}) {
 		cfg.Timeouts = DefaultTimeouts()
 	}
-	policy, err := cfg.Timeouts.Policy()
+	bound := cfg.DeviceBinding != "" && cfg.DeviceBinding != lapse.DeviceBindingOff
+	policy, err := cfg.policy(bound)
 	if err != nil {
 		return nil, err
 	}
@@ -217,8 +249,10 @@ func New(cfg Config) (*App, error) {
 	a.events = feed.New(a.store, cfg.FeedEvery)
 	a.mw, err = middleware.New(middleware.Config{
 		Manager: a.m,
-		// Plain HTTP on loopback: no Secure, so no __Host- prefix.
-		InsecureDevCookie: true,
+		// Plain HTTP on loopback: no Secure, so no __Host- prefix;
+		// device binding needs HTTPS and so a Secure cookie.
+		InsecureDevCookie: !bound,
+		DeviceBinding:     bound,
 		SignInURL:         "/signin",
 		SignedOutURL:      "/signed-out",
 		StepUpURL:         "/stepup",

@@ -77,6 +77,10 @@ func (a *App) routes() http.Handler {
 	mux.Handle("/lapse/", http.StripPrefix("/lapse", api))
 	mux.Handle("/lapse/web/", http.StripPrefix("/lapse/web/", web.Assets()))
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))
+	if d := a.mw.Device(); d != nil {
+		// Device binding's registration and refresh (DBSC).
+		mux.Handle(d.Prefix(), d.Handler())
+	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

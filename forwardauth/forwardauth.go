@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/dbsc"
 	"github.com/lapsehq/lapse/problem"
 )
 
@@ -100,6 +101,11 @@ type Config struct {
 	ProxyKey func(key string) bool
 	// Logger receives refused callers and store failures; nil discards.
 	Logger *slog.Logger
+	// DeviceBinding checks the device binding (DBSC) of the sessions of
+	// tiers whose device_binding is not off, and answers the protocol's
+	// registration and refresh under Prefix + "/dbsc/" ([Gateway.Device]).
+	// lapse serve sets it when a tier binds devices.
+	DeviceBinding bool
 }
 
 // Validate reports the configuration's problems as a [*lapse.PolicyError]
@@ -156,6 +162,7 @@ type Gateway struct {
 	proxies []netip.Prefix
 	key     func(string) bool
 	log     *slog.Logger
+	dev     *dbsc.Binder // nil without DeviceBinding
 }
 
 // New returns a gateway for cfg. It fails if Manager is missing or
@@ -179,8 +186,20 @@ func New(cfg Config) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.DeviceBinding {
+		dev, err := dbsc.New(dbsc.Config{Manager: g.m, Prefix: Prefix + "/dbsc/", CookieName: g.cookie + "-bound", Token: g.token, Logger: g.log})
+		if err != nil {
+			return nil, err
+		}
+		g.dev = dev
+	}
 	return g, nil
 }
+
+// Device returns the device binding's protocol handler, to mount at its
+// prefix on the app's origin, or nil without DeviceBinding. The OIDC
+// relying party offers binding with it at sign-in.
+func (g *Gateway) Device() *dbsc.Binder { return g.dev }
 
 // Cookie returns the name of the session cookie.
 func (g *Gateway) Cookie() string { return g.cookie }
@@ -243,6 +262,9 @@ func (g *Gateway) decide(r *http.Request) decision {
 		d.outcome, d.err = signIn, lapse.Errorf(lapse.CodeSessionNotFound, "sign in first")
 	} else {
 		d.s, d.err = g.verify(r.Context(), tok, rule, &o)
+		if d.err == nil && g.dev != nil {
+			d.err = g.dev.Check(r, &d.s)
+		}
 		d.outcome = outcomeOf(d.err)
 	}
 	switch d.outcome {
@@ -260,7 +282,8 @@ func outcomeOf(err error) outcome {
 	switch lapse.ErrorCode(err) {
 	case "":
 		return allow
-	case lapse.CodeSessionNotFound, lapse.CodeSessionExpiredIdle, lapse.CodeSessionExpiredAbsolute, lapse.CodeSessionRevoked:
+	case lapse.CodeSessionNotFound, lapse.CodeSessionExpiredIdle, lapse.CodeSessionExpiredAbsolute, lapse.CodeSessionRevoked,
+		lapse.CodeDeviceUnbound, lapse.CodeDeviceProofRequired:
 		return signIn
 	case lapse.CodeStepUpRequired:
 		return stepUp

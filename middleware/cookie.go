@@ -46,6 +46,13 @@ func (mw *Middleware) Login(w http.ResponseWriter, r *http.Request, p lapse.Crea
 		return nil, err
 	}
 	mw.setCookie(w, tok, s)
+	if mw.dev != nil {
+		if err := mw.dev.Offer(w, r, s); err != nil {
+			// The session works unbound meanwhile; a tier that requires
+			// binding refuses it after its grace.
+			mw.log.ErrorContext(r.Context(), "offering device binding", "err", err)
+		}
+	}
 	return s, nil
 }
 
@@ -82,6 +89,9 @@ func (mw *Middleware) StepUp(w http.ResponseWriter, r *http.Request, aal int, am
 // Wrap the route with [Middleware.SameOrigin].
 func (mw *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	mw.clearCookie(w)
+	if mw.dev != nil {
+		mw.dev.Clear(w)
+	}
 	if tok := mw.token(r); tok != "" {
 		return mw.m.Revoke(r.Context(), tok)
 	}

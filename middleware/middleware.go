@@ -37,6 +37,7 @@ import (
 	"unicode"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/dbsc"
 	"github.com/lapsehq/lapse/problem"
 )
 
@@ -109,6 +110,16 @@ type Config struct {
 	// Logger receives internal errors (a store that does not answer);
 	// nil discards them.
 	Logger *slog.Logger
+
+	// DeviceBinding binds sessions to the browser's device key (DBSC) in
+	// the tiers whose device_binding is not off: Login offers it, every
+	// route checks the bound cookie, and [Middleware.Device] answers the
+	// protocol's requests under DevicePrefix. It needs a Secure cookie
+	// over HTTPS: browsers register DBSC sessions only there.
+	DeviceBinding bool
+	// DevicePrefix is where the device binding's routes live; "" means
+	// "/.lapse/dbsc/".
+	DevicePrefix string
 }
 
 // Middleware authenticates requests by their lapse session cookie. It is
@@ -126,6 +137,7 @@ type Middleware struct {
 	origins  *http.CrossOriginProtection
 	clientIP func(*http.Request) string
 	log      *slog.Logger
+	dev      *dbsc.Binder // nil without DeviceBinding
 }
 
 // New returns a middleware for cfg. It fails when Manager is missing, the
@@ -164,8 +176,23 @@ func New(cfg Config) (*Middleware, error) {
 			return nil, errors.New("middleware: trusted origin " + o + ": " + err.Error())
 		}
 	}
+	if cfg.DeviceBinding {
+		if cfg.InsecureDevCookie {
+			return nil, errors.New("middleware: DeviceBinding needs HTTPS; it cannot go with InsecureDevCookie")
+		}
+		dev, err := dbsc.New(dbsc.Config{Manager: cfg.Manager, Prefix: cfg.DevicePrefix, Token: mw.token, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		mw.dev = dev
+	}
 	return mw, nil
 }
+
+// Device returns the device binding's protocol handler, to mount at its
+// prefix (mux.Handle(d.Prefix(), d.Handler())), or nil without
+// DeviceBinding.
+func (mw *Middleware) Device() *dbsc.Binder { return mw.dev }
 
 // defaultCookie fills in the cookie's name and SameSite, and refuses
 // settings that contradict each other.
@@ -321,19 +348,11 @@ func (mw *Middleware) handler(next http.Handler, req Requirement, md mode) http.
 				return
 			}
 		}
-		var (
-			s   lapse.Session
-			err error
-		)
-		if req.StepUp {
-			s, err = mw.m.Current(r.Context(), tok)
-		} else {
-			s, err = mw.m.Verify(r.Context(), tok, lapse.VerifyOptions{NoTouch: req.NoTouch, RequireAAL: req.AAL, MaxAuthAge: req.MaxAuthAge})
-		}
+		s, err := mw.verify(r, tok, req)
 		if err != nil {
 			if md == modeOptional {
 				// A public page: go on as if signed out.
-				if code := lapse.ErrorCode(err); endedCode(code) {
+				if code := lapse.ErrorCode(err); endedCode(code) || deviceCode(code) {
 					mw.clearCookie(w)
 				} else if code != lapse.CodeStepUpRequired {
 					mw.log.ErrorContext(r.Context(), "session check failed", "path", r.URL.Path, "code", code, "err", err)
@@ -351,6 +370,24 @@ func (mw *Middleware) handler(next http.Handler, req Requirement, md mode) http.
 		ctx := context.WithValue(r.Context(), ctxKey{}, &attached{s: s, csrf: mw.csrfToken(s.ID)})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// verify verifies the session of tok for a route that needs req, then
+// its device binding.
+func (mw *Middleware) verify(r *http.Request, tok string, req Requirement) (lapse.Session, error) {
+	var (
+		s   lapse.Session
+		err error
+	)
+	if req.StepUp {
+		s, err = mw.m.Current(r.Context(), tok)
+	} else {
+		s, err = mw.m.Verify(r.Context(), tok, lapse.VerifyOptions{NoTouch: req.NoTouch, RequireAAL: req.AAL, MaxAuthAge: req.MaxAuthAge})
+	}
+	if err == nil && mw.dev != nil {
+		err = mw.dev.Check(r, &s)
+	}
+	return s, err
 }
 
 // token returns the session cookie's value, or "".
@@ -371,12 +408,14 @@ func safeMethod(m string) bool {
 func (mw *Middleware) refuse(w http.ResponseWriter, r *http.Request, md mode, err error, hadCookie bool) {
 	code := lapse.ErrorCode(err)
 	ended := endedCode(code)
-	if ended && hadCookie {
+	if (ended || deviceCode(code)) && hadCookie {
 		mw.clearCookie(w)
 	}
 	switch {
 	case code == lapse.CodeStepUpRequired && md == modePage:
 		redirect(w, r, mw.stepUp, "")
+	case deviceCode(code) && md == modePage:
+		redirect(w, r, mw.signOut, string(code))
 	case ended && md == modePage:
 		if reason := ReasonOf(err); reason != "" && hadCookie {
 			redirect(w, r, mw.signOut, reason)
@@ -384,11 +423,19 @@ func (mw *Middleware) refuse(w http.ResponseWriter, r *http.Request, md mode, er
 			redirect(w, r, mw.signIn, "")
 		}
 	default:
-		if !ended && code != lapse.CodeStepUpRequired {
+		if !ended && !deviceCode(code) && code != lapse.CodeStepUpRequired {
 			mw.log.ErrorContext(r.Context(), "session check failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 		}
 		problem.Write(w, problem.New(0, code, lapse.ErrorMessage(err), err))
 	}
+}
+
+// deviceCode reports whether code refuses a session for its device
+// binding: unbound where the tier requires it, or without its bound
+// cookie. The session cookie alone is then worth nothing, so it is
+// cleared like an ended session's.
+func deviceCode(code lapse.Code) bool {
+	return code == lapse.CodeDeviceUnbound || code == lapse.CodeDeviceProofRequired
 }
 
 func endedCode(code lapse.Code) bool {

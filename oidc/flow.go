@@ -409,6 +409,13 @@ func (rp *RP) completeSignIn(w http.ResponseWriter, r *http.Request, f *flow, id
 		return err
 	}
 	rp.setSession(w, r, tok.Reveal(), s, id.raw)
+	if rp.cfg.Device != nil {
+		if err := rp.cfg.Device.Offer(w, r, s); err != nil {
+			// The session works unbound meanwhile; a tier that requires
+			// binding refuses it after its grace.
+			rp.log.ErrorContext(r.Context(), "oidc: offering device binding", "err", err)
+		}
+	}
 	http.Redirect(w, r, f.RD, http.StatusFound)
 	return nil
 }

@@ -44,6 +44,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/dbsc"
 )
 
 // Prefix is the path under which the relying party's routes live, on the
@@ -72,6 +73,9 @@ type Config struct {
 	// Manager creates and ends the sessions. Back-channel logout needs its
 	// store to be a [lapse.IdPIndex] and a [lapse.ReplayGuard].
 	Manager *lapse.Manager
+	// Device, when set, offers device binding (DBSC) at every sign-in:
+	// the forward-auth gateway's (its Device method).
+	Device *dbsc.Binder
 	// Issuer is the provider's issuer URL; its discovery document is read
 	// from Issuer + "/.well-known/openid-configuration" on first use.
 	Issuer string

@@ -52,6 +52,7 @@ const (
 	EventRecorder Capability = "EventRecorder"
 	IdPIndex      Capability = "IdPIndex"
 	ReplayGuard   Capability = "ReplayGuard"
+	DeviceBinder  Capability = "DeviceBinder"
 )
 
 // implements tells, for each capability, whether a store has it.
@@ -70,6 +71,7 @@ var implements = map[Capability]func(lapse.Store) bool{
 	EventRecorder: func(s lapse.Store) bool { _, ok := s.(lapse.EventRecorder); return ok },
 	IdPIndex:      func(s lapse.Store) bool { _, ok := s.(lapse.IdPIndex); return ok },
 	ReplayGuard:   func(s lapse.Store) bool { _, ok := s.(lapse.ReplayGuard); return ok },
+	DeviceBinder:  func(s lapse.Store) bool { _, ok := s.(lapse.DeviceBinder); return ok },
 }
 
 // Spec describes the store under test.
@@ -224,6 +226,8 @@ var cases = []testCase{
 	{name: "first_use_is_once_per_key_until_it_expires", needs: []Capability{ReplayGuard}, run: testFirstUse},
 	{name: "first_use_is_once_under_concurrency", needs: []Capability{ReplayGuard}, run: testFirstUseConcurrent},
 	{name: "first_use_is_once_across_nodes", needs: []Capability{ReplayGuard, ChangeFeed}, nodes: testFirstUseNodes},
+	{name: "device_binder_binds_once_and_renews_the_cookie_of_its_key", needs: []Capability{DeviceBinder}, run: testDeviceBinding},
+	{name: "device_binder_binds_once_under_concurrency", needs: []Capability{DeviceBinder}, run: testDeviceBindOnce},
 }
 
 var ctx = context.Background()

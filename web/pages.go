@@ -128,7 +128,10 @@ type sessionRow struct {
 	LastActive time.Time
 	Tier       string
 	AAL        int
-	Current    bool
+	// Bound says the session is bound to its device's key (DBSC): its
+	// cookies are worthless on another machine.
+	Bound   bool
+	Current bool
 }
 
 type sessionsPage struct {
@@ -199,12 +202,24 @@ func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.S
 	if p.cfg.CSRFToken != nil {
 		page.CSRFToken = p.cfg.CSRFToken(r)
 	}
+	ids := []string{cur.ID}
 	for _, s := range all {
+		ids = append(ids, s.ID)
+	}
+	bound, err := p.cfg.Manager.DeviceBound(r.Context(), ids)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	page.Current.Bound = bound[cur.ID]
+	for _, s := range all {
+		row := rowOf(s, cur.ID, now)
+		row.Bound = bound[s.ID]
 		if s.ID == cur.ID {
-			page.Current = rowOf(s, cur.ID, now) // the store's view: last activity as recorded
+			page.Current = row // the store's view: last activity as recorded
 			continue
 		}
-		page.Others = append(page.Others, rowOf(s, cur.ID, now))
+		page.Others = append(page.Others, row)
 	}
 	q := r.URL.Query()
 	switch q.Get("done") {
@@ -268,17 +283,19 @@ func (p *Pages) endSessions(w http.ResponseWriter, r *http.Request, cur lapse.Se
 
 // reasonText explains each sign-out reason to the user.
 var reasonText = map[string]string{
-	"idle_timeout":     "You were signed out because you were not active for a while. This protects your account if you step away.",
-	"absolute_timeout": "Your session reached its time limit, so you were signed out. Sign in again to carry on.",
-	"logout":           "You signed out.",
-	"logout_all":       "You were signed out from another device, with “sign out everywhere else”.",
-	"admin":            "An administrator ended your session.",
-	"password_change":  "Your password or your second factor was changed, so your sessions were ended.",
-	"theft":            "Your session was ended because it looked like it was being used from somewhere else. Sign in again; if this keeps happening, change your password.",
-	"limit":            "You signed in on more devices than allowed, so this, the oldest session, was ended.",
-	"idp_logout":       "You were signed out at your organisation's sign-in service (your identity provider), so your session here ended too.",
-	"revoked":          "Your session was ended.",
-	"signed_out":       "You are signed out.",
+	"idle_timeout":          "You were signed out because you were not active for a while. This protects your account if you step away.",
+	"absolute_timeout":      "Your session reached its time limit, so you were signed out. Sign in again to carry on.",
+	"logout":                "You signed out.",
+	"logout_all":            "You were signed out from another device, with “sign out everywhere else”.",
+	"admin":                 "An administrator ended your session.",
+	"password_change":       "Your password or your second factor was changed, so your sessions were ended.",
+	"theft":                 "Your session was ended because it looked like it was being used from somewhere else. Sign in again; if this keeps happening, change your password.",
+	"limit":                 "You signed in on more devices than allowed, so this, the oldest session, was ended.",
+	"idp_logout":            "You were signed out at your organisation's sign-in service (your identity provider), so your session here ended too.",
+	"revoked":               "Your session was ended.",
+	"device_unbound":        "This part of the site needs a browser that binds your session to this device (such as Chrome on a computer). Sign in again with one.",
+	"device_proof_required": "Your browser could not prove that it is the device you signed in on, so you were signed out. Sign in again.",
+	"signed_out":            "You are signed out.",
 }
 
 type signedOutPage struct {
@@ -290,8 +307,8 @@ type signedOutPage struct {
 // SignedOut returns the page the browser client and the middleware send
 // a user to when their session ends: it explains ?reason= (idle_timeout,
 // absolute_timeout, logout, logout_all, admin, password_change, theft,
-// idp_logout,
-// limit, revoked) in plain words and links to sign-in. It needs no
+// idp_logout, limit, revoked, and the device binding's device_unbound and
+// device_proof_required) in plain words and links to sign-in. It needs no
 // session.
 func (p *Pages) SignedOut() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,7 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	}
 	gc := fa.Config
 	gc.Manager, gc.Logger = m, log
+	gc.DeviceBinding = bindsDevices(m.Policy())
 	if fa.ProxyKeyEnv != "" {
 		key := os.Getenv(fa.ProxyKeyEnv)
 		if len(key) < 32 {
@@ -81,8 +82,24 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 		mux.Handle(forwardauth.Prefix+"/passkeys", pages.Passkeys())
 	}
 	mux.Handle("GET "+forwardauth.Prefix+"/signed-out", pages.SignedOut())
+	if d := g.Device(); d != nil {
+		mux.Handle(d.Prefix(), d.Handler()) // DBSC registration and refresh
+	}
 	mux.Handle(forwardauth.Prefix+"/", http.NotFoundHandler())
 	return g, nil
+}
+
+// bindsDevices reports whether a tier of p (or of a tenant) binds
+// sessions to devices (DBSC).
+func bindsDevices(p *lapse.Policy) bool {
+	for _, tenant := range append([]string{""}, p.TenantNames()...) {
+		for _, name := range p.TierNames() {
+			if _, t, err := p.Tier(tenant, name); err == nil && t.Device().Mode != lapse.DeviceBindingOff {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mountOIDC adds sign-in through the identity provider of cfg's oidc
@@ -104,7 +121,7 @@ func mountOIDC(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, g *forwar
 	}
 	rc.ClientSecret = secret
 	if g != nil {
-		rc.Requirement = g.Requirement
+		rc.Requirement, rc.Device = g.Requirement, g.Device()
 	}
 	rp, err := oidc.New(rc)
 	if err != nil {
