@@ -52,12 +52,12 @@ func TestBrowserBehindNginx(t *testing.T) {
 
 	// Signed out: the proxy sends the page to the app's sign-in.
 	run("opening the app", chromedp.Navigate(e.proxy.URL+"/app/home"))
-	wait(`location.pathname === '/login' && new URLSearchParams(location.search).get('rd') === '/app/home'`, 5*time.Second, "the sign-in page")
+	wait(`location.pathname === '/login' && new URLSearchParams(location.search).get('rd') === '/app/home'`, 15*time.Second, "the sign-in page")
 	enter("#user", "alice")
 	enter("#password", "alice-password")
 	run("submitting", chromedp.KeyEvent(kb.Enter))
-	wait(`location.pathname === '/app/home' && !!document.getElementById('echo')`, 5*time.Second, "the app's page after sign-in")
-	wait(`!!(window.lapse && window.lapse.state.session)`, 5*time.Second, "the client, added by nginx, reading the session")
+	wait(`location.pathname === '/app/home' && !!document.getElementById('echo')`, 15*time.Second, "the app's page after sign-in")
+	wait(`!!(window.lapse && window.lapse.state.session)`, 15*time.Second, "the client, added by nginx, reading the session")
 	if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`JSON.parse(document.getElementById('echo').textContent).headers['X-Lapse-Subject'][0] === 'alice'`)); !ok {
 		t.Error("the app's page did not get X-Lapse-Subject: alice")
 	}
@@ -85,7 +85,7 @@ func TestBrowserBehindNginx(t *testing.T) {
 	// "Stay signed in" extends the server's session.
 	before := sess["idle_expires_at"].(string)
 	run("clicking Stay signed in", chromedp.Click(chromedp.CSS(`.lapse-dialog [data-lapse-action=stay]`)))
-	wait(`!document.querySelector('dialog.lapse-dialog[open]')`, 5*time.Second, "the warning closing")
+	wait(`!document.querySelector('dialog.lapse-dialog[open]')`, 15*time.Second, "the warning closing")
 	after := e.onlySession("alice")["idle_expires_at"].(string)
 	if b, a := parseTime(t, before), parseTime(t, after); !a.After(b) {
 		t.Errorf("idle deadline %v -> %v after Stay signed in, want it later", b, a)
@@ -93,19 +93,19 @@ func TestBrowserBehindNginx(t *testing.T) {
 
 	// /billing/ sends the user to lapse's step-up page and back.
 	run("opening billing", chromedp.Navigate(e.proxy.URL+"/billing/?script=1"))
-	wait(`location.pathname === '/.lapse/stepup' && !!document.getElementById('lapse-code')`, 5*time.Second, "the step-up page")
+	wait(`location.pathname === '/.lapse/stepup' && !!document.getElementById('lapse-code')`, 15*time.Second, "the step-up page")
 	code, err := pqtotp.GenerateCode(secret, time.Now().Add(30*time.Second)) // the enrolment spent this step's code
 	if err != nil {
 		t.Fatal(err)
 	}
 	enter("#lapse-code", code)
 	run("confirming", chromedp.KeyEvent(kb.Enter))
-	wait(`location.pathname === '/billing/' && location.search === '?script=1' && !!document.getElementById('echo')`, 5*time.Second, "billing after the step-up")
+	wait(`location.pathname === '/billing/' && location.search === '?script=1' && !!document.getElementById('echo')`, 15*time.Second, "billing after the step-up")
 	if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`JSON.parse(document.getElementById('echo').textContent).headers['X-Lapse-Aal'][0] === '2'`)); !ok {
 		t.Error("billing's page did not get X-Lapse-AAL: 2")
 	}
 	// The page's own <script> line and nginx's sub_filter: one client.
-	wait(`!!(window.lapse && window.lapse.state.session && window.lapse.state.session.aal === 2)`, 5*time.Second, "the client seeing AAL2")
+	wait(`!!(window.lapse && window.lapse.state.session && window.lapse.state.session.aal === 2)`, 15*time.Second, "the client seeing AAL2")
 
 	// The event stream through nginx: an admin's revoke reaches the open
 	// tab, which leaves for lapse's signed-out page with the reason.
@@ -156,7 +156,7 @@ func (b tab) wait(expr string, within time.Duration, what string) {
 // enter focuses a field and types, as a person would.
 func (b tab) enter(selector, text string) {
 	b.t.Helper()
-	b.wait(fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return false; el.focus(); return document.activeElement === el })()`, selector), 5*time.Second, "focusing "+selector)
+	b.wait(fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return false; el.focus(); return document.activeElement === el })()`, selector), 15*time.Second, "focusing "+selector)
 	b.run("typing into "+selector, chromedp.KeyEvent(text))
 }
 
