@@ -324,6 +324,13 @@ func (m *Manager) VerifyDevice(ctx context.Context, s *Session, p DevicePresence
 	if !ok {
 		return nil // config refuses binding on such a store; nothing to check
 	}
+	var h TokenHash
+	if p.Cookie != "" {
+		h = HashSecret(p.Cookie)
+		if m.bound.holds(s.ID, h, m.clock.Now()) {
+			return nil
+		}
+	}
 	d, err := b.DeviceBinding(ctx, s.ID)
 	if err != nil {
 		return err
@@ -335,8 +342,11 @@ func (m *Manager) VerifyDevice(ctx context.Context, s *Session, p DevicePresence
 		}
 		return nil
 	}
-	if p.Cookie != "" && d.holds(HashSecret(p.Cookie), now) {
-		return nil
+	if p.Cookie != "" {
+		if until, ok := d.holds(h, now); ok {
+			m.bound.accept(s.ID, h, until)
+			return nil
+		}
 	}
 	refused := Errorf(CodeDeviceProofRequired, "the session is bound to a device and the request has no valid bound cookie")
 	if p.Skipped {
@@ -351,11 +361,19 @@ func (m *Manager) VerifyDevice(ctx context.Context, s *Session, p DevicePresence
 }
 
 // holds reports whether h is the hash of d's current or previous bound
-// cookie, unexpired at now.
-func (d *DeviceBinding) holds(h TokenHash, now time.Time) bool {
-	current := h.Equal(d.CookieHash) && now.Before(d.CookieExpiresAt.Add(BoundCookieSlack))
-	prev := h.Equal(d.PrevCookieHash) && now.Before(d.PrevCookieExpiresAt.Add(BoundCookieSlack))
-	return current || prev
+// cookie, unexpired at now, and until when that cookie is accepted.
+func (d *DeviceBinding) holds(h TokenHash, now time.Time) (until time.Time, ok bool) {
+	if h.Equal(d.CookieHash) {
+		if until = d.CookieExpiresAt.Add(BoundCookieSlack); now.Before(until) {
+			return until, true
+		}
+	}
+	if h.Equal(d.PrevCookieHash) {
+		if until = d.PrevCookieExpiresAt.Add(BoundCookieSlack); now.Before(until) {
+			return until, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // SuspectTheft records [EventTheftSuspected] for s with reason why and,

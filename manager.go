@@ -89,6 +89,8 @@ type Manager struct {
 	feed   freshness
 	// reserved: the manager of lapse's own sessions (Config.Reserved).
 	reserved bool
+	// bound: the bound cookies of device-bound sessions accepted lately.
+	bound boundCookies
 }
 
 // New returns a manager for cfg. It fails with [CodeInvalid] when a
