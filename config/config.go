@@ -408,6 +408,16 @@ func (p *parser) tiers(n *yaml.Node, path string) (map[string]lapse.Tier, map[st
 				t.MaxSessions = p.integer(v, kp)
 			case "remind_after":
 				t.RemindAfter = p.duration(v, kp)
+			case "client_drift":
+				t.ClientDrift = lapse.DriftAction(p.str(v, kp))
+			case "drift_prefix_v4":
+				t.DriftPrefixV4 = p.integer(v, kp)
+			case "drift_prefix_v6":
+				t.DriftPrefixV6 = p.integer(v, kp)
+			case "on_token_reuse":
+				t.OnTokenReuse = lapse.ReuseAction(p.str(v, kp))
+			case "new_device_window":
+				t.NewDeviceWindow = p.duration(v, kp)
 			case "profiles":
 				t.Profiles = p.strs(v, kp)
 			case "tenant_bounds":

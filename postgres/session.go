@@ -238,11 +238,12 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 		}
 		events := sess.Rotate(r)
 		if _, err := tx.Exec(ctx, `UPDATE sessions SET token_hash = $1, prev_token_hash = $2, prev_valid_until = $3,
-			aal = $4, amr = $5, authenticated_at = $6, last_active_at = $7, idle_expires_at = $8, expires_at = $9, warn_at = $10
-			WHERE id = $11`,
+			aal = $4, amr = $5, authenticated_at = $6, last_active_at = $7, idle_expires_at = $8, expires_at = $9, warn_at = $10,
+			ip = $11, user_agent = $12
+			WHERE id = $13`,
 			sess.TokenHash[:], sess.PrevTokenHash[:], nanos(sess.PrevValidUntil), sess.AAL, nonNil(sess.AMR),
 			nanos(sess.AuthenticatedAt), nanos(sess.LastActiveAt), nanos(sess.IdleExpiresAt), nanos(sess.ExpiresAt),
-			nanos(sess.WarnAt), id); err != nil {
+			nanos(sess.WarnAt), sess.IP, sess.UserAgent, id); err != nil {
 			return err
 		}
 		return record(ctx, tx, events, []lapse.TokenHash{r.OldHash, sess.TokenHash})

@@ -275,11 +275,12 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET token_hash = ?, prev_token_hash = ?, prev_valid_until = ?,
-			aal = ?, amr = ?, authenticated_at = ?, last_active_at = ?, idle_expires_at = ?, expires_at = ?, warn_at = ?
+			aal = ?, amr = ?, authenticated_at = ?, last_active_at = ?, idle_expires_at = ?, expires_at = ?, warn_at = ?,
+			ip = ?, user_agent = ?
 			WHERE id = ?`,
 			sess.TokenHash[:], sess.PrevTokenHash[:], nanos(sess.PrevValidUntil), sess.AAL, string(amr),
 			nanos(sess.AuthenticatedAt), nanos(sess.LastActiveAt), nanos(sess.IdleExpiresAt), nanos(sess.ExpiresAt),
-			nanos(sess.WarnAt), id); err != nil {
+			nanos(sess.WarnAt), sess.IP, sess.UserAgent, id); err != nil {
 			return err
 		}
 		for _, ev := range events {
