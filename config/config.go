@@ -63,6 +63,9 @@ type File struct {
 	// EventStreams caps the session event streams (GET
 	// /v1/session/events) this node holds open.
 	EventStreams StreamLimits
+	// TokenGuessing sets the watch for token guessing (docs/signals.md):
+	// the token_guessing section.
+	TokenGuessing TokenGuessing
 	// FactorKey seals the secrets of the built-in TOTP factor at rest:
 	// FactorKeySize bytes, given in base64 as factor_key. nil leaves it to
 	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
@@ -93,6 +96,17 @@ type Webhook struct {
 	Events    []lapse.EventType
 	// Key is the YAML key path of the entry, for error messages.
 	Key string
+}
+
+// TokenGuessing is the token_guessing section: how many tokens that
+// name no session one source (PerSource, per_source_per_minute) and all
+// together (Overall, overall_per_minute) may send in a minute, and how
+// long a source over its limit is refused (BlockFor, block_for). Zero
+// values are the defaults of throttle.GuessConfig (30, 1000, 10m).
+type TokenGuessing struct {
+	PerSource int
+	Overall   int
+	BlockFor  time.Duration
 }
 
 // StreamLimits caps the event streams one node holds open: PerSession
@@ -380,6 +394,8 @@ func (p *parser) securityKey(f *File, key string, v *yaml.Node) bool {
 		f.TrustedProxies = p.networks(v, key)
 	case "event_streams":
 		f.EventStreams = p.streams(v, key)
+	case "token_guessing":
+		f.TokenGuessing = p.tokenGuessing(v, key)
 	default:
 		return false
 	}
@@ -674,6 +690,25 @@ func (p *parser) networks(n *yaml.Node, key string) []netip.Prefix {
 		out = append(out, pfx)
 	}
 	return out
+}
+
+func (p *parser) tokenGuessing(n *yaml.Node, path string) TokenGuessing {
+	var g TokenGuessing
+	p.fields(n, path, func(key string, v *yaml.Node) bool {
+		kp := join(path, key)
+		switch key {
+		case "per_source_per_minute":
+			g.PerSource = p.integer(v, kp)
+		case "overall_per_minute":
+			g.Overall = p.integer(v, kp)
+		case "block_for":
+			g.BlockFor = p.duration(v, kp)
+		default:
+			return false
+		}
+		return true
+	})
+	return g
 }
 
 func (p *parser) streams(n *yaml.Node, path string) StreamLimits {
