@@ -143,8 +143,8 @@ func (m *Metrics) CountGuessing(c GuessCounter) {
 		{"episode", func() float64 { _, _, n := c.Counts(); return float64(n) }},
 	} {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "lapse_token_guessing_total",
-			Help: "Session tokens that named no session (invalid_token), requests of refused sources answered 429 (refused), and episodes of token guessing recorded (episode).",
+			Name:        "lapse_token_guessing_total",
+			Help:        "Session tokens that named no session (invalid_token), requests of refused sources answered 429 (refused), and episodes of token guessing recorded (episode).",
 			ConstLabels: prometheus.Labels{"kind": r.kind},
 		}, r.value))
 	}
