@@ -48,11 +48,11 @@ type Tier struct {
 	// its grace, does: "" means [ReuseRecord].
 	OnTokenReuse ReuseAction
 	// NewDeviceWindow is how long a device is remembered for a subject:
-	// a session created from a device none of the subject's sessions of
-	// the window came from records [EventNewDevice]. 0 means
-	// [DefaultNewDeviceWindow]; unlike the other durations of a tier, it
-	// cannot be turned off (a platform that does not want the event
-	// ignores it).
+	// a session created from a device none of the subject's sessions
+	// active within the window came from records [EventNewDevice]. 0
+	// means the rule does not apply (no event). A window longer than the
+	// store keeps ended sessions (lapse serve's retention) is as long as
+	// that.
 	NewDeviceWindow time.Duration
 }
 
@@ -84,8 +84,7 @@ const (
 	ReuseRevoke ReuseAction = "revoke"
 )
 
-// DefaultNewDeviceWindow is the default [Tier.NewDeviceWindow].
-const DefaultNewDeviceWindow = 90 * 24 * time.Hour
+
 
 // WarnAt returns when a client should warn about a session whose earliest
 // deadline is deadline.

@@ -96,12 +96,9 @@ func (m *Manager) recordSession(ctx context.Context, s *Session, typ EventType, 
 // tier's window came from. It compares what each session recorded when
 // it was created or last stepped up; it keeps no identifier of its own.
 func (m *Manager) noticeDevice(ctx context.Context, s *Session, now time.Time) {
-	if s.IP == "" && s.UserAgent == "" {
-		return // nothing to recognise a device by
-	}
 	window := s.Policy.NewDeviceWindow
-	if window == 0 {
-		window = DefaultNewDeviceWindow
+	if window == 0 || s.IP == "" && s.UserAgent == "" {
+		return // the rule is off, or there is nothing to recognise a device by
 	}
 	others, err := m.store.Sessions(ctx, Filter{Subject: s.Subject, AnyTenant: true, IncludeEnded: true, Except: s.ID, Now: now})
 	if err != nil {

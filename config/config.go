@@ -132,7 +132,8 @@ type Retry struct {
 
 // EventTypes lists every event type a webhook may ask for.
 var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
-	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected}
+	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
+	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20
