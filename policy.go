@@ -84,8 +84,6 @@ const (
 	ReuseRevoke ReuseAction = "revoke"
 )
 
-
-
 // WarnAt returns when a client should warn about a session whose earliest
 // deadline is deadline.
 func (t Tier) WarnAt(deadline time.Time) time.Time {
