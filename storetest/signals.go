@@ -38,3 +38,31 @@ func testRotateClient(t *testing.T, st lapse.Store) {
 		}
 	}
 }
+
+// testSignalPolicy: the tier settings of the signals are recorded with
+// the session like its timeouts, and read back by every read.
+func testSignalPolicy(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "standard", t0)
+	s.Policy.ClientDrift, s.Policy.DriftPrefixV4, s.Policy.DriftPrefixV6 = lapse.DriftRevoke, 16, 40
+	s.Policy.OnTokenReuse, s.Policy.NewDeviceWindow = lapse.ReuseRevoke, 720*time.Hour
+	mustCreate(t, st, s, 0)
+	byID, err := st.Session(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byToken, err := st.SessionByToken(ctx, s.TokenHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := st.Sessions(ctx, lapse.Filter{Subject: "alice", Now: t0})
+	if err != nil || len(listed) != 1 {
+		t.Fatalf("Sessions = %d sessions, %v; want 1", len(listed), err)
+	}
+	for name, got := range map[string]*lapse.Session{"Session": byID, "SessionByToken": byToken, "Sessions": listed[0]} {
+		p := got.Policy
+		if p.ClientDrift != lapse.DriftRevoke || p.DriftPrefixV4 != 16 || p.DriftPrefixV6 != 40 || p.OnTokenReuse != lapse.ReuseRevoke || p.NewDeviceWindow != 720*time.Hour {
+			t.Errorf("%s: signal settings %q /%d /%d %q %v; want revoke /16 /40 revoke 720h", name,
+				p.ClientDrift, p.DriftPrefixV4, p.DriftPrefixV6, p.OnTokenReuse, p.NewDeviceWindow)
+		}
+	}
+}
