@@ -1,6 +1,9 @@
 package lapse
 
-import "sync"
+import (
+	"net/netip"
+	"sync"
+)
 
 // cache keeps recently verified sessions by token hash so that a verify
 // of a known session reads no store. Entries are immutable snapshots,
@@ -97,6 +100,13 @@ func (c *cache) insert(sh *cacheShard, h TokenHash, s *Session) {
 		for k := range sh.m {
 			delete(sh.m, k)
 			break
+		}
+	}
+	if !s.addr.IsValid() && s.IP != "" {
+		// parsed once, as the session enters the cache, so that a
+		// verify's drift check compares addresses without parsing
+		if a, err := netip.ParseAddr(s.IP); err == nil {
+			s.addr = a.Unmap()
 		}
 	}
 	sh.m[h] = s

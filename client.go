@@ -145,13 +145,19 @@ const (
 
 // Drift compares c with the client s was created by (or last stepped up
 // from). It is cheap on the common path: an identical User-Agent is not
-// parsed, and addresses are compared as prefixes without allocating. A
+// parsed, the session's address is parsed once as it enters the
+// manager's cache, and addresses are compared as prefixes without
+// allocating. A
 // side lapse knows nothing about (no address, no User-Agent) does not
 // differ.
 func (s *Session) Drift(c Client) Drift {
 	var d Drift
 	if c.IP.IsValid() && s.IP != "" {
-		if ip, err := netip.ParseAddr(s.IP); err == nil {
+		ip := s.addr
+		if !ip.IsValid() {
+			ip, _ = netip.ParseAddr(s.IP)
+		}
+		if ip.IsValid() {
 			d.Network = !sameNetwork(ip.Unmap(), c.IP.Unmap(), s.Policy)
 		}
 	}

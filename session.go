@@ -2,6 +2,7 @@ package lapse
 
 import (
 	"encoding/json"
+	"net/netip"
 	"time"
 )
 
@@ -80,6 +81,10 @@ type Session struct {
 	// during a step-up do not fail.
 	PrevTokenHash  TokenHash `json:"-"`
 	PrevValidUntil time.Time `json:"-"`
+
+	// addr is IP parsed, set as the session enters the manager's cache
+	// (zero elsewhere: Drift then parses IP).
+	addr netip.Addr
 }
 
 // IdPSession names an identity provider's session: the provider (its
@@ -238,7 +243,7 @@ func (s *Session) Rotate(r Rotation) []Event {
 	s.TokenHash, s.AAL, s.AMR = r.NewHash, r.AAL, r.AMR
 	if r.IP != "" || r.UserAgent != "" {
 		// the client that authenticated again is the session's from now on
-		s.IP, s.UserAgent = r.IP, r.UserAgent
+		s.IP, s.UserAgent, s.addr = r.IP, r.UserAgent, netip.Addr{}
 	}
 	s.AuthenticatedAt, s.LastActiveAt = r.Now, r.Now
 	if !r.AuthenticatedAt.IsZero() && r.AuthenticatedAt.Before(r.Now) {
