@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -14,17 +15,6 @@ const (
 	e2eAndroid = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"
 )
 
-// signalsConfig has a tier for each action of docs/signals.md.
-const signalsConfig = `
-default_tier: everyday
-tiers:
-  everyday: {idle_timeout: 1h, absolute_timeout: 12h, new_device_window: 720h}
-  sensitive: {idle_timeout: 1h, absolute_timeout: 12h, client_drift: step_up}
-  critical: {idle_timeout: 1h, absolute_timeout: 12h, client_drift: revoke, on_token_reuse: revoke}
-token_guessing: {per_source_per_minute: 3, block_for: 1m}
-webhook_allow_networks: [127.0.0.0/8] # the receiver is on loopback
-`
-
 // TestSignalsEndToEnd runs lapse serve and sends each sign of suspicious
 // activity through the API, checking the answer and the webhook.
 func TestSignalsEndToEnd(t *testing.T) {
@@ -33,7 +23,11 @@ func TestSignalsEndToEnd(t *testing.T) {
 
 func testSignalsEndToEnd(t *testing.T, st storeUnderTest) {
 	rcv, url := newHookReceiver(t, 0)
-	cfg := signalsConfig + st.yaml() + `
+	doc, err := os.ReadFile("../../docs/examples/signals.yaml") // a tier for each action
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(doc) + st.yaml() + `
 webhooks:
   - name: security
     url: ` + url + `
