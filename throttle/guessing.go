@@ -142,9 +142,15 @@ func (g *Guessing) unblock(src netip.Prefix) {
 	g.nblocked.Add(-1)
 }
 
-// forget drops the counts of sources whose window is over, or else one
-// source; g.mu must be held. A refused source stays refused.
+// forget drops the refusals that are over and the counts of sources
+// whose window is over, or else sources until there is room; g.mu must
+// be held. A source still refused stays refused.
 func (g *Guessing) forget(now time.Time) {
+	for src, until := range g.blocked {
+		if !now.Before(until) {
+			g.unblock(src)
+		}
+	}
 	for src, w := range g.counts {
 		if now.Sub(w.start) >= time.Minute {
 			delete(g.counts, src)
@@ -154,7 +160,9 @@ func (g *Guessing) forget(now time.Time) {
 		if len(g.counts) < g.cfg.MaxSources {
 			break
 		}
-		delete(g.counts, src)
+		if _, refused := g.blocked[src]; !refused {
+			delete(g.counts, src)
+		}
 	}
 }
 
