@@ -61,4 +61,3 @@ func TestClientDrift(t *testing.T) {
 		})
 	}
 }
-
