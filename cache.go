@@ -1,6 +1,7 @@
 package lapse
 
 import (
+	"net/netip"
 	"sync"
 	"unsafe"
 )
@@ -154,6 +155,13 @@ func (c *cache) insert(sh *cacheShard, h TokenHash, s *Session) {
 			break
 		}
 		sh.remove(k)
+	}
+	if !s.addr.IsValid() && s.IP != "" {
+		// parsed once, as the session enters the cache, so that a
+		// verify's drift check compares addresses without parsing
+		if a, err := netip.ParseAddr(s.IP); err == nil {
+			s.addr = a.Unmap()
+		}
 	}
 	sh.m[h] = s
 	sh.bytes += size

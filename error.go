@@ -3,6 +3,7 @@ package lapse
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable error code. The HTTP API returns it
@@ -38,6 +39,9 @@ type Error struct {
 	// (CodeSessionRevoked, CodeSessionExpiredIdle,
 	// CodeSessionExpiredAbsolute): why it ended, as its EndReason says.
 	Reason Reason
+	// RetryAfter is set with a code answered 429: how long the caller
+	// should wait before trying again.
+	RetryAfter time.Duration
 }
 
 // Error returns the message, followed by the cause when there is one.

@@ -23,6 +23,33 @@ const (
 	EventExpiringSoon EventType = "session.expiring_soon"
 )
 
+// Events of the signs of suspicious activity (docs/signals.md).
+const (
+	// EventClientChanged: a session was used from a client that differs
+	// from the one it was created by ([Session.Drift]); Reason says how
+	// ([ReasonNetworkChanged], ...) and IP from where. Recorded once per
+	// session and client on each node.
+	EventClientChanged EventType = "session.client_changed"
+	// EventNewDevice: a session was created from a device none of its
+	// subject's sessions came from within the tier's NewDeviceWindow; IP
+	// is where from.
+	EventNewDevice EventType = "session.new_device"
+	// EventTokenReused: a token a step-up replaced was presented after
+	// its grace, on a tier that only records it; IP is where from.
+	EventTokenReused EventType = "session.token_reused"
+	// EventTokenGuessing: many tokens that name no session came from one
+	// source (IP set, Reason [ReasonGuessingSource]) or from everywhere
+	// (Reason [ReasonGuessingOverall]); recorded once per episode. Like
+	// [EventKeyRejected], it names no session.
+	EventTokenGuessing EventType = "security.token_guessing"
+)
+
+// Reasons of an [EventTokenGuessing].
+const (
+	ReasonGuessingSource  Reason = "per_source"
+	ReasonGuessingOverall Reason = "overall"
+)
+
 // EventKeyRejected records a credential lapse refused: an API key that is
 // not valid, sent to the API or typed into the console's sign-in. It
 // changes no session, so its SessionID, Subject, Tenant and Tier are

@@ -44,6 +44,11 @@ type Config struct {
 	// subject begins with [ReservedPrefix]. false, the platform's
 	// manager, creates and reaches only the others.
 	Reserved bool
+	// Guessing watches for token guessing: tokens that name no session,
+	// counted per source address ([Client.IP]); a source it refuses is
+	// answered [CodeTooManyAttempts] before its token is looked at. nil
+	// watches nothing.
+	Guessing GuessGuard
 }
 
 // DefaultPropagationBound is the default [Config.PropagationBound].
@@ -91,6 +96,10 @@ type Manager struct {
 	reserved bool
 	// bound: the bound cookies of device-bound sessions accepted lately.
 	bound boundCookies
+	guess GuessGuard
+	// noted remembers the signals this node recorded, so that each is
+	// recorded once, not at every verify.
+	noted noted
 }
 
 // New returns a manager for cfg. It fails with [CodeInvalid] when a
@@ -105,7 +114,7 @@ func New(cfg Config) (*Manager, error) {
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, obs: cfg.Observer, reserved: cfg.Reserved}
+	m := &Manager{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, obs: cfg.Observer, reserved: cfg.Reserved, guess: cfg.Guessing}
 	if m.clock == nil {
 		m.clock = SystemClock{}
 	}
@@ -171,7 +180,9 @@ const (
 )
 
 // Create starts a session and returns its token, which lapse does not
-// keep: only its hash is stored. If the tier caps concurrent sessions,
+// keep: only its hash is stored. A session created from a device the
+// subject used in none of its sessions within the tier's
+// NewDeviceWindow records [EventNewDevice]. If the tier caps concurrent sessions,
 // the subject's oldest sessions past the cap are ended with
 // [ReasonLimit]. It fails with [CodeInvalid] (also for a subject in the
 // other namespace: see [ReservedPrefix]), [CodeUnknownTier],
@@ -225,6 +236,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, 
 	}
 	m.obs.Created(s)
 	out := *s
+	m.noticeDevice(ctx, &out, now)
 	return tok, &out, nil
 }
 
@@ -340,9 +352,14 @@ func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) 
 }
 
 func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions) (*Session, error) {
-	s, now, err := m.current(ctx, token)
+	s, now, v, err := m.current(ctx, token)
 	if err != nil {
 		return nil, err
+	}
+	if v.StepUp {
+		return nil, &Error{Code: CodeStepUpRequired, Reason: v.Drift.Reason(),
+			Message:     "this session is used from another client (" + string(v.Drift.Reason()) + "): authenticate again",
+			Requirement: &Requirement{RequiredAAL: s.AAL, AAL: s.AAL, AuthenticatedAt: s.AuthenticatedAt}}
 	}
 	if err := checkAssurance(s, opts, now); err != nil {
 		return nil, err
@@ -357,7 +374,7 @@ func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions) 
 // assurance rule and recording no activity: what the session's own holder
 // may see of it. It fails like [Manager.Verify] for an invalid token.
 func (m *Manager) Current(ctx context.Context, token string) (Session, error) {
-	s, _, err := m.current(ctx, token)
+	s, _, _, err := m.current(ctx, token)
 	if err != nil {
 		return Session{}, err
 	}
@@ -365,29 +382,43 @@ func (m *Manager) Current(ctx context.Context, token string) (Session, error) {
 }
 
 // current returns token's session if it may be used now, with the time
-// it was judged at. It applies no assurance rule and records nothing but
-// an expiry it finds. [Session.Check] decides; this reads the session,
-// asks it, and records an expiry it finds.
-func (m *Manager) current(ctx context.Context, token string) (*Session, time.Time, error) {
+// it was judged at and [Session.Check]'s verdict. It applies no
+// assurance rule (nor a drift's step-up) and records nothing but what
+// the verdict asks: an expiry, a revoke for theft, or a signal (see
+// signals.go). A source the guessing guard refuses gets
+// [CodeTooManyAttempts] before its token is looked at.
+func (m *Manager) current(ctx context.Context, token string) (*Session, time.Time, Verdict, error) {
+	c, _ := ClientFrom(ctx)
+	if err := m.refused(c); err != nil {
+		return nil, time.Time{}, Verdict{}, err
+	}
 	if _, err := ParseToken(token); err != nil {
-		return nil, time.Time{}, err
+		m.missed(ctx, c)
+		return nil, time.Time{}, Verdict{}, err
 	}
 	h := HashSecret(token)
 	s, now, err := m.lookup(ctx, h)
-	if err != nil {
-		return nil, now, err
+	if ErrorCode(err) == CodeSessionNotFound || err == nil && !m.owns(s) {
+		m.missed(ctx, c)
+		return nil, now, Verdict{}, errMalformedToken // another namespace's is as if it did not exist
+	} else if err != nil {
+		return nil, now, Verdict{}, err
 	}
-	if !m.owns(s) {
-		return nil, now, errMalformedToken // as if it did not exist
-	}
-	lapsed, err := s.Check(h, now)
-	if lapsed {
+	v, err := s.Check(h, now, c)
+	switch {
+	case v.Lapsed:
 		s, err = m.expire(ctx, s, h, now)
+	case v.Revoke:
+		s, err = m.revokeTheft(ctx, s, now)
+	case v.Reused:
+		m.noteSignal(ctx, s, EventTokenReused, "", c)
+	case v.Drift.Any() && !v.StepUp:
+		m.noteSignal(ctx, s, EventClientChanged, v.Drift.Reason(), c)
 	}
 	if err != nil {
-		return nil, now, err
+		return nil, now, v, err
 	}
-	return s, now, nil
+	return s, now, v, nil
 }
 
 // cached reports whether the cache may serve at now: it exists and, for
@@ -440,7 +471,7 @@ func (m *Manager) expire(ctx context.Context, s *Session, h TokenHash, now time.
 	} else if m.cache != nil {
 		m.cache.set(ended)
 	}
-	if _, err := ended.Check(h, now); err != nil {
+	if _, err := ended.Check(h, now, Client{}); err != nil {
 		return nil, err
 	}
 	return ended, nil
@@ -522,7 +553,7 @@ func (m *Manager) write(ctx context.Context, s *Session, now time.Time, force bo
 // interval, and records [EventExtended]: the user's explicit "stay
 // signed in". It fails like [Manager.Verify].
 func (m *Manager) Extend(ctx context.Context, token string) (Session, error) {
-	s, now, err := m.current(ctx, token)
+	s, now, _, err := m.current(ctx, token)
 	if err != nil {
 		return Session{}, err
 	}
@@ -545,7 +576,7 @@ func (m *Manager) Extend(ctx context.Context, token string) (Session, error) {
 // like [Manager.Current] for a token that is not valid, or with the
 // store's error when the write fails.
 func (m *Manager) Touch(ctx context.Context, token string) (Session, error) {
-	s, now, err := m.current(ctx, token)
+	s, now, _, err := m.current(ctx, token)
 	if err != nil {
 		return Session{}, err
 	}
@@ -570,6 +601,9 @@ const RotateGrace = 5 * time.Second
 // level aal with methods amr, after the platform (or lapse's own factor)
 // has verified it: the session gets a new token, both of its timeouts
 // start afresh, and the old token stops verifying after [RotateGrace].
+// The client in ctx ([WithClient]), if any, becomes the session's: a
+// step-up is how a subject answers the step-up a tier asks for when the
+// session's client changed, so Check's StepUp does not refuse it.
 // It fails with [CodeInvalid] for an AAL outside 1-3 or lower than the
 // session's, like [Manager.Verify] for a token that is not valid, and
 // with [CodeConflict] if another step-up of the session won the race.
@@ -589,9 +623,14 @@ func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []str
 	if err := validAMR(amr); err != nil {
 		return "", nil, err
 	}
-	old, now, err := m.current(ctx, token)
+	old, now, _, err := m.current(ctx, token)
 	if err != nil {
 		return "", nil, err
+	}
+	c, _ := ClientFrom(ctx)
+	ip := ""
+	if c.IP.IsValid() {
+		ip = c.IP.String()
 	}
 	if old.TokenHash != HashSecret(token) {
 		return "", nil, Errorf(CodeSessionNotFound, "this token was already replaced by a step-up")
@@ -603,6 +642,7 @@ func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []str
 	s, err := m.store.Rotate(ctx, old.ID, Rotation{
 		OldHash: old.TokenHash, NewHash: tok.Hash(), AAL: aal, AMR: append([]string{}, amr...),
 		Actor: actor, Now: now, AuthenticatedAt: at, Grace: RotateGrace,
+		IP: ip, UserAgent: c.UserAgent,
 	})
 	if err != nil {
 		return "", nil, err

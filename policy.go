@@ -46,7 +46,55 @@ type Tier struct {
 	// BoundCookieLifetime is how long a bound cookie works before the
 	// browser must refresh it with a proof of its key.
 	BoundCookieLifetime time.Duration
+	// ClientDrift is what a verify of a session from a client that
+	// differs from the session's does ([Session.Drift]): "" means
+	// [DriftAllow], which records it and lets the verify pass, so that a
+	// phone that changes network is never signed out.
+	ClientDrift DriftAction
+	// DriftPrefixV4 and DriftPrefixV6 are the lengths of the network an
+	// address may move within without counting as drift, and of the
+	// network a device is recognised by; 0 means
+	// [DefaultDriftPrefixV4] (/24) and [DefaultDriftPrefixV6] (/48).
+	DriftPrefixV4, DriftPrefixV6 int
+	// OnTokenReuse is what presenting a token a step-up replaced, after
+	// its grace, does: "" means [ReuseRecord].
+	OnTokenReuse ReuseAction
+	// NewDeviceWindow is how long a device is remembered for a subject:
+	// a session created from a device none of the subject's sessions
+	// active within the window came from records [EventNewDevice]. 0
+	// means the rule does not apply (no event). A window longer than the
+	// store keeps ended sessions (lapse serve's retention) is as long as
+	// that.
+	NewDeviceWindow time.Duration
 }
+
+// DriftAction is what a tier does about client drift.
+type DriftAction string
+
+// Drift actions.
+const (
+	// DriftAllow records [EventClientChanged], once per session and
+	// client, and lets the verify pass.
+	DriftAllow DriftAction = "allow"
+	// DriftStepUp refuses a verify with [CodeStepUpRequired] (the drift's
+	// reason in Reason) until the subject authenticates again from the
+	// new client, which becomes the session's.
+	DriftStepUp DriftAction = "step_up"
+	// DriftRevoke revokes the session with [ReasonTheft].
+	DriftRevoke DriftAction = "revoke"
+)
+
+// ReuseAction is what a tier does when a replaced token comes back.
+type ReuseAction string
+
+// Reuse actions.
+const (
+	// ReuseRecord records [EventTokenReused] (once per session) and
+	// answers the token as unknown.
+	ReuseRecord ReuseAction = "record"
+	// ReuseRevoke revokes the whole session with [ReasonTheft].
+	ReuseRevoke ReuseAction = "revoke"
+)
 
 // WarnAt returns when a client should warn about a session whose earliest
 // deadline is deadline.
@@ -232,6 +280,7 @@ func validateTier(path string, t Tier, bad func(string, string, ...any)) {
 		bad(path+".remind_after", "must not be negative")
 	}
 	validateDevice(path, t, bad)
+	validateSignals(path, t, bad)
 }
 
 // validateDevice checks a tier's device binding settings.
@@ -256,6 +305,30 @@ func validateDevice(path string, t Tier, bad func(string, string, ...any)) {
 		bad(path+".bound_cookie_lifetime", "must be at least 1s")
 	case t.IdleTimeout > 0 && l > t.IdleTimeout:
 		bad(path+".bound_cookie_lifetime", "%s is longer than idle_timeout %s; a bound cookie outliving its session protects nothing", l, t.IdleTimeout)
+	}
+}
+
+// validateSignals checks the settings of the signals of suspicious
+// activity.
+func validateSignals(path string, t Tier, bad func(string, string, ...any)) {
+	switch t.ClientDrift {
+	case "", DriftAllow, DriftStepUp, DriftRevoke:
+	default:
+		bad(path+".client_drift", "%q is not one of allow, step_up, revoke", t.ClientDrift)
+	}
+	if t.DriftPrefixV4 < 0 || t.DriftPrefixV4 > 32 {
+		bad(path+".drift_prefix_v4", "must be 1-32 (0 means %d)", DefaultDriftPrefixV4)
+	}
+	if t.DriftPrefixV6 < 0 || t.DriftPrefixV6 > 128 {
+		bad(path+".drift_prefix_v6", "must be 1-128 (0 means %d)", DefaultDriftPrefixV6)
+	}
+	switch t.OnTokenReuse {
+	case "", ReuseRecord, ReuseRevoke:
+	default:
+		bad(path+".on_token_reuse", "%q is not one of record, revoke", t.OnTokenReuse)
+	}
+	if t.NewDeviceWindow < 0 {
+		bad(path+".new_device_window", "must not be negative")
 	}
 }
 

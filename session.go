@@ -2,6 +2,7 @@ package lapse
 
 import (
 	"encoding/json"
+	"net/netip"
 	"time"
 )
 
@@ -80,6 +81,10 @@ type Session struct {
 	// during a step-up do not fail.
 	PrevTokenHash  TokenHash `json:"-"`
 	PrevValidUntil time.Time `json:"-"`
+
+	// addr is IP parsed, set as the session enters the manager's cache
+	// (zero elsewhere: Drift then parses IP).
+	addr netip.Addr
 }
 
 // IdPSession names an identity provider's session: the provider (its
@@ -143,34 +148,66 @@ func (s *Session) slide(now time.Time) (idle, warn time.Time) {
 	return idle, s.Policy.WarnAt(idle) // idle is already the earlier deadline
 }
 
-// Check decides whether s, found by the hash h of a presented token, may
-// be used at now. It is the one place where lapse decides that, for every
-// route that presents a token (verify, the session's own routes,
-// middleware, step-up):
+// Check decides whether s, found by the hash h of a token that client c
+// presented, may be used at now. It is the one place where lapse decides
+// that, for every route that presents a token (verify, the session's own
+// routes, middleware, forward-auth, step-up):
 //
 //   - h must be s's token, or the one a rotation replaced while its grace
-//     lasts; otherwise the session is not found;
+//     lasts; otherwise the session is not found, and if h is that
+//     replaced token, past its grace, of a session still active, the
+//     verdict says Reused (and Revoke on a tier whose OnTokenReuse is
+//     revoke);
 //   - s must be recorded active; otherwise the [EndedError] of how it
 //     ended;
 //   - now must be before both deadlines; otherwise the EndedError of the
-//     expiry, with lapsed true: s is still recorded active, and the
-//     caller must record the expiry in the store (which has the last
-//     word: another node may have recorded newer activity).
+//     expiry, with Lapsed: s is still recorded active, and the caller
+//     must record the expiry in the store (which has the last word:
+//     another node may have recorded newer activity);
+//   - c is compared with s's client ([Session.Drift]); the verdict
+//     carries the drift and what the tier's ClientDrift says to do:
+//     StepUp (the caller answers [CodeStepUpRequired] where an assurance
+//     rule applies) or Revoke.
 //
-// A nil error means the session may be used.
-func (s *Session) Check(h TokenHash, now time.Time) (lapsed bool, err error) {
+// A nil error means the session may be used, unless the verdict says
+// Revoke or StepUp.
+func (s *Session) Check(h TokenHash, now time.Time, c Client) (v Verdict, err error) {
 	if !s.Holds(h, now) {
-		return false, errMalformedToken
+		if h == s.PrevTokenHash && s.ActiveAt(now) {
+			v.Reused, v.Revoke = true, s.Policy.OnTokenReuse == ReuseRevoke
+		}
+		return v, errMalformedToken
 	}
 	if s.Status != StatusActive {
-		return false, EndedError(s)
+		return v, EndedError(s)
 	}
 	if _, _, past := s.Lapsed(now); past {
 		c := *s
 		c.EndAt(Ending{Status: StatusExpired, Now: now})
-		return true, EndedError(&c)
+		v.Lapsed = true
+		return v, EndedError(&c)
 	}
-	return false, nil
+	if v.Drift = s.Drift(c); v.Drift.Any() {
+		v.StepUp = s.Policy.ClientDrift == DriftStepUp
+		v.Revoke = s.Policy.ClientDrift == DriftRevoke
+	}
+	return v, nil
+}
+
+// Verdict is what [Session.Check] found besides its error.
+type Verdict struct {
+	// Lapsed: recorded active but past a deadline; record the expiry.
+	Lapsed bool
+	// Reused: the token is one a step-up replaced, presented after its
+	// grace, while the session is active.
+	Reused bool
+	// Drift is how the presenting client differs from the session's.
+	Drift Drift
+	// StepUp: the tier asks for a step-up because of Drift.
+	StepUp bool
+	// Revoke: the tier says to revoke the session with [ReasonTheft],
+	// because of Drift or Reused.
+	Revoke bool
 }
 
 // Holds reports whether h is the hash of s's token at now: its current
@@ -204,6 +241,10 @@ func (s *Session) Rotate(r Rotation) []Event {
 	raised := r.AAL > s.AAL
 	s.PrevTokenHash, s.PrevValidUntil = r.OldHash, r.Now.Add(r.Grace)
 	s.TokenHash, s.AAL, s.AMR = r.NewHash, r.AAL, r.AMR
+	if r.IP != "" || r.UserAgent != "" {
+		// the client that authenticated again is the session's from now on
+		s.IP, s.UserAgent, s.addr = r.IP, r.UserAgent, netip.Addr{}
+	}
 	s.AuthenticatedAt, s.LastActiveAt = r.Now, r.Now
 	if !r.AuthenticatedAt.IsZero() && r.AuthenticatedAt.Before(r.Now) {
 		s.AuthenticatedAt = r.AuthenticatedAt

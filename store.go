@@ -87,7 +87,8 @@ type Store interface {
 	// (or at r.AuthenticatedAt, when that is earlier); both
 	// of its deadlines start afresh from r.Now under its recorded policy
 	// (reauthentication resets both timers); and the replaced token keeps
-	// verifying until r.Now+r.Grace. It records [EventSteppedUp] when the
+	// verifying until r.Now+r.Grace; when r names a client
+	// (IP or UserAgent), the session's IP and UserAgent become r's. It records [EventSteppedUp] when the
 	// AAL rose, or a reauthentication otherwise, then [EventRotated]. It
 	// fails with [CodeConflict] when the session's token is no longer
 	// r.OldHash (another rotation won), and with the ended session's code
@@ -132,6 +133,11 @@ type Rotation struct {
 	AuthenticatedAt time.Time
 	// Grace is how long the replaced token keeps verifying.
 	Grace time.Duration
+	// IP and UserAgent are the client that authenticated again, when
+	// known: the session's client from now on (so that it no longer
+	// counts as drift). Both empty leave the session's as they are.
+	IP        string
+	UserAgent string
 }
 
 // Filter selects a subject's sessions.

@@ -67,6 +67,9 @@ type File struct {
 	// EventStreams caps the session event streams (GET
 	// /v1/session/events) this node holds open.
 	EventStreams StreamLimits
+	// TokenGuessing sets the watch for token guessing (docs/signals.md):
+	// the token_guessing section.
+	TokenGuessing TokenGuessing
 	// FactorKey seals the secrets of the built-in TOTP factor at rest:
 	// FactorKeySize bytes, given in base64 as factor_key. nil leaves it to
 	// lapse serve: the LAPSE_FACTOR_KEY environment variable, or a key it
@@ -99,6 +102,17 @@ type Webhook struct {
 	Key string
 }
 
+// TokenGuessing is the token_guessing section: how many tokens that
+// name no session one source (PerSource, per_source_per_minute) and all
+// together (Overall, overall_per_minute) may send in a minute, and how
+// long a source over its limit is refused (BlockFor, block_for). Zero
+// values are the defaults of throttle.GuessConfig (30, 1000, 10m).
+type TokenGuessing struct {
+	PerSource int
+	Overall   int
+	BlockFor  time.Duration
+}
+
 // StreamLimits caps the event streams one node holds open: PerSession
 // for one session, PerNode in all. Zero values are the defaults of
 // [DefaultStreamLimits].
@@ -123,7 +137,8 @@ type Retry struct {
 // EventTypes lists every event type a webhook may ask for.
 var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
 	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
-	lapse.EventDeviceBound, lapse.EventTheftSuspected}
+	lapse.EventDeviceBound, lapse.EventTheftSuspected,
+	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20
@@ -445,6 +460,8 @@ func (p *parser) securityKey(f *File, key string, v *yaml.Node) bool {
 		f.TrustedProxies = p.networks(v, key)
 	case "event_streams":
 		f.EventStreams = p.streams(v, key)
+	case "token_guessing":
+		f.TokenGuessing = p.tokenGuessing(v, key)
 	default:
 		return false
 	}
@@ -473,6 +490,16 @@ func (p *parser) tiers(n *yaml.Node, path string) (map[string]lapse.Tier, map[st
 				t.MaxSessions = p.integer(v, kp)
 			case "remind_after":
 				t.RemindAfter = p.duration(v, kp)
+			case "client_drift":
+				t.ClientDrift = lapse.DriftAction(p.str(v, kp))
+			case "drift_prefix_v4":
+				t.DriftPrefixV4 = p.integer(v, kp)
+			case "drift_prefix_v6":
+				t.DriftPrefixV6 = p.integer(v, kp)
+			case "on_token_reuse":
+				t.OnTokenReuse = lapse.ReuseAction(p.str(v, kp))
+			case "new_device_window":
+				t.NewDeviceWindow = p.duration(v, kp)
 			case "profiles":
 				t.Profiles = p.strs(v, kp)
 			case "tenant_bounds":
@@ -748,6 +775,25 @@ func (p *parser) networks(n *yaml.Node, key string) []netip.Prefix {
 		out = append(out, pfx)
 	}
 	return out
+}
+
+func (p *parser) tokenGuessing(n *yaml.Node, path string) TokenGuessing {
+	var g TokenGuessing
+	p.fields(n, path, func(key string, v *yaml.Node) bool {
+		kp := join(path, key)
+		switch key {
+		case "per_source_per_minute":
+			g.PerSource = p.integer(v, kp)
+		case "overall_per_minute":
+			g.Overall = p.integer(v, kp)
+		case "block_for":
+			g.BlockFor = p.duration(v, kp)
+		default:
+			return false
+		}
+		return true
+	})
+	return g
 }
 
 func (p *parser) streams(n *yaml.Node, path string) StreamLimits {

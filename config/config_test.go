@@ -71,6 +71,15 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"lapse.yaml:6", "tiers.a.bound_cookie_lifetime", "longer than idle_timeout"}},
 		{"bind_grace_not_a_duration", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h, bind_grace: soon}\n",
 			[]string{"lapse.yaml:3", "tiers.a.bind_grace", "not a duration"}},
+		{"client_drift_unknown", "default_tier: a\ntiers:\n  a:\n    idle_timeout: 5m\n    absolute_timeout: 1h\n    client_drift: block\n",
+			[]string{"lapse.yaml:6", "tiers.a.client_drift", `"block" is not one of allow, step_up, revoke`}},
+		{"on_token_reuse_unknown", "default_tier: a\ntiers:\n  a:\n    idle_timeout: 5m\n    absolute_timeout: 1h\n    on_token_reuse: ignore\n",
+			[]string{"lapse.yaml:6", "tiers.a.on_token_reuse", "not one of record, revoke"}},
+		{"drift_prefix_too_long", "default_tier: a\ntiers:\n  a:\n    idle_timeout: 5m\n    absolute_timeout: 1h\n    drift_prefix_v4: 33\n",
+			[]string{"lapse.yaml:6", "tiers.a.drift_prefix_v4", "1-32"}},
+		{"new_device_window_not_a_duration", "default_tier: a\ntiers:\n  a: {idle_timeout: 5m, absolute_timeout: 1h, new_device_window: soon}\n",
+			[]string{"lapse.yaml:3", "tiers.a.new_device_window", "not a duration"}},
+		{"token_guessing_unknown_key", "token_guessing:\n  per_minute: 3\n", []string{"lapse.yaml:2", "token_guessing.per_minute", "not a known key"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := config.Parse("lapse.yaml", []byte(c.yaml))
@@ -206,4 +215,32 @@ func FuzzParseSize(f *testing.F) {
 			t.Fatalf("ParseSize(%q) = %d, a negative size", s, n)
 		}
 	})
+}
+func TestSignalSettings(t *testing.T) {
+	f, err := config.Parse("lapse.yaml", []byte(`default_tier: standard
+tiers:
+  standard: {idle_timeout: 30m, absolute_timeout: 12h}
+  critical:
+    idle_timeout: 15m
+    absolute_timeout: 12h
+    client_drift: revoke
+    drift_prefix_v4: 16
+    drift_prefix_v6: 40
+    on_token_reuse: revoke
+    new_device_window: 720h
+token_guessing: {per_source_per_minute: 20, overall_per_minute: 500, block_for: 15m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Policy.Tiers["critical"]
+	if c.ClientDrift != lapse.DriftRevoke || c.DriftPrefixV4 != 16 || c.DriftPrefixV6 != 40 || c.OnTokenReuse != lapse.ReuseRevoke || c.NewDeviceWindow != 720*time.Hour {
+		t.Errorf("critical tier %+v; want revoke, /16, /40, revoke, 720h", c)
+	}
+	if s := f.Policy.Tiers["standard"]; s.ClientDrift != "" || s.OnTokenReuse != "" {
+		t.Errorf("standard tier drift %q reuse %q; want the defaults (empty: allow, record)", s.ClientDrift, s.OnTokenReuse)
+	}
+	if g := f.TokenGuessing; g.PerSource != 20 || g.Overall != 500 || g.BlockFor != 15*time.Minute {
+		t.Errorf("token_guessing %+v; want 20, 500, 15m", g)
+	}
 }

@@ -18,6 +18,7 @@ import (
 var eventTypes = []lapse.EventType{
 	lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp, lapse.EventRotated,
 	lapse.EventExpiringSoon, lapse.EventExpired, lapse.EventRevoked, lapse.EventDeviceBound, lapse.EventTheftSuspected,
+	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing,
 }
 
 // auditPageSize is how many events one page of the audit log shows.

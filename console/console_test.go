@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -867,5 +868,29 @@ func TestNewRefusesAPolicyWithTheConsoleTier(t *testing.T) {
 	_, err = console.New(console.Config{Manager: m, Keys: func(string) bool { return false }})
 	if lapse.ErrorCode(err) != lapse.CodeInvalid {
 		t.Errorf("New with a policy declaring %s = %v, want an invalid error", console.Tier, err)
+	}
+}
+
+func TestSessionDetailShowsSignals(t *testing.T) {
+	e := newEnv(t)
+	e.signIn()
+	tok, s, err := e.m.Create(context.Background(), lapse.CreateParams{Subject: "alice", IP: "203.0.113.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := e.create("bob", "", "standard")
+	ctx := lapse.WithClient(context.Background(), lapse.Client{IP: netip.MustParseAddr("198.51.100.4")})
+	if _, err := e.m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.get("/console/sessions/" + s.ID)
+	wantStatus(t, "detail", res, http.StatusOK)
+	for _, want := range []string{`data-signal="session.client_changed"`, "from 198.51.100.4", "client drift allow"} {
+		if !strings.Contains(res.body, want) {
+			t.Errorf("detail page lacks %q", want)
+		}
+	}
+	if res := e.get("/console/sessions/" + quiet.ID); !strings.Contains(res.body, "No signs of suspicious activity.") {
+		t.Errorf("a session without signals does not say so")
 	}
 }

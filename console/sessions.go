@@ -183,7 +183,14 @@ type sessionView struct {
 	// Binding is the device key the session is bound to (DBSC); nil when
 	// it is not bound.
 	Binding *lapse.DeviceBinding
+	// Signals are the session's events of suspicious activity
+	// (docs/signals.md), oldest first.
+	Signals []lapse.Event
 }
+
+// signalTypes are the event types of the signs of suspicious activity
+// about a session.
+var signalTypes = []lapse.EventType{lapse.EventNewDevice, lapse.EventClientChanged, lapse.EventTokenReused}
 
 func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, a *access) error {
 	ctx, cancel := timeout(r)
@@ -203,6 +210,11 @@ func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, a *access)
 	if log, ok := c.m.Store().(lapse.AuditLog); ok {
 		if v.Events, err = log.QueryEvents(ctx, lapse.EventQuery{SessionID: s.ID, Limit: 1000}); err != nil {
 			return err
+		}
+		for _, e := range v.Events {
+			if slices.Contains(signalTypes, e.Type) || e.Type == lapse.EventRevoked && e.Reason == lapse.ReasonTheft {
+				v.Signals = append(v.Signals, e)
+			}
 		}
 	} else {
 		v.NoLog = true

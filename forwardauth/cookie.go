@@ -39,7 +39,7 @@ func (g *Gateway) StepUp(w http.ResponseWriter, r *http.Request, aal int, amr []
 	if err != nil || c.Value == "" {
 		return nil, lapse.Errorf(lapse.CodeSessionNotFound, "sign in first")
 	}
-	tok, s, err := g.m.StepUp(r.Context(), c.Value, aal, amr, lapse.ActorSubject)
+	tok, s, err := g.m.StepUp(lapse.WithClient(r.Context(), g.client(r)), c.Value, aal, amr, lapse.ActorSubject)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/dbsc"
 	"github.com/lapsehq/lapse/problem"
+	"github.com/lapsehq/lapse/throttle"
 )
 
 // Headers of the gateway's answers, with the spelling the proxy configs
@@ -261,7 +262,7 @@ func (g *Gateway) decide(r *http.Request) decision {
 	if tok == "" {
 		d.outcome, d.err = signIn, lapse.Errorf(lapse.CodeSessionNotFound, "sign in first")
 	} else {
-		d.s, d.err = g.verify(r.Context(), tok, rule, &o)
+		d.s, d.err = g.verify(lapse.WithClient(r.Context(), g.client(r)), tok, rule, &o)
 		if d.err == nil && g.dev != nil {
 			d.err = g.dev.Check(r, &d.s)
 		}
@@ -338,6 +339,17 @@ func (g *Gateway) tierFloor(s *lapse.Session, floor string) error {
 		return lapse.Errorf(problem.CodeTierRequired, "this needs a session of tier %s or a stricter one; this one is of tier %s", floor, s.Tier)
 	}
 	return nil
+}
+
+// client returns the browser behind the proxy that asks: the address
+// the proxy names in X-Forwarded-For (none if it names none: the proxy's
+// own address is no browser's) and the User-Agent the proxy passed on.
+func (g *Gateway) client(r *http.Request) lapse.Client {
+	c := lapse.Client{UserAgent: r.UserAgent()}
+	if r.Header.Get("X-Forwarded-For") != "" {
+		c.IP = throttle.ClientAddr(r, g.proxies)
+	}
+	return c
 }
 
 // trusted reports whether r comes from a trusted proxy with the proxy

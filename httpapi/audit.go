@@ -22,7 +22,8 @@ type auditResponse struct {
 // eventTypes are the types an audit query may select.
 var eventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
 	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
-	lapse.EventDeviceBound, lapse.EventTheftSuspected}
+	lapse.EventDeviceBound, lapse.EventTheftSuspected,
+	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing}
 
 // audit reads the audit log with the filters of lapse audit log:
 // subject, tenant, session, type (comma-separated), since and until

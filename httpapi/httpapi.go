@@ -178,6 +178,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 		if !rt.public {
 			h = s.requireKey(h)
 		}
+		if rt.session {
+			h = s.peerClient(h)
+		}
 		mux.Handle(rt.method+" "+rt.path, h)
 		api.Handle(rt.method+" "+rt.path, h)
 	}

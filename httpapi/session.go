@@ -113,6 +113,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 
 type verifyRequest struct {
 	Token      string   `json:"token"`
+	IP         string   `json:"ip"`
+	UserAgent  string   `json:"user_agent"`
 	Touch      *bool    `json:"touch"`
 	RequireAAL int      `json:"require_aal"`
 	MaxAuthAge Duration `json:"max_auth_age"`
@@ -135,13 +137,17 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, lapse.CodeInvalid, "require_aal must be 1, 2 or 3", nil)
 		return
 	}
-	sess, err := s.m.Verify(r.Context(), req.Token, lapse.VerifyOptions{
+	ctx, ok := s.bodyClient(w, r, req.IP, req.UserAgent)
+	if !ok {
+		return
+	}
+	sess, err := s.m.Verify(ctx, req.Token, lapse.VerifyOptions{
 		NoTouch:    req.Touch != nil && !*req.Touch,
 		RequireAAL: req.RequireAAL,
 		MaxAuthAge: time.Duration(req.MaxAuthAge),
 	})
 	if err != nil {
-		s.writeError(w, r, s.stepUpFactors(r.Context(), req.Token, err))
+		s.writeError(w, r, s.stepUpFactors(ctx, req.Token, err))
 		return
 	}
 	writeSessionJSON(w, &sess)

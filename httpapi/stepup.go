@@ -18,9 +18,11 @@ import (
 // that requests already in flight with it do not fail.
 
 type stepUpRequest struct {
-	Token string   `json:"token"`
-	AAL   int      `json:"aal"`
-	AMR   []string `json:"amr"`
+	Token     string   `json:"token"`
+	IP        string   `json:"ip"`
+	UserAgent string   `json:"user_agent"`
+	AAL       int      `json:"aal"`
+	AMR       []string `json:"amr"`
 }
 
 // stepUp records a fresh authentication the app verified itself (its own
@@ -47,7 +49,11 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tok, sess, err := s.m.StepUp(r.Context(), req.Token, req.AAL, req.AMR, lapse.ActorAPI)
+	ctx, ok := s.bodyClient(w, r, req.IP, req.UserAgent)
+	if !ok {
+		return
+	}
+	tok, sess, err := s.m.StepUp(ctx, req.Token, req.AAL, req.AMR, lapse.ActorAPI)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

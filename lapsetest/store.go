@@ -285,7 +285,7 @@ func (st *Store) Rotate(_ context.Context, id string, rot lapse.Rotation) (*laps
 	}
 	// Checked with its own token, the session is refused only for having
 	// ended or lapsed, with the error of how.
-	if _, err := r.s.Check(r.s.TokenHash, rot.Now); err != nil {
+	if _, err := r.s.Check(r.s.TokenHash, rot.Now, lapse.Client{}); err != nil {
 		return nil, err
 	}
 	if r.s.TokenHash != rot.OldHash {

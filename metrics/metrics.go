@@ -122,6 +122,34 @@ func (m *Metrics) CountRejections(c RejectionCounter) {
 	}
 }
 
+// GuessCounter is what the token-guessing metrics read: the guessing
+// watch (throttle.Guessing).
+type GuessCounter interface {
+	// Counts returns the tokens that named no session, the requests of
+	// refused sources answered 429 unseen, and the episodes of guessing
+	// that began, so far.
+	Counts() (misses, refused, episodes uint64)
+}
+
+// CountGuessing reports c's counts as
+// lapse_token_guessing_total{kind="invalid_token"|"refused"|"episode"}.
+func (m *Metrics) CountGuessing(c GuessCounter) {
+	for _, r := range []struct {
+		kind  string
+		value func() float64
+	}{
+		{"invalid_token", func() float64 { n, _, _ := c.Counts(); return float64(n) }},
+		{"refused", func() float64 { _, n, _ := c.Counts(); return float64(n) }},
+		{"episode", func() float64 { _, _, n := c.Counts(); return float64(n) }},
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "lapse_token_guessing_total",
+			Help:        "Session tokens that named no session (invalid_token), requests of refused sources answered 429 (refused), and episodes of token guessing recorded (episode).",
+			ConstLabels: prometheus.Labels{"kind": r.kind},
+		}, r.value))
+	}
+}
+
 // Verified implements [lapse.Observer].
 func (m *Metrics) Verified(outcome lapse.Code, took time.Duration) {
 	m.mu.RLock()

@@ -74,7 +74,7 @@ func (mw *Middleware) StepUp(w http.ResponseWriter, r *http.Request, aal int, am
 	if old == "" {
 		return nil, lapse.Errorf(lapse.CodeSessionNotFound, "sign in first")
 	}
-	tok, s, err := mw.m.StepUp(r.Context(), old, aal, amr, lapse.ActorSubject)
+	tok, s, err := mw.m.StepUp(lapse.WithClient(r.Context(), mw.client(r)), old, aal, amr, lapse.ActorSubject)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -315,6 +316,7 @@ func CSRFToken(ctx context.Context) string {
 
 func (mw *Middleware) handler(next http.Handler, req Requirement, md mode) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(lapse.WithClient(r.Context(), mw.client(r)))
 		tok := mw.token(r)
 		if tok == "" {
 			if md == modeOptional {
@@ -543,6 +545,16 @@ func (mw *Middleware) validCSRF(r *http.Request, id string) bool {
 	}
 	want := mw.csrfToken(id)
 	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// client returns the client that sent r, for the manager's signals:
+// the address ClientIP reads and the User-Agent.
+func (mw *Middleware) client(r *http.Request) lapse.Client {
+	c := lapse.Client{UserAgent: r.UserAgent()}
+	if a, err := netip.ParseAddr(mw.clientIP(r)); err == nil {
+		c.IP = a.Unmap()
+	}
+	return c
 }
 
 func remoteHost(r *http.Request) string {

@@ -15,7 +15,8 @@ const sessionColumns = `id, token_hash, subject, tenant, tier, aal, amr, status,
 	created_at, last_active_at, authenticated_at, idle_expires_at, expires_at, warn_at, ended_at,
 	ip, user_agent, metadata,
 	idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age, max_sessions, remind_after,
-	prev_token_hash, prev_valid_until, idp_issuer, idp_subject, idp_sid`
+	prev_token_hash, prev_valid_until, idp_issuer, idp_subject, idp_sid,
+	client_drift, drift_prefix_v4, drift_prefix_v6, on_token_reuse, new_device_window`
 
 // activeAt is the condition that a session is active at the time $n.
 func activeAt(n int) string {
@@ -32,12 +33,14 @@ func scanSession(row pgx.Row) (*lapse.Session, error) {
 		created, active, authed, idle, exp  int64
 		warn, ended, prevUntil              int64
 		idleT, absT, warnB, maxAge, remindA int64
+		deviceW                             int64
 	)
 	err := row.Scan(&s.ID, &hash, &s.Subject, &s.Tenant, &s.Tier, &s.AAL, &s.AMR, &s.Status, &s.EndReason,
 		&created, &active, &authed, &idle, &exp, &warn, &ended,
 		&s.IP, &s.UserAgent, &meta,
 		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA,
-		&prevHash, &prevUntil, &s.IdP.Issuer, &s.IdP.Subject, &s.IdP.SID)
+		&prevHash, &prevUntil, &s.IdP.Issuer, &s.IdP.Subject, &s.IdP.SID,
+		&s.Policy.ClientDrift, &s.Policy.DriftPrefixV4, &s.Policy.DriftPrefixV6, &s.Policy.OnTokenReuse, &deviceW)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound()
 	} else if err != nil {
@@ -56,7 +59,7 @@ func scanSession(row pgx.Row) (*lapse.Session, error) {
 	s.IdleExpiresAt, s.ExpiresAt, s.WarnAt, s.EndedAt = ts(idle), ts(exp), ts(warn), ts(ended)
 	s.Policy.IdleTimeout, s.Policy.AbsoluteTimeout = time.Duration(idleT), time.Duration(absT)
 	s.Policy.WarnBefore, s.Policy.MaxAuthAge = time.Duration(warnB), time.Duration(maxAge)
-	s.Policy.RemindAfter = time.Duration(remindA)
+	s.Policy.RemindAfter, s.Policy.NewDeviceWindow = time.Duration(remindA), time.Duration(deviceW)
 	return &s, nil
 }
 
@@ -131,14 +134,15 @@ func endOldest(ctx context.Context, tx pgx.Tx, sess *lapse.Session, limit int) (
 
 func insertSession(ctx context.Context, tx pgx.Tx, s *lapse.Session) error {
 	_, err := tx.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, $10,$11,$12,$13,$14,$15,$16, $17,$18,$19, $20,$21,$22,$23,$24,$25,$26, NULL, 0, $27,$28,$29)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, $10,$11,$12,$13,$14,$15,$16, $17,$18,$19, $20,$21,$22,$23,$24,$25,$26, NULL, 0, $27,$28,$29, $30,$31,$32,$33,$34)`,
 		s.ID, s.TokenHash[:], s.Subject, s.Tenant, s.Tier, s.AAL, nonNil(s.AMR), s.Status, s.EndReason,
 		nanos(s.CreatedAt), nanos(s.LastActiveAt), nanos(s.AuthenticatedAt), nanos(s.IdleExpiresAt),
 		nanos(s.ExpiresAt), nanos(s.WarnAt), nanos(s.EndedAt),
 		s.IP, s.UserAgent, string(s.Metadata),
 		int64(s.Policy.IdleTimeout), int64(s.Policy.AbsoluteTimeout), int64(s.Policy.WarnBefore),
 		s.Policy.RequireAAL, int64(s.Policy.MaxAuthAge), s.Policy.MaxSessions, int64(s.Policy.RemindAfter),
-		s.IdP.Issuer, s.IdP.Subject, s.IdP.SID)
+		s.IdP.Issuer, s.IdP.Subject, s.IdP.SID,
+		string(s.Policy.ClientDrift), s.Policy.DriftPrefixV4, s.Policy.DriftPrefixV6, string(s.Policy.OnTokenReuse), int64(s.Policy.NewDeviceWindow))
 	return err
 }
 
@@ -238,11 +242,12 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 		}
 		events := sess.Rotate(r)
 		if _, err := tx.Exec(ctx, `UPDATE sessions SET token_hash = $1, prev_token_hash = $2, prev_valid_until = $3,
-			aal = $4, amr = $5, authenticated_at = $6, last_active_at = $7, idle_expires_at = $8, expires_at = $9, warn_at = $10
-			WHERE id = $11`,
+			aal = $4, amr = $5, authenticated_at = $6, last_active_at = $7, idle_expires_at = $8, expires_at = $9, warn_at = $10,
+			ip = $11, user_agent = $12
+			WHERE id = $13`,
 			sess.TokenHash[:], sess.PrevTokenHash[:], nanos(sess.PrevValidUntil), sess.AAL, nonNil(sess.AMR),
 			nanos(sess.AuthenticatedAt), nanos(sess.LastActiveAt), nanos(sess.IdleExpiresAt), nanos(sess.ExpiresAt),
-			nanos(sess.WarnAt), id); err != nil {
+			nanos(sess.WarnAt), sess.IP, sess.UserAgent, id); err != nil {
 			return err
 		}
 		return record(ctx, tx, events, []lapse.TokenHash{r.OldHash, sess.TokenHash})

@@ -101,7 +101,8 @@ const sessionColumnsOfS = `s.id, s.token_hash, s.subject, s.tenant, s.tier, s.aa
 	s.created_at, s.last_active_at, s.authenticated_at, s.idle_expires_at, s.expires_at, s.warn_at, s.ended_at,
 	s.ip, s.user_agent, s.metadata,
 	s.idle_timeout, s.absolute_timeout, s.warn_before, s.require_aal, s.max_auth_age, s.max_sessions, s.remind_after,
-	s.prev_token_hash, s.prev_valid_until, s.idp_issuer, s.idp_subject, s.idp_sid`
+	s.prev_token_hash, s.prev_valid_until, s.idp_issuer, s.idp_subject, s.idp_sid,
+	s.client_drift, s.drift_prefix_v4, s.drift_prefix_v6, s.on_token_reuse, s.new_device_window`
 
 // WarnDue implements [lapse.ExpiryIndex], claiming rows as ExpireDue
 // does: marking a session warned for its warn_at is the claim.

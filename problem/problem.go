@@ -126,6 +126,13 @@ type Problem struct {
 	// session_expired_absolute: why the session ended, so that a client
 	// without the event stream can say so.
 	EndReason lapse.Reason `json:"end_reason,omitempty"`
+	// Set with a step_up_required that a change of client caused (a
+	// tier whose client_drift is step_up): network_changed,
+	// browser_changed or platform_changed.
+	Reason lapse.Reason `json:"reason,omitempty"`
+	// RetryAfter, with a 429, is how long the caller should wait; Write
+	// sends it as Retry-After.
+	RetryAfter time.Duration `json:"-"`
 }
 
 // TimeFormat is how lapse writes times in JSON: RFC 3339 in UTC with
@@ -143,7 +150,12 @@ func New(status int, code lapse.Code, detail string, cause error) *Problem {
 	p := &Problem{Type: Type(code), Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
 	var le *lapse.Error
 	if errors.As(cause, &le) {
-		p.EndReason = le.Reason
+		if code == lapse.CodeStepUpRequired {
+			p.Reason = le.Reason
+		} else {
+			p.EndReason = le.Reason
+		}
+		p.RetryAfter = le.RetryAfter
 		if req := le.Requirement; req != nil {
 			p.RequiredAAL, p.AAL = req.RequiredAAL, req.AAL
 			if req.MaxAuthAge > 0 {
@@ -178,7 +190,9 @@ func Write(w http.ResponseWriter, p *Problem) {
 			h.Set("WWW-Authenticate", challenge)
 		}
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
-		if h.Get("Retry-After") == "" {
+		if p.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+		} else if h.Get("Retry-After") == "" {
 			h.Set("Retry-After", strconv.Itoa(1))
 		}
 	}

@@ -414,6 +414,7 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 		"prev_valid_until", enc(next.PrevValidUntil), "aal", next.AAL, "amr", amr,
 		"authenticated_at", enc(next.AuthenticatedAt), "last_active_at", enc(next.LastActiveAt),
 		"idle_expires_at", enc(next.IdleExpiresAt), "expires_at", enc(next.ExpiresAt), "warn_at", enc(next.WarnAt),
+		"ip", next.IP, "user_agent", next.UserAgent,
 	}
 	args := []any{s.tag(b), s.channel(), enc(r.Now), hex.EncodeToString(r.OldHash[:]), ttl, len(set) / 2}
 	args = append(args, set...)

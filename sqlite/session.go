@@ -14,7 +14,8 @@ const sessionColumns = `id, token_hash, subject, tenant, tier, aal, amr, status,
 	created_at, last_active_at, authenticated_at, idle_expires_at, expires_at, warn_at, ended_at,
 	ip, user_agent, metadata,
 	idle_timeout, absolute_timeout, warn_before, require_aal, max_auth_age, max_sessions, remind_after,
-	prev_token_hash, prev_valid_until, idp_issuer, idp_subject, idp_sid`
+	prev_token_hash, prev_valid_until, idp_issuer, idp_subject, idp_sid,
+	client_drift, drift_prefix_v4, drift_prefix_v6, on_token_reuse, new_device_window`
 
 // sessionSelect is sessionColumns and the sweep watermark, read in the
 // same statement so that scanSession sees a snapshot of both.
@@ -59,13 +60,14 @@ func scanSessionSwept(row scanner) (*lapse.Session, int64, error) {
 		created, active, authed, idle, exp  int64
 		warn, ended                         int64
 		idleT, absT, warnB, maxAge, remindA int64
-		swept                               int64
+		swept, deviceW                      int64
 	)
 	err := row.Scan(&s.ID, &hash, &s.Subject, &s.Tenant, &s.Tier, &s.AAL, &amr, &s.Status, &s.EndReason,
 		&created, &active, &authed, &idle, &exp, &warn, &ended,
 		&s.IP, &s.UserAgent, &meta,
 		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA,
-		&prevHash, &prevUntil, &s.IdP.Issuer, &s.IdP.Subject, &s.IdP.SID, &swept)
+		&prevHash, &prevUntil, &s.IdP.Issuer, &s.IdP.Subject, &s.IdP.SID,
+		&s.Policy.ClientDrift, &s.Policy.DriftPrefixV4, &s.Policy.DriftPrefixV6, &s.Policy.OnTokenReuse, &deviceW, &swept)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, notFound()
 	} else if err != nil {
@@ -84,7 +86,7 @@ func scanSessionSwept(row scanner) (*lapse.Session, int64, error) {
 	s.IdleExpiresAt, s.ExpiresAt, s.WarnAt, s.EndedAt = ts(idle), ts(exp), ts(warn), ts(ended)
 	s.Policy.IdleTimeout, s.Policy.AbsoluteTimeout = time.Duration(idleT), time.Duration(absT)
 	s.Policy.WarnBefore, s.Policy.MaxAuthAge = time.Duration(warnB), time.Duration(maxAge)
-	s.Policy.RemindAfter = time.Duration(remindA)
+	s.Policy.RemindAfter, s.Policy.NewDeviceWindow = time.Duration(remindA), time.Duration(deviceW)
 	if reason, at, lapsed := s.Lapsed(ts(swept)); s.Status == lapse.StatusActive && lapsed {
 		s.Status, s.EndReason, s.EndedAt = lapse.StatusExpired, reason, at
 	}
@@ -167,14 +169,15 @@ func insertSession(ctx context.Context, tx wtx, s *lapse.Session) error {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?, ?,?,?,?,?,?,?, NULL,0, ?,?,?)`,
+		VALUES (?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?, ?,?,?,?,?,?,?, NULL,0, ?,?,?, ?,?,?,?,?)`,
 		s.ID, s.TokenHash[:], s.Subject, s.Tenant, s.Tier, s.AAL, string(amr), s.Status, s.EndReason,
 		nanos(s.CreatedAt), nanos(s.LastActiveAt), nanos(s.AuthenticatedAt), nanos(s.IdleExpiresAt),
 		nanos(s.ExpiresAt), nanos(s.WarnAt), nanos(s.EndedAt),
 		s.IP, s.UserAgent, string(s.Metadata),
 		int64(s.Policy.IdleTimeout), int64(s.Policy.AbsoluteTimeout), int64(s.Policy.WarnBefore),
 		s.Policy.RequireAAL, int64(s.Policy.MaxAuthAge), s.Policy.MaxSessions, int64(s.Policy.RemindAfter),
-		s.IdP.Issuer, s.IdP.Subject, s.IdP.SID)
+		s.IdP.Issuer, s.IdP.Subject, s.IdP.SID,
+		s.Policy.ClientDrift, s.Policy.DriftPrefixV4, s.Policy.DriftPrefixV6, s.Policy.OnTokenReuse, int64(s.Policy.NewDeviceWindow))
 	return err
 }
 
@@ -283,11 +286,12 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET token_hash = ?, prev_token_hash = ?, prev_valid_until = ?,
-			aal = ?, amr = ?, authenticated_at = ?, last_active_at = ?, idle_expires_at = ?, expires_at = ?, warn_at = ?
+			aal = ?, amr = ?, authenticated_at = ?, last_active_at = ?, idle_expires_at = ?, expires_at = ?, warn_at = ?,
+			ip = ?, user_agent = ?
 			WHERE id = ?`,
 			sess.TokenHash[:], sess.PrevTokenHash[:], nanos(sess.PrevValidUntil), sess.AAL, string(amr),
 			nanos(sess.AuthenticatedAt), nanos(sess.LastActiveAt), nanos(sess.IdleExpiresAt), nanos(sess.ExpiresAt),
-			nanos(sess.WarnAt), id); err != nil {
+			nanos(sess.WarnAt), sess.IP, sess.UserAgent, id); err != nil {
 			return err
 		}
 		for _, ev := range events {

@@ -197,6 +197,8 @@ var cases = []testCase{
 	{name: "rotate_replaces_token_resets_timers_and_keeps_grace", needs: []Capability{EventLog}, run: testRotate},
 	{name: "rotate_refuses_stale_token_and_ended_session", run: testRotateRefuses},
 	{name: "rotate_records_an_earlier_authentication_time", run: testRotateAuthenticatedAt},
+	{name: "rotate_records_the_client_that_authenticated", run: testRotateClient},
+	{name: "create_keeps_the_signal_settings_of_the_tier", run: testSignalPolicy},
 	{name: "expire_due_ends_lapsed_earliest_first_once", needs: []Capability{ExpiryIndex, EventLog}, run: testExpireDue},
 	{name: "expire_due_claims_each_session_once_under_concurrency", needs: []Capability{ExpiryIndex}, run: testExpireDueConcurrent},
 	{name: "expire_due_takes_sessions_sharing_a_deadline_once_each", needs: []Capability{ExpiryIndex}, run: testExpireDueTies},

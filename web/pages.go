@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"time"
@@ -75,6 +76,11 @@ type Config struct {
 	// StepUpURL returns the step-up page that comes back to back (a path
 	// on this origin) once done; nil means "/stepup?next=" and back.
 	StepUpURL func(back string) string
+	// Place describes in plain words where an address is, for the
+	// sessions page ("Berlin, Germany", from the app's own location
+	// database); "" or nil means the page names the address's network
+	// ("the network 192.0.2.x"): lapse has no location database.
+	Place func(ip string) string
 }
 
 // Frame is what a [Config.Layout] is executed with.
@@ -132,6 +138,13 @@ type sessionRow struct {
 	// cookies are worthless on another machine.
 	Bound   bool
 	Current bool
+	// Place is where the session was signed in from, in plain words.
+	Place string
+	// NewDevice marks a session signed in from a device new to the user.
+	NewDevice bool
+	// Changes says, in plain words, how the session's browser or
+	// network changed since it was signed in; empty if it did not.
+	Changes []string
 }
 
 type sessionsPage struct {
@@ -181,11 +194,47 @@ func (p *Pages) ownPage(what string, get, post func(http.ResponseWriter, *http.R
 	})
 }
 
-func rowOf(s *lapse.Session, current string, now time.Time) sessionRow {
-	return sessionRow{
+func (p *Pages) rowOf(s *lapse.Session, current string, now time.Time, sig map[string]*lapse.SessionSignals) sessionRow {
+	row := sessionRow{
 		Now: now, ID: s.ID, Device: ParseUserAgent(s.UserAgent), IP: s.IP, Created: s.CreatedAt,
-		LastActive: s.LastActiveAt, Tier: s.Tier, AAL: s.AAL, Current: s.ID == current,
+		LastActive: s.LastActiveAt, Tier: s.Tier, AAL: s.AAL, Current: s.ID == current, Place: p.place(s.IP),
 	}
+	if g := sig[s.ID]; g != nil {
+		row.NewDevice = g.NewDevice
+		for _, r := range g.Reasons {
+			row.Changes = append(row.Changes, changeText[r])
+		}
+		if g.TokenReused {
+			row.Changes = append(row.Changes, "an old sign-in of this session was used again")
+		}
+	}
+	return row
+}
+
+// changeText says each kind of client change in plain words.
+var changeText = map[lapse.Reason]string{
+	lapse.ReasonNetworkChanged:  "used from another network",
+	lapse.ReasonBrowserChanged:  "used from another browser",
+	lapse.ReasonPlatformChanged: "used from another kind of device",
+}
+
+// place describes where ip is: Config.Place's words, or its network.
+func (p *Pages) place(ip string) string {
+	if p.cfg.Place != nil {
+		if s := p.cfg.Place(ip); s != "" {
+			return s
+		}
+	}
+	a, err := netip.ParseAddr(ip)
+	switch {
+	case err != nil:
+		return "an unknown place"
+	case a.Unmap().Is4():
+		b := a.Unmap().As4()
+		return fmt.Sprintf("the network %d.%d.%d.x", b[0], b[1], b[2])
+	}
+	pfx, _ := a.Prefix(48)
+	return "the network " + pfx.String()
 }
 
 func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.Session) {
@@ -195,8 +244,18 @@ func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.S
 		return
 	}
 	now := p.cfg.Manager.Clock().Now()
+	since := cur.CreatedAt
+	for _, s := range all {
+		if s.CreatedAt.Before(since) {
+			since = s.CreatedAt
+		}
+	}
+	sig, err := p.cfg.Manager.Signals(r.Context(), cur.Subject, since)
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "reading the sessions' signals", "err", err) // the list still helps
+	}
 	page := sessionsPage{
-		Current: rowOf(&cur, cur.ID, now), CSRFField: p.cfg.CSRFField,
+		Current: p.rowOf(&cur, cur.ID, now, sig), CSRFField: p.cfg.CSRFField,
 		SignOutURL: p.cfg.SignOutURL, Action: r.URL.Path,
 	}
 	if p.cfg.CSRFToken != nil {
@@ -213,7 +272,7 @@ func (p *Pages) listSessions(w http.ResponseWriter, r *http.Request, cur lapse.S
 	}
 	page.Current.Bound = bound[cur.ID]
 	for _, s := range all {
-		row := rowOf(s, cur.ID, now)
+		row := p.rowOf(s, cur.ID, now, sig)
 		row.Bound = bound[s.ID]
 		if s.ID == cur.ID {
 			page.Current = row // the store's view: last activity as recorded
@@ -289,7 +348,7 @@ var reasonText = map[string]string{
 	"logout_all":            "You were signed out from another device, with “sign out everywhere else”.",
 	"admin":                 "An administrator ended your session.",
 	"password_change":       "Your password or your second factor was changed, so your sessions were ended.",
-	"theft":                 "Your session was ended because it looked like it was being used from somewhere else. Sign in again; if this keeps happening, change your password.",
+	"theft":                 "You were signed out because this session was used from another device. Sign in again; if you did not expect this, change your password.",
 	"limit":                 "You signed in on more devices than allowed, so this, the oldest session, was ended.",
 	"idp_logout":            "You were signed out at your organisation's sign-in service (your identity provider), so your session here ended too.",
 	"revoked":               "Your session was ended.",

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -233,5 +234,70 @@ func TestAssets(t *testing.T) {
 	}
 	if resp, _ := serve(h, httptest.NewRequest("GET", "/lapse/web/../web.go", nil)); resp.StatusCode != 404 {
 		t.Errorf("unknown file: got %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestSessionsPageMarksSignals(t *testing.T) {
+	st := lapsetest.NewStore()
+	t.Cleanup(func() { st.Close() })
+	pol := &lapse.Policy{DefaultTier: "standard", Tiers: map[string]lapse.Tier{
+		"standard": {IdleTimeout: time.Hour, AbsoluteTimeout: 12 * time.Hour, NewDeviceWindow: 24 * time.Hour}}}
+	m, clock, _ := lapsetest.NewManager(t, lapse.Config{Store: st, Policy: pol})
+	var current string
+	pages, err := web.NewPages(web.Config{Manager: m, Session: func(r *http.Request) (lapse.Session, bool) {
+		s, err := m.Session(r.Context(), current)
+		return *s, err == nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(ua, ip string) (lapse.Token, *lapse.Session) {
+		tok, s, err := m.Create(t.Context(), lapse.CreateParams{Subject: "ada", UserAgent: ua, IP: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, s
+	}
+	_, laptop := create(firefoxWindows, "203.0.113.7")
+	clock.Advance(30 * time.Minute)
+	_, again := create(firefoxWindows, "203.0.113.8") // the same laptop: not new
+	phoneTok, phone := create(safariIPhone, "198.51.100.4")
+	ctx := lapse.WithClient(t.Context(), lapse.Client{IP: netip.MustParseAddr("192.0.2.50"), UserAgent: safariIPhone})
+	if _, err := m.Verify(ctx, phoneTok.Reveal(), lapse.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	current = again.ID
+	_, body := serve(pages.Sessions(), httptest.NewRequest("GET", "/account/sessions", nil))
+	card := func(id string) string {
+		i := strings.Index(body, `data-session-id="`+id+`"`)
+		if i < 0 {
+			t.Fatalf("no card for %s", id)
+		}
+		j := strings.Index(body[i:], "</li>")
+		return body[i : i+j]
+	}
+	for _, c := range []struct {
+		name, id  string
+		new, chng bool
+		place     string
+	}{
+		{"first_laptop_session", laptop.ID, true, false, "the network 203.0.113.x"},
+		{"same_laptop_again", again.ID, false, false, "the network 203.0.113.x"},
+		{"phone_that_moved", phone.ID, true, true, "the network 198.51.100.x"},
+	} {
+		got := card(c.id)
+		if strings.Contains(got, `data-lapse-mark="new-device"`) != c.new || strings.Contains(got, `data-lapse-mark="client-changed"`) != c.chng ||
+			!strings.Contains(got, c.place) || c.chng && !strings.Contains(got, "used from another network") {
+			t.Errorf("%s: card marks new %v, changed %v, place %q; want %v, %v, %q:\n%s", c.name,
+				strings.Contains(got, "new-device"), strings.Contains(got, "client-changed"), c.place, c.new, c.chng, c.place, got)
+		}
+	}
+}
+
+func TestSignedOutPageSaysTheft(t *testing.T) {
+	f := newFixture(t, nil)
+	_, body := serve(f.pages.SignedOut(), httptest.NewRequest("GET", "/signed-out?reason=theft", nil))
+	if !strings.Contains(body, "signed out because this session was used from another device") {
+		t.Errorf("signed-out page for theft:\n%s", body)
 	}
 }

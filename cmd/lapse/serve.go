@@ -85,8 +85,11 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	defer store.Close()
 	clock := lapse.SystemClock{}
 	reg := metrics.New(store, clock, cfg.Policy.TierNames())
+	guessing := throttle.NewGuessing(throttle.GuessConfig{PerSource: cfg.TokenGuessing.PerSource,
+		Overall: cfg.TokenGuessing.Overall, BlockFor: cfg.TokenGuessing.BlockFor, Clock: clock})
+	reg.CountGuessing(guessing)
 	m, err := lapse.New(lapse.Config{Store: store, Policy: cfg.Policy, Clock: clock, Observer: reg, PropagationBound: cfg.PropagationBound,
-		CacheMemory: cfg.CacheMemory})
+		CacheMemory: cfg.CacheMemory, Guessing: guessing})
 	if err != nil {
 		return err
 	}
