@@ -103,3 +103,28 @@ func TestEndedSummaryCountsInWords(t *testing.T) {
 		}
 	}
 }
+
+func TestSignalsChartCountsEachKind(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 7, 0, 0, time.UTC)
+	w := windows[0]
+	a := &activity{n: 4, bucket: w.Bucket, label: w.Label, now: now, start: now.Add(-3 * w.Bucket),
+		created: map[string][]int{}, ended: map[string][]int{}, reasons: map[lapse.Reason][]int{}, signals: map[lapse.EventType][]int{}}
+	if got := signalsPlot(a, w).Summary; !strings.HasPrefix(got, "No sign of suspicious activity") {
+		t.Errorf("no signals: summary %q", got)
+	}
+	inc := func(m map[string][]int, k string, i int) {}
+	a.add(lapse.Event{Type: lapse.EventNewDevice}, 1, inc)
+	a.add(lapse.Event{Type: lapse.EventNewDevice}, 2, inc)
+	a.add(lapse.Event{Type: lapse.EventTokenGuessing}, 3, inc)
+	a.add(lapse.Event{Type: lapse.EventRevoked, Reason: lapse.ReasonTheft}, 3, inc)
+	p := signalsPlot(a, w)
+	if want := "In the last 1h: 2 new device, 1 token guessing."; !strings.HasPrefix(p.Summary, want) {
+		t.Errorf("summary %q, want it to start %q", p.Summary, want)
+	}
+	if len(p.Series) != 2 || p.Series[0].Name != "new device" || !slices.Equal(p.Series[0].Values, []float64{0, 1, 1, 0}) {
+		t.Errorf("series %+v, want new device 0,1,1,0 then token guessing", p.Series)
+	}
+	if a.reasons[lapse.ReasonTheft][3] != 1 {
+		t.Errorf("a revocation for theft is not counted among the ended sessions")
+	}
+}

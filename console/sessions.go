@@ -188,10 +188,6 @@ type sessionView struct {
 	Signals []lapse.Event
 }
 
-// signalTypes are the event types of the signs of suspicious activity
-// about a session.
-var signalTypes = []lapse.EventType{lapse.EventNewDevice, lapse.EventClientChanged, lapse.EventTokenReused}
-
 func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, a *access) error {
 	ctx, cancel := timeout(r)
 	defer cancel()

@@ -53,6 +53,8 @@ type activity struct {
 	created map[string][]int
 	ended   map[string][]int
 	reasons map[lapse.Reason][]int
+	// signals counts the signs of suspicious activity by event type.
+	signals map[lapse.EventType][]int
 	scanned int
 	partial bool // maxScan was reached
 }
@@ -61,7 +63,7 @@ type activity struct {
 // log into buckets, without keeping the events.
 func readActivity(ctx context.Context, log lapse.AuditLog, w window, now time.Time) (*activity, error) {
 	a := &activity{n: int(w.Span / w.Bucket), bucket: w.Bucket, label: w.Label, now: now,
-		created: map[string][]int{}, ended: map[string][]int{}, reasons: map[lapse.Reason][]int{}}
+		created: map[string][]int{}, ended: map[string][]int{}, reasons: map[lapse.Reason][]int{}, signals: map[lapse.EventType][]int{}}
 	a.start = now.Truncate(w.Bucket).Add(-time.Duration(a.n-1) * w.Bucket)
 	inc := func(m map[string][]int, k string, i int) {
 		if m[k] == nil {
@@ -69,7 +71,8 @@ func readActivity(ctx context.Context, log lapse.AuditLog, w window, now time.Ti
 		}
 		m[k][i]++
 	}
-	q := lapse.EventQuery{Since: a.start, Types: []lapse.EventType{lapse.EventCreated, lapse.EventExpired, lapse.EventRevoked}, Limit: 5000}
+	types := append([]lapse.EventType{lapse.EventCreated, lapse.EventExpired, lapse.EventRevoked}, signalTypes...)
+	q := lapse.EventQuery{Since: a.start, Types: types, Limit: 5000}
 	for {
 		evs, err := log.QueryEvents(ctx, q)
 		if err != nil {
@@ -77,15 +80,7 @@ func readActivity(ctx context.Context, log lapse.AuditLog, w window, now time.Ti
 		}
 		for _, e := range evs {
 			i := min(max(int(e.Time.Sub(a.start)/w.Bucket), 0), a.n-1)
-			if e.Type == lapse.EventCreated {
-				inc(a.created, e.Tier, i)
-				continue
-			}
-			inc(a.ended, e.Tier, i)
-			if a.reasons[e.Reason] == nil {
-				a.reasons[e.Reason] = make([]int, a.n)
-			}
-			a.reasons[e.Reason][i]++
+			a.add(e, i, inc)
 		}
 		a.scanned += len(evs)
 		if len(evs) < q.Limit {
@@ -96,6 +91,25 @@ func readActivity(ctx context.Context, log lapse.AuditLog, w window, now time.Ti
 			return a, nil
 		}
 		q.After = evs[len(evs)-1].Seq
+	}
+}
+
+// add counts e in bucket i.
+func (a *activity) add(e lapse.Event, i int, inc func(map[string][]int, string, int)) {
+	switch e.Type {
+	case lapse.EventCreated:
+		inc(a.created, e.Tier, i)
+	case lapse.EventExpired, lapse.EventRevoked:
+		inc(a.ended, e.Tier, i)
+		if a.reasons[e.Reason] == nil {
+			a.reasons[e.Reason] = make([]int, a.n)
+		}
+		a.reasons[e.Reason][i]++
+	default:
+		if a.signals[e.Type] == nil {
+			a.signals[e.Type] = make([]int, a.n)
+		}
+		a.signals[e.Type][i]++
 	}
 }
 
@@ -175,6 +189,7 @@ type chartsView struct {
 	// Active is nil when the store cannot count active sessions.
 	Active  *plot
 	Ended   *plot
+	Signals *plot
 	Latency *plot
 	// LatencyNote says why there is no latency chart.
 	LatencyNote string
@@ -206,6 +221,7 @@ func (c *Console) chartsPage(w http.ResponseWriter, r *http.Request, a *access) 
 			v.Active = c.activePlot(act, counts)
 		}
 		v.Ended = endedPlot(act, v.Window)
+		v.Signals = signalsPlot(act, v.Window)
 	} else {
 		v.NoLog = true
 	}
@@ -318,6 +334,54 @@ func endedPlot(act *activity, w window) *plot {
 	p.Summary = fmt.Sprintf("%s %s ended in the last %s: %s. Busiest %s: %s, with %s.",
 		formatNumber(float64(sum)), sessions, w.Name, strings.Join(parts, ", "), shortDuration(w.Bucket),
 		p.Tips[busiest], formatNumber(float64(total[busiest])))
+	return p
+}
+
+// signalTypes are the event types of the signs of suspicious activity
+// (docs/signals.md, docs/device-binding.md), in the order of their chart;
+// a session's page lists those about it.
+var signalTypes = []lapse.EventType{
+	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused,
+	lapse.EventTokenGuessing, lapse.EventTheftSuspected,
+}
+
+// signalLabels name the signs for people.
+var signalLabels = map[lapse.EventType]string{
+	lapse.EventClientChanged:  "client changed",
+	lapse.EventNewDevice:      "new device",
+	lapse.EventTokenReused:    "replaced token used again",
+	lapse.EventTokenGuessing:  "token guessing",
+	lapse.EventTheftSuspected: "theft suspected (device binding)",
+}
+
+// signalsPlot charts the signs of suspicious activity per bucket, by
+// kind; sessions ended for theft are in the ended chart.
+func signalsPlot(act *activity, w window) *plot {
+	p := &plot{ID: "signals", Title: "Signs of suspicious activity", YLabel: "events per " + shortDuration(w.Bucket), Bars: true}
+	p.Labels, p.Tips = act.labels(false)
+	var parts []string
+	sum := 0
+	for _, t := range signalTypes {
+		counts := act.signals[t]
+		if counts == nil {
+			continue
+		}
+		vals := make([]float64, act.n)
+		n := 0
+		for i, k := range counts {
+			vals[i] = float64(k)
+			n += k
+		}
+		sum += n
+		p.Series = append(p.Series, series{Name: signalLabels[t], Values: vals})
+		parts = append(parts, fmt.Sprintf("%s %s", formatNumber(float64(n)), signalLabels[t]))
+	}
+	if sum == 0 {
+		p.Summary = fmt.Sprintf("No sign of suspicious activity was recorded in the last %s.", w.Name)
+		p.Series = []series{{Name: "signs", Values: make([]float64, act.n)}}
+		return p
+	}
+	p.Summary = fmt.Sprintf("In the last %s: %s. Each is an event in the audit log, with its session.", w.Name, strings.Join(parts, ", "))
 	return p
 }
 
