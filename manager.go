@@ -169,6 +169,10 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, 
 	if err := m.checkSubject(p.Subject); err != nil {
 		return "", nil, err
 	}
+	if t := TenantOf(ctx); t != "" && p.Tenant != t {
+		// As the policy answers a tenant it does not declare.
+		return "", nil, Errorf(CodeUnknownTenant, "tenant %q is not declared in the policy", p.Tenant)
+	}
 	if !p.IdP.valid() {
 		return "", nil, Errorf(CodeInvalid, "idp must name an issuer and a subject, each printable and at most %d bytes", MaxSubjectLen)
 	}
@@ -363,7 +367,7 @@ func (m *Manager) current(ctx context.Context, token string) (*Session, time.Tim
 	if err != nil {
 		return nil, now, err
 	}
-	if !m.owns(s) {
+	if !m.owns(ctx, s) {
 		return nil, now, errMalformedToken // as if it did not exist
 	}
 	lapsed, err := s.Check(h, now)
@@ -614,7 +618,7 @@ func (m *Manager) Revoke(ctx context.Context, token string) error {
 	} else if err != nil {
 		return err
 	}
-	if !s.Holds(h, m.clock.Now()) || !m.owns(s) {
+	if !s.Holds(h, m.clock.Now()) || !m.owns(ctx, s) {
 		return nil // a token a step-up replaced, past its grace, is dead; another namespace's is unknown
 	}
 	_, err = m.End(ctx, s.ID, ReasonLogout, ActorSubject)
@@ -650,6 +654,9 @@ func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, acto
 	}
 	if ReservedSubject(f.Subject) != m.reserved {
 		return 0, nil // no such subject here
+	}
+	if !tenantFilter(ctx, &f) {
+		return 0, nil // another tenant's: none here
 	}
 	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
 	if err != nil {
@@ -735,7 +742,7 @@ func (m *Manager) Session(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !m.owns(s) {
+	if !m.owns(ctx, s) {
 		return nil, errMalformedToken // answered exactly as an unknown id
 	}
 	return asOf(s, m.clock.Now()), nil
@@ -746,6 +753,9 @@ func (m *Manager) Session(ctx context.Context, id string) (*Session, error) {
 // ([ReservedPrefix]) has none.
 func (m *Manager) Sessions(ctx context.Context, f Filter) ([]*Session, error) {
 	if ReservedSubject(f.Subject) != m.reserved {
+		return nil, nil
+	}
+	if !tenantFilter(ctx, &f) {
 		return nil, nil
 	}
 	f.Now = m.clock.Now()
@@ -767,8 +777,28 @@ func asOf(s *Session, now time.Time) *Session {
 	return s
 }
 
-// owns reports whether s is in the manager's namespace.
-func (m *Manager) owns(s *Session) bool { return ReservedSubject(s.Subject) == m.reserved }
+// owns reports whether s is in the manager's namespace and, in a
+// context bound to a tenant ([WithTenant]), of that tenant.
+func (m *Manager) owns(ctx context.Context, s *Session) bool {
+	if t := TenantOf(ctx); t != "" && s.Tenant != t {
+		return false
+	}
+	return ReservedSubject(s.Subject) == m.reserved
+}
+
+// tenantFilter narrows f to the tenant ctx is bound to ([WithTenant]),
+// and reports false if f selects another tenant's sessions.
+func tenantFilter(ctx context.Context, f *Filter) bool {
+	t := TenantOf(ctx)
+	switch {
+	case t == "":
+		return true
+	case f.AnyTenant:
+		f.Tenant, f.AnyTenant = t, false
+		return true
+	}
+	return f.Tenant == t
+}
 
 // checkSubject refuses a subject of the other namespace.
 func (m *Manager) checkSubject(subject string) error {

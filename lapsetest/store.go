@@ -40,6 +40,8 @@ type Store struct {
 	passkeys   map[string][]lapse.Passkey // by subject
 	challenges map[lapse.TokenHash]lapse.Challenge
 	used       map[string]time.Time // single-use keys, until when (ReplayGuard)
+
+	keys map[string]lapse.APIKey // API keys, by id
 }
 
 // record is a stored session and the WarnAt it was last warned for.
@@ -59,6 +61,7 @@ var (
 	_ lapse.EventRecorder = (*Store)(nil)
 	_ lapse.IdPIndex      = (*Store)(nil)
 	_ lapse.ReplayGuard   = (*Store)(nil)
+	_ lapse.KeyStore      = (*Store)(nil)
 )
 
 // NewStore returns an empty store.
@@ -71,6 +74,7 @@ func NewStore() *Store {
 		passkeys:   map[string][]lapse.Passkey{},
 		challenges: map[lapse.TokenHash]lapse.Challenge{},
 		used:       map[string]time.Time{},
+		keys:       map[string]lapse.APIKey{},
 	}
 }
 

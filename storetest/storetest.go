@@ -52,6 +52,7 @@ const (
 	EventRecorder Capability = "EventRecorder"
 	IdPIndex      Capability = "IdPIndex"
 	ReplayGuard   Capability = "ReplayGuard"
+	KeyStore      Capability = "KeyStore"
 )
 
 // implements tells, for each capability, whether a store has it.
@@ -70,6 +71,7 @@ var implements = map[Capability]func(lapse.Store) bool{
 	EventRecorder: func(s lapse.Store) bool { _, ok := s.(lapse.EventRecorder); return ok },
 	IdPIndex:      func(s lapse.Store) bool { _, ok := s.(lapse.IdPIndex); return ok },
 	ReplayGuard:   func(s lapse.Store) bool { _, ok := s.(lapse.ReplayGuard); return ok },
+	KeyStore:      func(s lapse.Store) bool { _, ok := s.(lapse.KeyStore); return ok },
 }
 
 // Spec describes the store under test.
@@ -223,6 +225,8 @@ var cases = []testCase{
 	{name: "idp_index_finds_active_sessions_by_provider_subject_or_session", needs: []Capability{IdPIndex}, run: testIdPIndex},
 	{name: "first_use_is_once_per_key_until_it_expires", needs: []Capability{ReplayGuard}, run: testFirstUse},
 	{name: "first_use_is_once_under_concurrency", needs: []Capability{ReplayGuard}, run: testFirstUseConcurrent},
+	{name: "key_store_creates_reads_lists_touches_and_revokes_keys", needs: []Capability{KeyStore}, run: testKeyLifecycle},
+	{name: "a_tenant_bound_manager_reaches_another_tenants_sessions_as_unknown_ones", run: testTenantIsolation},
 	{name: "first_use_is_once_across_nodes", needs: []Capability{ReplayGuard, ChangeFeed}, nodes: testFirstUseNodes},
 }
 
