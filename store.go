@@ -250,6 +250,7 @@ type EventQuery struct {
 	Subject   string
 	Tenant    string
 	SessionID string
+	Actor     string // such as "key:<id>" or "operator:<id>"
 	Types     []EventType
 	Since     time.Time // inclusive
 	Until     time.Time // exclusive
@@ -263,6 +264,7 @@ func (q EventQuery) Matches(e *Event) bool {
 	return (q.Subject == "" || e.Subject == q.Subject) &&
 		(q.Tenant == "" || e.Tenant == q.Tenant) &&
 		(q.SessionID == "" || e.SessionID == q.SessionID) &&
+		(q.Actor == "" || e.Actor == q.Actor) &&
 		(len(q.Types) == 0 || slices.Contains(q.Types, e.Type)) &&
 		(q.Since.IsZero() || !e.Time.Before(q.Since)) &&
 		(q.Until.IsZero() || e.Time.Before(q.Until))
