@@ -74,6 +74,11 @@ type Config struct {
 	Metrics prometheus.Gatherer
 	// Log receives internal errors; nil discards them.
 	Log *slog.Logger
+	// Observer is told of the console's own sessions as the platform's
+	// manager tells its observer of the platform's, so that the metrics
+	// that count sessions created count the operators' too; nil tells
+	// no one.
+	Observer lapse.Observer
 	// IdleTimeout and AbsoluteTimeout bound console sessions; zero means
 	// 15 minutes and 8 hours.
 	IdleTimeout     time.Duration
@@ -138,7 +143,8 @@ func New(cfg Config) (*Console, error) {
 		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
 	}
 	// No cache: a console session revoked anywhere is refused at once.
-	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1, Reserved: true})
+	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1, Reserved: true,
+		Observer: cfg.Observer})
 	if err != nil {
 		return nil, err
 	}

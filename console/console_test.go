@@ -124,7 +124,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	if e.m, err = lapse.New(lapse.Config{Store: st, Policy: o.policy, Clock: e.clock, Observer: e.metrics}); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Manager, cfg.Metrics = e.m, e.metrics.Registry()
+	cfg.Manager, cfg.Metrics, cfg.Observer = e.m, e.metrics.Registry(), e.metrics
 	c, err := console.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -867,5 +867,32 @@ func TestNewRefusesAPolicyWithTheConsoleTier(t *testing.T) {
 	_, err = console.New(console.Config{Manager: m, Keys: func(string) bool { return false }})
 	if lapse.ErrorCode(err) != lapse.CodeInvalid {
 		t.Errorf("New with a policy declaring %s = %v, want an invalid error", console.Tier, err)
+	}
+}
+
+// TestConsoleSessionsAreCountedAsCreated checks that an operator's
+// sign-in counts in lapse_sessions_created_total, as it counts in
+// lapse_sessions_active.
+func TestConsoleSessionsAreCountedAsCreated(t *testing.T) {
+	e := newEnv(t)
+	created := func() float64 {
+		mfs, err := e.metrics.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n float64
+		for _, mf := range mfs {
+			if mf.GetName() == "lapse_sessions_created_total" {
+				for _, m := range mf.GetMetric() {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	before := created()
+	e.signIn()
+	if after := created(); after != before+1 {
+		t.Errorf("lapse_sessions_created_total %v after a sign-in, was %v; want one more", after, before)
 	}
 }

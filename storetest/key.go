@@ -3,6 +3,7 @@ package storetest
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,5 +160,22 @@ func testTenantIsolation(t *testing.T, st lapse.Store) {
 	}
 	if _, err := m.Verify(ctx, string(tokG), lapse.VerifyOptions{NoTouch: true}); err != nil {
 		t.Errorf("globex's token unbound: %v; want it valid", err)
+	}
+}
+
+// testQueryEventsByActor checks that the audit log selects events by
+// their actor, such as the key that caused them.
+func testQueryEventsByActor(t *testing.T, st lapse.Store) {
+	rec := st.(lapse.EventRecorder)
+	for i, actor := range []string{"key:aaaaaaaaaaaaaaaa", "key:bbbbbbbbbbbbbbbb", "key:aaaaaaaaaaaaaaaa"} {
+		at := t0.Add(time.Duration(i) * time.Second)
+		if err := rec.RecordEvent(ctx, lapse.Event{ID: lapse.NewEventID(at), Type: lapse.EventKeyCreated, Time: at,
+			Reason: lapse.Reason(strings.TrimPrefix(actor, "key:")), Actor: actor, IP: "192.0.2.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := st.(lapse.AuditLog).QueryEvents(ctx, lapse.EventQuery{Actor: "key:aaaaaaaaaaaaaaaa"})
+	if err != nil || len(evs) != 2 || evs[0].Actor != "key:aaaaaaaaaaaaaaaa" || evs[1].Actor != "key:aaaaaaaaaaaaaaaa" || evs[0].IP != "192.0.2.1" {
+		t.Errorf("QueryEvents by actor = %+v, %v; want the two events of key:aaaaaaaaaaaaaaaa, with their IP", evs, err)
 	}
 }

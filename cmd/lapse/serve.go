@@ -131,7 +131,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	api.Register(mux)
 	mux.Handle("GET /metrics", api.RequireKey(lapse.ScopeMetricsRead, noStore(reg.Handler())))
 	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
-	ops, err := console.New(console.Config{Manager: m, Keys: consoleKey(ring), Metrics: reg.Registry(), Log: log,
+	ops, err := console.New(console.Config{Manager: m, Keys: consoleKey(ring), Observer: reg, Metrics: reg.Registry(), Log: log,
 		Throttle: limiter, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err
