@@ -179,3 +179,24 @@ func TestKeyRevokedOnOneNodeIsRefusedOnEveryNodeWithinTheBound(t *testing.T) {
 		t.Errorf("node b accepted the key %v after its revocation; want refused past the bound %v", bound+time.Nanosecond, bound)
 	}
 }
+
+// FuzzParseAPIKey checks that any string parses to an id without a
+// panic: the id in a key of the lpk_<id>_<secret> shape, or the legacy
+// id of its hash, never anything else.
+func FuzzParseAPIKey(f *testing.F) {
+	f.Add("lpk_aaaaaaaaaaaaaaaa_" + strings.Repeat("b", 43))
+	f.Add("lpk_aaaaaaaaaaaaaaaa_short")
+	f.Add(lapse.NewAPIKey())
+	f.Add("")
+	f.Add("lpk__")
+	f.Fuzz(func(t *testing.T, key string) {
+		id := lapse.ParseAPIKey(key)
+		legacy := lapse.LegacyKeyID(lapse.HashSecret(key))
+		if id != legacy && !strings.HasPrefix(key, "lpk_"+id+"_") {
+			t.Errorf("ParseAPIKey(%q) = %q: neither the key's own id nor the legacy id %q", key, id, legacy)
+		}
+		if id != legacy && len(id) != 16 {
+			t.Errorf("ParseAPIKey(%q) = %q: an id of %d characters", key, id, len(id))
+		}
+	})
+}

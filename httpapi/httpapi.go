@@ -232,13 +232,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 // other than JSON (text/plain, a form) is refused with 415
 // unsupported_media_type; an unlabelled one is read as JSON.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-			w.Header().Set("Accept-Post", "application/json")
-			s.writeProblem(w, r, problem.CodeUnsupportedMediaType, "send the body as application/json", nil)
-			return false
-		}
+	if !jsonLabelled(r) {
+		s.writeProblem(w, r, problem.CodeUnsupportedMediaType, "send the body as application/json", nil)
+		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
@@ -278,6 +274,17 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		s.writeProblem(w, r, problem.CodeMalformedJSON, "the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "), nil)
 	}
 	return false
+}
+
+// jsonLabelled reports whether r's body is unlabelled or labelled as JSON
+// (application/json or a +json type).
+func jsonLabelled(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 func jsonKind(k reflect.Kind) string {
