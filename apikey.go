@@ -209,3 +209,22 @@ func TenantOf(ctx context.Context) string {
 	t, _ := ctx.Value(tenantKey{}).(string)
 	return t
 }
+
+// clientIPKey is the context key of [WithClientIP].
+type clientIPKey struct{}
+
+// WithClientIP returns a context whose revokes and step-ups the
+// [Manager] records with ip as the client address of their events. The
+// API sets it for every call with a key.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	if ip == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// clientIP returns the address [WithClientIP] set, or "".
+func clientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}

@@ -592,7 +592,7 @@ func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []str
 	tok := NewToken()
 	s, err := m.store.Rotate(ctx, old.ID, Rotation{
 		OldHash: old.TokenHash, NewHash: tok.Hash(), AAL: aal, AMR: append([]string{}, amr...),
-		Actor: actor, Now: now, AuthenticatedAt: at, Grace: RotateGrace,
+		Actor: actor, IP: clientIP(ctx), Now: now, AuthenticatedAt: at, Grace: RotateGrace,
 	})
 	if err != nil {
 		return "", nil, err
@@ -636,7 +636,7 @@ func (m *Manager) End(ctx context.Context, id string, reason Reason, actor strin
 	if _, err := m.Session(ctx, id); err != nil {
 		return nil, err // unknown, or in the other namespace
 	}
-	s, changed, err := m.store.End(ctx, id, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
+	s, changed, err := m.store.End(ctx, id, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, IP: clientIP(ctx), Now: m.clock.Now()})
 	if err != nil {
 		return nil, err
 	}
@@ -658,7 +658,7 @@ func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, acto
 	if !tenantFilter(ctx, &f) {
 		return 0, nil // another tenant's: none here
 	}
-	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
+	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, IP: clientIP(ctx), Now: m.clock.Now()})
 	if err != nil {
 		return 0, err
 	}

@@ -114,6 +114,9 @@ type Ending struct {
 	Status Status // StatusRevoked or StatusExpired
 	Reason Reason
 	Actor  string
+	// IP is the client address of the request that revokes, recorded
+	// with the revoke's events; "" for none.
+	IP string
 	// Now is the time of the call: the end time of a revoke and the time of
 	// its event.
 	Now time.Time
@@ -126,6 +129,7 @@ type Rotation struct {
 	AAL     int
 	AMR     []string
 	Actor   string
+	IP      string // the caller's client address, recorded with the events; "" for none
 	Now     time.Time
 	// AuthenticatedAt is when the subject authenticated, when that was
 	// before Now (an identity provider's auth_time); zero means Now.

@@ -108,6 +108,7 @@ func (s *Server) requireKey(scope lapse.Scope, h http.Handler) http.Handler {
 		if c.key != nil {
 			ctx = lapse.WithTenant(ctx, c.key.Tenant)
 		}
+		ctx = lapse.WithClientIP(ctx, c.ip)
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -112,7 +112,8 @@ func TestTenantKeySeesOtherTenantsAsUnknown(t *testing.T) {
 }
 
 // TestKeyEventsAreAttributed checks that a change made with a stored key
-// records the key as its actor, and that the audit log filters by actor.
+// records the key as its actor and the client's address, and that the
+// audit log filters by actor.
 func TestKeyEventsAreAttributed(t *testing.T) {
 	h := newHarness(t)
 	key, k := h.apiKey(lapse.ScopeSessionsAdmin, lapse.ScopeAuditRead)
@@ -125,5 +126,8 @@ func TestKeyEventsAreAttributed(t *testing.T) {
 	r := h.call("GET", "/v1/audit?actor=key:"+k.ID, nil)
 	if !strings.Contains(string(r.body), `"type":"session.revoked"`) || strings.Contains(string(r.body), `"session.created"`) {
 		t.Errorf("audit by actor key:%s: %s; want the revocation only", k.ID, r)
+	}
+	if !strings.Contains(string(r.body), `"ip":"127.0.0.1"`) {
+		t.Errorf("audit by actor key:%s: %s; want the revocation with the client's address", k.ID, r)
 	}
 }

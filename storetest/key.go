@@ -179,3 +179,51 @@ func testQueryEventsByActor(t *testing.T, st lapse.Store) {
 		t.Errorf("QueryEvents by actor = %+v, %v; want the two events of key:aaaaaaaaaaaaaaaa, with their IP", evs, err)
 	}
 }
+
+// testEndAndRotateRecordTheIP checks that a revoke and a step-up record
+// the caller's client address with their events.
+func testEndAndRotateRecordTheIP(t *testing.T, st lapse.Store) {
+	a := newSession("alice", "", "standard", t0)
+	b := newSession("bob", "", "standard", t0)
+	c := newSession("carol", "", "standard", t0)
+	for _, s := range []*lapse.Session{a, b, c} {
+		mustCreate(t, st, s, 0)
+	}
+	now := t0.Add(time.Minute)
+	if _, _, err := st.End(ctx, a.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", IP: "192.0.2.1", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EndMatching(ctx, lapse.Filter{Subject: "bob", AnyTenant: true}, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", IP: "192.0.2.2", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Rotate(ctx, c.ID, lapse.Rotation{OldHash: c.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Actor: "key:k", IP: "2001:db8::3", Now: now, Grace: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{a.ID: "192.0.2.1", b.ID: "192.0.2.2", c.ID: "2001:db8::3"}
+	evs := allEvents(t, st)
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == lapse.EventCreated {
+			if ev.IP != "" {
+				t.Errorf("%s of %s has IP %q; want none", ev.Type, ev.SessionID, ev.IP)
+			}
+			continue
+		}
+		n++
+		if ev.IP != want[ev.SessionID] {
+			t.Errorf("%s of %s has IP %q; want %q", ev.Type, ev.SessionID, ev.IP, want[ev.SessionID])
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d events besides the creations; want 4 (two revokes, a step-up and its rotation)", n)
+	}
+}
+
+func allEvents(t *testing.T, st lapse.Store) []lapse.Event {
+	t.Helper()
+	evs, err := st.(lapse.EventLog).Events(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
