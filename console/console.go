@@ -66,8 +66,9 @@ type Config struct {
 	// shows and revokes its sessions, reads its policy and clock, and
 	// keeps its own sessions in its store.
 	Manager *lapse.Manager
-	// Keys reports whether a key typed at sign-in is an admin API key,
-	// such as httpapi.Keys.Allowed. It should compare in constant time.
+	// Keys reports whether a key typed at sign-in may open the console:
+	// lapse serve accepts a usable stored key with the console scope and
+	// no tenant. It should compare in constant time.
 	Keys func(key string) bool
 	// Metrics is gathered for the verify-latency chart (the
 	// lapse_verify_duration_seconds histogram); nil leaves that chart out.
