@@ -17,6 +17,10 @@ type Keyring struct {
 	store KeyStore
 	bound time.Duration
 
+	// boot is the bootstrap key's hash (Bootstrap), recorded again if the
+	// store lost it; nil before Bootstrap.
+	boot *TokenHash
+
 	mu    sync.Mutex
 	cache map[string]cachedKey // by id
 }
@@ -53,7 +57,7 @@ func (r *Keyring) Authenticate(ctx context.Context, key string) (k *APIKey, ok b
 	c, hit := r.cache[id]
 	r.mu.Unlock()
 	if !hit || now.Sub(c.read) > r.bound || now.Before(c.read) {
-		got, err := r.store.Key(ctx, id)
+		got, err := r.readKey(ctx, id)
 		if ErrorCode(err) == CodeKeyNotFound {
 			HashSecret(key) // as much work as for a known id
 			return nil, false, nil
@@ -74,6 +78,21 @@ func (r *Keyring) Authenticate(ctx context.Context, key string) (k *APIKey, ok b
 		}
 	}
 	return c.key, true, nil
+}
+
+// readKey reads the key with id from the store. The bootstrap key is
+// recorded again if the store lost it (a Redis that keeps nothing across
+// a restart), so that the node stays reachable; a revoke it lost is lost
+// with it.
+func (r *Keyring) readKey(ctx context.Context, id string) (*APIKey, error) {
+	k, err := r.store.Key(ctx, id)
+	if ErrorCode(err) != CodeKeyNotFound || r.boot == nil || id != LegacyKeyID(*r.boot) {
+		return k, err
+	}
+	if err := r.Bootstrap(ctx, *r.boot); err != nil {
+		return nil, err
+	}
+	return r.store.Key(ctx, id)
 }
 
 func (r *Keyring) put(id string, c cachedKey) {
@@ -110,8 +129,12 @@ func (r *Keyring) Create(ctx context.Context, spec KeySpec, actor, ip string) (s
 // Bootstrap records the key whose hash is h, one without an id of its
 // own (the first start's key, LAPSE_API_KEY), as an all-scopes key named
 // "bootstrap" under [LegacyKeyID], unless it is recorded already: a
-// bootstrap key that was revoked stays revoked.
+// bootstrap key that was revoked stays revoked. If the store later loses
+// the record (a store that keeps nothing across a restart), the keyring
+// records it again when the key is next used. Call it before the keyring
+// is used concurrently.
 func (r *Keyring) Bootstrap(ctx context.Context, h TokenHash) error {
+	r.boot = &h
 	k := &APIKey{ID: LegacyKeyID(h), Name: "bootstrap", Scopes: Scopes(), Hash: h, CreatedAt: r.m.clock.Now()}
 	err := r.store.CreateKey(ctx, k)
 	if ErrorCode(err) == CodeConflict {

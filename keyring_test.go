@@ -130,6 +130,24 @@ func TestKeyring(t *testing.T) {
 		}
 	})
 
+	t.Run("the_bootstrap_key_is_recorded_again_if_the_store_lost_it", func(t *testing.T) {
+		st2 := &lossyStore{lapsetest.NewStore()}
+		m2, clock2, _ := lapsetest.NewManager(t, lapse.Config{Store: st2})
+		r2 := newKeyring(t, m2)
+		const boot = "another-old-style-admin-key-of-32-characters-or-more"
+		if err := r2.Bootstrap(ctx, lapse.HashSecret(boot)); err != nil {
+			t.Fatal(err)
+		}
+		st2.Store = lapsetest.NewStore() // what a Redis without persistence holds after a restart
+		clock2.Advance(time.Second) // past the keyring's copy
+		if _, ok, err := r2.Authenticate(ctx, boot); !ok || err != nil {
+			t.Errorf("bootstrap key after the store lost it: %v, %v; want accepted and recorded again", ok, err)
+		}
+		if _, err := st2.Key(ctx, lapse.LegacyKeyID(lapse.HashSecret(boot))); err != nil {
+			t.Errorf("the bootstrap key is not recorded again: %v", err)
+		}
+	})
+
 	t.Run("a_tenant_bound_caller_sees_and_revokes_its_tenants_keys_only", func(t *testing.T) {
 		_, other, _ := r.Create(ctx, lapse.KeySpec{Name: "globex", Tenant: "globex", Scopes: []lapse.Scope{lapse.ScopeAuditRead}}, "system", "")
 		acme := lapse.WithTenant(ctx, "acme")
@@ -144,6 +162,10 @@ func TestKeyring(t *testing.T) {
 		}
 	})
 }
+
+// lossyStore is a memory store that a test can empty, as a Redis without
+// persistence is emptied by a restart.
+type lossyStore struct{ *lapsetest.Store }
 
 // TestKeyRevokedOnOneNodeIsRefusedOnEveryNodeWithinTheBound runs two
 // nodes (two managers, each with its keyring) on one store and one fake

@@ -12,7 +12,8 @@ import (
 // TestKeysEndToEnd runs lapse serve on each store and manages keys with
 // lapse keys: a key with sessions:verify verifies but cannot read the
 // audit log (403 insufficient_scope); revoked, it is refused; the
-// bootstrap key (LAPSE_API_KEY) works with every scope until it is
+// bootstrap key (LAPSE_API_KEY) works with every scope (/metrics, not to
+// be cached, included) until it is
 // revoked through the API; every key event names its actor, and
 // lapse audit log filters by actor.
 func TestKeysEndToEnd(t *testing.T) { eachStore(t, testKeysEndToEnd) }
@@ -42,6 +43,14 @@ func testKeysEndToEnd(t *testing.T, st storeUnderTest) {
 	r := call(t, "GET", s.url+"/v1/audit", key, nil)
 	if r.status != 403 || code(r) != "insufficient_scope" || !strings.Contains(r.header.Get("WWW-Authenticate"), `scope="audit:read"`) {
 		t.Fatalf("audit with a sessions:verify key: %d %s %q, want 403 insufficient_scope naming audit:read", r.status, r.raw, r.header.Get("WWW-Authenticate"))
+	}
+	if r := call(t, "GET", s.url+"/metrics", key, nil); r.status != 403 || code(r) != "insufficient_scope" {
+		t.Errorf("metrics with a sessions:verify key: %d %s, want 403 insufficient_scope", r.status, r.raw)
+	}
+	if r := call(t, "GET", s.url+"/metrics", testKey, nil); r.status != 200 || r.header.Get("Cache-Control") != "no-store" ||
+		r.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("metrics with the bootstrap key: %d, Cache-Control %q, X-Content-Type-Options %q; want 200, no-store, nosniff",
+			r.status, r.header.Get("Cache-Control"), r.header.Get("X-Content-Type-Options"))
 	}
 	if list := lapse("keys", "list"); !strings.Contains(list, id) || !strings.Contains(list, "app server") || strings.Contains(list, key) {
 		t.Errorf("lapse keys list:\n%s\nwant the key's id and name, never the key", list)
