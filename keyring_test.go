@@ -139,7 +139,7 @@ func TestKeyring(t *testing.T) {
 			t.Fatal(err)
 		}
 		st2.Store = lapsetest.NewStore() // what a Redis without persistence holds after a restart
-		clock2.Advance(time.Second) // past the keyring's copy
+		clock2.Advance(time.Second)      // past the keyring's copy
 		if _, ok, err := r2.Authenticate(ctx, boot); !ok || err != nil {
 			t.Errorf("bootstrap key after the store lost it: %v, %v; want accepted and recorded again", ok, err)
 		}
