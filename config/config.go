@@ -118,7 +118,8 @@ type Retry struct {
 
 // EventTypes lists every event type a webhook may ask for.
 var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
-	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected}
+	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
+	lapse.EventKeyCreated, lapse.EventKeyRevoked}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20
