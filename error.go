@@ -24,6 +24,8 @@ const (
 	CodeConflict               Code = "conflict"
 	CodeStoreUnavailable       Code = "store_unavailable"
 	CodeInternal               Code = "internal"
+	// CodeKeyNotFound: no API key has the id, or it is another tenant's.
+	CodeKeyNotFound Code = "key_not_found"
 )
 
 // Error is the error type of lapse. Code says what went wrong for

@@ -138,6 +138,12 @@ func (m *Manager) ListSessions(ctx context.Context, q SessionQuery) ([]*Session,
 	if q.Subject != "" && ReservedSubject(q.Subject) != m.reserved {
 		return nil, nil // no such subject here
 	}
+	if t := TenantOf(ctx); t != "" {
+		if q.Tenant != "" && q.Tenant != t {
+			return nil, nil // another tenant's: none here
+		}
+		q.Tenant = t
+	}
 	q.Now, q.Reserved = m.clock.Now(), m.reserved
 	var (
 		ss  []*Session

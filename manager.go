@@ -194,6 +194,10 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, 
 	if err := m.checkSubject(p.Subject); err != nil {
 		return "", nil, err
 	}
+	if t := TenantOf(ctx); t != "" && p.Tenant != t {
+		// As the policy answers a tenant it does not declare.
+		return "", nil, Errorf(CodeUnknownTenant, "tenant %q is not declared in the policy", p.Tenant)
+	}
 	if !p.IdP.valid() {
 		return "", nil, Errorf(CodeInvalid, "idp must name an issuer and a subject, each printable and at most %d bytes", MaxSubjectLen)
 	}
@@ -398,7 +402,7 @@ func (m *Manager) current(ctx context.Context, token string) (*Session, time.Tim
 	}
 	h := HashSecret(token)
 	s, now, err := m.lookup(ctx, h)
-	if ErrorCode(err) == CodeSessionNotFound || err == nil && !m.owns(s) {
+	if ErrorCode(err) == CodeSessionNotFound || err == nil && !m.owns(ctx, s) {
 		m.missed(ctx, c)
 		return nil, now, Verdict{}, errMalformedToken // another namespace's is as if it did not exist
 	} else if err != nil {
@@ -641,7 +645,7 @@ func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []str
 	tok := NewToken()
 	s, err := m.store.Rotate(ctx, old.ID, Rotation{
 		OldHash: old.TokenHash, NewHash: tok.Hash(), AAL: aal, AMR: append([]string{}, amr...),
-		Actor: actor, Now: now, AuthenticatedAt: at, Grace: RotateGrace,
+		Actor: actor, CallerIP: clientIP(ctx), Now: now, AuthenticatedAt: at, Grace: RotateGrace,
 		IP: ip, UserAgent: c.UserAgent,
 	})
 	if err != nil {
@@ -668,7 +672,7 @@ func (m *Manager) Revoke(ctx context.Context, token string) error {
 	} else if err != nil {
 		return err
 	}
-	if !s.Holds(h, m.clock.Now()) || !m.owns(s) {
+	if !s.Holds(h, m.clock.Now()) || !m.owns(ctx, s) {
 		return nil // a token a step-up replaced, past its grace, is dead; another namespace's is unknown
 	}
 	_, err = m.End(ctx, s.ID, ReasonLogout, ActorSubject)
@@ -686,7 +690,7 @@ func (m *Manager) End(ctx context.Context, id string, reason Reason, actor strin
 	if _, err := m.Session(ctx, id); err != nil {
 		return nil, err // unknown, or in the other namespace
 	}
-	s, changed, err := m.store.End(ctx, id, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
+	s, changed, err := m.store.End(ctx, id, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, IP: clientIP(ctx), Now: m.clock.Now()})
 	if err != nil {
 		return nil, err
 	}
@@ -705,7 +709,10 @@ func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, acto
 	if ReservedSubject(f.Subject) != m.reserved {
 		return 0, nil // no such subject here
 	}
-	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, Now: m.clock.Now()})
+	if !tenantFilter(ctx, &f) {
+		return 0, nil // another tenant's: none here
+	}
+	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, IP: clientIP(ctx), Now: m.clock.Now()})
 	if err != nil {
 		return 0, err
 	}
@@ -789,7 +796,7 @@ func (m *Manager) Session(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !m.owns(s) {
+	if !m.owns(ctx, s) {
 		return nil, errMalformedToken // answered exactly as an unknown id
 	}
 	return asOf(s, m.clock.Now()), nil
@@ -800,6 +807,9 @@ func (m *Manager) Session(ctx context.Context, id string) (*Session, error) {
 // ([ReservedPrefix]) has none.
 func (m *Manager) Sessions(ctx context.Context, f Filter) ([]*Session, error) {
 	if ReservedSubject(f.Subject) != m.reserved {
+		return nil, nil
+	}
+	if !tenantFilter(ctx, &f) {
 		return nil, nil
 	}
 	f.Now = m.clock.Now()
@@ -821,8 +831,28 @@ func asOf(s *Session, now time.Time) *Session {
 	return s
 }
 
-// owns reports whether s is in the manager's namespace.
-func (m *Manager) owns(s *Session) bool { return ReservedSubject(s.Subject) == m.reserved }
+// owns reports whether s is in the manager's namespace and, in a
+// context bound to a tenant ([WithTenant]), of that tenant.
+func (m *Manager) owns(ctx context.Context, s *Session) bool {
+	if t := TenantOf(ctx); t != "" && s.Tenant != t {
+		return false
+	}
+	return ReservedSubject(s.Subject) == m.reserved
+}
+
+// tenantFilter narrows f to the tenant ctx is bound to ([WithTenant]),
+// and reports false if f selects another tenant's sessions.
+func tenantFilter(ctx context.Context, f *Filter) bool {
+	t := TenantOf(ctx)
+	switch {
+	case t == "":
+		return true
+	case f.AnyTenant:
+		f.Tenant, f.AnyTenant = t, false
+		return true
+	}
+	return f.Tenant == t
+}
 
 // checkSubject refuses a subject of the other namespace.
 func (m *Manager) checkSubject(subject string) error {

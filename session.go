@@ -1,6 +1,7 @@
 package lapse
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/netip"
 	"time"
@@ -232,7 +233,9 @@ func (s *Session) EndAt(e Ending) (Event, bool) {
 		return Event{}, false
 	}
 	s.Status, s.EndReason, s.EndedAt = e.Status, e.Reason, e.Now
-	return NewEvent(EventRevoked, s, e.Reason, e.Actor, e.Now), true
+	ev := NewEvent(EventRevoked, s, e.Reason, e.Actor, e.Now)
+	ev.IP = e.IP
+	return ev, true
 }
 
 // Rotate applies r to s as a store records it, and returns the events to
@@ -255,10 +258,13 @@ func (s *Session) Rotate(r Rotation) []Event {
 	if raised {
 		reason = "aal_raised"
 	}
-	return []Event{
+	evs := []Event{
 		NewEvent(EventSteppedUp, s, reason, r.Actor, r.Now),
 		NewEvent(EventRotated, s, "", r.Actor, r.Now),
 	}
+	ip := cmp.Or(r.CallerIP, r.IP)
+	evs[0].IP, evs[1].IP = ip, ip
+	return evs
 }
 
 // EndedError returns the error a verify of the ended session s gets,

@@ -115,6 +115,9 @@ type Ending struct {
 	Status Status // StatusRevoked or StatusExpired
 	Reason Reason
 	Actor  string
+	// IP is the client address of the request that revokes, recorded
+	// with the revoke's events; "" for none.
+	IP string
 	// Now is the time of the call: the end time of a revoke and the time of
 	// its event.
 	Now time.Time
@@ -127,6 +130,9 @@ type Rotation struct {
 	AAL     int
 	AMR     []string
 	Actor   string
+	// CallerIP is the address of who asked for the rotation (an API
+	// caller), recorded with the events; "" records IP, the client's.
+	CallerIP string
 	Now     time.Time
 	// AuthenticatedAt is when the subject authenticated, when that was
 	// before Now (an identity provider's auth_time); zero means Now.
@@ -256,6 +262,7 @@ type EventQuery struct {
 	Subject   string
 	Tenant    string
 	SessionID string
+	Actor     string // such as "key:<id>" or "operator:<id>"
 	Types     []EventType
 	Since     time.Time // inclusive
 	Until     time.Time // exclusive
@@ -269,6 +276,7 @@ func (q EventQuery) Matches(e *Event) bool {
 	return (q.Subject == "" || e.Subject == q.Subject) &&
 		(q.Tenant == "" || e.Tenant == q.Tenant) &&
 		(q.SessionID == "" || e.SessionID == q.SessionID) &&
+		(q.Actor == "" || e.Actor == q.Actor) &&
 		(len(q.Types) == 0 || slices.Contains(q.Types, e.Type)) &&
 		(q.Since.IsZero() || !e.Time.Before(q.Since)) &&
 		(q.Until.IsZero() || e.Time.Before(q.Until))

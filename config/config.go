@@ -138,7 +138,8 @@ type Retry struct {
 var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
 	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
 	lapse.EventDeviceBound, lapse.EventTheftSuspected,
-	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing}
+	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing,
+	lapse.EventKeyCreated, lapse.EventKeyRevoked}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20

@@ -66,14 +66,21 @@ type Config struct {
 	// shows and revokes its sessions, reads its policy and clock, and
 	// keeps its own sessions in its store.
 	Manager *lapse.Manager
-	// Keys reports whether a key typed at sign-in is an admin API key,
-	// such as httpapi.Keys.Allowed. It should compare in constant time.
+	// Keys reports whether a key typed at sign-in may open the console:
+	// lapse serve accepts a usable stored key with the console scope and
+	// no tenant. It should compare in constant time.
 	Keys func(key string) bool
 	// Metrics is gathered for the verify-latency chart (the
 	// lapse_verify_duration_seconds histogram); nil leaves that chart out.
 	Metrics prometheus.Gatherer
 	// Log receives internal errors; nil discards them.
 	Log *slog.Logger
+	// Observer is told of the console's own sessions created and ended,
+	// as the platform's manager tells its observer of the platform's, so
+	// that the metrics that count sessions count the operators' too (the
+	// console's own verifies are not the platform's and are not told);
+	// nil tells no one.
+	Observer lapse.Observer
 	// IdleTimeout and AbsoluteTimeout bound console sessions; zero means
 	// 15 minutes and 8 hours.
 	IdleTimeout     time.Duration
@@ -138,7 +145,12 @@ func New(cfg Config) (*Console, error) {
 		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
 	}
 	// No cache: a console session revoked anywhere is refused at once.
-	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1, Reserved: true})
+	var obs lapse.Observer
+	if cfg.Observer != nil {
+		obs = sessionsOnly{cfg.Observer}
+	}
+	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1, Reserved: true,
+		Observer: obs})
 	if err != nil {
 		return nil, err
 	}
@@ -368,3 +380,9 @@ func localPath(p, fallback string) string {
 func timeout(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 20*time.Second)
 }
+
+// sessionsOnly passes on the sessions created and ended, not the
+// verifies: the charts show the platform's verifications.
+type sessionsOnly struct{ lapse.Observer }
+
+func (sessionsOnly) Verified(lapse.Code, time.Duration) {}

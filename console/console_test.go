@@ -125,7 +125,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	if e.m, err = lapse.New(lapse.Config{Store: st, Policy: o.policy, Clock: e.clock, Observer: e.metrics}); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Manager, cfg.Metrics = e.m, e.metrics.Registry()
+	cfg.Manager, cfg.Metrics, cfg.Observer = e.m, e.metrics.Registry(), e.metrics
 	c, err := console.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -892,5 +892,32 @@ func TestSessionDetailShowsSignals(t *testing.T) {
 	}
 	if res := e.get("/console/sessions/" + quiet.ID); !strings.Contains(res.body, "No signs of suspicious activity.") {
 		t.Errorf("a session without signals does not say so")
+	}
+}
+
+// TestConsoleSessionsAreCountedAsCreated checks that an operator's
+// sign-in counts in lapse_sessions_created_total, as it counts in
+// lapse_sessions_active.
+func TestConsoleSessionsAreCountedAsCreated(t *testing.T) {
+	e := newEnv(t)
+	created := func() float64 {
+		mfs, err := e.metrics.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n float64
+		for _, mf := range mfs {
+			if mf.GetName() == "lapse_sessions_created_total" {
+				for _, m := range mf.GetMetric() {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	before := created()
+	e.signIn()
+	if after := created(); after != before+1 {
+		t.Errorf("lapse_sessions_created_total %v after a sign-in, was %v; want one more", after, before)
 	}
 }

@@ -23,7 +23,8 @@ type auditResponse struct {
 var eventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventSteppedUp,
 	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
 	lapse.EventDeviceBound, lapse.EventTheftSuspected,
-	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing}
+	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing,
+	lapse.EventKeyCreated, lapse.EventKeyRevoked}
 
 // audit reads the audit log with the filters of lapse audit log:
 // subject, tenant, session, type (comma-separated), since and until
@@ -40,6 +41,13 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if t := lapse.TenantOf(r.Context()); t != "" {
+		if eq.Tenant != "" && eq.Tenant != t {
+			writeJSON(w, http.StatusOK, auditResponse{Events: []lapse.Event{}}) // as for a tenant with no events
+			return
+		}
+		eq.Tenant = t // a tenant's key reads its tenant's events only
 	}
 	evs, err := log.QueryEvents(r.Context(), eq)
 	if err != nil {
@@ -60,7 +68,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 // eventQuery reads the filters of GET /v1/audit, failing with
 // [lapse.CodeInvalid] for one it cannot read.
 func eventQuery(q url.Values) (lapse.EventQuery, error) {
-	eq := lapse.EventQuery{Subject: q.Get("subject"), Tenant: q.Get("tenant"), SessionID: q.Get("session"), Limit: 100}
+	eq := lapse.EventQuery{Subject: q.Get("subject"), Tenant: q.Get("tenant"), SessionID: q.Get("session"), Actor: q.Get("actor"), Limit: 100}
 	if t := q.Get("type"); t != "" {
 		for typ := range strings.SplitSeq(t, ",") {
 			if !slices.Contains(eventTypes, lapse.EventType(typ)) {

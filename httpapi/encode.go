@@ -19,6 +19,10 @@ import (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
+// nosniff is the value of X-Content-Type-Options on every JSON answer;
+// headers are only read after they are set, so one slice serves all.
+var nosniff = []string{"nosniff"}
+
 // writeSessionJSON answers {"session": s} with status 200.
 func writeSessionJSON(w http.ResponseWriter, s *lapse.Session) {
 	bp := bufPool.Get().(*[]byte)
@@ -27,6 +31,7 @@ func writeSessionJSON(w http.ResponseWriter, s *lapse.Session) {
 	b = append(b, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["X-Content-Type-Options"] = nosniff // shared, so the hot path allocates no slice
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	*bp = b

@@ -216,7 +216,7 @@ func (s *Server) credentialChanged(w http.ResponseWriter, r *http.Request) {
 	} else {
 		f.Except = req.Keep
 	}
-	n, err := s.m.EndMatching(r.Context(), f, lapse.ReasonPasswordChange, lapse.ActorAPI)
+	n, err := s.m.EndMatching(r.Context(), f, lapse.ReasonPasswordChange, actor(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

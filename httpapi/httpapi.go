@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/netip"
 	"reflect"
@@ -36,8 +37,13 @@ func OpenAPI() []byte { return openAPI }
 type Config struct {
 	// Manager applies the session policy; required.
 	Manager *lapse.Manager
-	// Keys authenticates API callers; required.
+	// Keys are static API keys, each with every scope; required, may be
+	// empty (NewKeys()).
 	Keys *Keys
+	// Keyring authenticates the API keys kept in the store, with their
+	// scopes and tenant, and serves /v1/keys; nil leaves only Keys, and
+	// /v1/keys answering 404.
+	Keyring *lapse.Keyring
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
 	// Events streams a session's events to its own server-sent-events
@@ -88,6 +94,7 @@ type Watcher interface {
 type Server struct {
 	m            *lapse.Manager
 	keys         *Keys
+	keyring      *lapse.Keyring
 	log          *slog.Logger
 	events       Watcher
 	cookie       string
@@ -116,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	if limiter == nil {
 		limiter = throttle.New(throttle.Config{Clock: cfg.Manager.Clock()})
 	}
-	return &Server{m: cfg.Manager, keys: cfg.Keys, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors,
+	return &Server{m: cfg.Manager, keys: cfg.Keys, keyring: cfg.Keyring, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors,
 		throttle: limiter, trusted: cfg.TrustedProxies,
 		streams:  newStreams(cmp.Or(cfg.StreamsPerSession, 4), cmp.Or(cfg.StreamsPerNode, 10_000)),
 		passkeys: cfg.Passkeys, stepUpCookie: cfg.StepUp}, nil
@@ -126,42 +133,60 @@ func New(cfg Config) (*Server, error) {
 // against openapi.json in both directions.
 type route struct {
 	method, path string
-	public       bool // served without an API key
-	session      bool // authenticated by the session's own token instead
-	handle       func(*Server, http.ResponseWriter, *http.Request)
+	// scope is what an API key needs to call the route; "" for a route
+	// served without one: public, or authenticated by the session's own
+	// token instead (session).
+	scope   lapse.Scope
+	session bool
+	handle  func(*Server, http.ResponseWriter, *http.Request)
 }
 
+// public reports whether rt is served without an API key.
+func (rt route) public() bool { return rt.scope == "" }
+
+const (
+	verify      = lapse.ScopeSessionsVerify
+	write       = lapse.ScopeSessionsWrite
+	admin       = lapse.ScopeSessionsAdmin
+	factorAdmin = lapse.ScopeFactorsAdmin
+	keysAdmin   = lapse.ScopeKeysAdmin
+)
+
 var routes = []route{
-	{"POST", "/v1/sessions", false, false, (*Server).create},
-	{"POST", "/v1/sessions/verify", false, false, (*Server).verify},
-	{"POST", "/v1/sessions/revoke", false, false, (*Server).revoke},
-	{"GET", "/v1/sessions/{id}", false, false, (*Server).get},
-	{"DELETE", "/v1/sessions/{id}", false, false, (*Server).delete},
-	{"GET", "/v1/subjects/{subject}/sessions", false, false, (*Server).listSubject},
-	{"DELETE", "/v1/subjects/{subject}/sessions", false, false, (*Server).endSubject},
-	{"GET", "/v1/audit", false, false, (*Server).audit},
-	{"POST", "/v1/sessions/step-up", false, false, (*Server).stepUp},
-	{"POST", "/v1/sessions/step-up/totp", false, false, (*Server).stepUpTOTP},
-	{"GET", "/v1/subjects/{subject}/factors", false, false, (*Server).listFactors},
-	{"POST", "/v1/subjects/{subject}/factors/totp", false, false, (*Server).enrolTOTP},
-	{"POST", "/v1/subjects/{subject}/factors/totp/confirm", false, false, (*Server).confirmTOTP},
-	{"POST", "/v1/subjects/{subject}/factors/totp/remove", false, false, (*Server).removeTOTP},
-	{"POST", "/v1/subjects/{subject}/credential-changed", false, false, (*Server).credentialChanged},
-	{"GET", "/v1/session", true, true, routeCurrent},
-	{"POST", "/v1/session/extend", true, true, routeExtend},
-	{"POST", "/v1/session/activity", true, true, routeActivity},
-	{"POST", "/v1/session/logout", true, true, (*Server).logout},
-	{"GET", "/v1/session/events", true, true, (*Server).stream},
-	{"GET", "/v1/session/passkeys", true, true, (*Server).listPasskeys},
-	{"POST", "/v1/session/passkeys", true, true, (*Server).registerPasskey},
-	{"POST", "/v1/session/passkeys/options", true, true, routePasskeyRegistrationOptions},
-	{"POST", "/v1/session/passkeys/{id}/rename", true, true, (*Server).renamePasskey},
-	{"POST", "/v1/session/passkeys/{id}/remove", true, true, (*Server).removePasskey},
-	{"POST", "/v1/session/step-up/passkey/options", true, true, routePasskeyStepUpOptions},
-	{"POST", "/v1/session/step-up/passkey", true, true, (*Server).stepUpPasskey},
-	{"GET", "/healthz", true, false, (*Server).healthz},
-	{"GET", "/readyz", true, false, (*Server).readyz},
-	{"GET", "/openapi.json", true, false, (*Server).openapi},
+	{"POST", "/v1/sessions", write, false, (*Server).create},
+	{"POST", "/v1/sessions/verify", verify, false, (*Server).verify},
+	{"POST", "/v1/sessions/revoke", write, false, (*Server).revoke},
+	{"GET", "/v1/sessions/{id}", admin, false, (*Server).get},
+	{"DELETE", "/v1/sessions/{id}", admin, false, (*Server).delete},
+	{"GET", "/v1/subjects/{subject}/sessions", admin, false, (*Server).listSubject},
+	{"DELETE", "/v1/subjects/{subject}/sessions", admin, false, (*Server).endSubject},
+	{"GET", "/v1/audit", lapse.ScopeAuditRead, false, (*Server).audit},
+	{"POST", "/v1/sessions/step-up", write, false, (*Server).stepUp},
+	{"POST", "/v1/sessions/step-up/totp", write, false, (*Server).stepUpTOTP},
+	{"GET", "/v1/subjects/{subject}/factors", factorAdmin, false, (*Server).listFactors},
+	{"POST", "/v1/subjects/{subject}/factors/totp", factorAdmin, false, (*Server).enrolTOTP},
+	{"POST", "/v1/subjects/{subject}/factors/totp/confirm", factorAdmin, false, (*Server).confirmTOTP},
+	{"POST", "/v1/subjects/{subject}/factors/totp/remove", factorAdmin, false, (*Server).removeTOTP},
+	{"POST", "/v1/subjects/{subject}/credential-changed", write, false, (*Server).credentialChanged},
+	{"GET", "/v1/keys", keysAdmin, false, (*Server).listKeys},
+	{"POST", "/v1/keys", keysAdmin, false, (*Server).createKey},
+	{"GET", "/v1/keys/{id}", keysAdmin, false, (*Server).getKey},
+	{"DELETE", "/v1/keys/{id}", keysAdmin, false, (*Server).revokeKey},
+	{"GET", "/v1/session", "", true, routeCurrent},
+	{"POST", "/v1/session/extend", "", true, routeExtend},
+	{"POST", "/v1/session/activity", "", true, routeActivity},
+	{"POST", "/v1/session/logout", "", true, (*Server).logout},
+	{"GET", "/v1/session/events", "", true, (*Server).stream},
+	{"GET", "/v1/session/passkeys", "", true, (*Server).listPasskeys},
+	{"POST", "/v1/session/passkeys", "", true, (*Server).registerPasskey},
+	{"POST", "/v1/session/passkeys/options", "", true, routePasskeyRegistrationOptions},
+	{"POST", "/v1/session/passkeys/{id}/rename", "", true, (*Server).renamePasskey},
+	{"POST", "/v1/session/passkeys/{id}/remove", "", true, (*Server).removePasskey},
+	{"POST", "/v1/session/step-up/passkey/options", "", true, routePasskeyStepUpOptions},
+	{"POST", "/v1/session/step-up/passkey", "", true, (*Server).stepUpPasskey},
+	{"GET", "/healthz", "", false, (*Server).healthz},
+	{"GET", "/readyz", "", false, (*Server).readyz},
+	{"GET", "/openapi.json", "", false, (*Server).openapi},
 }
 
 // Register adds the API's routes to mux. Unknown paths under /v1/ and
@@ -175,8 +200,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 		if strings.Contains(rt.path, "{subject}") {
 			h = s.platformSubject(h)
 		}
-		if !rt.public {
-			h = s.requireKey(h)
+		if rt.scope != "" {
+			h = s.requireKey(rt.scope, h)
 		}
 		if rt.session {
 			h = s.peerClient(h)
@@ -206,10 +231,14 @@ func (s *Server) Register(mux *http.ServeMux) {
 }
 
 // decode reads one JSON object of at most MaxBodyBytes into v, refusing
-// unknown fields and trailing data. The Content-Type is not checked: the
-// body is JSON whatever a client labels it, and the API key, not the
-// media type, is what keeps cross-site requests out.
+// unknown fields and trailing data. A body labelled with a media type
+// other than JSON (text/plain, a form) is refused with 415
+// unsupported_media_type; an unlabelled one is read as JSON.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !jsonLabelled(r) {
+		s.writeProblem(w, r, problem.CodeUnsupportedMediaType, "send the body as application/json", nil)
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -250,6 +279,17 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
+// jsonLabelled reports whether r's body is unlabelled or labelled as JSON
+// (application/json or a +json type).
+func jsonLabelled(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
 func jsonKind(k reflect.Kind) string {
 	switch k {
 	case reflect.String:
@@ -272,6 +312,7 @@ func jsonKind(k reflect.Kind) string {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
@@ -321,5 +362,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write(openAPI)
 }

@@ -41,6 +41,8 @@ type harness struct {
 	// server is the API the harness serves.
 	server *Server
 	key    string
+	// keyring holds the stored API keys (nil with noAuditLog).
+	keyring *lapse.Keyring
 	// cookie is the name of the session cookie.
 	cookie string
 	log    *syncBuffer
@@ -86,7 +88,12 @@ func newHarness(t *testing.T, opts ...harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	scfg := Config{Manager: m, Keys: NewKeys(lapse.HashSecret(h.key)), Logger: logger, SessionCookie: o.cookie,
+	ring, err := lapse.NewKeyring(m)
+	if err != nil {
+		ring = nil // a store with only the methods of lapse.Store
+	}
+	h.keyring = ring
+	scfg := Config{Manager: m, Keys: NewKeys(lapse.HashSecret(h.key)), Keyring: ring, Logger: logger, SessionCookie: o.cookie,
 		Throttle:          throttle.New(throttle.Config{Burst: cmp.Or(o.throttleBurst, 1<<20), Clock: h.clock}),
 		StreamsPerSession: o.streamsPerSession, StreamsPerNode: o.streamsPerNode}
 	if fs, ok := cfg.Store.(lapse.FactorStore); ok {
@@ -171,6 +178,33 @@ func (r *response) problem(t *testing.T) problem.Problem {
 
 // newRequest builds a request with the API key; body is sent as is when
 // it is a string or []byte and as JSON otherwise.
+// apiKey creates a stored API key with scopes and returns it and its record.
+func (h *harness) apiKey(scopes ...lapse.Scope) (string, *lapse.APIKey) {
+	h.t.Helper()
+	return h.tenantKey("", scopes...)
+}
+
+// tenantKey creates a stored API key bound to tenant.
+func (h *harness) tenantKey(tenant string, scopes ...lapse.Scope) (string, *lapse.APIKey) {
+	h.t.Helper()
+	key, k, err := h.keyring.Create(context.Background(), lapse.KeySpec{Name: "test", Scopes: scopes, Tenant: tenant}, "system", "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return key, k
+}
+
+// otherScopes returns every scope but s.
+func otherScopes(s lapse.Scope) []lapse.Scope {
+	var out []lapse.Scope
+	for _, sc := range lapse.Scopes() {
+		if sc != s {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
 func (h *harness) newRequest(method, path string, body any) *http.Request {
 	h.t.Helper()
 	var rd io.Reader
@@ -394,6 +428,34 @@ func (f *faultStore) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lap
 	return f.Store.QueryEvents(ctx, q)
 }
 
+func (f *faultStore) CreateKey(ctx context.Context, k *lapse.APIKey) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.CreateKey(ctx, k)
+}
+
+func (f *faultStore) Key(ctx context.Context, id string) (*lapse.APIKey, error) {
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	return f.Store.Key(ctx, id)
+}
+
+func (f *faultStore) Keys(ctx context.Context) ([]*lapse.APIKey, error) {
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	return f.Store.Keys(ctx)
+}
+
+func (f *faultStore) RevokeKey(ctx context.Context, id string, at time.Time) (*lapse.APIKey, bool, error) {
+	if err := f.fault(); err != nil {
+		return nil, false, err
+	}
+	return f.Store.RevokeKey(ctx, id, at)
+}
+
 func (f *faultStore) Ping(ctx context.Context) error {
 	if err := f.fault(); err != nil {
 		return err
@@ -450,7 +512,7 @@ func TestAPIKey(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, rt := range routes {
-				if rt.public {
+				if rt.public() {
 					continue
 				}
 				req := h.newRequest(rt.method, pathOf(rt.path), "{}")
@@ -474,7 +536,7 @@ func TestAPIKey(t *testing.T) {
 	}
 	t.Run("public_routes_need_no_key", func(t *testing.T) {
 		for _, rt := range routes {
-			if !rt.public || rt.session {
+			if !rt.public() || rt.session {
 				continue // the session routes: see TestSessionAuthentication
 			}
 			req := h.newRequest(rt.method, rt.path, nil)

@@ -454,7 +454,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	t.Run("security_matches_the_routes_table", func(t *testing.T) {
 		schemes, _ := d.root["components"].(map[string]any)["securitySchemes"].(map[string]any)
 		for _, rt := range routes {
-			if rt.session && !rt.public {
+			if rt.session && !rt.public() {
 				t.Errorf("%s %s: a session route must not also need the API key", rt.method, rt.path)
 			}
 		}
@@ -484,11 +484,19 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			case o.servedElsewhere():
 			case rt.session:
 				want = []string{"sessionCookie", "sessionToken"}
-			case !rt.public:
+			case !rt.public():
 				want = []string{"apiKey"}
 			}
 			if !slices.Equal(names, want) {
 				t.Errorf("%s: security %v, want %v", key, names, want)
+			}
+			// x-lapse-scope is the scope the routes table requires.
+			wantScope := string(rt.scope)
+			if key == "GET /metrics" {
+				wantScope = string(lapse.ScopeMetricsRead)
+			}
+			if got, _ := o.op["x-lapse-scope"].(string); got != wantScope {
+				t.Errorf("%s: x-lapse-scope %q, want %q", key, got, wantScope)
 			}
 			if !strings.HasPrefix(o.path, "/v1/") && o.path != "/metrics" && len(names) > 0 {
 				t.Errorf("%s: only /v1 routes need credentials", key)
@@ -601,6 +609,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"/v1/session/passkeys/{id}/rename": renamePasskeyRequest{},
 		"/v1/session/passkeys/{id}/remove": removePasskeyRequest{},
 		"/v1/session/step-up/passkey":      passkeyStepUpRequest{},
+
+		"/v1/keys": createKeyRequest{},
 	}
 	for _, o := range d.operations() {
 		if o.op["requestBody"] == nil {
@@ -630,6 +640,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"FactorList": factorsResponse{}, "TOTPEnrolment": enrolResponse{}, "RecoveryCodes": recoveryCodesResponse{},
 		"Passkey": Passkey{}, "PasskeyList": passkeysResponse{}, "PasskeyRegistered": registeredResponse{},
 		"PasskeyAnswer": passkeyResponse{}, "EndedCount": endedResponse{}, "PasskeySteppedUp": steppedUpResponse{},
+		"Key": Key{}, "KeyList": keysResponse{}, "CreatedKey": createKeyResponse{},
 	}
 	for name, goType := range responses {
 		t.Run("response/"+name, func(t *testing.T) {
@@ -1232,13 +1243,27 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 		}},
 		{"openapi", 200, req("GET", "/openapi.json", nil)},
 
+		{"keys_list", 200, req("GET", "/v1/keys", nil)},
+		{"keys_create", 201, req("POST", "/v1/keys", map[string]any{"name": "app", "scopes": []string{"sessions:verify"}, "tenant": "acme", "expires_in": "24h"})},
+		{"keys_create_invalid", 400, req("POST", "/v1/keys", map[string]any{"name": "app", "scopes": []string{"keys:admin"}, "tenant": "acme"})},
+		{"keys_get", 200, func(h *harness) *http.Request {
+			_, k := h.apiKey(lapse.ScopeAuditRead)
+			return h.newRequest("GET", "/v1/keys/"+k.ID, nil)
+		}},
+		{"keys_get_unknown", 404, req("GET", "/v1/keys/nothing", nil)},
+		{"keys_revoke", 200, func(h *harness) *http.Request {
+			_, k := h.apiKey(lapse.ScopeAuditRead)
+			return h.newRequest("DELETE", "/v1/keys/"+k.ID, nil)
+		}},
+		{"keys_revoke_unknown", 404, req("DELETE", "/v1/keys/nothing", nil)},
+
 		{"unknown_route", 404, req("GET", "/v1/nothing", nil)},
 		{"wrong_method", 405, req("PUT", "/v1/sessions/verify", `{}`)},
 	}
 	cases = append(cases, passkeyLiveCases(bare)...) // passkey_test.go
 	// Every /v1 route: without its credential, and with the store failing.
 	for _, rt := range routes {
-		if rt.public && !rt.session {
+		if rt.public() && !rt.session {
 			continue
 		}
 		var body any
@@ -1253,6 +1278,10 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 			body = map[string]any{"token": string(lapse.NewToken()), "code": "123456"}
 		case "/v1/subjects/{subject}/credential-changed":
 			body = map[string]any{"keep": string(lapse.NewToken())}
+		case "/v1/keys":
+			if rt.method == "POST" {
+				body = map[string]any{"name": "app", "scopes": []string{"audit:read"}}
+			}
 		}
 		path := pathOf(rt.path)
 		// A session route is sent a token never seen, so that the store
@@ -1278,7 +1307,21 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 				return newRequest(h)
 			}},
 		)
-		if !rt.public {
+		if !rt.public() {
+			// A valid key with every scope but the route's.
+			cases = append(cases, liveCase{rt.method + "_" + rt.path + "_insufficient_scope", 403, func(h *harness) *http.Request {
+				key, _ := h.apiKey(otherScopes(rt.scope)...)
+				r := newRequest(h)
+				r.Header.Set("Authorization", "Bearer "+key)
+				return r
+			}})
+			if body != nil {
+				cases = append(cases, liveCase{rt.method + "_" + rt.path + "_text_plain", 415, func(h *harness) *http.Request {
+					r := newRequest(h)
+					r.Header.Set("Content-Type", "text/plain")
+					return r
+				}})
+			}
 			// A wrong key spends tight's budget for this address; the
 			// right key is then refused unseen.
 			cases = append(cases, liveCase{rt.method + "_" + rt.path + "_throttled", 429, func(*harness) *http.Request {

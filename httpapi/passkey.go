@@ -123,6 +123,7 @@ func (s *Server) listPasskeys(w http.ResponseWriter, r *http.Request) {
 func writeOptions(w http.ResponseWriter, opts []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["X-Content-Type-Options"] = nosniff
 	w.Write(opts)
 }
 

@@ -100,6 +100,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, lapse.CodeInvalid, "metadata must be UTF-8", nil)
 		return
 	}
+	if req.Tenant == "" {
+		req.Tenant = lapse.TenantOf(r.Context()) // a tenant's key creates in its tenant
+	}
 	tok, sess, err := s.m.Create(r.Context(), lapse.CreateParams{
 		Subject: req.Subject, Tenant: req.Tenant, Tier: req.Tier, AAL: req.AAL, AMR: req.AMR,
 		IP: req.IP, UserAgent: req.UserAgent, Metadata: req.Metadata,
@@ -194,7 +197,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.m.End(r.Context(), r.PathValue("id"), lapse.ReasonAdmin, lapse.ActorAPI); err != nil {
+	if _, err := s.m.End(r.Context(), r.PathValue("id"), lapse.ReasonAdmin, actor(r)); err != nil {
 		s.byIDError(w, r, err)
 		return
 	}
@@ -254,7 +257,7 @@ func (s *Server) endSubject(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, lapse.CodeInvalid, "reason must be logout_all, password_change, admin or theft", nil)
 		return
 	}
-	n, err := s.m.EndMatching(r.Context(), f, reason, lapse.ActorAPI)
+	n, err := s.m.EndMatching(r.Context(), f, reason, actor(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -53,7 +53,7 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tok, sess, err := s.m.StepUp(ctx, req.Token, req.AAL, req.AMR, lapse.ActorAPI)
+	tok, sess, err := s.m.StepUp(ctx, req.Token, req.AAL, req.AMR, actor(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -92,7 +92,7 @@ func (s *Server) stepUpTOTP(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, lapse.CodeInvalid, "token and code are required", nil)
 		return
 	}
-	tok, sess, err := lapse.StepUpWithFactor(r.Context(), s.m, s.factors, req.Token, req.Code, lapse.ActorAPI)
+	tok, sess, err := lapse.StepUpWithFactor(r.Context(), s.m, s.factors, req.Token, req.Code, actor(r))
 	if err != nil {
 		s.factorError(w, r, "", err)
 		return

@@ -42,6 +42,7 @@ type Store struct {
 	used       map[string]time.Time // single-use keys, until when (ReplayGuard)
 
 	bindings map[string]lapse.DeviceBinding // by session id
+	keys     map[string]lapse.APIKey        // API keys, by id
 }
 
 // record is a stored session and the WarnAt it was last warned for.
@@ -62,6 +63,7 @@ var (
 	_ lapse.IdPIndex      = (*Store)(nil)
 	_ lapse.ReplayGuard   = (*Store)(nil)
 	_ lapse.DeviceBinder  = (*Store)(nil)
+	_ lapse.KeyStore      = (*Store)(nil)
 )
 
 // NewStore returns an empty store.
@@ -75,6 +77,7 @@ func NewStore() *Store {
 		challenges: map[lapse.TokenHash]lapse.Challenge{},
 		used:       map[string]time.Time{},
 		bindings:   map[string]lapse.DeviceBinding{},
+		keys:       map[string]lapse.APIKey{},
 	}
 }
 

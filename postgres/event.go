@@ -131,6 +131,9 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 	if q.Tenant != "" {
 		add(`tenant =`, q.Tenant)
 	}
+	if q.Actor != "" {
+		add(`actor =`, q.Actor)
+	}
 	if q.SessionID != "" {
 		add(`session_id =`, q.SessionID)
 	}

@@ -49,6 +49,12 @@ const (
 	// about (no X-Forwarded-Uri or X-Original-URI), or sent one that is
 	// not a request target: a proxy configuration error.
 	CodeNoOriginalRequest lapse.Code = "original_request_missing"
+	// CodeInsufficientScope: the API key is valid but lacks the scope the
+	// route needs (RFC 6750, section 3.1); the problem names the scope.
+	CodeInsufficientScope lapse.Code = "insufficient_scope"
+	// CodeUnsupportedMediaType: a JSON route was sent a body that is not
+	// labelled application/json.
+	CodeUnsupportedMediaType lapse.Code = "unsupported_media_type"
 )
 
 // statuses maps every code to its HTTP status: the one table that does.
@@ -88,6 +94,9 @@ var statuses = map[lapse.Code]int{
 	CodeTierRequired:                 http.StatusForbidden,
 	CodeUntrustedProxy:               http.StatusForbidden,
 	CodeNoOriginalRequest:            http.StatusForbidden,
+	CodeInsufficientScope:            http.StatusForbidden,
+	CodeUnsupportedMediaType:         http.StatusUnsupportedMediaType,
+	lapse.CodeKeyNotFound:            http.StatusNotFound,
 }
 
 // Status returns the HTTP status lapse answers a code with: 500 for a
@@ -133,6 +142,8 @@ type Problem struct {
 	// RetryAfter, with a 429, is how long the caller should wait; Write
 	// sends it as Retry-After.
 	RetryAfter time.Duration `json:"-"`
+	// Set with insufficient_scope: the scope the route needs.
+	Scope lapse.Scope `json:"scope,omitempty"`
 }
 
 // TimeFormat is how lapse writes times in JSON: RFC 3339 in UTC with

@@ -41,7 +41,7 @@ var claims = []storetest.Capability{
 	storetest.EventLog, storetest.AuditLog, storetest.ActiveCounter, storetest.Pinger,
 	storetest.ExpiryIndex, storetest.Purger, storetest.ChangeFeed, storetest.DeliveryQueue,
 	storetest.SessionLister, storetest.FactorStore, storetest.EventRecorder,
-	storetest.IdPIndex, storetest.ReplayGuard, storetest.DeviceBinder,
+	storetest.IdPIndex, storetest.ReplayGuard, storetest.DeviceBinder, storetest.KeyStore,
 }
 
 // nodes opens two store values with one prefix, as two nodes would.

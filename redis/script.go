@@ -105,22 +105,22 @@ local function tidy_created(tag, n)
   end
 end
 
-local function event(outbox, typ, s, reason, actor, at)
+local function event(outbox, typ, s, reason, actor, at, ip)
   redis.call('XADD', outbox, '*', 'id', evid(), 'type', typ, 'time', at,
     'session_id', s.id, 'subject', s.subject, 'tenant', s.tenant, 'tier', s.tier,
-    'reason', reason, 'actor', actor)
+    'reason', reason, 'actor', actor, 'ip', ip or '')
 end
 
 -- finish ends the active session s as lapse.Session.EndAt does: expired
 -- at its deadline, by the system, if that passed at now; otherwise
 -- nothing for an expiry, and status and reason at now for a revoke. It
 -- records the event and reports whether s changed.
-local function finish(tag, outbox, s, status, reason, actor, now)
+local function finish(tag, outbox, s, status, reason, actor, now, ip)
   local at, typ = now, '@EV_REVOKED@'
   if not lt(now, s.expires_at) then
-    status, reason, at, actor, typ = '@EXPIRED@', '@ABSOLUTE@', s.expires_at, '@SYSTEM@', '@EV_EXPIRED@'
+    status, reason, at, actor, typ, ip = '@EXPIRED@', '@ABSOLUTE@', s.expires_at, '@SYSTEM@', '@EV_EXPIRED@', ''
   elseif not lt(now, s.idle_expires_at) then
-    status, reason, at, actor, typ = '@EXPIRED@', '@IDLE@', s.idle_expires_at, '@SYSTEM@', '@EV_EXPIRED@'
+    status, reason, at, actor, typ, ip = '@EXPIRED@', '@IDLE@', s.idle_expires_at, '@SYSTEM@', '@EV_EXPIRED@', ''
   elseif status == '@EXPIRED@' then
     return false
   end
@@ -129,7 +129,7 @@ local function finish(tag, outbox, s, status, reason, actor, now)
   redis.call('ZREM', tag .. ':d:' .. s.tier, s.id)
   redis.call('ZREM', tag .. ':w', s.id)
   redis.call('ZADD', tag .. ':e', us(at), s.id)
-  event(outbox, typ, s, reason, actor, now)
+  event(outbox, typ, s, reason, actor, now, ip)
   return true
 end
 
@@ -226,14 +226,14 @@ return {'ok', redis.call('HGETALL', key)}
 `
 
 // endLua: KEYS session, outbox. ARGV tag, channel, evbase, status,
-// reason, actor, now.
+// reason, actor, now, ip.
 const endLua = `
 local key, outbox = KEYS[1], KEYS[2]
 local tag, channel = ARGV[1], ARGV[2]
 evbase = ARGV[3]
 local s = load(key)
 if not s then return {'notfound'} end
-if s.status ~= '@ACTIVE@' or not finish(tag, outbox, s, ARGV[4], ARGV[5], ARGV[6], ARGV[7]) then
+if s.status ~= '@ACTIVE@' or not finish(tag, outbox, s, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]) then
   return {'same', redis.call('HGETALL', key)}
 end
 publish(channel, {s.token})
@@ -241,7 +241,7 @@ return {'changed', redis.call('HGETALL', key)}
 `
 
 // endMatchingLua: KEYS active set, outbox. ARGV tag, channel, evbase,
-// tenant, any_tenant, except, status, reason, actor, now.
+// tenant, any_tenant, except, status, reason, actor, now, ip.
 const endMatchingLua = `
 local active, outbox = KEYS[1], KEYS[2]
 local tag, channel, tenant, any, except = ARGV[1], ARGV[2], ARGV[4], ARGV[5] == '1', ARGV[6]
@@ -258,7 +258,7 @@ end
 table.sort(match, oldest_first)
 local tokens, ended = {}, {}
 for _, s in ipairs(match) do
-  if finish(tag, outbox, s, ARGV[7], ARGV[8], ARGV[9], ARGV[10]) then
+  if finish(tag, outbox, s, ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]) then
     table.insert(tokens, s.token)
     table.insert(ended, redis.call('HGETALL', s.key))
   end
@@ -269,7 +269,7 @@ return {'ok', ended}
 
 // rotateLua: KEYS session, outbox. ARGV tag, channel, now, old_token,
 // ttl_ms, n, then n field/value pairs, m, then m events as (id, type,
-// reason, actor).
+// reason, actor, ip).
 const rotateLua = `
 local key, outbox = KEYS[1], KEYS[2]
 local tag, channel, now, old, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -292,8 +292,8 @@ i = i + 1
 for _ = 1, m do
   redis.call('XADD', outbox, '*', 'id', ARGV[i], 'type', ARGV[i + 1], 'time', now,
     'session_id', s.id, 'subject', s.subject, 'tenant', s.tenant, 'tier', s.tier,
-    'reason', ARGV[i + 2], 'actor', ARGV[i + 3])
-  i = i + 4
+    'reason', ARGV[i + 2], 'actor', ARGV[i + 3], 'ip', ARGV[i + 4])
+  i = i + 5
 end
 publish(channel, {old, s.token})
 return {'ok', redis.call('HGETALL', key)}

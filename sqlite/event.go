@@ -202,6 +202,9 @@ func eventQuery(q lapse.EventQuery, since, until int64) (string, []any) {
 	if q.Tenant != "" {
 		add(`e.tenant = ?`, q.Tenant)
 	}
+	if q.Actor != "" {
+		add(`e.actor = ?`, q.Actor)
+	}
 	if q.SessionID != "" {
 		add(`e.session_id = ?`, q.SessionID)
 	}

@@ -53,6 +53,7 @@ const (
 	IdPIndex      Capability = "IdPIndex"
 	ReplayGuard   Capability = "ReplayGuard"
 	DeviceBinder  Capability = "DeviceBinder"
+	KeyStore      Capability = "KeyStore"
 )
 
 // implements tells, for each capability, whether a store has it.
@@ -72,6 +73,7 @@ var implements = map[Capability]func(lapse.Store) bool{
 	IdPIndex:      func(s lapse.Store) bool { _, ok := s.(lapse.IdPIndex); return ok },
 	ReplayGuard:   func(s lapse.Store) bool { _, ok := s.(lapse.ReplayGuard); return ok },
 	DeviceBinder:  func(s lapse.Store) bool { _, ok := s.(lapse.DeviceBinder); return ok },
+	KeyStore:      func(s lapse.Store) bool { _, ok := s.(lapse.KeyStore); return ok },
 }
 
 // Spec describes the store under test.
@@ -227,6 +229,10 @@ var cases = []testCase{
 	{name: "idp_index_finds_active_sessions_by_provider_subject_or_session", needs: []Capability{IdPIndex}, run: testIdPIndex},
 	{name: "first_use_is_once_per_key_until_it_expires", needs: []Capability{ReplayGuard}, run: testFirstUse},
 	{name: "first_use_is_once_under_concurrency", needs: []Capability{ReplayGuard}, run: testFirstUseConcurrent},
+	{name: "key_store_creates_reads_lists_touches_and_revokes_keys", needs: []Capability{KeyStore}, run: testKeyLifecycle},
+	{name: "end_and_rotate_record_the_callers_ip", needs: []Capability{EventLog}, run: testEndAndRotateRecordTheIP},
+	{name: "query_events_filters_by_actor", needs: []Capability{AuditLog, EventRecorder}, run: testQueryEventsByActor},
+	{name: "a_tenant_bound_manager_reaches_another_tenants_sessions_as_unknown_ones", run: testTenantIsolation},
 	{name: "first_use_is_once_across_nodes", needs: []Capability{ReplayGuard, ChangeFeed}, nodes: testFirstUseNodes},
 	{name: "device_binder_binds_once_and_renews_the_cookie_of_its_key", needs: []Capability{DeviceBinder}, run: testDeviceBinding},
 	{name: "device_binder_binds_once_under_concurrency", needs: []Capability{DeviceBinder}, run: testDeviceBindOnce},

@@ -26,6 +26,7 @@ func runAuditLog(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&q.Subject, "subject", "", "only this subject's records")
 	fs.StringVar(&q.Tenant, "tenant", "", "only this tenant's records")
 	fs.StringVar(&q.SessionID, "session", "", "only this session's records")
+	fs.StringVar(&q.Actor, "actor", "", "only the records of this actor (e.g. key:<id>, operator:<id>, api, system)")
 	types := fs.String("type", "", "only these event types, comma-separated (e.g. session.revoked,session.expired)")
 	since := fs.String("since", "", "records at or after this time (RFC 3339) or this long ago (e.g. 24h)")
 	until := fs.String("until", "", "records before this time (RFC 3339) or this long ago")

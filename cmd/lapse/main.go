@@ -30,6 +30,8 @@ Usage:
   lapse audit policy           check the policy against a compliance profile
   lapse audit log | verify     read the audit log; verify its hash chain
   lapse webhooks dead | replay inspect and replay dead-lettered webhook deliveries
+  lapse keys create | list | revoke
+                               manage the API keys: scopes, tenant, expiry
   lapse version                print the version
 
 Run 'lapse COMMAND --help' for a command's flags.
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runAudit(ctx, args[1:], stdout, stderr)
 	case "webhooks":
 		return runWebhooks(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "lapse", version())
 		return 0

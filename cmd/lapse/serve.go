@@ -115,7 +115,16 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	// admin key, so a source's wrong keys count together.
 	limiter := throttle.New(throttle.Config{Clock: clock})
 	reg.CountRejections(limiter)
-	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(keyHash), Logger: log, Events: events, Factors: factors,
+	// The bootstrap key (first start's, or LAPSE_API_KEY) is a stored key
+	// with every scope, until revoked like any other.
+	ring, err := lapse.NewKeyring(m)
+	if err != nil {
+		return err
+	}
+	if err := ring.Bootstrap(ctx, keyHash); err != nil {
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(), Keyring: ring, Logger: log, Events: events, Factors: factors,
 		Passkeys: keys, Throttle: limiter, TrustedProxies: cfg.TrustedProxies,
 		StreamsPerSession: cfg.EventStreams.PerSession, StreamsPerNode: cfg.EventStreams.PerNode})
 	if err != nil {
@@ -124,9 +133,9 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	reg.CountStreams(api)
 	mux := http.NewServeMux()
 	api.Register(mux)
-	mux.Handle("GET /metrics", api.RequireKey(reg.Handler()))
+	mux.Handle("GET /metrics", api.RequireKey(lapse.ScopeMetricsRead, noStore(reg.Handler())))
 	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
-	ops, err := console.New(console.Config{Manager: m, Keys: httpapi.NewKeys(keyHash).Allowed, Metrics: reg.Registry(), Log: log,
+	ops, err := console.New(console.Config{Manager: m, Keys: consoleKey(ring), Observer: reg, Metrics: reg.Registry(), Log: log,
 		Throttle: limiter, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err
@@ -193,6 +202,25 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	return nil
+}
+
+// consoleKey reports whether a key typed at the console's sign-in is a
+// usable key with the console scope.
+func consoleKey(ring *lapse.Keyring) func(string) bool {
+	return func(key string) bool {
+		k, ok, err := ring.Authenticate(context.Background(), key)
+		return err == nil && ok && k.Has(lapse.ScopeConsole) && k.Tenant == ""
+	}
+}
+
+// noStore marks h's answers as not to be cached: metrics change with
+// every scrape and are an operator's to see.
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // webhookEndpoints turns the configured webhooks into endpoints, reading

@@ -20,6 +20,7 @@ type backend interface {
 	lapse.Store
 	lapse.AuditLog
 	lapse.DeliveryQueue
+	lapse.KeyStore
 }
 
 var (

@@ -227,7 +227,7 @@ func newNode(kind, key string, cacheSize int, cacheMemory int64) (*node, error) 
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	mux.Handle("GET /metrics", api.RequireKey(reg.Handler()))
+	mux.Handle("GET /metrics", api.RequireKey(lapse.ScopeMetricsRead, reg.Handler()))
 	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
 	n.handler = mux
 
