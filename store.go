@@ -133,7 +133,7 @@ type Rotation struct {
 	// CallerIP is the address of who asked for the rotation (an API
 	// caller), recorded with the events; "" records IP, the client's.
 	CallerIP string
-	Now     time.Time
+	Now      time.Time
 	// AuthenticatedAt is when the subject authenticated, when that was
 	// before Now (an identity provider's auth_time); zero means Now.
 	AuthenticatedAt time.Time

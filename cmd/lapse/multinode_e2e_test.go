@@ -278,7 +278,9 @@ func TestKeyRevokedOnOneNodeIsRefusedOnTheOthers(t *testing.T) {
 			t.Fatalf("create a key: %d %s", r.status, r.raw)
 		}
 		tok, _ := a.create(t, map[string]any{"subject": "alice", "tier": "durable"})
-		verify := func() reply { return call(t, "POST", other.url+"/v1/sessions/verify", key, map[string]any{"token": tok}) }
+		verify := func() reply {
+			return call(t, "POST", other.url+"/v1/sessions/verify", key, map[string]any{"token": tok})
+		}
 		if r := verify(); r.status != 200 {
 			t.Fatalf("verify with the key on the other node: %d %s", r.status, r.raw)
 		}
