@@ -195,7 +195,7 @@ func TestCacheMemory(t *testing.T) {
 		}
 	}
 	if f, _ := config.Parse("x.yaml", nil); f.CacheMemory != config.DefaultCacheMemory {
-		t.Errorf("without cache_memory the bound is %d, want %d", f.CacheMemory, config.DefaultCacheMemory)
+		t.Errorf("without cache_memory, CacheMemory = %d, want the default %d", f.CacheMemory, config.DefaultCacheMemory)
 	}
 	for _, bad := range []string{"lots", "-1MB", "12XB", "1KB", "2TiB", "MB", "1.5GB", "[1]"} {
 		_, err := config.Parse("x.yaml", []byte("listen: 127.0.0.1:1\ncache_memory: "+bad+"\n"))
