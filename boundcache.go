@@ -10,13 +10,17 @@ import (
 // read the binding from the store once per bound cookie rather than on
 // every request.
 //
-// Only acceptances are kept, and an accepted cookie cannot become
-// unacceptable before its expiry: a binding is made once and never
-// changes key, and a refresh keeps the cookie it replaces valid until
-// that cookie's own expiry ([DeviceBinding.holds]). What ends a session
-// early (revoke, theft) is caught by the session's own check, which runs
-// before this one. So the memory is exact on every node, with no
-// invalidation to propagate.
+// Only acceptances are kept. A binding is made once and never changes
+// key, a refresh keeps the cookie it replaces valid until that cookie's
+// own expiry ([DeviceBinding.holds]), and what ends a session early
+// (revoke, theft) is caught by the session's own check, which runs
+// before this one; so there is nothing to invalidate. One case differs
+// from the store: the binding keeps the current and the previous cookie
+// only, so after two refreshes within one cookie lifetime (only the
+// device's key can refresh) a cookie this node remembers is still
+// accepted here until its expiry, while a node that reads the store
+// treats it as stolen. The window is never longer than the cookie's own
+// lifetime, which a copied cookie has anyway.
 type boundCookies struct {
 	mu sync.Mutex
 	m  map[string]boundCookie

@@ -26,13 +26,13 @@
 package forwardauth
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -205,6 +205,12 @@ func (g *Gateway) Device() *dbsc.Binder { return g.dev }
 // Cookie returns the name of the session cookie.
 func (g *Gateway) Cookie() string { return g.cookie }
 
+// Proxies returns the addresses the gateway trusts as proxies: those of
+// [Config.TrustedProxies], or loopback. Whatever serves lapse's routes
+// on the app's origin (behind the same proxies) must read the browser's
+// address through them too.
+func (g *Gateway) Proxies() []netip.Prefix { return slices.Clone(g.proxies) }
+
 // Register adds GET /v1/auth-request and GET /v1/forward-auth to mux,
 // and /v1/forward-auth/{original path}, with any method, for Envoy's
 // ext_authz, which sends the original method and appends the original
@@ -262,10 +268,7 @@ func (g *Gateway) decide(r *http.Request) decision {
 	if tok == "" {
 		d.outcome, d.err = signIn, lapse.Errorf(lapse.CodeSessionNotFound, "sign in first")
 	} else {
-		d.s, d.err = g.verify(lapse.WithClient(r.Context(), g.client(r)), tok, rule, &o)
-		if d.err == nil && g.dev != nil {
-			d.err = g.dev.Check(r, &d.s)
-		}
+		d.s, d.err = g.verify(r, tok, rule, &o)
 		d.outcome = outcomeOf(d.err)
 	}
 	switch d.outcome {
@@ -307,17 +310,28 @@ func (g *Gateway) match(o *origin) *Rule {
 	return &defaultRule
 }
 
-// verify verifies tok under rule, recording activity only if the rule
-// counts the request and the session passes the rule.
-func (g *Gateway) verify(ctx context.Context, tok string, rule *Rule, o *origin) (lapse.Session, error) {
+// verify verifies tok for r under rule, then its device binding,
+// recording activity only if the rule counts the request and the session
+// passed both: a stolen cookie without its bound cookie keeps nothing
+// alive.
+func (g *Gateway) verify(r *http.Request, tok string, rule *Rule, o *origin) (lapse.Session, error) {
+	ctx := lapse.WithClient(r.Context(), g.client(r))
 	touch := rule.counts(o)
-	opts := lapse.VerifyOptions{NoTouch: !touch || rule.Tier != "", RequireAAL: rule.RequireAAL, MaxAuthAge: rule.MaxAuthAge}
+	later := rule.Tier != "" || g.dev != nil // checks that must pass before the touch
+	opts := lapse.VerifyOptions{NoTouch: !touch || later, RequireAAL: rule.RequireAAL, MaxAuthAge: rule.MaxAuthAge}
 	s, err := g.m.Verify(ctx, tok, opts)
-	if err != nil || rule.Tier == "" {
+	if err != nil || !later {
 		return s, err
 	}
-	if err := g.tierFloor(&s, rule.Tier); err != nil {
-		return s, err
+	if rule.Tier != "" {
+		if err := g.tierFloor(&s, rule.Tier); err != nil {
+			return s, err
+		}
+	}
+	if g.dev != nil {
+		if err := g.dev.Check(r, &s); err != nil {
+			return s, err
+		}
 	}
 	if touch {
 		return g.m.Touch(ctx, tok) // only now that the session passed

@@ -74,8 +74,10 @@ func printableText(s string) bool {
 }
 
 type totpStepUpRequest struct {
-	Token string `json:"token"`
-	Code  string `json:"code"`
+	Token     string `json:"token"`
+	Code      string `json:"code"`
+	IP        string `json:"ip"`
+	UserAgent string `json:"user_agent"`
 }
 
 // stepUpTOTP steps a session up with a code from the subject's
@@ -92,7 +94,11 @@ func (s *Server) stepUpTOTP(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, lapse.CodeInvalid, "token and code are required", nil)
 		return
 	}
-	tok, sess, err := lapse.StepUpWithFactor(r.Context(), s.m, s.factors, req.Token, req.Code, actor(r))
+	ctx, ok := s.bodyClient(w, r, req.IP, req.UserAgent)
+	if !ok {
+		return
+	}
+	tok, sess, err := lapse.StepUpWithFactor(ctx, s.m, s.factors, req.Token, req.Code, actor(r))
 	if err != nil {
 		s.factorError(w, r, "", err)
 		return

@@ -1,10 +1,12 @@
 package middleware_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/dbsc"
@@ -24,7 +26,7 @@ func TestDeviceBinding(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	m, _, _ := lapsetest.NewManager(t, lapse.Config{Policy: p})
+	m, clock, _ := lapsetest.NewManager(t, lapse.Config{Policy: p})
 	if _, err := middleware.New(middleware.Config{Manager: m, DeviceBinding: true, InsecureDevCookie: true}); err == nil {
 		t.Errorf("DeviceBinding with InsecureDevCookie was accepted")
 	}
@@ -67,8 +69,22 @@ func TestDeviceBinding(t *testing.T) {
 	if w := get(session, bound); w.Code != 200 {
 		t.Errorf("with the bound cookie: %d, want 200", w.Code)
 	}
+	clock.Advance(5 * time.Minute)
 	w = get(session)
 	if loc := w.Header().Get("Location"); w.Code != http.StatusSeeOther || !strings.Contains(loc, "reason=device_proof_required") {
 		t.Errorf("the session cookie alone: %d to %q, want a redirect to the signed-out page with reason device_proof_required", w.Code, loc)
+	}
+	// The refused request kept nothing alive: a stolen cookie without its
+	// bound cookie must not slide the idle deadline.
+	if s, err := m.Current(context.Background(), session.Value); err != nil {
+		t.Fatal(err)
+	} else if !s.LastActiveAt.Before(clock.Now()) {
+		t.Errorf("a request without the bound cookie recorded activity (last active %v, now %v)", s.LastActiveAt, clock.Now())
+	}
+	if w := get(session, bound); w.Code != 200 {
+		t.Errorf("with the bound cookie again: %d, want 200", w.Code)
+	}
+	if s, _ := m.Current(context.Background(), session.Value); !s.LastActiveAt.Equal(clock.Now()) {
+		t.Errorf("a request with the bound cookie did not record activity (last active %v, now %v)", s.LastActiveAt, clock.Now())
 	}
 }

@@ -384,12 +384,21 @@ func (mw *Middleware) verify(r *http.Request, tok string, req Requirement) (laps
 	if req.StepUp {
 		s, err = mw.m.Current(r.Context(), tok)
 	} else {
-		s, err = mw.m.Verify(r.Context(), tok, lapse.VerifyOptions{NoTouch: req.NoTouch, RequireAAL: req.AAL, MaxAuthAge: req.MaxAuthAge})
+		// With device binding, activity is recorded only once the bound
+		// cookie passed: a stolen cookie without it keeps nothing alive.
+		noTouch := req.NoTouch || mw.dev != nil
+		s, err = mw.m.Verify(r.Context(), tok, lapse.VerifyOptions{NoTouch: noTouch, RequireAAL: req.AAL, MaxAuthAge: req.MaxAuthAge})
 	}
-	if err == nil && mw.dev != nil {
-		err = mw.dev.Check(r, &s)
+	if err != nil || mw.dev == nil {
+		return s, err
 	}
-	return s, err
+	if err := mw.dev.Check(r, &s); err != nil {
+		return s, err
+	}
+	if !req.StepUp && !req.NoTouch {
+		return mw.m.Touch(r.Context(), tok)
+	}
+	return s, nil
 }
 
 // token returns the session cookie's value, or "".

@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/loopback"
+	"github.com/lapsehq/lapse/throttle"
 )
 
 var loopbackHost = loopback.Host
@@ -399,7 +399,7 @@ func cleanAMR(amr []string) []string {
 func (rp *RP) completeSignIn(w http.ResponseWriter, r *http.Request, f *flow, id *identity) error {
 	tok, s, err := rp.m.Create(r.Context(), lapse.CreateParams{
 		Subject: id.subject, Tenant: id.tenant, Tier: rp.cfg.Tier, AAL: id.aal, AMR: id.amr,
-		IP: clientIP(r), UserAgent: truncateUA(r.UserAgent()), IdP: id.idp, AuthenticatedAt: id.authTime,
+		IP: rp.clientIP(r), UserAgent: truncateUA(r.UserAgent()), IdP: id.idp, AuthenticatedAt: id.authTime,
 	})
 	switch lapse.ErrorCode(err) {
 	case "":
@@ -438,7 +438,8 @@ func (rp *RP) completeStepUp(w http.ResponseWriter, r *http.Request, f *flow, id
 	if err := rp.fresh(f, id); err != nil {
 		return err
 	}
-	tok, ns, err := rp.m.StepUpAt(r.Context(), c.Value, max(id.aal, s.AAL), id.amr, lapse.ActorIdP, id.authTime)
+	// The browser that stepped up is the session's client from now on.
+	tok, ns, err := rp.m.StepUpAt(lapse.WithClient(r.Context(), rp.browser(r)), c.Value, max(id.aal, s.AAL), id.amr, lapse.ActorIdP, id.authTime)
 	if err != nil {
 		return refuse(http.StatusConflict, "Your session could not be raised: "+lapse.ErrorMessage(err)+". Try again.", err)
 	}
@@ -504,13 +505,18 @@ type hint struct {
 
 func (rp *RP) hintCookie() string { return rp.cookie + "_idt" }
 
-// clientIP is the address of the request's peer.
-func clientIP(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return ""
+// browser is the browser r came from: its address, read through the
+// trusted proxies, and its User-Agent.
+func (rp *RP) browser(r *http.Request) lapse.Client {
+	return lapse.Client{IP: throttle.ClientAddr(r, rp.cfg.TrustedProxies), UserAgent: truncateUA(r.UserAgent())}
+}
+
+// clientIP is the address of the browser r came from, or "".
+func (rp *RP) clientIP(r *http.Request) string {
+	if a := rp.browser(r).IP; a.IsValid() {
+		return a.String()
 	}
-	return ap.Addr().Unmap().String()
+	return ""
 }
 
 func truncateUA(ua string) string {

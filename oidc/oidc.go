@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -98,6 +99,12 @@ type Config struct {
 	Tier string
 	// Assurance maps the ID token's acr and amr to the session's AAL.
 	Assurance Assurance
+	// TrustedProxies are the reverse proxies in front of the relying
+	// party's routes, whose X-Forwarded-For names the browser's address;
+	// nil trusts none. The address a session is signed in from is the one
+	// its later requests are compared with (client drift), so it must be
+	// read as the gateway reads theirs.
+	TrustedProxies []netip.Prefix
 	// AppOrigins are the origins ("https://app.example.com") besides
 	// RedirectURL's to which rd may send the browser after sign-in; an rd
 	// elsewhere sends it to "/".

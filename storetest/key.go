@@ -196,7 +196,7 @@ func testEndAndRotateRecordTheIP(t *testing.T, st lapse.Store) {
 	if _, err := st.EndMatching(ctx, lapse.Filter{Subject: "bob", AnyTenant: true}, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", IP: "192.0.2.2", Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Rotate(ctx, c.ID, lapse.Rotation{OldHash: c.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Actor: "key:k", IP: "2001:db8::3", Now: now, Grace: time.Second}); err != nil {
+	if _, err := st.Rotate(ctx, c.ID, lapse.Rotation{OldHash: c.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Actor: "key:k", CallerIP: "2001:db8::3", Now: now, Grace: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{a.ID: "192.0.2.1", b.ID: "192.0.2.2", c.ID: "2001:db8::3"}

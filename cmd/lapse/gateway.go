@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/lapsehq/lapse"
@@ -54,8 +55,11 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	// key opens anything here: the admin routes of this second server
 	// are not mounted, and would refuse every key if they were.
 	// With passkeys, the step-up by passkey replaces the gateway's cookie.
+	// The browser's address is read through the proxies, as the gateway
+	// reads it: else every browser would count as the proxy, for token
+	// guessing and client drift alike.
 	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(), Logger: log, Events: events, SessionCookie: g.Cookie(),
-		Passkeys: keys, StepUp: g.StepUp})
+		Passkeys: keys, StepUp: g.StepUp, TrustedProxies: append(slices.Clone(cfg.TrustedProxies), g.Proxies()...)})
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +124,10 @@ func mountOIDC(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, g *forwar
 		return err
 	}
 	rc.ClientSecret = secret
+	rc.TrustedProxies = cfg.TrustedProxies
 	if g != nil {
 		rc.Requirement, rc.Device = g.Requirement, g.Device()
+		rc.TrustedProxies = append(slices.Clone(cfg.TrustedProxies), g.Proxies()...)
 	}
 	rp, err := oidc.New(rc)
 	if err != nil {
