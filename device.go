@@ -347,6 +347,11 @@ func (m *Manager) VerifyDevice(ctx context.Context, s *Session, p DevicePresence
 			m.bound.accept(s.ID, h, until)
 			return nil
 		}
+	} else if !p.Skipped && now.Before(d.BoundAt.Add(BoundCookieSlack)) {
+		// A request the browser sent before registration gave it the
+		// bound cookie (registration does not hold other requests back)
+		// may arrive just after the binding: not a sign of theft.
+		return nil
 	}
 	refused := Errorf(CodeDeviceProofRequired, "the session is bound to a device and the request has no valid bound cookie")
 	if p.Skipped {

@@ -111,6 +111,29 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
+// Start gives every endpoint new to the queue its starting point: the
+// present end of the audit log. Every event recorded after Start returns
+// is delivered to it. Without Start, a new endpoint starts wherever the
+// log ends at Run's first round, which a busy machine may delay past the
+// first requests; lapse serve calls Start before it takes any.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	for _, ep := range d.cfg.Endpoints {
+		if _, ok, err := d.cfg.Queue.Cursor(ctx, ep.Name); err != nil {
+			return err
+		} else if ok {
+			continue
+		}
+		last, err := d.cfg.Log.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		if err := d.cfg.Queue.Enqueue(ctx, ep.Name, nil, last, d.cfg.Clock.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // perEndpoint is how many deliveries may be in flight to one endpoint,
 // and dueBatch how many due deliveries one tick takes.
 const (
@@ -187,12 +210,8 @@ func (d *Dispatcher) enqueue(ctx context.Context, ep Endpoint) error {
 	}
 	if !ok {
 		// A new endpoint starts at the present, not at the beginning of
-		// the audit log.
-		last, err := d.cfg.Log.LastSeq(ctx)
-		if err != nil {
-			return err
-		}
-		return d.cfg.Queue.Enqueue(ctx, ep.Name, nil, last, d.cfg.Clock.Now())
+		// the audit log (see Start).
+		return d.Start(ctx)
 	}
 	for {
 		evs, err := d.cfg.Log.Events(ctx, cursor, 500)

@@ -311,3 +311,42 @@ func TestInternalAddressesAreRefusedByDefault(t *testing.T) {
 		t.Errorf("another allowed network let loopback through: %q, %d requests", del.LastError, hits.Load())
 	}
 }
+
+// TestStartFixesTheStartingPoint: an endpoint new to the queue starts at
+// the log's end when Start runs, so an event recorded after Start and
+// before the first round is delivered, and one recorded before is not.
+func TestStartFixesTheStartingPoint(t *testing.T) {
+	st, clock, m := newStore(t)
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	t.Cleanup(srv.Close)
+	key, _ := webhook.ParseSecret(webhook.NewSecret())
+	d := webhook.New(webhook.Config{
+		Endpoints: []webhook.Endpoint{{Name: "test", URL: lapse.SecretURL(srv.URL), Key: key, Types: []lapse.EventType{lapse.EventCreated}}},
+		Log:       st, Queue: st, Clock: clock, AllowNetworks: loopback,
+		RetryBase: time.Second, RetryMax: time.Minute, MaxAttempts: 3,
+	})
+	if _, _, err := m.Create(ctx, lapse.CreateParams{Subject: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, s, err := m.Create(ctx, lapse.CreateParams{Subject: "after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the first round enqueues, the second delivers
+		if err := d.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rcv.count() != 1 {
+		t.Fatalf("%d deliveries, want 1: the session created after Start", rcv.count())
+	}
+	var p webhook.Payload
+	json.Unmarshal(rcv.bodies[0], &p)
+	if p.Data.SessionID != s.ID {
+		t.Errorf("delivered %+v, want the session created after Start", p.Data)
+	}
+}

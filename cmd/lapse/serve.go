@@ -170,6 +170,10 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		log.Warn("listening beyond loopback over plain HTTP: put TLS in front of lapse", "addr", ln.Addr().String())
 	}
+	// Every event from the first request on reaches the webhooks.
+	if err := dispatcher.Start(ctx); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
 	// Background work: the sweeper, the event feed and webhook delivery.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
