@@ -353,8 +353,16 @@ func (m *Manager) VerifyDevice(ctx context.Context, s *Session, p DevicePresence
 		// may arrive just after the binding: not a sign of theft.
 		return nil
 	}
+	return m.refuseUnbound(ctx, s, p.Skipped)
+}
+
+// refuseUnbound refuses a request of the bound session s that has no
+// valid bound cookie: unless the browser said it skipped the refresh,
+// theft is suspected, and the revoke's error is returned if the tier
+// revokes.
+func (m *Manager) refuseUnbound(ctx context.Context, s *Session, skipped bool) error {
 	refused := Errorf(CodeDeviceProofRequired, "the session is bound to a device and the request has no valid bound cookie")
-	if p.Skipped {
+	if skipped {
 		return refused
 	}
 	if ended, err := m.SuspectTheft(ctx, s, ReasonBoundCookieMissing); err != nil {
