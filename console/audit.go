@@ -98,6 +98,9 @@ func (c *Console) showAudit(w http.ResponseWriter, r *http.Request, v *auditView
 		Session: strings.TrimSpace(q.Get("session")), Type: q.Get("type"),
 		Since: q.Get("since"), Until: q.Get("until"),
 	}
+	if t := lapse.TenantOf(r.Context()); t != "" {
+		f.Tenant = t // an operator bound to a tenant reads its events only
+	}
 	v.F = f
 	eq := lapse.EventQuery{Subject: f.Subject, Tenant: f.Tenant, SessionID: f.Session}
 	if f.Type != "" {
@@ -193,6 +196,11 @@ func (c *Console) verifyChain(w http.ResponseWriter, r *http.Request, a *access)
 	log, ok := c.m.Store().(lapse.AuditLog)
 	if !ok {
 		return c.showAudit(w, r, v, nil)
+	}
+	if a.who.Tenant != "" {
+		// The chain runs through every tenant's events.
+		return &pageError{http.StatusForbidden, "Refused: the whole log",
+			"Verifying the chain reads every tenant's events; an operator of the whole platform can run it."}
 	}
 	var (
 		headSeq  int64

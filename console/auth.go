@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -84,10 +85,11 @@ func (c *Console) session(r *http.Request) (*access, error) {
 	}
 	// Only sessions the console opened open the console: platform
 	// sessions live in other tiers (New refuses a policy with this one).
-	if s.Tier != Tier || s.Subject != Subject || s.Tenant != "" {
+	who, ok := identityOf(&s)
+	if !ok {
 		return nil, errSignedOut{}
 	}
-	return &access{session: &s, csrf: csrfToken(ck.Value)}, nil
+	return &access{session: &s, who: who, csrf: csrfToken(ck.Value)}, nil
 }
 
 // csrfToken returns the synchronizer token of the console session whose
@@ -191,35 +193,51 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := strings.TrimSpace(r.PostFormValue("key"))
-	if key == "" {
-		c.showSignIn(w, r, http.StatusUnauthorized, next, "That is not the admin API key.")
+	who, ok := Identity{}, false
+	if key != "" {
+		who, ok = c.keys(r.Context(), key)
+	}
+	if !ok {
+		if key != "" {
+			c.throttle.Fail(client)
+			c.recordRejected(r, client)
+		}
+		c.showSignIn(w, r, http.StatusUnauthorized, next, "That is not an API key with the console scope.")
 		return
 	}
-	if !c.keys(key) {
-		c.throttle.Fail(client)
-		c.recordRejected(r, client)
-		c.showSignIn(w, r, http.StatusUnauthorized, next, "That is not the admin API key.")
-		return
-	}
-	ua := r.UserAgent()
-	if len(ua) > lapse.MaxUserAgentLen || !utf8.ValidString(ua) {
-		ua = ""
-	}
-	ip := ""
-	if client.IsValid() {
-		ip = client.String()
-	}
-	tok, _, err := c.own.Create(r.Context(), lapse.CreateParams{
-		Subject: Subject, Tier: Tier, AMR: []string{"apikey"}, IP: ip, UserAgent: ua,
-	})
-	if err != nil {
+	if err := c.open(w, r, who, lapse.CreateParams{AMR: []string{"apikey"}}, client); err != nil {
 		c.fail(w, r, nil, err)
 		return
 	}
-	c.setCookie(w, r, name, "", -1)
-	session, _ := c.cookieNames(r)
-	c.setCookie(w, r, session, tok.Reveal(), c.absolute)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// open starts a console session for who, with the authentication p
+// describes (its AAL and AMR), and sets its cookie in place of the
+// sign-in form's.
+func (c *Console) open(w http.ResponseWriter, r *http.Request, who Identity, p lapse.CreateParams, client netip.Addr) error {
+	if !who.Role.Valid() || who.Actor == "" {
+		return lapse.Errorf(lapse.CodeInvalid, "console: a sign-in without an actor or a valid role")
+	}
+	meta, err := json.Marshal(who)
+	if err != nil {
+		return err
+	}
+	p.Subject, p.Tenant, p.Tier, p.Metadata = SubjectOf(who.Actor), "", Tier, meta
+	if p.UserAgent = r.UserAgent(); len(p.UserAgent) > lapse.MaxUserAgentLen || !utf8.ValidString(p.UserAgent) {
+		p.UserAgent = ""
+	}
+	if client.IsValid() {
+		p.IP = client.String()
+	}
+	tok, _, err := c.own.Create(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	session, signIn := c.cookieNames(r)
+	c.setCookie(w, r, signIn, "", -1)
+	c.setCookie(w, r, session, tok.Reveal(), c.absolute)
+	return nil
 }
 
 // recordRejected records a wrong key typed at sign-in in the audit log

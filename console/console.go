@@ -44,19 +44,15 @@ var files embed.FS
 // Prefix is the path the console is served under.
 const Prefix = "/console/"
 
-// Tier and Subject are the tier and subject of console sessions, in the
-// platform tenant (""). The subject is in lapse's own namespace
-// ([lapse.ReservedPrefix]): the platform's API refuses it, and no
-// platform list or revoke reaches a console session, so no platform user
-// can see or end an operator's session. [New] also refuses a platform
-// policy that declares a tier of the same name.
-const (
-	Tier    = "lapse-console"
-	Subject = lapse.ReservedPrefix + "console-admin"
-)
+// Tier is the tier of console sessions, in the platform tenant (""),
+// with subjects from [SubjectOf], so no platform user can see or end an
+// operator's session. [New] refuses a platform policy that declares a
+// tier of the same name.
+const Tier = "lapse-console"
 
-// Actor is the actor recorded on the events of revocations made in the
-// console, and of wrong keys typed at its sign-in.
+// Actor is the actor recorded on the events of failed sign-ins, which
+// have no identity yet; what a signed-in operator does is recorded with
+// their own ([Identity.Actor]).
 const Actor = "console"
 
 // Config configures a [Console]. Manager and Keys are required; the zero
@@ -66,10 +62,11 @@ type Config struct {
 	// shows and revokes its sessions, reads its policy and clock, and
 	// keeps its own sessions in its store.
 	Manager *lapse.Manager
-	// Keys reports whether a key typed at sign-in may open the console:
-	// lapse serve accepts a usable stored key with the console scope and
-	// no tenant. It should compare in constant time.
-	Keys func(key string) bool
+	// Keys returns the identity a key typed at sign-in opens the console
+	// as, and false for a key that may not: lapse serve accepts a usable
+	// stored key with the console scope and no tenant, as an admin. It
+	// should compare in constant time.
+	Keys func(ctx context.Context, key string) (Identity, bool)
 	// Metrics is gathered for the verify-latency chart (the
 	// lapse_verify_duration_seconds histogram); nil leaves that chart out.
 	Metrics prometheus.Gatherer
@@ -110,7 +107,7 @@ type Console struct {
 	own      *lapse.Manager // console sessions
 	throttle *throttle.Limiter
 	trusted  []netip.Prefix
-	keys     func(string) bool
+	keys     func(context.Context, string) (Identity, bool)
 	metrics  prometheus.Gatherer
 	log      *slog.Logger
 	dev      bool
@@ -184,9 +181,9 @@ func (c *Console) routes() {
 	}))
 	c.mux.Handle("GET /console/sessions", c.auth(c.sessionsPage))
 	c.mux.Handle("GET /console/sessions/{id}", c.auth(c.sessionPage))
-	c.mux.Handle("POST /console/sessions/{id}/revoke", c.auth(c.revokeSession))
-	c.mux.Handle("GET /console/revoke-subject", c.auth(c.revokeSubjectPage))
-	c.mux.Handle("POST /console/revoke-subject", c.auth(c.revokeSubject))
+	c.mux.Handle("POST /console/sessions/{id}/revoke", c.authAs(RoleOperator, c.revokeSession))
+	c.mux.Handle("GET /console/revoke-subject", c.authAs(RoleOperator, c.revokeSubjectPage))
+	c.mux.Handle("POST /console/revoke-subject", c.authAs(RoleOperator, c.revokeSubject))
 	c.mux.Handle("GET /console/policy", c.auth(c.policyPage))
 	c.mux.Handle("GET /console/audit", c.auth(c.auditPage))
 	c.mux.Handle("POST /console/audit/verify", c.auth(c.verifyChain))
@@ -217,10 +214,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// access is what an authenticated request carries: the console session
-// and the synchronizer token its forms must return.
+// access is what an authenticated request carries: the console session,
+// who holds it, and the synchronizer token its forms must return.
 type access struct {
 	session *lapse.Session
+	who     Identity
 	csrf    string
 }
 
@@ -228,10 +226,16 @@ type access struct {
 // returns is shown as an error page.
 type handler func(w http.ResponseWriter, r *http.Request, a *access) error
 
-// auth runs h for a request with a valid console session, and for a POST
-// also a valid synchronizer token. A request without a session is sent
-// to the sign-in page; the action it asked for is not taken.
-func (c *Console) auth(h handler) http.Handler {
+// auth runs h for a request with a valid console session of any role.
+func (c *Console) auth(h handler) http.Handler { return c.authAs(RoleViewer, h) }
+
+// authAs runs h for a request with a valid console session whose role
+// allows need, and for a POST also a valid synchronizer token. A request
+// without a session is sent to the sign-in page, one whose role falls
+// short is refused (403); the action it asked for is not taken. h runs
+// with a context bound to the operator's tenant ([lapse.WithTenant]), so
+// the platform's manager reaches no other tenant's sessions.
+func (c *Console) authAs(need Role, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, err := c.session(r)
 		if err != nil {
@@ -242,6 +246,11 @@ func (c *Console) auth(h handler) http.Handler {
 			c.fail(w, r, a, errCSRF)
 			return
 		}
+		if !a.who.Role.Allows(need) {
+			c.fail(w, r, a, errRole(need))
+			return
+		}
+		r = r.WithContext(lapse.WithTenant(r.Context(), a.who.Tenant))
 		if err := h(w, r, a); err != nil {
 			c.fail(w, r, a, err)
 		}
@@ -265,6 +274,13 @@ type pageError struct {
 }
 
 func (e *pageError) Error() string { return e.title + ": " + e.text }
+
+// errRole is the refusal of an action that needs a role the operator
+// does not have.
+func errRole(need Role) *pageError {
+	return &pageError{http.StatusForbidden, "Refused: your role does not allow this",
+		fmt.Sprintf("This needs the %s role. Ask an admin of this console if you should have it.", need)}
+}
 
 // pageTitles name the lapse errors an operator may meet.
 var pageTitles = map[lapse.Code]string{
@@ -308,14 +324,19 @@ type base struct {
 	Nav     string
 	CSRF    string
 	Session *lapse.Session
-	Now     time.Time
-	Notice  string
+	// Who holds the session; CanRevoke says whether their role may
+	// revoke, so the page offers only what they may do.
+	Who       Identity
+	CanRevoke bool
+	Now       time.Time
+	Notice    string
 }
 
 func (c *Console) base(r *http.Request, a *access, title, nav string) base {
 	b := base{Title: title, Nav: nav, Now: c.m.Clock().Now()}
 	if a != nil {
-		b.CSRF, b.Session = a.csrf, a.session
+		b.CSRF, b.Session, b.Who = a.csrf, a.session, a.who
+		b.CanRevoke = a.who.Role.Allows(RoleOperator)
 	}
 	return b
 }

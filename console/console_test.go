@@ -29,6 +29,12 @@ import (
 
 const adminKey = "lpk_test-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
+// admin is who adminKey signs in as.
+var admin = console.Identity{Actor: "key:test", Name: "test key", Role: console.RoleAdmin}
+
+// keyOnly is the Keys of a console that lets only adminKey in, as admin.
+func keyOnly(_ context.Context, k string) (console.Identity, bool) { return admin, k == adminKey }
+
 // env is a console served over TLS on a fresh store (SQLite unless an
 // option says otherwise), with a fake clock, the lapsetest policy and a
 // metrics registry.
@@ -100,7 +106,7 @@ func withPolicy(p *lapse.Policy) option {
 func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
 	e := &env{t: t, clock: lapsetest.NewClock(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))}
-	cfg := console.Config{Keys: func(k string) bool { return k == adminKey }}
+	cfg := console.Config{Keys: keyOnly}
 	o := envOptions{policy: lapsetest.Policy()}
 	for _, opt := range opts {
 		opt(&cfg, &o)
@@ -291,7 +297,7 @@ func testSignIn(t *testing.T, on option) {
 	t.Run("wrong_key_is_refused", func(t *testing.T) {
 		res := e.post("/console/signin", url.Values{"csrf": {token}, "key": {"lpk_wrong"}})
 		wantStatus(t, "wrong key", res, http.StatusUnauthorized)
-		if !strings.Contains(res.body, "That is not the admin API key.") || strings.Contains(res.body, "lpk_wrong") {
+		if !strings.Contains(res.body, "That is not an API key with the console scope.") || strings.Contains(res.body, "lpk_wrong") {
 			t.Errorf("wrong-key page does not say so, or echoes the key:\n%s", res.body)
 		}
 		token = csrfOf(t, res.body) // the page set a new one
@@ -329,8 +335,8 @@ func testSignIn(t *testing.T, on option) {
 		// In lapse's own namespace, which the platform's manager does not
 		// list: read the store.
 		ss, _ := e.store.ListSessions(context.Background(), lapse.SessionQuery{Tier: console.Tier, Status: lapse.StatusActive, Reserved: true, Now: e.clock.Now()})
-		if len(ss) != 1 || ss[0].Subject != console.Subject || ss[0].Policy.IdleTimeout != 15*time.Minute || ss[0].Policy.AbsoluteTimeout != 8*time.Hour {
-			t.Errorf("console sessions = %+v, want one of subject %s with 15m idle and 8h absolute", ss, console.Subject)
+		if len(ss) != 1 || ss[0].Subject != console.SubjectOf(admin.Actor) || ss[0].Policy.IdleTimeout != 15*time.Minute || ss[0].Policy.AbsoluteTimeout != 8*time.Hour {
+			t.Errorf("console sessions = %+v, want one of subject %s with 15m idle and 8h absolute", ss, console.SubjectOf(admin.Actor))
 		}
 	})
 	t.Run("next_never_leaves_the_console", func(t *testing.T) {
@@ -570,8 +576,8 @@ func testRevoke(t *testing.T, on option) {
 			t.Errorf("revoked session = %s %s, want revoked theft", got.Status, got.EndReason)
 		}
 		evs, _ := e.store.QueryEvents(ctx, lapse.EventQuery{SessionID: s.ID, Types: []lapse.EventType{lapse.EventRevoked}})
-		if len(evs) != 1 || evs[0].Actor != console.Actor {
-			t.Errorf("revoke events = %+v, want one by actor %q", evs, console.Actor)
+		if len(evs) != 1 || evs[0].Actor != admin.Actor {
+			t.Errorf("revoke events = %+v, want one by actor %q", evs, admin.Actor)
 		}
 		if e.status(keep.ID) != lapse.StatusActive {
 			t.Errorf("the other session of alice was revoked too")
@@ -865,7 +871,7 @@ func TestNewRefusesAPolicyWithTheConsoleTier(t *testing.T) {
 	}
 	defer st.Close()
 	m, _ := lapse.New(lapse.Config{Store: st, Policy: p})
-	_, err = console.New(console.Config{Manager: m, Keys: func(string) bool { return false }})
+	_, err = console.New(console.Config{Manager: m, Keys: func(context.Context, string) (console.Identity, bool) { return console.Identity{}, false }})
 	if lapse.ErrorCode(err) != lapse.CodeInvalid {
 		t.Errorf("New with a policy declaring %s = %v, want an invalid error", console.Tier, err)
 	}

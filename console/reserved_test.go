@@ -15,7 +15,7 @@ import (
 )
 
 // TestPlatformUserNamedLikeTheConsoleCannotReachOperatorSessions: a
-// platform user whose subject is the console's ("lapse:console-admin",
+// platform user whose subject is the console's ("lapse:console:key:…",
 // as a platform that lets users pick names could hand out) cannot be
 // given a session, and the end-user "Your sessions" page, shown to such
 // a user, neither lists nor ends the operators' sessions; the API's
@@ -28,13 +28,13 @@ func TestPlatformUserNamedLikeTheConsoleCannotReachOperatorSessions(t *testing.T
 		t.Fatalf("%d operator sessions, want 1", len(ops))
 	}
 	op := ops[0]
-	if _, _, err := e.m.Create(context.Background(), lapse.CreateParams{Subject: console.Subject}); lapse.ErrorCode(err) != lapse.CodeInvalid {
-		t.Fatalf("creating a platform session for %s: %v, want invalid_request", console.Subject, err)
+	if _, _, err := e.m.Create(context.Background(), lapse.CreateParams{Subject: console.SubjectOf(admin.Actor)}); lapse.ErrorCode(err) != lapse.CodeInvalid {
+		t.Fatalf("creating a platform session for %s: %v, want invalid_request", console.SubjectOf(admin.Actor), err)
 	}
 	// The page as an app would mount it, for a user the app believes is
-	// signed in as lapse:console-admin.
+	// signed in as the operator.
 	pages, err := web.NewPages(web.Config{Manager: e.m, Session: func(*http.Request) (lapse.Session, bool) {
-		return lapse.Session{ID: "ses_00000000000000000000ab", Subject: console.Subject, Status: lapse.StatusActive}, true
+		return lapse.Session{ID: "ses_00000000000000000000ab", Subject: console.SubjectOf(admin.Actor), Status: lapse.StatusActive}, true
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -247,7 +247,7 @@ func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request, a *acces
 		http.Redirect(w, r, withNotice(back, "unchanged", 0), http.StatusSeeOther)
 		return nil
 	}
-	s, err := m.End(r.Context(), id, reason, Actor)
+	s, err := m.End(r.Context(), id, reason, a.who.Actor)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (c *Console) revokeSubject(w http.ResponseWriter, r *http.Request, a *acces
 	if err != nil {
 		return err
 	}
-	n, err := c.managerOf(subject, "").EndMatching(r.Context(), lapse.Filter{Subject: subject, Tenant: tenant, AnyTenant: allTenants}, reason, Actor)
+	n, err := c.managerOf(subject, "").EndMatching(r.Context(), lapse.Filter{Subject: subject, Tenant: tenant, AnyTenant: allTenants}, reason, a.who.Actor)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/console"
 )
 
 // consoleSignIn posts key at the console's sign-in form from c, carrying
@@ -39,14 +42,14 @@ func consoleSignIn(t *testing.T, c *http.Client, base, key string) *http.Respons
 }
 
 // TestOperatorSessionsAreNotThePlatforms: a platform user named like the
-// console's operator ("lapse:console-admin") cannot be given a session,
+// console's operator ("lapse:console:key:<id>") cannot be given a session,
 // and the platform's API neither lists nor ends the operator's session.
 func TestOperatorSessionsAreNotThePlatforms(t *testing.T) {
 	s := start(t, t.TempDir(), e2eConfig, "LAPSE_API_KEY="+testKey)
 	if resp := consoleSignIn(t, from("127.0.0.1"), s.url, testKey); resp.StatusCode != 303 {
 		t.Fatalf("console sign-in: %d, want 303", resp.StatusCode)
 	}
-	const operator = "lapse:console-admin"
+	operator := console.SubjectOf("key:" + lapse.ParseAPIKey(testKey))
 	r := call(t, "GET", s.url+"/v1/audit?subject="+url.QueryEscape(operator), testKey, nil)
 	evs, _ := r.body["events"].([]any)
 	if len(evs) != 1 {

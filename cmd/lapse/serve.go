@@ -208,12 +208,16 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	return nil
 }
 
-// consoleKey reports whether a key typed at the console's sign-in is a
-// usable key with the console scope.
-func consoleKey(ring *lapse.Keyring) func(string) bool {
-	return func(key string) bool {
-		k, ok, err := ring.Authenticate(context.Background(), key)
-		return err == nil && ok && k.Has(lapse.ScopeConsole) && k.Tenant == ""
+// consoleKey returns the identity a key typed at the console's sign-in
+// opens the console as: a usable key with the console scope and no
+// tenant signs in as an admin named after the key.
+func consoleKey(ring *lapse.Keyring) func(context.Context, string) (console.Identity, bool) {
+	return func(ctx context.Context, key string) (console.Identity, bool) {
+		k, ok, err := ring.Authenticate(ctx, key)
+		if err != nil || !ok || !k.Has(lapse.ScopeConsole) || k.Tenant != "" {
+			return console.Identity{}, false
+		}
+		return console.Identity{Actor: k.Actor(), Name: k.Name, Role: console.RoleAdmin}, true
 	}
 }
 
