@@ -115,6 +115,15 @@ func (b *Binder) Check(r *http.Request, s *lapse.Session) error {
 	return b.m.VerifyDevice(r.Context(), s, p)
 }
 
+// CheckFunc returns b's Check, or nil when b is nil (nothing binds
+// devices), for httpapi.Config.Device.
+func (b *Binder) CheckFunc() func(*http.Request, *lapse.Session) error {
+	if b == nil {
+		return nil
+	}
+	return b.Check
+}
+
 // Clear tells the browser to drop the bound cookie (at sign-out).
 func (b *Binder) Clear(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: b.cookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})

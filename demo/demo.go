@@ -265,7 +265,7 @@ func New(cfg Config) (*App, error) {
 	a.api, err = httpapi.New(httpapi.Config{
 		Manager: a.m, Keys: httpapi.NewKeys(lapse.HashSecret(a.apiKey)), Logger: a.log,
 		Events: a.events, SessionCookie: a.mw.CookieName(), Factors: a.factor,
-		Passkeys: a.keys, StepUp: a.mw.StepUp,
+		Passkeys: a.keys, StepUp: a.mw.StepUp, Device: a.mw.Device().CheckFunc(),
 	})
 	if err != nil {
 		a.Close()

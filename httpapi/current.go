@@ -71,6 +71,15 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (string, bool) 
 	case fromCookie && r.Method == http.MethodPost && r.Header.Get(CSRFHeader) == "":
 		s.writeProblemStatus(w, r, http.StatusForbidden, problem.CodeCSRFHeader, "a cookie-authenticated POST needs the "+CSRFHeader+" header")
 		return "", false
+	case fromCookie && s.device != nil:
+		// A session that no longer verifies is the route's to answer (a
+		// logout of an ended session is not an error).
+		if cur, err := s.m.Current(r.Context(), tok); err == nil {
+			if err := s.device(r, &cur); err != nil {
+				s.sessionError(w, r, err)
+				return "", false
+			}
+		}
 	}
 	return tok, true
 }

@@ -78,6 +78,12 @@ type Config struct {
 	// nil refuses a passkey step-up by cookie (404); one by bearer token
 	// gets its new token in the answer.
 	StepUp func(w http.ResponseWriter, r *http.Request, aal int, amr []string) (*lapse.Session, error)
+	// Device judges the device binding (DBSC) of a session a request
+	// authenticates by its cookie, before a session route acts on it: the
+	// gateway's or the middleware's dbsc.Binder.Check, so that a copied
+	// cookie jar without the bound cookie reaches no more here than it
+	// does the app. nil checks none.
+	Device func(r *http.Request, s *lapse.Session) error
 }
 
 // defaultSessionCookie is the session cookie's name when
@@ -104,6 +110,7 @@ type Server struct {
 	streams      *streams
 	passkeys     lapse.PasskeyService
 	stepUpCookie func(http.ResponseWriter, *http.Request, int, []string) (*lapse.Session, error)
+	device       func(*http.Request, *lapse.Session) error
 }
 
 // New returns a server for cfg.
@@ -126,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{m: cfg.Manager, keys: cfg.Keys, keyring: cfg.Keyring, log: log, events: cfg.Events, cookie: cookie, factors: cfg.Factors,
 		throttle: limiter, trusted: cfg.TrustedProxies,
 		streams:  newStreams(cmp.Or(cfg.StreamsPerSession, 4), cmp.Or(cfg.StreamsPerNode, 10_000)),
-		passkeys: cfg.Passkeys, stepUpCookie: cfg.StepUp}, nil
+		passkeys: cfg.Passkeys, stepUpCookie: cfg.StepUp, device: cfg.Device}, nil
 }
 
 // route is one operation of the API. The OpenAPI test checks this table

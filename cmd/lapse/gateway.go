@@ -59,7 +59,8 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	// reads it: else every browser would count as the proxy, for token
 	// guessing and client drift alike.
 	api, err := httpapi.New(httpapi.Config{Manager: m, Keys: httpapi.NewKeys(), Logger: log, Events: events, SessionCookie: g.Cookie(),
-		Passkeys: keys, StepUp: g.StepUp, TrustedProxies: append(slices.Clone(cfg.TrustedProxies), g.Proxies()...)})
+		Passkeys: keys, StepUp: g.StepUp, TrustedProxies: append(slices.Clone(cfg.TrustedProxies), g.Proxies()...),
+		Device: g.Device().CheckFunc()})
 	if err != nil {
 		return nil, err
 	}
