@@ -71,18 +71,25 @@ console:
 		{"unknown_console_key", "console:\n  theme: dark\n", []string{"lapse.yaml:2: console.theme: is not a known key"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := config.Parse("lapse.yaml", []byte(c.yaml))
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("the error repeats a secret: %q", err)
-			}
+			wantParseErrors(t, c.yaml, c.want)
 		})
+	}
+}
+
+// wantParseErrors checks that yaml is refused with errors that hold each
+// of want, and that no error repeats the secret "hunter2".
+func wantParseErrors(t *testing.T, yaml string, want []string) {
+	t.Helper()
+	_, err := config.Parse("lapse.yaml", []byte(yaml))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the error repeats a secret: %q", err)
 	}
 }
