@@ -51,8 +51,9 @@ type IdP struct {
 	RoleClaim string
 	// Roles map the claim's values to roles.
 	Roles []RoleMap
-	// RequireAAL, when above 1, refuses a sign-in the provider did not
-	// make at that assurance level (its acr and amr, read as the Login's
+	// RequireAAL, when above 1, asks the provider for it (the acr values
+	// the Login's Assurance maps to it, if any) and refuses a sign-in the
+	// provider did not make at that level (its acr and amr, read as the
 	// Assurance says).
 	RequireAAL int
 }
@@ -216,7 +217,7 @@ func printable(s string) string {
 // idpStart sends the browser to the provider, to come back to next.
 func (c *Console) idpStart(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.URL.Query().Get("next"), Prefix+"sessions")
-	if err := c.idp.Login.Start(w, r, next, nil, c.secure(r)); err != nil {
+	if err := c.idp.Login.Start(w, r, next, c.idp.RequireAAL, c.secure(r)); err != nil {
 		c.refuseIdP(w, r, err)
 	}
 }

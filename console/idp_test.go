@@ -195,13 +195,26 @@ func TestIdPSignInRefusals(t *testing.T) {
 	}
 }
 
-// TestIdPRequireAALTakesMFA: with require_aal 2, bob, whom the OP signs
-// in with a second factor, gets in.
+// TestIdPRequireAALTakesMFA: with require_aal 2, the console asks the OP
+// for the multi-factor acr, so bob (a second factor always) and dave (a
+// second factor when asked) get in, at AAL2.
 func TestIdPRequireAALTakesMFA(t *testing.T) {
 	var op *oidctest.Provider
-	e := newEnv(t, withIdP(t, &op, func(idp *console.IdP) { idp.RequireAAL = 2 }))
-	wantStatus(t, "bob's callback", e.idpSignIn(op, "bob", ""), http.StatusOK)
-	wantStatus(t, "bob's session list", e.get("/console/sessions"), http.StatusOK)
+	e := newEnv(t, withIdP(t, &op, func(idp *console.IdP) {
+		idp.RequireAAL = 2
+		idp.Roles = []console.RoleMap{{Value: "lapse-admins", Role: console.RoleAdmin}, {Value: "acme-support", Role: console.RoleOperator, Tenant: "acme"}}
+	}))
+	for _, u := range []struct{ name, sub string }{{"bob", "u-bob"}, {"dave", "u-dave"}} {
+		e.client = e.newClient()
+		wantStatus(t, u.name+"'s callback", e.idpSignIn(op, u.name, ""), http.StatusOK)
+		if got := op.Asked().Get("acr_values"); got != oidctest.MFA {
+			t.Errorf("the console asked the OP for acr_values %q, want %q", got, oidctest.MFA)
+		}
+		wantStatus(t, u.name+"'s session list", e.get("/console/sessions"), http.StatusOK)
+		if ss := e.consoleSessions(op, u.sub); len(ss) != 1 || ss[0].AAL != 2 {
+			t.Errorf("%s's console sessions = %d, want one at AAL 2", u.name, len(ss))
+		}
+	}
 }
 
 // TestIdPCallbackChecksTheFlow: a callback whose state is not the one

@@ -113,13 +113,14 @@ func NewLogin(cfg LoginConfig) (*Login, error) {
 
 // Start sends the browser to the provider to sign in, and back to the
 // callback, after which [Login.Finish] returns next: the caller checks
-// next (no open redirect) before. extra are authorization request
-// parameters, such as "acr_values". secure sets the flow cookie's
-// Secure attribute. A failure is for [Refusal].
-func (l *Login) Start(w http.ResponseWriter, r *http.Request, next string, extra map[string]string, secure bool) error {
+// next (no open redirect) before. An aal above 1 asks the provider for
+// the configured acr values that mean at least that much (acr_values),
+// where there are any. secure sets the flow cookie's Secure attribute.
+// A failure is for [Refusal].
+func (l *Login) Start(w http.ResponseWriter, r *http.Request, next string, aal int, secure bool) error {
 	var opts []oauth2.AuthCodeOption
-	for k, v := range extra {
-		opts = append(opts, oauth2.SetAuthURLParam(k, v))
+	if acr := l.pt.assurance.acrValues(aal); aal > 1 && len(acr) > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("acr_values", strings.Join(acr, " ")))
 	}
 	to, err := l.pt.begin(w, r, &flow{Kind: kindLogin, RD: next}, opts, secure)
 	if err != nil {

@@ -25,6 +25,10 @@
 //     logout_token, used once on every node, ends every session of the
 //     provider's session (sid) or account (sub) with reason idp_logout.
 //
+// [Login] runs the same flow for another part of lapse and hands the
+// verified claims back instead of creating a session: the console's
+// operators sign in with it.
+//
 // See docs/oidc.md.
 package oidc
 
