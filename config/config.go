@@ -84,6 +84,9 @@ type File struct {
 	// OIDC configures sign-in through an identity provider; nil when the
 	// file has no oidc section.
 	OIDC *OIDC
+	// Console configures the web console; nil when the file has no
+	// console section.
+	Console *Console
 }
 
 // FactorKeySize is the size of factor_key (an AES-256 key).
@@ -268,6 +271,7 @@ func Parse(name string, data []byte) (*File, error) {
 			}
 		}
 		p.checkOIDC(f)
+		p.checkConsole(f)
 		p.checkForwardAuth(f)
 	}
 	if len(p.errs) > 0 {
@@ -445,6 +449,8 @@ func (p *parser) section(f *File, key string, v *yaml.Node) bool {
 		f.ForwardAuth = p.forwardAuth(v, key)
 	case "oidc":
 		f.OIDC = p.oidc(v, key)
+	case "console":
+		f.Console = p.consoleSection(v, key)
 	default:
 		return p.securityKey(f, key, v)
 	}

@@ -22,36 +22,65 @@ type OIDC struct {
 
 func (p *parser) oidc(n *yaml.Node, path string) *OIDC {
 	o := &OIDC{}
+	c := client{issuer: &o.Issuer, clientID: &o.ClientID, redirectURL: &o.RedirectURL, scopes: &o.Scopes,
+		assurance: &o.Assurance, secretEnv: &o.SecretEnv, secretFile: &o.SecretFile}
 	p.fields(n, path, func(key string, v *yaml.Node) bool {
 		kp := join(path, key)
 		switch key {
-		case "issuer":
-			o.Issuer = p.str(v, kp)
-		case "client_id":
-			o.ClientID = p.str(v, kp)
-		case "client_secret_env":
-			if o.SecretEnv = p.str(v, kp); !validEnvName(o.SecretEnv) {
-				p.errorf(v, kp, "%q is not an environment variable name (letters, digits and _)", o.SecretEnv)
-			}
-		case "client_secret_file":
-			o.SecretFile = p.str(v, kp)
-		case "redirect_url":
-			o.RedirectURL = p.str(v, kp)
-		case "scopes":
-			o.Scopes = p.strs(v, kp)
 		case "subject_claim":
 			o.SubjectClaim = p.str(v, kp)
 		case "tenant_claim":
 			o.TenantClaim = p.str(v, kp)
 		default:
-			return p.oidcMore(o, key, kp, v)
+			return p.clientKey(c, key, kp, v) || p.oidcMore(o, key, kp, v)
 		}
 		return true
 	})
-	if (o.SecretEnv == "") == (o.SecretFile == "") {
+	p.checkSecret(c, path)
+	return o
+}
+
+// client points to the fields of a client at an identity provider, which
+// the oidc and console.oidc sections share.
+type client struct {
+	issuer, clientID, redirectURL, secretEnv, secretFile *string
+	scopes                                               *[]string
+	assurance                                            *oidc.Assurance
+}
+
+// clientKey reads the keys of a client, and reports whether key is one.
+func (p *parser) clientKey(c client, key, kp string, v *yaml.Node) bool {
+	switch key {
+	case "issuer":
+		*c.issuer = p.str(v, kp)
+	case "client_id":
+		*c.clientID = p.str(v, kp)
+	case "client_secret_env":
+		if *c.secretEnv = p.str(v, kp); !validEnvName(*c.secretEnv) {
+			p.errorf(v, kp, "%q is not an environment variable name (letters, digits and _)", *c.secretEnv)
+		}
+	case "client_secret_file":
+		*c.secretFile = p.str(v, kp)
+	case "redirect_url":
+		*c.redirectURL = p.str(v, kp)
+	case "scopes":
+		*c.scopes = p.strs(v, kp)
+	case "acr":
+		c.assurance.ACR = p.levels(v, kp)
+	case "amr":
+		c.assurance.AMR = p.levels(v, kp)
+	default:
+		return false
+	}
+	return true
+}
+
+// checkSecret requires one source of the client secret of the section
+// at path.
+func (p *parser) checkSecret(c client, path string) {
+	if (*c.secretEnv == "") == (*c.secretFile == "") {
 		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines[path], Key: path, Msg: "set exactly one of client_secret_env and client_secret_file: the client secret is never written in this file"})
 	}
-	return o
 }
 
 // oidcMore reads the oidc keys that oidc leaves to it.
@@ -59,10 +88,6 @@ func (p *parser) oidcMore(o *OIDC, key, kp string, v *yaml.Node) bool {
 	switch key {
 	case "tier":
 		o.Tier = p.str(v, kp)
-	case "acr":
-		o.Assurance.ACR = p.levels(v, kp)
-	case "amr":
-		o.Assurance.AMR = p.levels(v, kp)
 	case "app_origins":
 		o.AppOrigins = p.strs(v, kp)
 		for i, item := range v.Content {

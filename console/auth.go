@@ -139,6 +139,7 @@ type signInView struct {
 	Token     string
 	Error     string
 	Idle, Abs time.Duration
+	IdP       *IdP // offers the sign-in at the identity provider
 }
 
 var endedNotices = map[string]string{
@@ -165,7 +166,7 @@ func (c *Console) showSignIn(w http.ResponseWriter, r *http.Request, status int,
 	c.setCookie(w, r, name, tok, time.Hour)
 	pol := c.own.Policy().Tiers[Tier]
 	v := &signInView{base: c.base(r, nil, "Sign in", ""), Next: next, Token: tok, Error: msg,
-		Idle: pol.IdleTimeout, Abs: pol.AbsoluteTimeout}
+		Idle: pol.IdleTimeout, Abs: pol.AbsoluteTimeout, IdP: c.idp}
 	v.Notice = endedNotices[r.URL.Query().Get("ended")]
 	c.render(w, status, "signin", v)
 }

@@ -98,6 +98,9 @@ type Config struct {
 	// cookies from http://localhost. Requests to any other host still get
 	// the Secure cookie. Never set it in production.
 	DevInsecureCookies bool
+	// IdP, when set, lets operators sign in at an OpenID Connect identity
+	// provider too, with a role mapped from a claim.
+	IdP *IdP
 }
 
 // Console is the web console: an [http.Handler] for paths under [Prefix].
@@ -115,6 +118,7 @@ type Console struct {
 	mux      *http.ServeMux
 	origin   *http.CrossOriginProtection
 	pages    map[string]*template.Template
+	idp      *IdP
 }
 
 // New returns a console for cfg. It fails with [lapse.CodeInvalid] when
@@ -126,6 +130,14 @@ func New(cfg Config) (*Console, error) {
 		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: Config.Manager is required")
 	case cfg.Keys == nil:
 		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: Config.Keys is required")
+	}
+	if cfg.IdP != nil {
+		if err := cfg.IdP.validate(); err != nil {
+			return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: %v", err)
+		}
+		if _, ok := cfg.Manager.Store().(lapse.ReplayGuard); !ok {
+			return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: the store keeps no single-use keys (lapse.ReplayGuard), which the identity provider's back-channel logout needs")
+		}
 	}
 	if _, ok := cfg.Manager.Policy().Tiers[Tier]; ok {
 		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: the policy declares tier %q, which console sessions use; rename it", Tier)
@@ -154,7 +166,7 @@ func New(cfg Config) (*Console, error) {
 	c := &Console{
 		m: cfg.Manager, own: own, keys: cfg.Keys, metrics: cfg.Metrics, log: cfg.Log,
 		throttle: cfg.Throttle, trusted: cfg.TrustedProxies,
-		dev: cfg.DevInsecureCookies, absolute: abs,
+		dev: cfg.DevInsecureCookies, absolute: abs, idp: cfg.IdP,
 		mux: http.NewServeMux(), origin: http.NewCrossOriginProtection(),
 	}
 	if c.log == nil {
@@ -174,6 +186,11 @@ func (c *Console) routes() {
 	c.mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", staticFiles()))
 	c.mux.HandleFunc("GET /console/signin", c.signInPage)
 	c.mux.HandleFunc("POST /console/signin", c.signIn)
+	if c.idp != nil {
+		c.mux.HandleFunc("GET "+IdPStartPath, c.idpStart)
+		c.mux.HandleFunc("GET "+IdPCallbackPath, c.idpCallback)
+		c.mux.HandleFunc("POST "+IdPLogoutPath, c.idpLogout)
+	}
 	c.mux.Handle("POST /console/signout", c.auth(c.signOut))
 	c.mux.Handle("GET /console/{$}", c.auth(func(w http.ResponseWriter, r *http.Request, a *access) error {
 		http.Redirect(w, r, Prefix+"sessions", http.StatusSeeOther)

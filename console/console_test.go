@@ -63,6 +63,8 @@ type envOptions struct {
 	open   func(t *testing.T) auditStore // nil: SQLite in the test's directory
 	store  func(auditStore) lapse.Store
 	plain  bool // plain HTTP instead of TLS
+	// base is the console's https URL, known before an option runs.
+	base string
 }
 
 // onStore runs the console on the store open makes.
@@ -107,7 +109,9 @@ func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
 	e := &env{t: t, clock: lapsetest.NewClock(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))}
 	cfg := console.Config{Keys: keyOnly}
-	o := envOptions{policy: lapsetest.Policy()}
+	mux := http.NewServeMux()
+	e.srv = httptest.NewUnstartedServer(mux)
+	o := envOptions{policy: lapsetest.Policy(), base: "https://" + e.srv.Listener.Addr().String()}
 	for _, opt := range opts {
 		opt(&cfg, &o)
 	}
@@ -136,12 +140,11 @@ func newEnv(t *testing.T, opts ...option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
 	mux.Handle("/console/", c)
 	if o.plain {
-		e.srv = httptest.NewServer(mux)
+		e.srv.Start()
 	} else {
-		e.srv = httptest.NewTLSServer(mux)
+		e.srv.StartTLS()
 	}
 	t.Cleanup(e.srv.Close)
 	e.client = e.newClient()

@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/lapsehq/lapse"
@@ -44,15 +42,6 @@ type flow struct {
 	MaxAge int64 `json:"max_age,omitempty"`
 	Login  bool  `json:"login,omitempty"`
 	At     int64 `json:"at"`
-}
-
-// flowCookie is the name of the cookie of the flow with state: several
-// sign-ins (two tabs) do not overwrite each other's.
-func flowCookie(state string) string {
-	if len(state) > 16 {
-		state = state[:16]
-	}
-	return "lapse_oidc_" + state
 }
 
 // secure reports whether a cookie set in answer to r must be Secure:
@@ -107,25 +96,14 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 // start begins f at the provider: it seals f in a cookie and redirects
 // to the authorization endpoint with PKCE, state, nonce and opts.
 func (rp *RP) start(w http.ResponseWriter, r *http.Request, f *flow, opts []oauth2.AuthCodeOption) {
-	p, err := rp.discover(r.Context())
-	if err != nil {
-		rp.log.ErrorContext(r.Context(), "oidc: the identity provider cannot be reached", "err", err)
-		rp.page(w, http.StatusBadGateway, "The identity provider cannot be reached right now. Try again in a moment.", f.RD)
+	to, err := rp.begin(w, r, f, opts, rp.secure(r))
+	var ref *errRefused
+	if errors.As(err, &ref) {
+		rp.page(w, ref.status, ref.msg, f.RD)
 		return
 	}
-	f.State, f.Nonce, f.Verifier = lapse.NewID(""), lapse.NewID(""), oauth2.GenerateVerifier()
-	f.At = rp.m.Clock().Now().Unix()
-	name := flowCookie(f.State)
-	v, err := rp.seal.seal(name, f)
-	if err != nil {
-		rp.page(w, http.StatusInternalServerError, "The sign-in could not start.", f.RD)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: Prefix + "/", MaxAge: int(flowTTL / time.Second),
-		Secure: rp.secure(r), HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	opts = append(opts, oauth2.S256ChallengeOption(f.Verifier), gooidc.Nonce(f.Nonce))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, p.oauth.AuthCodeURL(f.State, opts...), http.StatusFound)
+	http.Redirect(w, r, to, http.StatusFound)
 }
 
 // stepUp sends the browser back to the provider for what the page at rd
@@ -204,12 +182,8 @@ func refuse(status int, msg string, cause error) error {
 // up.
 func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	q := r.URL.Query()
-	f, err := rp.flowOf(r, q.Get("state"))
+	f, err := rp.spend(w, r, rp.secure(r))
 	if err == nil {
-		// The flow is spent, whatever comes next.
-		http.SetCookie(w, &http.Cookie{Name: flowCookie(f.State), Path: Prefix + "/", MaxAge: -1,
-			Secure: rp.secure(r), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		err = rp.complete(w, r, f)
 	}
 	var ref *errRefused
@@ -226,30 +200,6 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// flowOf opens the flow whose state the provider sent back, from its
-// cookie; the state must be the one the flow was started with.
-func (rp *RP) flowOf(r *http.Request, state string) (*flow, error) {
-	const restart = "This sign-in link is not valid in this browser, or has expired. Start again."
-	if state == "" {
-		return nil, refuse(http.StatusBadRequest, restart, errors.New("no state"))
-	}
-	c, err := r.Cookie(flowCookie(state))
-	if err != nil {
-		return nil, refuse(http.StatusBadRequest, restart, errors.New("no flow cookie for this state"))
-	}
-	var f flow
-	if err := rp.seal.open(c.Name, c.Value, &f); err != nil {
-		return nil, refuse(http.StatusBadRequest, restart, err)
-	}
-	if subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
-		return nil, refuse(http.StatusBadRequest, restart, errors.New("the state differs from the flow's"))
-	}
-	if now := rp.m.Clock().Now().Unix(); now-f.At > int64(flowTTL/time.Second) || f.At > now+60 {
-		return &f, refuse(http.StatusBadRequest, restart, errors.New("the flow expired"))
-	}
-	return &f, nil
-}
-
 // identity is what lapse takes from a verified ID token.
 type identity struct {
 	raw      string
@@ -258,16 +208,20 @@ type identity struct {
 	idp      lapse.IdPSession
 	aal      int
 	amr      []string
+	acr      string
 	authTime time.Time // zero when the token has none
 }
 
 // complete exchanges the code and acts on the verified identity.
 func (rp *RP) complete(w http.ResponseWriter, r *http.Request, f *flow) error {
-	q := r.URL.Query()
-	if e := q.Get("error"); e != "" {
-		return refuse(http.StatusUnauthorized, "The identity provider did not sign you in ("+truncate(e)+"). Start again.", errors.New(truncate(q.Get("error_description"))))
+	need := []string{rp.subject}
+	if rp.cfg.TenantClaim != "" {
+		need = append(need, rp.cfg.TenantClaim)
 	}
-	id, err := rp.exchange(r, f, q.Get("code"))
+	id, all, err := rp.answer(r, f, need)
+	if err == nil {
+		err = rp.takeClaims(id, all)
+	}
 	if err != nil {
 		return err
 	}
@@ -275,70 +229,6 @@ func (rp *RP) complete(w http.ResponseWriter, r *http.Request, f *flow) error {
 		return rp.completeStepUp(w, r, f, id)
 	}
 	return rp.completeSignIn(w, r, f, id)
-}
-
-// exchange trades the code for tokens (with the PKCE verifier) and
-// verifies the ID token: signature, iss, aud, exp (go-oidc), azp, nonce.
-func (rp *RP) exchange(r *http.Request, f *flow, code string) (*identity, error) {
-	p, err := rp.discover(r.Context())
-	if err != nil {
-		return nil, refuse(http.StatusBadGateway, "The identity provider cannot be reached right now. Try again in a moment.", err)
-	}
-	if code == "" {
-		return nil, refuse(http.StatusBadRequest, "The identity provider sent no authorization code. Start again.", nil)
-	}
-	tok, err := p.oauth.Exchange(rp.ctx(r.Context()), code, oauth2.VerifierOption(f.Verifier))
-	if err != nil {
-		return nil, refuse(http.StatusBadGateway, "The identity provider did not accept the sign-in. Start again.", err)
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return nil, refuse(http.StatusBadGateway, "The identity provider sent no ID token.", nil)
-	}
-	idt, err := p.verifier.Verify(rp.ctx(r.Context()), raw)
-	if err != nil {
-		return nil, refuse(http.StatusUnauthorized, "The identity provider's answer could not be verified. Start again.", err)
-	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
-		return nil, refuse(http.StatusUnauthorized, "The identity provider's answer was not for this sign-in. Start again.", errors.New("nonce mismatch"))
-	}
-	id, all, err := rp.identityOf(raw, idt)
-	if err != nil {
-		return nil, err
-	}
-	if err := rp.claimsFromUserInfo(r, p, tok, id, all); err != nil {
-		return nil, err
-	}
-	return id, nil
-}
-
-// claimsFromUserInfo reads the subject and tenant claims from the
-// provider's userinfo endpoint when the ID token lacks them: a provider
-// that issues an access token may keep profile and email claims there
-// (OpenID Connect Core 5.4). The answer must be about the ID token's sub.
-func (rp *RP) claimsFromUserInfo(r *http.Request, p *provider, tok *oauth2.Token, id *identity, all map[string]any) error {
-	_, hasSubject := all[rp.subject]
-	_, hasTenant := all[rp.cfg.TenantClaim]
-	if hasSubject && (rp.cfg.TenantClaim == "" || hasTenant) || p.p.UserInfoEndpoint() == "" {
-		return rp.takeClaims(id, all)
-	}
-	ui, err := p.p.UserInfo(rp.ctx(r.Context()), oauth2.StaticTokenSource(tok))
-	if err != nil {
-		return refuse(http.StatusBadGateway, "The identity provider did not tell who you are.", err)
-	}
-	if ui.Subject != id.idp.Subject {
-		return refuse(http.StatusUnauthorized, "The identity provider's answers were about two accounts.", errors.New("userinfo sub differs from the ID token's"))
-	}
-	more := map[string]any{}
-	if err := ui.Claims(&more); err != nil {
-		return refuse(http.StatusBadGateway, "The identity provider's answer could not be read.", err)
-	}
-	for k, v := range more {
-		if _, ok := all[k]; !ok {
-			all[k] = v
-		}
-	}
-	return rp.takeClaims(id, all)
 }
 
 // takeClaims sets the session's subject and tenant from the claims.
@@ -360,28 +250,6 @@ type claims struct {
 	ACR      string   `json:"acr"`
 	AMR      []string `json:"amr"`
 	AuthTime *float64 `json:"auth_time"`
-}
-
-// identityOf reads the identity from a verified ID token, and returns
-// all its claims.
-func (rp *RP) identityOf(raw string, idt *gooidc.IDToken) (*identity, map[string]any, error) {
-	var c claims
-	all := map[string]any{}
-	if err := idt.Claims(&c); err != nil {
-		return nil, nil, refuse(http.StatusUnauthorized, "The identity provider's answer could not be read.", err)
-	}
-	if err := idt.Claims(&all); err != nil {
-		return nil, nil, refuse(http.StatusUnauthorized, "The identity provider's answer could not be read.", err)
-	}
-	if len(idt.Audience) > 1 && c.AZP != rp.cfg.ClientID {
-		return nil, nil, refuse(http.StatusUnauthorized, "The identity provider's answer was for another application.", errors.New("azp is not the client id"))
-	}
-	id := &identity{raw: raw, aal: rp.cfg.Assurance.Level(c.ACR, c.AMR), amr: cleanAMR(c.AMR),
-		idp: lapse.IdPSession{Issuer: rp.cfg.Issuer, Subject: idt.Subject, SID: c.SID}}
-	if c.AuthTime != nil {
-		id.authTime = time.Unix(int64(*c.AuthTime), 0).UTC()
-	}
-	return id, all, nil
 }
 
 // cleanAMR keeps the amr values a session can hold.

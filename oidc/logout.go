@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -107,44 +108,51 @@ const (
 // logout_token, uses its jti once on every node, and ends the sessions it
 // names. It answers 200, or 400 with a JSON error, never cached.
 func (rp *RP) backChannelLogout(w http.ResponseWriter, r *http.Request) {
+	rp.backChannel(w, r, rp.m.Store().(lapse.ReplayGuard), rp.m.EndIdP)
+}
+
+// backChannel serves a back-channel logout: it validates the
+// logout_token, spends its jti in guard, and has end end the sessions of
+// the provider's session it names.
+func (pt *party) backChannel(w http.ResponseWriter, r *http.Request, guard lapse.ReplayGuard, end func(context.Context, lapse.IdPSession) (int, error)) {
 	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutToken+1024)
-	q, err := rp.logoutToken(r)
+	q, err := pt.logoutToken(r, guard)
 	if err == nil {
 		var n int
-		n, err = rp.m.EndIdP(r.Context(), q)
+		n, err = end(r.Context(), q)
 		if err == nil {
-			rp.log.InfoContext(r.Context(), "oidc: back-channel logout", "sessions", n, "sid", q.SID != "", "sub", q.Subject != "")
+			pt.log.InfoContext(r.Context(), "oidc: back-channel logout", "sessions", n, "sid", q.SID != "", "sub", q.Subject != "")
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		rp.log.ErrorContext(r.Context(), "oidc: back-channel logout could not end the sessions", "err", err)
+		pt.log.ErrorContext(r.Context(), "oidc: back-channel logout could not end the sessions", "err", err)
 		backChannelError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store failed")
 		return
 	}
 	var ref *errRefused
 	if errors.As(err, &ref) {
-		rp.log.WarnContext(r.Context(), "oidc: refused a back-channel logout", "why", ref.msg, "err", ref.cause)
+		pt.log.WarnContext(r.Context(), "oidc: refused a back-channel logout", "why", ref.msg, "err", ref.cause)
 		backChannelError(w, ref.status, "invalid_request", ref.msg)
 		return
 	}
-	rp.log.ErrorContext(r.Context(), "oidc: back-channel logout failed", "err", err)
+	pt.log.ErrorContext(r.Context(), "oidc: back-channel logout failed", "err", err)
 	backChannelError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the logout could not be processed")
 }
 
 // logoutToken returns the provider session a valid, unused logout_token
 // names. The token is verified before its jti is spent, so that a forged
 // token cannot spend the jti of a real one.
-func (rp *RP) logoutToken(r *http.Request) (lapse.IdPSession, error) {
+func (pt *party) logoutToken(r *http.Request, guard lapse.ReplayGuard) (lapse.IdPSession, error) {
 	raw := r.PostFormValue("logout_token")
 	if raw == "" || len(raw) > maxLogoutToken {
 		return lapse.IdPSession{}, refuse(http.StatusBadRequest, "no logout_token", nil)
 	}
-	p, err := rp.discover(r.Context())
+	p, err := pt.discover(r.Context())
 	if err != nil {
 		return lapse.IdPSession{}, err
 	}
-	lt, err := p.verifier.VerifyLogout(rp.ctx(r.Context()), raw)
+	lt, err := p.verifier.VerifyLogout(pt.ctx(r.Context()), raw)
 	if err != nil {
 		return lapse.IdPSession{}, refuse(http.StatusBadRequest, "the logout_token is not valid", err)
 	}
@@ -154,20 +162,20 @@ func (rp *RP) logoutToken(r *http.Request) (lapse.IdPSession, error) {
 	if err := lt.Claims(&c); err != nil || !jsonObject(c.Events["http://schemas.openid.net/event/backchannel-logout"]) {
 		return lapse.IdPSession{}, refuse(http.StatusBadRequest, "the logout_token's events claim is not a back-channel logout event", err)
 	}
-	now := rp.m.Clock().Now()
+	now := pt.clock.Now()
 	if lt.IssuedAt.IsZero() || lt.IssuedAt.After(now.Add(logoutTokenAhead)) || lt.IssuedAt.Before(now.Add(-logoutTokenAge)) {
 		return lapse.IdPSession{}, refuse(http.StatusBadRequest, "the logout_token's iat is missing or too far from now", nil)
 	}
 	// Kept until the token expires: past that, go-oidc refuses it anyway.
-	h := sha256.Sum256([]byte(rp.cfg.Issuer + "\x00" + lt.TokenID))
-	first, err := rp.m.Store().(lapse.ReplayGuard).FirstUse(r.Context(), "oidc-logout:"+hex.EncodeToString(h[:]), lt.Expiry, now)
+	h := sha256.Sum256([]byte(pt.issuer + "\x00" + lt.TokenID))
+	first, err := guard.FirstUse(r.Context(), "oidc-logout:"+hex.EncodeToString(h[:]), lt.Expiry, now)
 	if err != nil {
 		return lapse.IdPSession{}, err
 	}
 	if !first {
 		return lapse.IdPSession{}, refuse(http.StatusBadRequest, "the logout_token was used before", nil)
 	}
-	return lapse.IdPSession{Issuer: rp.cfg.Issuer, Subject: lt.Subject, SID: lt.SessionID}, nil
+	return lapse.IdPSession{Issuer: pt.issuer, Subject: lt.Subject, SID: lt.SessionID}, nil
 }
 
 func jsonObject(b json.RawMessage) bool {

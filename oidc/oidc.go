@@ -25,11 +25,14 @@
 //     logout_token, used once on every node, ends every session of the
 //     provider's session (sid) or account (sub) with reason idp_logout.
 //
+// [Login] runs the same flow for another part of lapse and hands the
+// verified claims back instead of creating a session: the console's
+// operators sign in with it.
+//
 // See docs/oidc.md.
 package oidc
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,11 +41,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-
-	gooidc "github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/dbsc"
@@ -149,7 +148,7 @@ func (cfg *Config) Validate(p *lapse.Policy) error {
 	if cfg.ClientID == "" {
 		bad("client_id", "is required: the client's id at the provider")
 	}
-	if err := checkRedirect(cfg.RedirectURL); err != nil {
+	if err := checkRedirect(cfg.RedirectURL, CallbackPath); err != nil {
 		bad("redirect_url", "%v", err)
 	}
 	if cfg.Scopes != nil && !slices.Contains(cfg.Scopes, "openid") {
@@ -210,15 +209,16 @@ func checkIssuer(s string) error {
 	return nil
 }
 
-func checkRedirect(s string) error {
+// checkRedirect checks a redirect URL, whose path must be path.
+func checkRedirect(s, path string) error {
 	u, err := url.Parse(s)
 	switch {
 	case s == "":
-		return fmt.Errorf("is required: the callback on the app's origin, such as https://app.example.com%s", CallbackPath)
+		return fmt.Errorf("is required: the callback's absolute URL, such as https://app.example.com%s", path)
 	case err != nil || !absoluteHTTP(s):
 		return fmt.Errorf("%q is not an absolute http(s) URL", s)
-	case u.Path != CallbackPath || u.RawQuery != "" || u.Fragment != "":
-		return fmt.Errorf("%q must have the path %s and no query", s, CallbackPath)
+	case u.Path != path || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q must have the path %s and no query", s, path)
 	case u.Scheme != "https" && !loopbackHost(u.Host):
 		return fmt.Errorf("%q must be https (plain http only on a loopback host)", s)
 	}
@@ -241,27 +241,13 @@ func parseOrigin(s string) (string, error) {
 
 // RP is the relying party. It is safe for concurrent use.
 type RP struct {
+	*party
 	cfg     Config
 	m       *lapse.Manager
-	scopes  []string
 	subject string
 	cookie  string
 	origins []string // allowed rd origins, lower case
-	seal    *sealer
-	client  *http.Client
-	log     *slog.Logger
 	postOut string
-
-	mu       sync.Mutex
-	provider *provider // discovered on first use
-}
-
-// provider is what discovery found.
-type provider struct {
-	p          *gooidc.Provider
-	oauth      oauth2.Config
-	verifier   *gooidc.IDTokenVerifier
-	endSession string
 }
 
 // New returns a relying party for cfg. It does no I/O: the provider's
@@ -284,26 +270,19 @@ func New(cfg Config) (*RP, error) {
 	if _, ok := cfg.Manager.Store().(lapse.ReplayGuard); !ok {
 		return nil, errors.New("oidc: the store keeps no single-use keys (lapse.ReplayGuard), which back-channel logout needs")
 	}
-	seal, err := newSealer(cfg.ClientSecret)
+	pt, err := newParty(partyConfig{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
+		redirectURL: cfg.RedirectURL, scopes: cfg.Scopes, assurance: cfg.Assurance, clock: cfg.Manager.Clock(),
+		cookiePrefix: "lapse_oidc_", cookiePath: Prefix + "/", client: cfg.HTTPClient, log: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	rp := &RP{cfg: cfg, m: cfg.Manager, scopes: cfg.Scopes, subject: cfg.SubjectClaim, cookie: cfg.Cookie,
-		seal: seal, client: cfg.HTTPClient, log: cfg.Logger, postOut: cfg.PostLogoutRedirectURL}
-	if rp.scopes == nil {
-		rp.scopes = DefaultScopes
-	}
+	rp := &RP{party: pt, cfg: cfg, m: cfg.Manager, subject: cfg.SubjectClaim, cookie: cfg.Cookie,
+		postOut: cfg.PostLogoutRedirectURL}
 	if rp.subject == "" {
 		rp.subject = DefaultSubjectClaim
 	}
 	if rp.cookie == "" {
 		rp.cookie = DefaultCookie
-	}
-	if rp.client == nil {
-		rp.client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if rp.log == nil {
-		rp.log = slog.New(slog.DiscardHandler)
 	}
 	if rp.cfg.SignedOutURL == "" {
 		rp.cfg.SignedOutURL = DefaultSignedOutURL
@@ -332,39 +311,4 @@ func (rp *RP) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"/stepup", rp.stepUp)
 	mux.HandleFunc(Prefix+"/logout", rp.logout)
 	mux.HandleFunc("POST "+Prefix+"/backchannel-logout", rp.backChannelLogout)
-}
-
-// ctx returns a context whose provider calls use the RP's HTTP client.
-func (rp *RP) ctx(ctx context.Context) context.Context {
-	return gooidc.ClientContext(ctx, rp.client)
-}
-
-// discover returns the provider, reading its discovery document the first
-// time (and again after a failure).
-func (rp *RP) discover(ctx context.Context) (*provider, error) {
-	rp.mu.Lock()
-	defer rp.mu.Unlock()
-	if rp.provider != nil {
-		return rp.provider, nil
-	}
-	// The provider keeps the client for its key set; not the request's
-	// context, which ends with the request.
-	p, err := gooidc.NewProvider(rp.ctx(context.WithoutCancel(ctx)), rp.cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("oidc: discovery of %s: %w", rp.cfg.Issuer, err)
-	}
-	var meta struct {
-		EndSession string `json:"end_session_endpoint"`
-	}
-	if err := p.Claims(&meta); err != nil {
-		return nil, err
-	}
-	rp.provider = &provider{
-		p: p,
-		oauth: oauth2.Config{ClientID: rp.cfg.ClientID, ClientSecret: rp.cfg.ClientSecret, Endpoint: p.Endpoint(),
-			RedirectURL: rp.cfg.RedirectURL, Scopes: rp.scopes},
-		verifier:   p.Verifier(&gooidc.Config{ClientID: rp.cfg.ClientID, Now: rp.m.Clock().Now}),
-		endSession: meta.EndSession,
-	}
-	return rp.provider, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/config"
+	"github.com/lapsehq/lapse/console"
 	"github.com/lapsehq/lapse/forwardauth"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/oidc"
@@ -164,20 +165,46 @@ func mountOIDC(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, g *forwar
 // oidcSecret reads the client secret from the environment variable or
 // the file the oidc section names.
 func oidcSecret(cfg *config.File) (string, error) {
-	o := cfg.OIDC
-	if o.SecretEnv != "" {
-		if s := os.Getenv(o.SecretEnv); s != "" {
+	return clientSecret(cfg.Path, "oidc", cfg.OIDC.SecretEnv, cfg.OIDC.SecretFile)
+}
+
+// clientSecret reads a client secret at an identity provider from the
+// environment variable env or else the file file, which the section at
+// key of the file at path names.
+func clientSecret(path, key, env, file string) (string, error) {
+	if env != "" {
+		if s := os.Getenv(env); s != "" {
 			return s, nil
 		}
-		return "", fmt.Errorf("%s: oidc.client_secret_env: $%s is empty; it must hold the client secret the identity provider gave lapse", cfg.Path, o.SecretEnv)
+		return "", fmt.Errorf("%s: %s.client_secret_env: $%s is empty; it must hold the client secret the identity provider gave lapse", path, key, env)
 	}
-	b, err := os.ReadFile(o.SecretFile)
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("%s: oidc.client_secret_file: %v", cfg.Path, err)
+		return "", fmt.Errorf("%s: %s.client_secret_file: %v", path, key, err)
 	}
 	s := strings.TrimRight(string(b), "\r\n")
 	if s == "" {
-		return "", fmt.Errorf("%s: oidc.client_secret_file: %s is empty", cfg.Path, o.SecretFile)
+		return "", fmt.Errorf("%s: %s.client_secret_file: %s is empty", path, key, file)
 	}
 	return s, nil
+}
+
+// consoleIdP returns the console's sign-in at an identity provider that
+// cfg's console.oidc section configures, or nil without one.
+func consoleIdP(cfg *config.File, m *lapse.Manager, log *slog.Logger) (*console.IdP, error) {
+	if cfg.Console == nil || cfg.Console.OIDC == nil {
+		return nil, nil
+	}
+	o := cfg.Console.OIDC
+	secret, err := clientSecret(cfg.Path, "console.oidc", o.SecretEnv, o.SecretFile)
+	if err != nil {
+		return nil, err
+	}
+	lc := o.LoginConfig
+	lc.ClientSecret, lc.Clock, lc.Logger, lc.CookiePrefix = secret, m.Clock(), log, "lapse_console_oidc_"
+	login, err := oidc.NewLogin(lc)
+	if err != nil {
+		return nil, err
+	}
+	return &console.IdP{Login: login, Name: o.Name, RoleClaim: o.RoleClaim, Roles: o.Roles, RequireAAL: o.RequireAAL}, nil
 }

@@ -135,8 +135,12 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	api.Register(mux)
 	mux.Handle("GET /metrics", api.RequireKey(lapse.ScopeMetricsRead, noStore(reg.Handler())))
 	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
+	idp, err := consoleIdP(cfg, m, log)
+	if err != nil {
+		return err
+	}
 	ops, err := console.New(console.Config{Manager: m, Keys: consoleKey(ring), Observer: reg, Metrics: reg.Registry(), Log: log,
-		Throttle: limiter, TrustedProxies: cfg.TrustedProxies})
+		Throttle: limiter, TrustedProxies: cfg.TrustedProxies, IdP: idp})
 	if err != nil {
 		return err
 	}

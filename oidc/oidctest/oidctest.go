@@ -15,6 +15,11 @@
 //
 // Knobs a test sets to make the OP misbehave: [Provider.StaleAuth] (an
 // auth_time older than max_age asked) and [Provider.WrongNonce].
+//
+// Users may be in groups ([User.Groups]), which the OP states in a
+// "groups" claim (an array of strings), as Keycloak's, Okta's or Entra
+// ID's group claims do: in the ID token, or only in the userinfo answer
+// after [Provider.GroupsInUserInfo].
 package oidctest
 
 import (
@@ -66,14 +71,20 @@ type User struct {
 	// acr_values MFA (amr pwd and otp, acr MFA); AlwaysMFA: it is used
 	// at every login.
 	MFA, AlwaysMFA bool
+	// Groups are the user's groups, the "groups" claim.
+	Groups []string
 }
 
-// Users of every Provider: alice (a password only), bob (a second
-// factor at every login) and carol (a second factor when asked).
+// Users of every Provider: alice (a password only; groups acme-support
+// and auditors), bob (a second factor at every login; group
+// lapse-admins), carol (a second factor when asked; no group) and dave
+// (a second factor at every login; groups acme-support and
+// globex-support).
 var Users = []User{
-	{ID: "u-alice", Username: "alice", Email: "alice@example.com"},
-	{ID: "u-bob", Username: "bob", Email: "bob@example.com", MFA: true, AlwaysMFA: true},
+	{ID: "u-alice", Username: "alice", Email: "alice@example.com", Groups: []string{"acme-support", "auditors"}},
+	{ID: "u-bob", Username: "bob", Email: "bob@example.com", MFA: true, AlwaysMFA: true, Groups: []string{"lapse-admins"}},
 	{ID: "u-carol", Username: "carol", Email: "carol@example.com", MFA: true},
+	{ID: "u-dave", Username: "dave", Email: "dave@example.com", MFA: true, AlwaysMFA: true, Groups: []string{"acme-support", "globex-support"}},
 }
 
 // Options describe the client registered at the OP.
@@ -112,6 +123,11 @@ func Start(tb testing.TB, opts Options) *Provider {
 // StaleAuth makes the OP answer every later login with an auth_time d
 // ago, whatever max_age the client asked (0 turns it off).
 func (p *Provider) StaleAuth(d time.Duration) { p.st.set(func(s *store) { s.stale = d }) }
+
+// GroupsInUserInfo makes the OP state the groups claim in its userinfo
+// answers only, not in its ID tokens (on), as providers that keep
+// profile claims out of the ID token do.
+func (p *Provider) GroupsInUserInfo(on bool) { p.st.set(func(s *store) { s.groupsInUserInfo = on }) }
 
 // WrongNonce makes the OP put another nonce in its ID tokens than the
 // client sent.
@@ -338,6 +354,9 @@ type store struct {
 	terminated []string
 	stale      time.Duration
 	wrongNonce bool
+	// groupsInUserInfo: the groups claim is in userinfo answers, not in
+	// ID tokens.
+	groupsInUserInfo bool
 }
 
 func (s *store) set(f func(*store)) {
@@ -452,13 +471,35 @@ func (s *store) CreateAccessAndRefreshTokens(ctx context.Context, r op.TokenRequ
 	return s.Storage.CreateAccessAndRefreshTokens(ctx, unwrap(r), current)
 }
 
-// SetUserinfoFromRequest adds the login's sid to the ID token.
+// SetUserinfoFromRequest adds the login's sid, and the user's groups, to
+// the ID token.
 func (s *store) SetUserinfoFromRequest(ctx context.Context, info *zoidc.UserInfo, r op.IDTokenRequest, scopes []string) error {
 	if err := s.Storage.SetUserinfoFromRequest(ctx, info, unwrap(r), scopes); err != nil {
 		return err
 	}
 	if w, ok := r.(*request); ok {
 		info.AppendClaims("sid", w.sid)
+	}
+	s.mu.Lock()
+	inUserInfo := s.groupsInUserInfo
+	s.mu.Unlock()
+	if g := userByID(r.GetSubject()).Groups; len(g) > 0 && !inUserInfo {
+		info.AppendClaims("groups", g)
+	}
+	return nil
+}
+
+// SetUserinfoFromToken is the userinfo answer: with the user's groups
+// when they are kept out of the ID token.
+func (s *store) SetUserinfoFromToken(ctx context.Context, info *zoidc.UserInfo, tokenID, subject, origin string) error {
+	if err := s.Storage.SetUserinfoFromToken(ctx, info, tokenID, subject, origin); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	inUserInfo := s.groupsInUserInfo
+	s.mu.Unlock()
+	if g := userByID(info.Subject).Groups; len(g) > 0 && inUserInfo {
+		info.AppendClaims("groups", g)
 	}
 	return nil
 }
