@@ -33,11 +33,16 @@ func clockBehind(w int64) error {
 		Message: "this process's clock is behind the session store's expiry sweep (swept up to " + ts(w).Format(time.RFC3339Nano) + ")"}
 }
 
-// sweptUntil reads the sweep watermark inside tx.
+// sweptUntil reads the sweep watermark inside tx, once per batch.
 func sweptUntil(ctx context.Context, tx wtx) (int64, error) {
-	var w int64
-	err := tx.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'swept_until'`).Scan(&w)
-	return w, err
+	b := tx.b
+	if !b.sweptKnown {
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'swept_until'`).Scan(&b.swept); err != nil {
+			return 0, err
+		}
+		b.sweptKnown = true
+	}
+	return b.swept, nil
 }
 
 type scanner interface{ Scan(...any) error }

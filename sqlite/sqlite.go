@@ -236,6 +236,7 @@ type wtx struct {
 	s   *Store
 	ctx context.Context
 	new map[string]*sql.Stmt // statements this transaction parsed for itself
+	b   *batchState          // what the batch's transactions share
 }
 
 // stmt returns query prepared, bound to t. A statement the store has not
