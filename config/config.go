@@ -157,9 +157,9 @@ func Default() *File {
 }
 
 // DefaultCacheMemory is the verify cache's bound without cache_memory:
-// about 165,000 sessions of about 800 bytes, so that lapse serve with a
+// about 125,000 sessions of about 800 bytes, so that lapse serve with a
 // million sessions on SQLite stays under 512 MB (docs/architecture.md).
-const DefaultCacheMemory = 128 << 20
+const DefaultCacheMemory = 96 << 20
 
 // Bounds of cache_memory.
 const (
