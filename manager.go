@@ -426,8 +426,6 @@ func (m *Manager) current(ctx context.Context, token string, read time.Time) (*S
 	return s, now, v, nil
 }
 
-// cached reports whether the cache may serve at now: it exists and, for
-// a shared store, the change feed vouched for it within the bound.
 // now returns the manager's clock's time, or read, in UTC, when read is
 // not zero and the clock is the system's.
 func (m *Manager) now(read time.Time) time.Time {
@@ -437,6 +435,8 @@ func (m *Manager) now(read time.Time) time.Time {
 	return m.clock.Now()
 }
 
+// cached reports whether the cache may serve at now: it exists and, for
+// a shared store, the change feed vouched for it within the bound.
 func (m *Manager) cached(now time.Time) bool {
 	return m.cache != nil && (!m.shared || m.feed.fresh(now))
 }
