@@ -347,7 +347,7 @@ type Requirement struct {
 // With a warm cache and no activity to write, Verify does not allocate.
 func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) (Session, error) {
 	start := time.Now()
-	s, err := m.verify(ctx, token, opts)
+	s, err := m.verify(ctx, token, opts, start)
 	m.obs.Verified(ErrorCode(err), time.Since(start))
 	if err != nil {
 		return Session{}, err
@@ -355,8 +355,8 @@ func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) 
 	return *s, nil
 }
 
-func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions) (*Session, error) {
-	s, now, v, err := m.current(ctx, token)
+func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions, start time.Time) (*Session, error) {
+	s, now, v, err := m.current(ctx, token, start)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +378,7 @@ func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions) 
 // assurance rule and recording no activity: what the session's own holder
 // may see of it. It fails like [Manager.Verify] for an invalid token.
 func (m *Manager) Current(ctx context.Context, token string) (Session, error) {
-	s, _, _, err := m.current(ctx, token)
+	s, _, _, err := m.current(ctx, token, time.Time{})
 	if err != nil {
 		return Session{}, err
 	}
@@ -390,8 +390,9 @@ func (m *Manager) Current(ctx context.Context, token string) (Session, error) {
 // assurance rule (nor a drift's step-up) and records nothing but what
 // the verdict asks: an expiry, a revoke for theft, or a signal (see
 // signals.go). A source the guessing guard refuses gets
-// [CodeTooManyAttempts] before its token is looked at.
-func (m *Manager) current(ctx context.Context, token string) (*Session, time.Time, Verdict, error) {
+// [CodeTooManyAttempts] before its token is looked at. read is the
+// system's time if the caller has just read it, else zero (see lookup).
+func (m *Manager) current(ctx context.Context, token string, read time.Time) (*Session, time.Time, Verdict, error) {
 	c, _ := ClientFrom(ctx)
 	if err := m.refused(c); err != nil {
 		return nil, time.Time{}, Verdict{}, err
@@ -401,7 +402,7 @@ func (m *Manager) current(ctx context.Context, token string) (*Session, time.Tim
 		return nil, time.Time{}, Verdict{}, err
 	}
 	h := HashSecret(token)
-	s, now, err := m.lookup(ctx, h)
+	s, now, err := m.lookup(ctx, h, read)
 	if ErrorCode(err) == CodeSessionNotFound || err == nil && !m.owns(ctx, s) {
 		m.missed(ctx, c)
 		return nil, now, Verdict{}, errMalformedToken // another namespace's is as if it did not exist
@@ -425,6 +426,15 @@ func (m *Manager) current(ctx context.Context, token string) (*Session, time.Tim
 	return s, now, v, nil
 }
 
+// now returns the manager's clock's time, or read, in UTC, when read is
+// not zero and the clock is the system's.
+func (m *Manager) now(read time.Time) time.Time {
+	if _, system := m.clock.(SystemClock); system && !read.IsZero() {
+		return read.UTC()
+	}
+	return m.clock.Now()
+}
+
 // cached reports whether the cache may serve at now: it exists and, for
 // a shared store, the change feed vouched for it within the bound.
 func (m *Manager) cached(now time.Time) bool {
@@ -436,9 +446,12 @@ func (m *Manager) cached(now time.Time) bool {
 // session's current token is served from the cache: a token replaced by
 // a step-up is looked up in the store, so that it dies with its grace
 // whatever any cache holds. After a store read the clock is read again,
-// so that a slow read cannot make a deadline late.
-func (m *Manager) lookup(ctx context.Context, h TokenHash) (*Session, time.Time, error) {
-	now := m.clock.Now()
+// so that a slow read cannot make a deadline late. With the system clock,
+// read (the time Verify read to measure itself, before the lookup) is
+// taken instead of reading it again: a clock read is a fifth of a
+// cache hit.
+func (m *Manager) lookup(ctx context.Context, h TokenHash, read time.Time) (*Session, time.Time, error) {
+	now := m.now(read)
 	cached := m.cached(now)
 	var epoch uint64
 	if cached {
@@ -557,7 +570,7 @@ func (m *Manager) write(ctx context.Context, s *Session, now time.Time, force bo
 // interval, and records [EventExtended]: the user's explicit "stay
 // signed in". It fails like [Manager.Verify].
 func (m *Manager) Extend(ctx context.Context, token string) (Session, error) {
-	s, now, _, err := m.current(ctx, token)
+	s, now, _, err := m.current(ctx, token, time.Time{})
 	if err != nil {
 		return Session{}, err
 	}
@@ -580,7 +593,7 @@ func (m *Manager) Extend(ctx context.Context, token string) (Session, error) {
 // like [Manager.Current] for a token that is not valid, or with the
 // store's error when the write fails.
 func (m *Manager) Touch(ctx context.Context, token string) (Session, error) {
-	s, now, _, err := m.current(ctx, token)
+	s, now, _, err := m.current(ctx, token, time.Time{})
 	if err != nil {
 		return Session{}, err
 	}
@@ -627,7 +640,7 @@ func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []str
 	if err := validAMR(amr); err != nil {
 		return "", nil, err
 	}
-	old, now, _, err := m.current(ctx, token)
+	old, now, _, err := m.current(ctx, token, time.Time{})
 	if err != nil {
 		return "", nil, err
 	}

@@ -58,12 +58,20 @@ func newFixture(b *testing.B, standard, long int) *fixture {
 // newFixtureOptions is newFixture on a store opened with o.
 func newFixtureOptions(b *testing.B, o sqlite.Options, standard, long int) *fixture {
 	b.Helper()
+	return newFixtureAt(b, o, time.Time{}, standard, long)
+}
+
+// newFixtureAt is newFixtureOptions with its clock stopped at start
+// (2026-01-01 when zero): the system's time now, for a manager on
+// lapse.SystemClock.
+func newFixtureAt(b *testing.B, o sqlite.Options, start time.Time, standard, long int) *fixture {
+	b.Helper()
 	store, err := sqlite.OpenOptions(filepath.Join(b.TempDir(), "lapse.db"), o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	f := &fixture{store: store, policy: policy(b), clock: lapsetest.NewClock(time.Time{})}
+	f := &fixture{store: store, policy: policy(b), clock: lapsetest.NewClock(start)}
 	m := f.manager(b, 0, nil)
 	f.tokens = createSessions(b, m, "standard", standard)
 	f.long = createSessions(b, m, longTier, long)

@@ -160,8 +160,9 @@ func Default() *File {
 }
 
 // DefaultCacheMemory is the verify cache's bound without cache_memory:
-// about 330,000 sessions of about 800 bytes (docs/architecture.md).
-const DefaultCacheMemory = 256 << 20
+// about 125,000 sessions of about 800 bytes, so that lapse serve with a
+// million sessions on SQLite stays under 512 MB (docs/architecture.md).
+const DefaultCacheMemory = 96 << 20
 
 // Bounds of cache_memory.
 const (

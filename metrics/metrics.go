@@ -24,6 +24,7 @@ type Metrics struct {
 	created  *prometheus.CounterVec
 	ended    *prometheus.CounterVec
 
+	valid    prometheus.Counter // the valid outcome's, resolved once: no lock on a valid verify
 	mu       sync.RWMutex
 	outcomes map[lapse.Code]prometheus.Counter // resolved once, so a verify does not allocate
 }
@@ -51,6 +52,7 @@ func New(store lapse.Store, clock lapse.Clock, tiers []string) *Metrics {
 		}, []string{"tier", "status", "reason"}),
 		outcomes: map[lapse.Code]prometheus.Counter{},
 	}
+	m.valid = m.verifies.WithLabelValues("valid")
 	m.reg.MustRegister(m.verifies, m.latency, m.created, m.ended,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if c, ok := store.(lapse.ActiveCounter); ok {
@@ -152,6 +154,11 @@ func (m *Metrics) CountGuessing(c GuessCounter) {
 
 // Verified implements [lapse.Observer].
 func (m *Metrics) Verified(outcome lapse.Code, took time.Duration) {
+	if outcome == "" {
+		m.valid.Inc()
+		m.latency.Observe(took.Seconds())
+		return
+	}
 	m.mu.RLock()
 	c, ok := m.outcomes[outcome]
 	m.mu.RUnlock()

@@ -33,6 +33,48 @@ import (
 // rolled back, COMMIT) fails every transaction in it: then nothing of
 // the batch was committed and every caller is told so.
 
+// batchState is what the transactions of one batch share: the head of
+// the event log and the sweep watermark, each read once per batch instead
+// of once per transaction, and whether the keys of the events the batch
+// appended are to be indexed when it ends, in one sorted insert for them
+// all instead of one for each transaction. Only the batch's own
+// transactions write while it runs (the writer is one connection, in one
+// transaction), so what it read stays true as long as they keep it so
+// (appendEvents, indexEvents and ExpireDue do); a savepoint rolled back
+// restores the state it started from.
+type batchState struct {
+	known     bool   // the fields below were read
+	seq, last int64  // the log's last record: its seq and time
+	prev      []byte // and its hash, the next record's prev_hash
+	indexed   int64  // indexed_until
+	pending   bool   // the events after indexed are to be indexed at the end
+
+	sweptKnown bool  // swept was read
+	swept      int64 // the sweep watermark, swept_until
+}
+
+// readHead reads the head of the event log and indexed_until into b.
+func (b *batchState) readHead(ctx context.Context, tx wtx) error {
+	err := tx.QueryRowContext(ctx, `SELECT coalesce(seq, 0), coalesce(time, 0), coalesce(hash, x''),
+		(SELECT value FROM store_state WHERE name = 'indexed_until')
+		FROM (SELECT 1) LEFT JOIN (SELECT seq, time, hash FROM events ORDER BY seq DESC LIMIT 1)`).Scan(&b.seq, &b.last, &b.prev, &b.indexed)
+	if err != nil {
+		return err
+	}
+	if b.prev == nil {
+		b.prev = []byte{} // the first record's: stored empty, not NULL
+	}
+	b.known = true
+	return nil
+}
+
+// index indexes the keys of the events b has pending.
+func (b *batchState) index(ctx context.Context, tx wtx) error {
+	b.pending = false
+	_, err := indexEvents(ctx, tx, b.indexed, b.seq)
+	return err
+}
+
 // defaultMaxBatch is the largest batch when Options.MaxBatch is 0: big
 // enough that a batch's fsync is a small part of its cost, small enough
 // that one batch takes a few milliseconds.
@@ -121,7 +163,7 @@ func (s *Store) runBatch(batch []*txReq) []error {
 	if err != nil {
 		return fail(err)
 	}
-	tx := wtx{Tx: sqlTx, s: s, ctx: ctx, new: map[string]*sql.Stmt{}}
+	tx := wtx{Tx: sqlTx, s: s, ctx: ctx, new: map[string]*sql.Stmt{}, b: &batchState{}}
 	defer func() {
 		if len(tx.new) > 0 {
 			s.keep(ctx, tx.new)
@@ -145,6 +187,12 @@ func (s *Store) runBatch(batch []*txReq) []error {
 		tx.Rollback()
 		return errs
 	}
+	if tx.b.pending {
+		if err := tx.b.index(ctx, tx); err != nil {
+			tx.Rollback()
+			return fail(err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fail(err)
 	}
@@ -158,10 +206,12 @@ func savepoint(tx wtx, fn func(wtx) error) (fnErr, txErr error) {
 	if _, err := tx.ExecContext(tx.ctx, `SAVEPOINT batch_item`); err != nil {
 		return nil, err
 	}
+	before := *tx.b
 	if fnErr = runGuarded(tx, fn); fnErr != nil {
 		if _, err := tx.ExecContext(tx.ctx, `ROLLBACK TO batch_item`); err != nil {
 			return nil, errors.Join(fnErr, err)
 		}
+		*tx.b = before
 	}
 	if _, err := tx.ExecContext(tx.ctx, `RELEASE batch_item`); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -146,5 +147,73 @@ func TestPanickingWriteFailsAlone(t *testing.T) {
 	}
 	if _, err := st.Session(ctx, s.ID); err != nil {
 		t.Fatalf("the session created after the panic: %v", err)
+	}
+}
+
+// TestBatchChainsAndIndexesItsEvents: a batch whose transactions append
+// events, some of them rolled back after appending (their transaction
+// failed), leaves a log whose chain verifies, with the keys of every
+// committed event indexed (a batch indexes them once, at its end) and
+// none of a rolled-back one.
+func TestBatchChainsAndIndexesItsEvents(t *testing.T) {
+	st := openTest(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := st.Create(ctx, session("alice", at), 0); err != nil {
+		t.Fatal(err)
+	}
+	queued, release := holdWriter(t, st)
+
+	const n = 12
+	sessions := make([]*lapse.Session, n)
+	errs := make([]error, n)
+	refused := errors.New("refused after its event")
+	var wg sync.WaitGroup
+	for i := range sessions {
+		sessions[i] = session("bob", at)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%3 != 1 {
+				_, errs[i] = st.Create(ctx, sessions[i], 0)
+				return
+			}
+			errs[i] = st.inTx(ctx, func(tx wtx) error {
+				if err := appendEvent(ctx, tx, lapse.NewEvent(lapse.EventCreated, sessions[i], "", lapse.ActorAPI, at)); err != nil {
+					return err
+				}
+				return refused
+			})
+		}()
+	}
+	queued(n)
+	release()
+	wg.Wait()
+
+	for i, err := range errs {
+		if i%3 == 1 && !errors.Is(err, refused) {
+			t.Errorf("transaction %d: error %v, want its own", i, err)
+		} else if i%3 != 1 && err != nil {
+			t.Errorf("create %d: %v", i, err)
+		}
+	}
+	rep, err := lapse.VerifyChain(ctx, st, 0, nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("chain after the batch: %+v, %v", rep, err)
+	}
+	var events, indexed, keyed, orphans int64
+	if err := st.r.QueryRow(`SELECT count(*), max(seq), (SELECT value FROM store_state WHERE name = 'indexed_until'),
+		(SELECT count(*) FROM event_sessions), (SELECT count(*) FROM event_sessions k WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = k.seq))
+		FROM events`).Scan(&events, new(int64), &indexed, &keyed, &orphans); err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(1 + n - n/3); events != want || indexed != events || keyed != events || orphans != 0 {
+		t.Errorf("%d events (want %d), indexed until %d, %d session keys, %d keys of no event: want every committed event indexed",
+			events, want, indexed, keyed, orphans)
+	}
+	for i, sess := range sessions {
+		evs, err := st.QueryEvents(ctx, lapse.EventQuery{SessionID: sess.ID})
+		if want := 1 - i%3%2; err != nil || len(evs) != want {
+			t.Errorf("transaction %d: %d events by its session (%v), want %d", i, len(evs), err, want)
+		}
 	}
 }

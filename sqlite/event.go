@@ -16,29 +16,30 @@ func appendEvent(ctx context.Context, tx wtx, ev lapse.Event) error {
 	return appendEvents(ctx, tx, []lapse.Event{ev}, false)
 }
 
-// appendEvents adds evs in order, reading the chain's head once, with
+// appendEvents adds evs in order, chained to the head of the log, with
 // times that never decrease along seq (so that QueryEvents can find a
-// time range by binary search, with no index on time). Their
-// keys go into event_sessions and event_subjects at once while those are
-// caught up with the log, unless later is true: a sweep's burst of events
+// time range by binary search, with no index on time). Their keys go
+// into event_sessions and event_subjects at the end of the batch (one
+// sorted insert for all its events, see batchState) while those are caught
+// up with the log, unless later is true: a sweep's burst of events
 // leaves that to Tidy, which sorts many keys into each page it writes
 // instead of writing a random page of each table per event. Readers find
 // the events not yet indexed by scanning the log past indexed_until.
 func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) error {
-	var (
-		seq, indexed, last int64
-		prev               []byte
-	)
-	err := tx.QueryRowContext(ctx, `SELECT coalesce(seq, 0), coalesce(time, 0), coalesce(hash, x''),
-		(SELECT value FROM store_state WHERE name = 'indexed_until')
-		FROM (SELECT 1) LEFT JOIN (SELECT seq, time, hash FROM events ORDER BY seq DESC LIMIT 1)`).Scan(&seq, &last, &prev, &indexed)
-	if err != nil {
-		return err
+	b := tx.b
+	if !b.known {
+		if err := b.readHead(ctx, tx); err != nil {
+			return err
+		}
 	}
-	if prev == nil {
-		prev = []byte{} // the first record's: stored empty, not NULL
+	if later && b.pending {
+		// The keys of the events before the sweep's are indexed now, as
+		// they would have been had they been alone; the sweep's wait.
+		if err := b.index(ctx, tx); err != nil {
+			return err
+		}
 	}
-	first := seq
+	caughtUp := b.indexed == b.seq || b.pending
 	for i := 0; i < len(evs); {
 		// Rows a statement: 13 parameters each, 256 or a power of two
 		// below, so that the writer keeps nine shapes of this statement.
@@ -50,19 +51,19 @@ func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) er
 		i += n
 		args := make([]any, 0, 13*len(part))
 		for _, ev := range part {
-			seq++
-			ev.Seq = seq
+			b.seq++
+			ev.Seq = b.seq
 			// The log's clock never runs back: an event from a process
 			// whose clock is behind the last one's takes that time.
-			if t := nanos(ev.Time); t < last {
-				ev.Time = ts(last)
+			if t := nanos(ev.Time); t < b.last {
+				ev.Time = ts(b.last)
 			} else {
-				last = t
+				b.last = t
 			}
-			hash := ev.ChainHash(prev)
+			hash := ev.ChainHash(b.prev)
 			args = append(args, ev.Seq, ev.ID, ev.Type, nanos(ev.Time), ev.SessionID, ev.Subject,
-				ev.Tenant, ev.Tier, ev.Reason, ev.Actor, ev.IP, prev, hash)
-			prev = hash
+				ev.Tenant, ev.Tier, ev.Reason, ev.Actor, ev.IP, b.prev, hash)
+			b.prev = hash
 		}
 		insert := `INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, prev_hash, hash)
 			VALUES ` + strings.TrimSuffix(strings.Repeat(`(?,?,?,?,?,?,?,?,?,?,?,?,?),`, len(part)), ",")
@@ -70,11 +71,8 @@ func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) er
 			return err
 		}
 	}
-	if later || indexed != first {
-		return nil
-	}
-	_, err = indexEvents(ctx, tx, indexed, seq)
-	return err
+	b.pending = !later && caughtUp
+	return nil
 }
 
 // indexEvents puts the keys of the events after seq from up to seq to
@@ -93,6 +91,9 @@ func indexEvents(ctx context.Context, tx wtx, from, to int64) (int, error) {
 		if _, err := tx.ExecContext(ctx, q, from, to); err != nil {
 			return 0, err
 		}
+	}
+	if tx.b.known {
+		tx.b.indexed = to
 	}
 	return int(to - from), nil
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lapsehq/lapse"
@@ -33,11 +35,16 @@ func clockBehind(w int64) error {
 		Message: "this process's clock is behind the session store's expiry sweep (swept up to " + ts(w).Format(time.RFC3339Nano) + ")"}
 }
 
-// sweptUntil reads the sweep watermark inside tx.
+// sweptUntil reads the sweep watermark inside tx, once per batch.
 func sweptUntil(ctx context.Context, tx wtx) (int64, error) {
-	var w int64
-	err := tx.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'swept_until'`).Scan(&w)
-	return w, err
+	b := tx.b
+	if !b.sweptKnown {
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'swept_until'`).Scan(&b.swept); err != nil {
+			return 0, err
+		}
+		b.sweptKnown = true
+	}
+	return b.swept, nil
 }
 
 type scanner interface{ Scan(...any) error }
@@ -54,7 +61,6 @@ func scanSession(row scanner) (*lapse.Session, error) {
 func scanSessionSwept(row scanner) (*lapse.Session, int64, error) {
 	var (
 		s                                   lapse.Session
-		hash, prevHash                      []byte
 		prevUntil                           int64
 		amr, meta                           string
 		created, active, authed, idle, exp  int64
@@ -62,21 +68,19 @@ func scanSessionSwept(row scanner) (*lapse.Session, int64, error) {
 		idleT, absT, warnB, maxAge, remindA int64
 		swept, deviceW                      int64
 	)
-	err := row.Scan(&s.ID, &hash, &s.Subject, &s.Tenant, &s.Tier, &s.AAL, &amr, &s.Status, &s.EndReason,
+	err := row.Scan(&s.ID, hashInto{&s.TokenHash}, &s.Subject, &s.Tenant, &s.Tier, &s.AAL, &amr, &s.Status, &s.EndReason,
 		&created, &active, &authed, &idle, &exp, &warn, &ended,
 		&s.IP, &s.UserAgent, &meta,
 		&idleT, &absT, &warnB, &s.Policy.RequireAAL, &maxAge, &s.Policy.MaxSessions, &remindA,
-		&prevHash, &prevUntil, &s.IdP.Issuer, &s.IdP.Subject, &s.IdP.SID,
+		hashInto{&s.PrevTokenHash}, &prevUntil, &s.IdP.Issuer, &s.IdP.Subject, &s.IdP.SID,
 		&s.Policy.ClientDrift, &s.Policy.DriftPrefixV4, &s.Policy.DriftPrefixV6, &s.Policy.OnTokenReuse, &deviceW, &swept)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, notFound()
 	} else if err != nil {
 		return nil, 0, err
 	}
-	copy(s.TokenHash[:], hash)
-	copy(s.PrevTokenHash[:], prevHash)
 	s.PrevValidUntil = ts(prevUntil)
-	if err := json.Unmarshal([]byte(amr), &s.AMR); err != nil {
+	if s.AMR, err = parseAMR(amr); err != nil {
 		return nil, 0, err
 	}
 	if meta != "" {
@@ -91,6 +95,37 @@ func scanSessionSwept(row scanner) (*lapse.Session, int64, error) {
 		s.Status, s.EndReason, s.EndedAt = lapse.StatusExpired, reason, at
 	}
 	return &s, swept, nil
+}
+
+// hashInto scans a BLOB column (or NULL, as zero) into a token hash, with
+// no copy of its own as a []byte destination would make.
+type hashInto struct{ h *lapse.TokenHash }
+
+func (d hashInto) Scan(src any) error {
+	switch b := src.(type) {
+	case []byte:
+		*d.h = lapse.TokenHash{}
+		copy(d.h[:], b)
+	case nil:
+		*d.h = lapse.TokenHash{}
+	default:
+		return fmt.Errorf("sqlite: a token hash stored as %T", src)
+	}
+	return nil
+}
+
+// parseAMR reads the JSON array of strings insertSession stored. Methods
+// are plain names (pwd, totp...), read here without the JSON decoder and
+// its allocations; a name JSON had to escape goes to the decoder.
+func parseAMR(s string) ([]string, error) {
+	switch {
+	case s == "[]":
+		return []string{}, nil
+	case strings.HasPrefix(s, `["`) && strings.HasSuffix(s, `"]`) && len(s) >= 4 && !strings.ContainsRune(s, '\\'):
+		return strings.Split(s[2:len(s)-2], `","`), nil
+	}
+	var amr []string
+	return amr, json.Unmarshal([]byte(s), &amr)
 }
 
 // ts and nanos convert between times and stored Unix nanoseconds; the

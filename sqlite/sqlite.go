@@ -95,19 +95,22 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	// A 64 MiB page cache and in-memory statement journals keep a large
-	// sweep from spilling pages to disk in the middle of its transaction;
-	// the write-ahead log a burst grew is cut back to 64 MiB when it
-	// restarts.
+	// The writer's 64 MiB page cache and in-memory statement journals
+	// keep a large sweep from spilling pages to disk in the middle of its
+	// transaction; the write-ahead log a burst grew is cut back to 64 MiB
+	// when it restarts. A reader's page cache is 4 MiB: a reader only
+	// looks rows up, the OS page cache holds the file anyway, and four
+	// readers with the writer's cache each would cost 256 MiB more of the
+	// process's memory for a large database (docs/architecture.md).
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
-		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)"
+		"&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-65536)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-4096)&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -233,6 +236,7 @@ type wtx struct {
 	s   *Store
 	ctx context.Context
 	new map[string]*sql.Stmt // statements this transaction parsed for itself
+	b   *batchState          // what the batch's transactions share
 }
 
 // stmt returns query prepared, bound to t. A statement the store has not

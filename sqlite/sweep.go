@@ -66,6 +66,7 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]*lap
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE store_state SET value = max(value, ?) WHERE name = 'swept_until'`, until)
+		tx.b.sweptKnown = false
 		return err
 	})
 	if err != nil {

@@ -22,7 +22,7 @@ const dataDirEnv = "LOADGEN_DATA_DIR"
 const maxScale = 5_000_000
 
 // runScale is loadgen -scale N: one lapse server on SQLite (the cache
-// bounded by -cache-memory, lapse serve's default 256MiB without it)
+// bounded by -cache-memory, lapse serve's default without it)
 // gets -scale-at sessions, verify is measured over all of them; then it
 // gets N in all, verify is measured again over all N; its resident
 // memory is read; and it is restarted on the same data, timed from the

@@ -63,6 +63,7 @@ func main() {
 	n := flag.Int("n", 100_000, "sessions sharing one deadline second")
 	every := flag.Duration("every", 200*time.Millisecond, "sweep interval (lapse serve's default)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the sweep to `file`")
+	live := flag.Int("live", 0, "`sessions` more, created first, that stay live through the sweep (deadlines hours away)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "sweepbench-")
 	if err != nil {
@@ -75,7 +76,9 @@ func main() {
 	}
 	defer st.Close()
 	const idle = time.Minute
-	policy := &lapse.Policy{DefaultTier: "t", Tiers: map[string]lapse.Tier{"t": {IdleTimeout: idle, AbsoluteTimeout: time.Hour}}}
+	policy := &lapse.Policy{DefaultTier: "t", Tiers: map[string]lapse.Tier{
+		"t":    {IdleTimeout: idle, AbsoluteTimeout: time.Hour},
+		"live": {IdleTimeout: 4 * time.Hour, AbsoluteTimeout: 8 * time.Hour}}}
 	clock := &shiftedClock{}
 	obs := &observer{clock: clock}
 	m, err := lapse.New(lapse.Config{Store: st, Policy: policy, Clock: clock, Observer: obs, CacheSize: -1})
@@ -83,6 +86,10 @@ func main() {
 		panic(err)
 	}
 	ctx := context.Background()
+
+	if *live > 0 {
+		createLive(ctx, m, *live)
+	}
 
 	// Create every session within one second of "creation time" C; their
 	// idle deadlines fall in [C+idle, C+idle+1s).
@@ -141,7 +148,7 @@ func main() {
 	q := func(p float64) time.Duration {
 		return obs.late[int(p*float64(len(obs.late)-1))].Round(time.Millisecond)
 	}
-	fmt.Printf("sessions=%d sweep_every=%v deadline_to_expired: p50=%v p99=%v max=%v\n", *n, *every, q(0.5), q(0.99), q(1))
+	fmt.Printf("live=%d sessions=%d sweep_every=%v deadline_to_expired: p50=%v p99=%v max=%v\n", *live, *n, *every, q(0.5), q(0.99), q(1))
 	fmt.Printf("load average: %s before the sweep, %s after it\n", sweepLoad, loadavg())
 }
 
@@ -152,4 +159,30 @@ func loadavg() string {
 		return strings.Join(f[:3], " ")
 	}
 	return "?"
+}
+
+// createLive creates n sessions of the "live" tier, 64 at a time so that
+// the store commits them in batches, and says how long it took.
+func createLive(ctx context.Context, m *lapse.Manager, n int) {
+	fmt.Fprintf(os.Stderr, "creating %d live sessions...\n", n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if _, _, err := m.Create(ctx, lapse.CreateParams{Subject: fmt.Sprint("live", i), Tier: "live"}); err != nil {
+					panic(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	fmt.Fprintf(os.Stderr, "created the live sessions in %v\n", time.Since(start).Round(time.Millisecond))
 }
