@@ -210,6 +210,29 @@ func TenantOf(ctx context.Context) string {
 	return t
 }
 
+// actorKey is the context key of [WithActor].
+type actorKey struct{}
+
+type namedActor struct{ id, name string }
+
+// WithActor returns a context whose changes are made on behalf of the
+// actor id ("key:<id>", "operator:<id>") named name: the events the
+// [Manager] and the [Keyring] record for an actor id carry name as their
+// [Event.ActorName]. The API sets it for every call with a key of the
+// keyring.
+func WithActor(ctx context.Context, id, name string) context.Context {
+	return context.WithValue(ctx, actorKey{}, namedActor{id, name})
+}
+
+// actorName returns the name [WithActor] set for the actor id, or "" if
+// ctx carries another actor or none.
+func actorName(ctx context.Context, id string) string {
+	if a, ok := ctx.Value(actorKey{}).(namedActor); ok && a.id == id {
+		return a.name
+	}
+	return ""
+}
+
 // clientIPKey is the context key of [WithClientIP].
 type clientIPKey struct{}
 

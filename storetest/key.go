@@ -181,7 +181,7 @@ func testQueryEventsByActor(t *testing.T, st lapse.Store) {
 }
 
 // testEndAndRotateRecordTheIP checks that a revoke and a step-up record
-// the caller's client address with their events.
+// the caller's client address and the actor's name with their events.
 func testEndAndRotateRecordTheIP(t *testing.T, st lapse.Store) {
 	a := newSession("alice", "", "standard", t0)
 	b := newSession("bob", "", "standard", t0)
@@ -190,28 +190,29 @@ func testEndAndRotateRecordTheIP(t *testing.T, st lapse.Store) {
 		mustCreate(t, st, s, 0)
 	}
 	now := t0.Add(time.Minute)
-	if _, _, err := st.End(ctx, a.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", IP: "192.0.2.1", Now: now}); err != nil {
+	if _, _, err := st.End(ctx, a.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", ActorName: "ann", IP: "192.0.2.1", Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.EndMatching(ctx, lapse.Filter{Subject: "bob", AnyTenant: true}, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", IP: "192.0.2.2", Now: now}); err != nil {
+	if _, err := st.EndMatching(ctx, lapse.Filter{Subject: "bob", AnyTenant: true}, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", ActorName: "bea", IP: "192.0.2.2", Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Rotate(ctx, c.ID, lapse.Rotation{OldHash: c.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Actor: "key:k", CallerIP: "2001:db8::3", Now: now, Grace: time.Second}); err != nil {
+	if _, err := st.Rotate(ctx, c.ID, lapse.Rotation{OldHash: c.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Actor: "key:k", ActorName: "cy", CallerIP: "2001:db8::3", Now: now, Grace: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{a.ID: "192.0.2.1", b.ID: "192.0.2.2", c.ID: "2001:db8::3"}
+	wantName := map[string]string{a.ID: "ann", b.ID: "bea", c.ID: "cy"}
 	evs := allEvents(t, st)
 	n := 0
 	for _, ev := range evs {
 		if ev.Type == lapse.EventCreated {
-			if ev.IP != "" {
-				t.Errorf("%s of %s has IP %q; want none", ev.Type, ev.SessionID, ev.IP)
+			if ev.IP != "" || ev.ActorName != "" {
+				t.Errorf("%s of %s has IP %q, actor name %q; want none", ev.Type, ev.SessionID, ev.IP, ev.ActorName)
 			}
 			continue
 		}
 		n++
-		if ev.IP != want[ev.SessionID] {
-			t.Errorf("%s of %s has IP %q; want %q", ev.Type, ev.SessionID, ev.IP, want[ev.SessionID])
+		if ev.IP != want[ev.SessionID] || ev.ActorName != wantName[ev.SessionID] {
+			t.Errorf("%s of %s has IP %q, actor name %q; want %q, %q", ev.Type, ev.SessionID, ev.IP, ev.ActorName, want[ev.SessionID], wantName[ev.SessionID])
 		}
 	}
 	if n != 4 {
