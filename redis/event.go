@@ -292,7 +292,7 @@ func (s *Store) logState(ctx context.Context, full bool) (*logState, error) {
 	if full {
 		fullArg = "1"
 	}
-	reply, err := logStateScript.Run(ctx, s.c, []string{s.logKey("head"), s.logKey("cursor"), s.logKey("dirty")}, fullArg, Buckets).Slice()
+	reply, err := logStateScript.Run(ctx, s.c, []string{s.logKey("head"), s.logKey("cursor"), s.logKey("dirty")}, fullArg, Buckets+1).Slice()
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -492,7 +492,7 @@ func bucketPairs(v any) ([]hint, error) {
 		k, _ := list[i].(string)
 		val, _ := list[i+1].(string)
 		b, err := strconv.Atoi(k)
-		if err != nil || b < 0 || b >= Buckets {
+		if err != nil || b < 0 || b > keysBucket {
 			return nil, fmt.Errorf("redis: corrupt relay bucket %q", k)
 		}
 		out = append(out, hint{bucket: b, value: val})
