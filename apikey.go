@@ -81,8 +81,10 @@ func (k *APIKey) Usable(now time.Time) bool {
 // KeyStore is implemented by stores that keep API keys for every node
 // that shares them.
 type KeyStore interface {
-	// CreateKey records k. It fails with [CodeConflict] for an id in use.
-	CreateKey(ctx context.Context, k *APIKey) error
+	// CreateKey records k and, if ev is not nil, appends ev to the event
+	// log in the same atomic step: both or neither. It fails with
+	// [CodeConflict] for an id in use.
+	CreateKey(ctx context.Context, k *APIKey, ev *Event) error
 	// Key returns the key with id, revoked or not. It fails with
 	// [CodeKeyNotFound] for an unknown id.
 	Key(ctx context.Context, id string) (*APIKey, error)
@@ -90,8 +92,10 @@ type KeyStore interface {
 	Keys(ctx context.Context) ([]*APIKey, error)
 	// RevokeKey records the key with id revoked at at, and returns it;
 	// revoking a revoked key changes nothing (its RevokedAt stays) and
-	// reports changed false. It fails with [CodeKeyNotFound].
-	RevokeKey(ctx context.Context, id string, at time.Time) (k *APIKey, changed bool, err error)
+	// reports changed false. ev, if not nil, is appended to the event log
+	// in the same atomic step as the revoke, and only if it changed the
+	// key. It fails with [CodeKeyNotFound].
+	RevokeKey(ctx context.Context, id string, at time.Time, ev *Event) (k *APIKey, changed bool, err error)
 	// TouchKey records that the key with id was used at at, unless a
 	// later use is recorded. An unknown id is not an error.
 	TouchKey(ctx context.Context, id string, at time.Time) error
@@ -208,6 +212,29 @@ func WithTenant(ctx context.Context, tenant string) context.Context {
 func TenantOf(ctx context.Context) string {
 	t, _ := ctx.Value(tenantKey{}).(string)
 	return t
+}
+
+// actorKey is the context key of [WithActor].
+type actorKey struct{}
+
+type namedActor struct{ id, name string }
+
+// WithActor returns a context whose changes are made on behalf of the
+// actor id ("key:<id>", "operator:<id>") named name: the events the
+// [Manager] and the [Keyring] record for an actor id carry name as their
+// [Event.ActorName]. The API sets it for every call with a key of the
+// keyring.
+func WithActor(ctx context.Context, id, name string) context.Context {
+	return context.WithValue(ctx, actorKey{}, namedActor{id, name})
+}
+
+// actorName returns the name [WithActor] set for the actor id, or "" if
+// ctx carries another actor or none.
+func actorName(ctx context.Context, id string) string {
+	if a, ok := ctx.Value(actorKey{}).(namedActor); ok && a.id == id {
+		return a.name
+	}
+	return ""
 }
 
 // clientIPKey is the context key of [WithClientIP].

@@ -78,8 +78,15 @@ type Event struct {
 	// Actor is who caused the change: "subject" for the user's own logout,
 	// "api" for an API-key caller, "system" for expiry and limits,
 	// "console" for an operator in the console, "idp" for the identity
-	// provider's logout.
+	// provider's logout. An actor with an identity of its own is named by
+	// kind and id: "key:<id>" for an API key of the keyring, and so
+	// "operator:<id>" for a named console operator.
 	Actor string `json:"actor,omitempty"`
+	// ActorName is the name Actor had when the event was recorded (an API
+	// key's name), so that the log says who by id and name even after the
+	// key is gone; empty for actors without one ("system", "api", ...).
+	// It reaches events through the context ([WithActor]).
+	ActorName string `json:"actor_name,omitempty"`
 	// IP is the client address of the request that caused the event,
 	// where lapse records one (on [EventKeyRejected]); empty otherwise.
 	IP string `json:"ip,omitempty"`
@@ -141,7 +148,8 @@ func appendRandom(b []byte, n int) []byte {
 
 // ChainHash returns the audit-chain hash of e: SHA-256 over the previous
 // record's hash, e's Seq and every field of e in a fixed, length-prefixed
-// encoding (IP only when it is set). A store that keeps events as an
+// encoding (IP only when it or ActorName is set, ActorName only when it
+// is set). A store that keeps events as an
 // audit log stores it with each event, so that altering, removing or
 // reordering a record breaks the chain from that record on.
 func (e *Event) ChainHash(prev []byte) []byte {
@@ -166,6 +174,14 @@ func (e *Event) ChainHash(prev []byte) []byte {
 		// Only when set, so that the records written before events had
 		// an address keep their hashes.
 		field(e.IP)
+	}
+	if e.ActorName != "" {
+		// Likewise; after IP (written even when empty), so that an event
+		// with a name never hashes as one with that string as its address.
+		if e.IP == "" {
+			field("")
+		}
+		field(e.ActorName)
 	}
 	return h.Sum(nil)
 }

@@ -1,6 +1,7 @@
 package lapse_test
 
 import (
+	"context"
 	"encoding/hex"
 	"testing"
 	"time"
@@ -40,5 +41,71 @@ func TestChainHashCoversTheAddressOnlyWhenSet(t *testing.T) {
 	a.IP, b.IP = "192.0.2.1", "192.0.2.2"
 	if string(a.ChainHash(nil)) == string(b.ChainHash(nil)) || string(a.ChainHash(nil)) == string(e.ChainHash(nil)) {
 		t.Error("the address is not covered by the hash")
+	}
+}
+
+// chainLog is an audit log of fixed records, for VerifyChain.
+type chainLog struct {
+	lapse.AuditLog // only ChainRecords is called
+	recs           []lapse.ChainRecord
+}
+
+func (l *chainLog) ChainRecords(_ context.Context, after int64, limit int) ([]lapse.ChainRecord, error) {
+	out := l.recs[min(int(after), len(l.recs)):]
+	return out[:min(limit, len(out))], nil
+}
+
+// TestChainWithoutActorNamesStillVerifies: records written before events
+// had an actor name (these hashes were computed by the code before the
+// field existed, one record with an address and one without) verify,
+// a record with a name appended after them verifies, and changing a
+// name, or giving one to a record that had none, breaks the chain there.
+func TestChainWithoutActorNamesStillVerifies(t *testing.T) {
+	at := time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC)
+	old := []lapse.Event{
+		{Seq: 1, ID: "evt_0123456789abcdefghijk1", Type: lapse.EventRevoked, Time: at, SessionID: "ses_x", Subject: "alice",
+			Tenant: "acme", Tier: "standard", Reason: lapse.ReasonAdmin, Actor: "key:0123456789abcdef"},
+		{Seq: 2, ID: "evt_0123456789abcdefghijk2", Type: lapse.EventKeyRejected, Time: at, Reason: lapse.ReasonInvalidKey,
+			Actor: lapse.ActorAPI, IP: "192.0.2.1"},
+	}
+	oldHashes := []string{
+		"78640c615c31214e3bd45a487abb063a463115d68b33bfcdb33be38c49d04415",
+		"8e6b3abe1d5e7ee44127a5da65d7ad26ef3d267f85c51c1b64f3b6a41fcaa705",
+	}
+	log := &chainLog{}
+	prev := []byte{}
+	for i, e := range old {
+		h, _ := hex.DecodeString(oldHashes[i])
+		log.recs = append(log.recs, lapse.ChainRecord{Event: e, PrevHash: prev, Hash: h})
+		prev = h
+	}
+	named := lapse.Event{Seq: 3, ID: "evt_0123456789abcdefghijk3", Type: lapse.EventKeyRevoked, Time: at,
+		Reason: "0123456789abcdef", Actor: "key:fedcba9876543210", ActorName: "deploy bot"}
+	log.recs = append(log.recs, lapse.ChainRecord{Event: named, PrevHash: prev, Hash: named.ChainHash(prev)})
+
+	ctx := context.Background()
+	if rep, err := lapse.VerifyChain(ctx, log, 0, nil); err != nil || !rep.OK() || rep.Records != 3 {
+		t.Fatalf("VerifyChain of old records and a named one = %+v, %v; want 3 intact records", rep, err)
+	}
+	for _, c := range []struct {
+		seq  int64
+		name string
+	}{{3, "deploy bot2"}, {3, ""}, {1, "alice"}, {2, "x"}} {
+		tampered := &chainLog{recs: append([]lapse.ChainRecord{}, log.recs...)}
+		tampered.recs[c.seq-1].ActorName = c.name
+		if rep, err := lapse.VerifyChain(ctx, tampered, 0, nil); err != nil || rep.BrokenAt != c.seq {
+			t.Errorf("record %d with actor_name %q: VerifyChain = %+v, %v; want broken at %d", c.seq, c.name, rep, err, c.seq)
+		}
+	}
+}
+
+// TestChainHashTellsActorNameFromAddress: a name on a record without an
+// address does not hash as that string taken for its address.
+func TestChainHashTellsActorNameFromAddress(t *testing.T) {
+	e := lapse.Event{Seq: 1, ID: "evt_x", Type: lapse.EventKeyCreated, Actor: "key:abc"}
+	a, b := e, e
+	a.IP, b.ActorName = "deploy", "deploy"
+	if string(a.ChainHash(nil)) == string(b.ChainHash(nil)) {
+		t.Error("a record named deploy hashes as one from the address deploy")
 	}
 }

@@ -120,10 +120,10 @@ func (r *Keyring) Create(ctx context.Context, spec KeySpec, actor, ip string) (s
 	key := APIKeyPrefix + id + "_" + string(appendRandom(nil, keySecretChars))
 	k := &APIKey{ID: id, Name: spec.Name, Scopes: append([]Scope{}, spec.Scopes...), Tenant: spec.Tenant,
 		Hash: HashSecret(key), CreatedAt: now, ExpiresAt: spec.ExpiresAt}
-	if err := r.store.CreateKey(ctx, k); err != nil {
+	if err := r.store.CreateKey(ctx, k, r.event(ctx, EventKeyCreated, k, actor, ip, now)); err != nil {
 		return "", nil, err
 	}
-	return key, k, r.record(ctx, EventKeyCreated, k, actor, ip)
+	return key, k, nil
 }
 
 // Bootstrap records the key whose hash is h, one without an id of its
@@ -136,7 +136,7 @@ func (r *Keyring) Create(ctx context.Context, spec KeySpec, actor, ip string) (s
 func (r *Keyring) Bootstrap(ctx context.Context, h TokenHash) error {
 	r.boot = &h
 	k := &APIKey{ID: LegacyKeyID(h), Name: "bootstrap", Scopes: Scopes(), Hash: h, CreatedAt: r.m.clock.Now()}
-	err := r.store.CreateKey(ctx, k)
+	err := r.store.CreateKey(ctx, k, nil)
 	if ErrorCode(err) == CodeConflict {
 		return nil
 	}
@@ -149,22 +149,21 @@ func (r *Keyring) Bootstrap(ctx context.Context, h TokenHash) error {
 // reaches all). It fails with [CodeKeyNotFound], also for another
 // tenant's key, or with a store error.
 func (r *Keyring) Revoke(ctx context.Context, id, actor, ip string) (*APIKey, error) {
-	if k, err := r.store.Key(ctx, id); err != nil {
+	k, err := r.store.Key(ctx, id)
+	if err != nil {
 		return nil, err
 	} else if t := TenantOf(ctx); t != "" && k.Tenant != t {
 		return nil, errKeyNotFound
 	}
-	k, changed, err := r.store.RevokeKey(ctx, id, r.m.clock.Now())
+	now := r.m.clock.Now()
+	k, _, err = r.store.RevokeKey(ctx, id, now, r.event(ctx, EventKeyRevoked, k, actor, ip, now))
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
 	delete(r.cache, id)
 	r.mu.Unlock()
-	if changed {
-		err = r.record(ctx, EventKeyRevoked, k, actor, ip)
-	}
-	return k, err
+	return k, nil
 }
 
 var errKeyNotFound = &Error{Code: CodeKeyNotFound, Message: "no such API key"}
@@ -195,8 +194,11 @@ func (r *Keyring) Keys(ctx context.Context) ([]*APIKey, error) {
 	return ks, err
 }
 
-// record records an event of a key: its id as the reason, as the key's
-// id is the subject of the change.
-func (r *Keyring) record(ctx context.Context, typ EventType, k *APIKey, actor, ip string) error {
-	return r.m.Record(ctx, Event{Type: typ, Tenant: k.Tenant, Reason: Reason(k.ID), Actor: actor, IP: ip})
+// event returns the event of a change of k at now, which the store
+// records with the change: the key's id as the reason, as the key is
+// the subject of the change, and the actor's name if ctx names it
+// ([WithActor]).
+func (r *Keyring) event(ctx context.Context, typ EventType, k *APIKey, actor, ip string, now time.Time) *Event {
+	return &Event{ID: NewEventID(now), Type: typ, Time: now, Tenant: k.Tenant, Reason: Reason(k.ID),
+		Actor: actor, ActorName: actorName(ctx, actor), IP: ip}
 }

@@ -658,7 +658,7 @@ func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []str
 	tok := NewToken()
 	s, err := m.store.Rotate(ctx, old.ID, Rotation{
 		OldHash: old.TokenHash, NewHash: tok.Hash(), AAL: aal, AMR: append([]string{}, amr...),
-		Actor: actor, CallerIP: clientIP(ctx), Now: now, AuthenticatedAt: at, Grace: RotateGrace,
+		Actor: actor, ActorName: actorName(ctx, actor), CallerIP: clientIP(ctx), Now: now, AuthenticatedAt: at, Grace: RotateGrace,
 		IP: ip, UserAgent: c.UserAgent,
 	})
 	if err != nil {
@@ -703,7 +703,7 @@ func (m *Manager) End(ctx context.Context, id string, reason Reason, actor strin
 	if _, err := m.Session(ctx, id); err != nil {
 		return nil, err // unknown, or in the other namespace
 	}
-	s, changed, err := m.store.End(ctx, id, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, IP: clientIP(ctx), Now: m.clock.Now()})
+	s, changed, err := m.store.End(ctx, id, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, ActorName: actorName(ctx, actor), IP: clientIP(ctx), Now: m.clock.Now()})
 	if err != nil {
 		return nil, err
 	}
@@ -725,7 +725,7 @@ func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, acto
 	if !tenantFilter(ctx, &f) {
 		return 0, nil // another tenant's: none here
 	}
-	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, IP: clientIP(ctx), Now: m.clock.Now()})
+	ended, err := m.store.EndMatching(ctx, f, Ending{Status: StatusRevoked, Reason: reason, Actor: actor, ActorName: actorName(ctx, actor), IP: clientIP(ctx), Now: m.clock.Now()})
 	if err != nil {
 		return 0, err
 	}
@@ -881,7 +881,8 @@ func (m *Manager) checkSubject(subject string) error {
 // Record records ev, an event that changes no session (such as
 // [EventKeyRejected]), in the store's event log: hash-chained and
 // delivered to webhooks like the sessions' events. It sets ev's ID and
-// Time. It fails with [CodeInvalid] when ev names a session or the store
+// Time, and its ActorName if ctx names its Actor ([WithActor]). It
+// fails with [CodeInvalid] when ev names a session or the store
 // is not an [EventRecorder], or with a store error.
 func (m *Manager) Record(ctx context.Context, ev Event) error {
 	rec, ok := m.store.(EventRecorder)
@@ -893,6 +894,9 @@ func (m *Manager) Record(ctx context.Context, ev Event) error {
 	}
 	ev.Time = m.clock.Now()
 	ev.ID = NewEventID(ev.Time)
+	if ev.ActorName == "" {
+		ev.ActorName = actorName(ctx, ev.Actor)
+	}
 	return rec.RecordEvent(ctx, ev)
 }
 

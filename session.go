@@ -234,7 +234,7 @@ func (s *Session) EndAt(e Ending) (Event, bool) {
 	}
 	s.Status, s.EndReason, s.EndedAt = e.Status, e.Reason, e.Now
 	ev := NewEvent(EventRevoked, s, e.Reason, e.Actor, e.Now)
-	ev.IP = e.IP
+	ev.IP, ev.ActorName = e.IP, e.ActorName
 	return ev, true
 }
 
@@ -264,6 +264,7 @@ func (s *Session) Rotate(r Rotation) []Event {
 	}
 	ip := cmp.Or(r.CallerIP, r.IP)
 	evs[0].IP, evs[1].IP = ip, ip
+	evs[0].ActorName, evs[1].ActorName = r.ActorName, r.ActorName
 	return evs
 }
 

@@ -115,6 +115,8 @@ type Ending struct {
 	Status Status // StatusRevoked or StatusExpired
 	Reason Reason
 	Actor  string
+	// ActorName is Actor's name ([Event.ActorName]), "" for none.
+	ActorName string
 	// IP is the client address of the request that revokes, recorded
 	// with the revoke's events; "" for none.
 	IP string
@@ -130,6 +132,8 @@ type Rotation struct {
 	AAL     int
 	AMR     []string
 	Actor   string
+	// ActorName is Actor's name ([Event.ActorName]), "" for none.
+	ActorName string
 	// CallerIP is the address of who asked for the rotation (an API
 	// caller), recorded with the events; "" records IP, the client's.
 	CallerIP string

@@ -20,6 +20,10 @@ type ForwardAuth struct {
 	// ProxyKeyEnv names the environment variable that holds the key a
 	// proxy must send in X-Lapse-Proxy-Key; "" asks for none.
 	ProxyKeyEnv string
+	// ProxyAPIKeys: the proxy sends, in X-Lapse-Proxy-Key, an API key of
+	// lapse keys that holds sessions:verify (and no tenant), or the key
+	// of ProxyKeyEnv if that is set too.
+	ProxyAPIKeys bool
 }
 
 func (p *parser) forwardAuth(n *yaml.Node, path string) *ForwardAuth {
@@ -40,6 +44,8 @@ func (p *parser) forwardAuth(n *yaml.Node, path string) *ForwardAuth {
 			if !validEnvName(fa.ProxyKeyEnv) {
 				p.errorf(v, kp, "%q is not an environment variable name (letters, digits and _)", fa.ProxyKeyEnv)
 			}
+		case "proxy_api_keys":
+			fa.ProxyAPIKeys = p.boolean(v, kp)
 		case "rules":
 			fa.Rules = p.rules(v, kp)
 		default:

@@ -26,6 +26,7 @@
 package forwardauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,9 +98,12 @@ type Config struct {
 	// means loopback only (127.0.0.0/8 and ::1).
 	TrustedProxies []netip.Prefix
 	// ProxyKey, when set, must accept the key a caller sends in
-	// X-Lapse-Proxy-Key; nil asks for no key. It must compare in
-	// constant time.
-	ProxyKey func(key string) bool
+	// X-Lapse-Proxy-Key (return nil); nil asks for no key. It must compare
+	// in constant time. A refusal with [problem.CodeInsufficientScope] (a
+	// valid API key without the scope the gateway needs) is answered with
+	// that code, one with [lapse.CodeStoreUnavailable] as the store's
+	// failure, any other as [problem.CodeUntrustedProxy].
+	ProxyKey func(ctx context.Context, key string) error
 	// Logger receives refused callers and store failures; nil discards.
 	Logger *slog.Logger
 	// DeviceBinding checks the device binding (DBSC) of the sessions of
@@ -161,7 +165,7 @@ type Gateway struct {
 	stepUp  *url.URL
 	rules   []Rule
 	proxies []netip.Prefix
-	key     func(string) bool
+	key     func(context.Context, string) error
 	log     *slog.Logger
 	dev     *dbsc.Binder // nil without DeviceBinding
 }
@@ -243,9 +247,13 @@ type decision struct {
 
 // decide judges the request a proxy asks about.
 func (g *Gateway) decide(r *http.Request) decision {
-	if !g.trusted(r) {
-		g.log.WarnContext(r.Context(), "forward-auth: refused a caller that is not a trusted proxy, or sent no valid "+HeaderProxyKey, "remote", r.RemoteAddr)
-		return decision{outcome: refuse, err: lapse.Errorf(problem.CodeUntrustedProxy, "only a trusted proxy may ask")}
+	if err := g.trusted(r); err != nil {
+		if lapse.ErrorCode(err) == lapse.CodeStoreUnavailable {
+			g.log.ErrorContext(r.Context(), "forward-auth: checking the proxy's key failed", "err", err)
+			return decision{outcome: unavailable, err: err}
+		}
+		g.log.WarnContext(r.Context(), "forward-auth: refused a caller that is not a trusted proxy, or sent no valid "+HeaderProxyKey, "remote", r.RemoteAddr, "code", lapse.ErrorCode(err))
+		return decision{outcome: refuse, err: err}
 	}
 	suffix := ""
 	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/v1/forward-auth/"); ok {
@@ -366,12 +374,14 @@ func (g *Gateway) client(r *http.Request) lapse.Client {
 	return c
 }
 
-// trusted reports whether r comes from a trusted proxy with the proxy
-// key, when one is configured.
-func (g *Gateway) trusted(r *http.Request) bool {
+var errUntrusted = lapse.Errorf(problem.CodeUntrustedProxy, "only a trusted proxy may ask")
+
+// trusted returns nil if r comes from a trusted proxy with the proxy
+// key, when one is configured, and otherwise why it is refused.
+func (g *Gateway) trusted(r *http.Request) error {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return false
+		return errUntrusted
 	}
 	addr := ap.Addr().Unmap()
 	in := false
@@ -381,14 +391,19 @@ func (g *Gateway) trusted(r *http.Request) bool {
 			break
 		}
 	}
-	if !in {
-		return false
-	}
-	if g.key == nil {
-		return true
-	}
 	k := r.Header.Get(HeaderProxyKey)
-	return k != "" && g.key(k)
+	switch {
+	case !in || (g.key != nil && k == ""):
+		return errUntrusted
+	case g.key == nil:
+		return nil
+	}
+	err = g.key(r.Context(), k)
+	switch lapse.ErrorCode(err) {
+	case "", problem.CodeInsufficientScope, lapse.CodeStoreUnavailable:
+		return err
+	}
+	return errUntrusted
 }
 
 // token returns the original request's session token: from

@@ -377,7 +377,12 @@ func TestOnlyTrustedProxiesMayAsk(t *testing.T) {
 	key := "proxy-key-0123456789-0123456789-0123456789"
 	f := newFixture(t, func(c *Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
-		c.ProxyKey = func(k string) bool { return k == key }
+		c.ProxyKey = func(_ context.Context, k string) error {
+			if k != key {
+				return errors.New("not the key")
+			}
+			return nil
+		}
 	})
 	tok, _ := f.session(lapse.CreateParams{})
 	ask := func(remote, k string) *httptest.ResponseRecorder {

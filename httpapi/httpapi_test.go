@@ -428,11 +428,11 @@ func (f *faultStore) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lap
 	return f.Store.QueryEvents(ctx, q)
 }
 
-func (f *faultStore) CreateKey(ctx context.Context, k *lapse.APIKey) error {
+func (f *faultStore) CreateKey(ctx context.Context, k *lapse.APIKey, ev *lapse.Event) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.CreateKey(ctx, k)
+	return f.Store.CreateKey(ctx, k, ev)
 }
 
 func (f *faultStore) Key(ctx context.Context, id string) (*lapse.APIKey, error) {
@@ -449,11 +449,11 @@ func (f *faultStore) Keys(ctx context.Context) ([]*lapse.APIKey, error) {
 	return f.Store.Keys(ctx)
 }
 
-func (f *faultStore) RevokeKey(ctx context.Context, id string, at time.Time) (*lapse.APIKey, bool, error) {
+func (f *faultStore) RevokeKey(ctx context.Context, id string, at time.Time, ev *lapse.Event) (*lapse.APIKey, bool, error) {
 	if err := f.fault(); err != nil {
 		return nil, false, err
 	}
-	return f.Store.RevokeKey(ctx, id, at)
+	return f.Store.RevokeKey(ctx, id, at, ev)
 }
 
 func (f *faultStore) Ping(ctx context.Context) error {

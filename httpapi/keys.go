@@ -67,7 +67,9 @@ func clientIP(r *http.Request) string {
 // is looked at; one with an invalid key gets 401, is counted against its
 // address and recorded as an [lapse.EventKeyRejected]; one whose key
 // lacks scope gets 403 insufficient_scope naming it. A key bound to a
-// tenant reaches h with a context bound to it ([lapse.WithTenant]).
+// tenant reaches h with a context bound to it ([lapse.WithTenant]); a
+// key of the keyring with one naming it, so that the events it causes
+// carry its id and name ([lapse.WithActor]).
 func (s *Server) requireKey(scope lapse.Scope, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The scheme is case-insensitive (RFC 9110, section 11.1).
@@ -107,6 +109,7 @@ func (s *Server) requireKey(scope lapse.Scope, h http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), callerKey{}, c)
 		if c.key != nil {
 			ctx = lapse.WithTenant(ctx, c.key.Tenant)
+			ctx = lapse.WithActor(ctx, c.key.Actor(), c.key.Name)
 		}
 		ctx = lapse.WithClientIP(ctx, c.ip)
 		h.ServeHTTP(w, r.WithContext(ctx))

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,8 +114,8 @@ func TestTenantKeySeesOtherTenantsAsUnknown(t *testing.T) {
 }
 
 // TestKeyEventsAreAttributed checks that a change made with a stored key
-// records the key as its actor and the client's address, and that the
-// audit log filters by actor.
+// records the key as its actor, by id and name, and the client's
+// address, and that the audit log filters by actor.
 func TestKeyEventsAreAttributed(t *testing.T) {
 	h := newHarness(t)
 	key, k := h.apiKey(lapse.ScopeSessionsAdmin, lapse.ScopeAuditRead)
@@ -129,5 +131,52 @@ func TestKeyEventsAreAttributed(t *testing.T) {
 	}
 	if !strings.Contains(string(r.body), `"ip":"127.0.0.1"`) {
 		t.Errorf("audit by actor key:%s: %s; want the revocation with the client's address", k.ID, r)
+	}
+	if !strings.Contains(string(r.body), `"actor":"key:`+k.ID+`","actor_name":"test"`) {
+		t.Errorf("audit by actor key:%s: %s; want the revocation with the key's name", k.ID, r)
+	}
+}
+
+// TestKeyChangesAreAttributedByName checks that the key.created and
+// key.revoked events of keys made and revoked through the API name the
+// key that made the change, by id and name, and that events of no key
+// carry no name.
+func TestKeyChangesAreAttributedByName(t *testing.T) {
+	h := newHarness(t)
+	admin, k := h.apiKey(lapse.ScopeKeysAdmin, lapse.ScopeAuditRead)
+	as := func(method, path string, body any) *response {
+		req := h.newRequest(method, path, body)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		return h.send(req)
+	}
+	r := as("POST", "/v1/keys", map[string]any{"name": "ci", "scopes": []string{"sessions:verify"}})
+	var out struct {
+		APIKey struct{ ID string } `json:"api_key"`
+	}
+	made := &out.APIKey
+	if r.status != http.StatusCreated || json.Unmarshal(r.body, &out) != nil || made.ID == "" {
+		t.Fatalf("create a key: %s", r)
+	}
+	if r := as("DELETE", "/v1/keys/"+made.ID, nil); r.status/100 != 2 {
+		t.Fatalf("revoke the key: %s", r)
+	}
+	r = as("GET", "/v1/audit?actor=key:"+k.ID, nil)
+	var page struct{ Events []lapse.Event }
+	if err := json.Unmarshal(r.body, &page); err != nil {
+		t.Fatalf("audit: %s: %v", r, err)
+	}
+	var types []lapse.EventType
+	for _, ev := range page.Events {
+		types = append(types, ev.Type)
+		if ev.ActorName != "test" || ev.Reason != lapse.Reason(made.ID) {
+			t.Errorf("%s: actor %s named %q about %s; want key:%s named test about %s", ev.Type, ev.Actor, ev.ActorName, ev.Reason, k.ID, made.ID)
+		}
+	}
+	if !slices.Equal(types, []lapse.EventType{lapse.EventKeyCreated, lapse.EventKeyRevoked}) {
+		t.Errorf("events of key:%s = %v; want key.created, key.revoked", k.ID, types)
+	}
+	r = h.call("GET", "/v1/audit?actor=api", nil)
+	if strings.Contains(string(r.body), "actor_name") {
+		t.Errorf("events of the static key: %s; want no actor_name", r)
 	}
 }

@@ -15,7 +15,7 @@ func cloneKey(k lapse.APIKey) *lapse.APIKey {
 }
 
 // CreateKey implements [lapse.KeyStore].
-func (st *Store) CreateKey(_ context.Context, k *lapse.APIKey) error {
+func (st *Store) CreateKey(_ context.Context, k *lapse.APIKey, ev *lapse.Event) error {
 	if err := st.lock(); err != nil {
 		return err
 	}
@@ -24,6 +24,9 @@ func (st *Store) CreateKey(_ context.Context, k *lapse.APIKey) error {
 		return lapse.Errorf(lapse.CodeConflict, "an API key with this id exists")
 	}
 	st.keys[k.ID] = *cloneKey(*k)
+	if ev != nil {
+		st.appendEvents(*ev)
+	}
 	return nil
 }
 
@@ -54,7 +57,7 @@ func (st *Store) Keys(context.Context) ([]*lapse.APIKey, error) {
 }
 
 // RevokeKey implements [lapse.KeyStore].
-func (st *Store) RevokeKey(_ context.Context, id string, at time.Time) (*lapse.APIKey, bool, error) {
+func (st *Store) RevokeKey(_ context.Context, id string, at time.Time, ev *lapse.Event) (*lapse.APIKey, bool, error) {
 	if err := st.lock(); err != nil {
 		return nil, false, err
 	}
@@ -67,6 +70,9 @@ func (st *Store) RevokeKey(_ context.Context, id string, at time.Time) (*lapse.A
 	if changed {
 		k.RevokedAt = at
 		st.keys[id] = k
+		if ev != nil {
+			st.appendEvents(*ev)
+		}
 	}
 	return cloneKey(k), changed, nil
 }

@@ -36,7 +36,7 @@ func record(ctx context.Context, tx pgx.Tx, evs []lapse.Event, tokens []lapse.To
 		var (
 			seqs, times                                               = make([]int64, n), make([]int64, n)
 			ids, types, sessions, subjects, tenants, tiers, why, whom = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			ips                                                       = make([]string, n)
+			ips, names                                                = make([]string, n), make([]string, n)
 			prevs, hashes                                             = make([][]byte, n), make([][]byte, n)
 		)
 		for i, ev := range evs {
@@ -45,13 +45,13 @@ func record(ctx context.Context, tx pgx.Tx, evs []lapse.Event, tokens []lapse.To
 			hash := ev.ChainHash(prev)
 			seqs[i], times[i], ids[i], types[i] = seq, nanos(ev.Time), ev.ID, string(ev.Type)
 			sessions[i], subjects[i], tenants[i], tiers[i] = ev.SessionID, ev.Subject, ev.Tenant, ev.Tier
-			why[i], whom[i], ips[i], prevs[i], hashes[i] = string(ev.Reason), ev.Actor, ev.IP, prev, hash
+			why[i], whom[i], ips[i], names[i], prevs[i], hashes[i] = string(ev.Reason), ev.Actor, ev.IP, ev.ActorName, prev, hash
 			prev = hash
 		}
-		b.Queue(`INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, prev_hash, hash)
+		b.Queue(`INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, actor_name, prev_hash, hash)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
-				$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[])`,
-			seqs, ids, types, times, sessions, subjects, tenants, tiers, why, whom, ips, prevs, hashes)
+				$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[], $14::bytea[])`,
+			seqs, ids, types, times, sessions, subjects, tenants, tiers, why, whom, ips, names, prevs, hashes)
 		b.Queue(`UPDATE chain_head SET seq = $1, hash = $2`, seq, prev)
 	}
 	for _, p := range payloads(tokens) {
@@ -105,12 +105,12 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	return seq, wrap(err)
 }
 
-const eventColumns = `seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip`
+const eventColumns = `seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, actor_name`
 
 func scanEvent(row pgx.Row, extra ...any) (lapse.Event, error) {
 	var ev lapse.Event
 	var t int64
-	err := row.Scan(append([]any{&ev.Seq, &ev.ID, &ev.Type, &t, &ev.SessionID, &ev.Subject, &ev.Tenant, &ev.Tier, &ev.Reason, &ev.Actor, &ev.IP}, extra...)...)
+	err := row.Scan(append([]any{&ev.Seq, &ev.ID, &ev.Type, &t, &ev.SessionID, &ev.Subject, &ev.Tenant, &ev.Tier, &ev.Reason, &ev.Actor, &ev.IP, &ev.ActorName}, extra...)...)
 	ev.Time = ts(t)
 	return ev, err
 }

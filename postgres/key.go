@@ -15,10 +15,16 @@ var _ lapse.KeyStore = (*Store)(nil)
 const keyColumns = `id, name, scopes, tenant, hash, created_at, expires_at, last_used_at, revoked_at`
 
 // CreateKey implements [lapse.KeyStore].
-func (s *Store) CreateKey(ctx context.Context, k *lapse.APIKey) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		k.ID, k.Name, joinScopes(k.Scopes), k.Tenant, k.Hash[:],
-		nanos(k.CreatedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), nanos(k.RevokedAt))
+func (s *Store) CreateKey(ctx context.Context, k *lapse.APIKey, ev *lapse.Event) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			k.ID, k.Name, joinScopes(k.Scopes), k.Tenant, k.Hash[:],
+			nanos(k.CreatedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), nanos(k.RevokedAt))
+		if err == nil && ev != nil {
+			err = record(ctx, tx, []lapse.Event{*ev}, nil)
+		}
+		return err
+	})
 	if err = wrap(err); lapse.ErrorCode(err) == lapse.CodeConflict {
 		return lapse.Errorf(lapse.CodeConflict, "an API key with this id exists")
 	}
@@ -50,7 +56,7 @@ func (s *Store) Keys(ctx context.Context) ([]*lapse.APIKey, error) {
 
 // RevokeKey implements [lapse.KeyStore]: the conditional update is the
 // claim, so of concurrent revokes one reports the change.
-func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (*lapse.APIKey, bool, error) {
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev *lapse.Event) (*lapse.APIKey, bool, error) {
 	var (
 		k       *lapse.APIKey
 		changed bool
@@ -61,6 +67,11 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (*lapse.
 			return err
 		}
 		changed = tag.RowsAffected() == 1
+		if changed && ev != nil {
+			if err := record(ctx, tx, []lapse.Event{*ev}, nil); err != nil {
+				return err
+			}
+		}
 		k, err = scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id))
 		return err
 	})

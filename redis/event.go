@@ -151,6 +151,7 @@ func eventOf(v map[string]any) (lapse.Event, error) {
 		ID: str("id"), Type: lapse.EventType(str("type")), Time: t,
 		SessionID: str("session_id"), Subject: str("subject"), Tenant: str("tenant"), Tier: str("tier"),
 		Reason: lapse.Reason(str("reason")), Actor: str("actor"), IP: str("ip"),
+		ActorName: str("actor_name"),
 	}, nil
 }
 
@@ -165,7 +166,7 @@ func (s *Store) RecordEvent(ctx context.Context, ev lapse.Event) error {
 	err := s.c.XAdd(ctx, &goredis.XAddArgs{Stream: s.outboxKey(b), Values: []any{
 		"id", ev.ID, "type", string(ev.Type), "time", enc(ev.Time),
 		"session_id", ev.SessionID, "subject", ev.Subject, "tenant", ev.Tenant, "tier", ev.Tier,
-		"reason", string(ev.Reason), "actor", ev.Actor, "ip", ev.IP,
+		"reason", string(ev.Reason), "actor", ev.Actor, "ip", ev.IP, "actor_name", ev.ActorName,
 	}}).Err()
 	if err != nil {
 		return wrap(err)
@@ -291,7 +292,7 @@ func (s *Store) logState(ctx context.Context, full bool) (*logState, error) {
 	if full {
 		fullArg = "1"
 	}
-	reply, err := logStateScript.Run(ctx, s.c, []string{s.logKey("head"), s.logKey("cursor"), s.logKey("dirty")}, fullArg, Buckets).Slice()
+	reply, err := logStateScript.Run(ctx, s.c, []string{s.logKey("head"), s.logKey("cursor"), s.logKey("dirty")}, fullArg, Buckets+1).Slice()
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -424,9 +425,9 @@ type chained struct {
 // argv returns ARGV as appendLua reads it: expected_seq, n_buckets,
 // (bucket, old_cursor, new_cursor) each, n_hints, (bucket, value) each,
 // n_events, then (seq, id, type, time, session_id, subject, tenant, tier,
-// reason, actor, ip, prev, hash) each.
+// reason, actor, ip, actor_name, prev, hash) each.
 func (a *appendArgs) argv() []any {
-	out := make([]any, 0, 4+3*len(a.cursors)+2*len(a.hints)+13*len(a.events))
+	out := make([]any, 0, 4+3*len(a.cursors)+2*len(a.hints)+14*len(a.events))
 	out = append(out, a.expectedSeq, len(a.cursors))
 	for _, c := range a.cursors {
 		out = append(out, c.bucket, c.from, c.to)
@@ -439,7 +440,7 @@ func (a *appendArgs) argv() []any {
 	for _, c := range a.events {
 		e := c.ev
 		out = append(out, e.Seq, e.ID, string(e.Type), enc(e.Time), e.SessionID, e.Subject, e.Tenant, e.Tier,
-			string(e.Reason), e.Actor, e.IP, hex.EncodeToString(c.prev), hex.EncodeToString(c.hash))
+			string(e.Reason), e.Actor, e.IP, e.ActorName, hex.EncodeToString(c.prev), hex.EncodeToString(c.hash))
 	}
 	return out
 }
@@ -491,7 +492,7 @@ func bucketPairs(v any) ([]hint, error) {
 		k, _ := list[i].(string)
 		val, _ := list[i+1].(string)
 		b, err := strconv.Atoi(k)
-		if err != nil || b < 0 || b >= Buckets {
+		if err != nil || b < 0 || b > keysBucket {
 			return nil, fmt.Errorf("redis: corrupt relay bucket %q", k)
 		}
 		out = append(out, hint{bucket: b, value: val})

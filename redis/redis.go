@@ -274,12 +274,17 @@ func (s *Store) sessionKey(b int, id string) string { return s.tag(b) + ":s:" + 
 func (s *Store) activeKey(b int, sub string) string { return s.tag(b) + ":a:" + sub }
 func (s *Store) allKey(b int, sub string) string    { return s.tag(b) + ":u:" + sub }
 func (s *Store) tiersKey(b int) string              { return s.tag(b) + ":tiers" }
-func (s *Store) outboxKey(b int) string             { return s.tag(b) + ":outbox" }
-func (s *Store) idKey(id string) string             { return s.prefix + ":id:" + id }
-func (s *Store) tokenKey(hexHash string) string     { return s.prefix + ":tok:" + hexHash }
-func (s *Store) onceKey(key string) string          { return s.prefix + ":once:" + key }
-func (s *Store) logKey(name string) string          { return "{" + s.prefix + ":log}:" + name }
-func (s *Store) channel() string                    { return s.prefix + ":changes" }
+func (s *Store) outboxKey(b int) string {
+	if b == keysBucket {
+		return "{" + s.prefix + ":keys}:outbox"
+	}
+	return s.tag(b) + ":outbox"
+}
+func (s *Store) idKey(id string) string         { return s.prefix + ":id:" + id }
+func (s *Store) tokenKey(hexHash string) string { return s.prefix + ":tok:" + hexHash }
+func (s *Store) onceKey(key string) string      { return s.prefix + ":once:" + key }
+func (s *Store) logKey(name string) string      { return "{" + s.prefix + ":log}:" + name }
+func (s *Store) channel() string                { return s.prefix + ":changes" }
 
 // wrap turns a Redis or network error into a lapse error. Every failure
 // to get an answer from Redis is [lapse.CodeStoreUnavailable]: lapse

@@ -105,22 +105,24 @@ local function tidy_created(tag, n)
   end
 end
 
-local function event(outbox, typ, s, reason, actor, at, ip)
+local function event(outbox, typ, s, reason, actor, at, ip, name)
   redis.call('XADD', outbox, '*', 'id', evid(), 'type', typ, 'time', at,
     'session_id', s.id, 'subject', s.subject, 'tenant', s.tenant, 'tier', s.tier,
-    'reason', reason, 'actor', actor, 'ip', ip or '')
+    'reason', reason, 'actor', actor, 'ip', ip or '', 'actor_name', name or '')
 end
 
 -- finish ends the active session s as lapse.Session.EndAt does: expired
 -- at its deadline, by the system, if that passed at now; otherwise
 -- nothing for an expiry, and status and reason at now for a revoke. It
 -- records the event and reports whether s changed.
-local function finish(tag, outbox, s, status, reason, actor, now, ip)
+local function finish(tag, outbox, s, status, reason, actor, now, ip, name)
   local at, typ = now, '@EV_REVOKED@'
   if not lt(now, s.expires_at) then
     status, reason, at, actor, typ, ip = '@EXPIRED@', '@ABSOLUTE@', s.expires_at, '@SYSTEM@', '@EV_EXPIRED@', ''
+    name = ''
   elseif not lt(now, s.idle_expires_at) then
     status, reason, at, actor, typ, ip = '@EXPIRED@', '@IDLE@', s.idle_expires_at, '@SYSTEM@', '@EV_EXPIRED@', ''
+    name = ''
   elseif status == '@EXPIRED@' then
     return false
   end
@@ -129,7 +131,7 @@ local function finish(tag, outbox, s, status, reason, actor, now, ip)
   redis.call('ZREM', tag .. ':d:' .. s.tier, s.id)
   redis.call('ZREM', tag .. ':w', s.id)
   redis.call('ZADD', tag .. ':e', us(at), s.id)
-  event(outbox, typ, s, reason, actor, now, ip)
+  event(outbox, typ, s, reason, actor, now, ip, name)
   return true
 end
 
@@ -226,14 +228,14 @@ return {'ok', redis.call('HGETALL', key)}
 `
 
 // endLua: KEYS session, outbox. ARGV tag, channel, evbase, status,
-// reason, actor, now, ip.
+// reason, actor, now, ip, actor_name.
 const endLua = `
 local key, outbox = KEYS[1], KEYS[2]
 local tag, channel = ARGV[1], ARGV[2]
 evbase = ARGV[3]
 local s = load(key)
 if not s then return {'notfound'} end
-if s.status ~= '@ACTIVE@' or not finish(tag, outbox, s, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]) then
+if s.status ~= '@ACTIVE@' or not finish(tag, outbox, s, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]) then
   return {'same', redis.call('HGETALL', key)}
 end
 publish(channel, {s.token})
@@ -241,7 +243,8 @@ return {'changed', redis.call('HGETALL', key)}
 `
 
 // endMatchingLua: KEYS active set, outbox. ARGV tag, channel, evbase,
-// tenant, any_tenant, except, status, reason, actor, now, ip.
+// tenant, any_tenant, except, status, reason, actor, now, ip,
+// actor_name.
 const endMatchingLua = `
 local active, outbox = KEYS[1], KEYS[2]
 local tag, channel, tenant, any, except = ARGV[1], ARGV[2], ARGV[4], ARGV[5] == '1', ARGV[6]
@@ -258,7 +261,7 @@ end
 table.sort(match, oldest_first)
 local tokens, ended = {}, {}
 for _, s in ipairs(match) do
-  if finish(tag, outbox, s, ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]) then
+  if finish(tag, outbox, s, ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]) then
     table.insert(tokens, s.token)
     table.insert(ended, redis.call('HGETALL', s.key))
   end
@@ -269,7 +272,7 @@ return {'ok', ended}
 
 // rotateLua: KEYS session, outbox. ARGV tag, channel, now, old_token,
 // ttl_ms, n, then n field/value pairs, m, then m events as (id, type,
-// reason, actor, ip).
+// reason, actor, ip, actor_name).
 const rotateLua = `
 local key, outbox = KEYS[1], KEYS[2]
 local tag, channel, now, old, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -292,8 +295,8 @@ i = i + 1
 for _ = 1, m do
   redis.call('XADD', outbox, '*', 'id', ARGV[i], 'type', ARGV[i + 1], 'time', now,
     'session_id', s.id, 'subject', s.subject, 'tenant', s.tenant, 'tier', s.tier,
-    'reason', ARGV[i + 2], 'actor', ARGV[i + 3], 'ip', ARGV[i + 4])
-  i = i + 5
+    'reason', ARGV[i + 2], 'actor', ARGV[i + 3], 'ip', ARGV[i + 4], 'actor_name', ARGV[i + 5])
+  i = i + 6
 end
 publish(channel, {old, s.token})
 return {'ok', redis.call('HGETALL', key)}
@@ -498,7 +501,7 @@ return {h[1] or '0', h[2] or '', hints, cursors}
 // n_buckets, then (bucket, old_cursor, new_cursor) per bucket, n_hints,
 // then (bucket, value) per drained bucket, n_events, then (seq, id,
 // type, time, session_id, subject, tenant, tier, reason, actor, ip,
-// prev, hash) per event. With events, it appends only if no other relayer
+// actor_name, prev, hash) per event. With events, it appends only if no other relayer
 // moved the head or a cursor since the caller read them, and checks
 // everything before it writes anything. It clears each hint that still
 // has the value the caller read: a writer that bumped it since keeps it.
@@ -529,9 +532,10 @@ local seq, hash
 for _ = 1, ne do
   redis.call('XADD', KEYS[1], ARGV[i] .. '-0', 'id', ARGV[i + 1], 'type', ARGV[i + 2], 'time', ARGV[i + 3],
     'session_id', ARGV[i + 4], 'subject', ARGV[i + 5], 'tenant', ARGV[i + 6], 'tier', ARGV[i + 7],
-    'reason', ARGV[i + 8], 'actor', ARGV[i + 9], 'ip', ARGV[i + 10], 'prev', ARGV[i + 11], 'hash', ARGV[i + 12])
-  seq, hash = ARGV[i], ARGV[i + 12]
-  i = i + 13
+    'reason', ARGV[i + 8], 'actor', ARGV[i + 9], 'ip', ARGV[i + 10], 'actor_name', ARGV[i + 11],
+    'prev', ARGV[i + 12], 'hash', ARGV[i + 13])
+  seq, hash = ARGV[i], ARGV[i + 13]
+  i = i + 14
 end
 if seq then redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash) end
 return 'ok'

@@ -352,7 +352,7 @@ func (s *Store) End(ctx context.Context, id string, e lapse.Ending) (*lapse.Sess
 		return nil, false, err
 	}
 	word, rest, err := reply(endScript.Run(ctx, s.c, []string{s.sessionKey(b, id), s.outboxKey(b)},
-		s.tag(b), s.channel(), eventBase(), string(e.Status), string(e.Reason), e.Actor, enc(e.Now), e.IP))
+		s.tag(b), s.channel(), eventBase(), string(e.Status), string(e.Reason), e.Actor, enc(e.Now), e.IP, e.ActorName))
 	if err != nil {
 		return nil, false, err
 	}
@@ -420,7 +420,7 @@ func (s *Store) Rotate(ctx context.Context, id string, r lapse.Rotation) (*lapse
 	args = append(args, set...)
 	args = append(args, len(events))
 	for _, ev := range events {
-		args = append(args, ev.ID, string(ev.Type), string(ev.Reason), ev.Actor, ev.IP)
+		args = append(args, ev.ID, string(ev.Type), string(ev.Reason), ev.Actor, ev.IP, ev.ActorName)
 	}
 	word, rest, err := reply(rotateScript.Run(ctx, s.c, []string{s.sessionKey(b, id), s.outboxKey(b)}, args...))
 	if err != nil {
@@ -475,7 +475,7 @@ func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending)
 	}
 	word, rest, err := reply(endMatchingScript.Run(ctx, s.c, []string{s.activeKey(b, f.Subject), s.outboxKey(b)},
 		s.tag(b), s.channel(), eventBase(), f.Tenant, anyTenant, f.Except,
-		string(e.Status), string(e.Reason), e.Actor, enc(e.Now), e.IP))
+		string(e.Status), string(e.Reason), e.Actor, enc(e.Now), e.IP, e.ActorName))
 	if err != nil {
 		return nil, err
 	}

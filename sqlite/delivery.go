@@ -49,7 +49,7 @@ func (s *Store) Enqueue(ctx context.Context, endpoint string, seqs []int64, curs
 }
 
 const deliveryColumns = `d.id, d.endpoint, d.status, d.attempts, d.next_at, d.last_error, d.updated_at,
-	e.seq, e.id, e.type, e.time, e.session_id, e.subject, e.tenant, e.tier, e.reason, e.actor, e.ip`
+	e.seq, e.id, e.type, e.time, e.session_id, e.subject, e.tenant, e.tier, e.reason, e.actor, e.ip, e.actor_name`
 
 func (s *Store) deliveries(ctx context.Context, where string, args ...any) ([]lapse.Delivery, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+`
@@ -66,7 +66,7 @@ func (s *Store) deliveries(ctx context.Context, where string, args ...any) ([]la
 		)
 		if err := rows.Scan(&d.ID, &d.Endpoint, &d.Status, &d.Attempts, &next, &d.LastError, &upd,
 			&d.Event.Seq, &d.Event.ID, &d.Event.Type, &evTime, &d.Event.SessionID, &d.Event.Subject,
-			&d.Event.Tenant, &d.Event.Tier, &d.Event.Reason, &d.Event.Actor, &d.Event.IP); err != nil {
+			&d.Event.Tenant, &d.Event.Tier, &d.Event.Reason, &d.Event.Actor, &d.Event.IP, &d.Event.ActorName); err != nil {
 			return nil, wrap(err)
 		}
 		d.NextAt, d.UpdatedAt, d.Event.Time = ts(next), ts(upd), ts(evTime)

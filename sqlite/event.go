@@ -41,7 +41,7 @@ func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) er
 	}
 	caughtUp := b.indexed == b.seq || b.pending
 	for i := 0; i < len(evs); {
-		// Rows a statement: 13 parameters each, 256 or a power of two
+		// Rows a statement: 14 parameters each, 256 or a power of two
 		// below, so that the writer keeps nine shapes of this statement.
 		n := 256
 		for n > len(evs)-i {
@@ -49,7 +49,7 @@ func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) er
 		}
 		part := evs[i : i+n]
 		i += n
-		args := make([]any, 0, 13*len(part))
+		args := make([]any, 0, 14*len(part))
 		for _, ev := range part {
 			b.seq++
 			ev.Seq = b.seq
@@ -62,11 +62,11 @@ func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) er
 			}
 			hash := ev.ChainHash(b.prev)
 			args = append(args, ev.Seq, ev.ID, ev.Type, nanos(ev.Time), ev.SessionID, ev.Subject,
-				ev.Tenant, ev.Tier, ev.Reason, ev.Actor, ev.IP, b.prev, hash)
+				ev.Tenant, ev.Tier, ev.Reason, ev.Actor, ev.IP, ev.ActorName, b.prev, hash)
 			b.prev = hash
 		}
-		insert := `INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, prev_hash, hash)
-			VALUES ` + strings.TrimSuffix(strings.Repeat(`(?,?,?,?,?,?,?,?,?,?,?,?,?),`, len(part)), ",")
+		insert := `INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, actor_name, prev_hash, hash)
+			VALUES ` + strings.TrimSuffix(strings.Repeat(`(?,?,?,?,?,?,?,?,?,?,?,?,?,?),`, len(part)), ",")
 		if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
 			return err
 		}
@@ -111,12 +111,12 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]lapse.Eve
 	return s.QueryEvents(ctx, lapse.EventQuery{After: after, Limit: limit})
 }
 
-const eventColumns = `e.seq, e.id, e.type, e.time, e.session_id, e.subject, e.tenant, e.tier, e.reason, e.actor, e.ip`
+const eventColumns = `e.seq, e.id, e.type, e.time, e.session_id, e.subject, e.tenant, e.tier, e.reason, e.actor, e.ip, e.actor_name`
 
 func scanEvent(row scanner, extra ...any) (lapse.Event, error) {
 	var ev lapse.Event
 	var t int64
-	err := row.Scan(append([]any{&ev.Seq, &ev.ID, &ev.Type, &t, &ev.SessionID, &ev.Subject, &ev.Tenant, &ev.Tier, &ev.Reason, &ev.Actor, &ev.IP}, extra...)...)
+	err := row.Scan(append([]any{&ev.Seq, &ev.ID, &ev.Type, &t, &ev.SessionID, &ev.Subject, &ev.Tenant, &ev.Tier, &ev.Reason, &ev.Actor, &ev.IP, &ev.ActorName}, extra...)...)
 	ev.Time = ts(t)
 	return ev, err
 }

@@ -15,11 +15,14 @@ var _ lapse.KeyStore = (*Store)(nil)
 const keyColumns = `id, name, scopes, tenant, hash, created_at, expires_at, last_used_at, revoked_at`
 
 // CreateKey implements [lapse.KeyStore].
-func (s *Store) CreateKey(ctx context.Context, k *lapse.APIKey) error {
+func (s *Store) CreateKey(ctx context.Context, k *lapse.APIKey, ev *lapse.Event) error {
 	err := s.inTx(ctx, func(tx wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			k.ID, k.Name, joinScopes(k.Scopes), k.Tenant, k.Hash[:],
 			nanos(k.CreatedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), nanos(k.RevokedAt))
+		if err == nil && ev != nil {
+			err = appendEvent(ctx, tx, *ev)
+		}
 		return err
 	})
 	if lapse.ErrorCode(err) == lapse.CodeConflict {
@@ -52,7 +55,7 @@ func (s *Store) Keys(ctx context.Context) ([]*lapse.APIKey, error) {
 }
 
 // RevokeKey implements [lapse.KeyStore].
-func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (*lapse.APIKey, bool, error) {
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev *lapse.Event) (*lapse.APIKey, bool, error) {
 	var (
 		k       *lapse.APIKey
 		changed bool
@@ -64,6 +67,9 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (*lapse.
 		}
 		n, err := res.RowsAffected()
 		changed = n == 1
+		if err == nil && changed && ev != nil {
+			err = appendEvent(ctx, tx, *ev)
+		}
 		if err == nil {
 			k, err = scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
 		}

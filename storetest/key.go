@@ -22,11 +22,11 @@ func testKeyLifecycle(t *testing.T, st lapse.Store) {
 	b := testKey("bbbbbbbbbbbbbbbb", "acme", lapse.ScopeSessionsAdmin)
 	b.ExpiresAt = time.Time{}
 	for _, k := range []*lapse.APIKey{b, a} {
-		if err := ks.CreateKey(ctx, k); err != nil {
+		if err := ks.CreateKey(ctx, k, keyEvent(lapse.EventKeyCreated, k.ID, "created "+k.ID)); err != nil {
 			t.Fatalf("CreateKey(%s): %v", k.ID, err)
 		}
 	}
-	if err := ks.CreateKey(ctx, testKey(a.ID, "")); lapse.ErrorCode(err) != lapse.CodeConflict {
+	if err := ks.CreateKey(ctx, testKey(a.ID, ""), keyEvent(lapse.EventKeyCreated, a.ID, "conflict")); lapse.ErrorCode(err) != lapse.CodeConflict {
 		t.Errorf("CreateKey of a used id: %v; want %s", err, lapse.CodeConflict)
 	}
 	for _, want := range []*lapse.APIKey{a, b} {
@@ -59,19 +59,22 @@ func testKeyLifecycle(t *testing.T, st lapse.Store) {
 
 	// A revoke is recorded once, at its first time.
 	revoked := t0.Add(2 * time.Hour)
-	got, changed, err := ks.RevokeKey(ctx, a.ID, revoked)
+	got, changed, err := ks.RevokeKey(ctx, a.ID, revoked, keyEvent(lapse.EventKeyRevoked, a.ID, "revoked "+a.ID))
 	if err != nil || !changed || !got.RevokedAt.Equal(revoked) {
 		t.Fatalf("RevokeKey = %+v, %v, %v; want revoked at %v, changed", got, changed, err, revoked)
 	}
-	got, changed, err = ks.RevokeKey(ctx, a.ID, revoked.Add(time.Hour))
+	got, changed, err = ks.RevokeKey(ctx, a.ID, revoked.Add(time.Hour), keyEvent(lapse.EventKeyRevoked, a.ID, "revoked again"))
 	if err != nil || changed || !got.RevokedAt.Equal(revoked) {
 		t.Errorf("RevokeKey again = %+v, %v, %v; want unchanged, revoked at %v", got, changed, err, revoked)
 	}
 	if got, _ := ks.Key(ctx, a.ID); !got.RevokedAt.Equal(revoked) || got.Usable(revoked) {
 		t.Errorf("read after revoke: revoked at %v, usable %v; want %v, not usable", got.RevokedAt, got.Usable(revoked), revoked)
 	}
-	if _, _, err := ks.RevokeKey(ctx, "zzzzzzzzzzzzzzzz", revoked); lapse.ErrorCode(err) != lapse.CodeKeyNotFound {
+	if _, _, err := ks.RevokeKey(ctx, "zzzzzzzzzzzzzzzz", revoked, keyEvent(lapse.EventKeyRevoked, "zzzzzzzzzzzzzzzz", "unknown")); lapse.ErrorCode(err) != lapse.CodeKeyNotFound {
 		t.Errorf("RevokeKey of an unknown id: %v; want %s", err, lapse.CodeKeyNotFound)
+	}
+	if _, ok := st.(lapse.EventLog); ok {
+		checkKeyEvents(t, st, "created "+b.ID, "created "+a.ID, "revoked "+a.ID)
 	}
 }
 
@@ -181,7 +184,7 @@ func testQueryEventsByActor(t *testing.T, st lapse.Store) {
 }
 
 // testEndAndRotateRecordTheIP checks that a revoke and a step-up record
-// the caller's client address with their events.
+// the caller's client address and the actor's name with their events.
 func testEndAndRotateRecordTheIP(t *testing.T, st lapse.Store) {
 	a := newSession("alice", "", "standard", t0)
 	b := newSession("bob", "", "standard", t0)
@@ -190,28 +193,29 @@ func testEndAndRotateRecordTheIP(t *testing.T, st lapse.Store) {
 		mustCreate(t, st, s, 0)
 	}
 	now := t0.Add(time.Minute)
-	if _, _, err := st.End(ctx, a.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", IP: "192.0.2.1", Now: now}); err != nil {
+	if _, _, err := st.End(ctx, a.ID, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", ActorName: "ann", IP: "192.0.2.1", Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.EndMatching(ctx, lapse.Filter{Subject: "bob", AnyTenant: true}, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", IP: "192.0.2.2", Now: now}); err != nil {
+	if _, err := st.EndMatching(ctx, lapse.Filter{Subject: "bob", AnyTenant: true}, lapse.Ending{Status: lapse.StatusRevoked, Reason: lapse.ReasonAdmin, Actor: "key:k", ActorName: "bea", IP: "192.0.2.2", Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Rotate(ctx, c.ID, lapse.Rotation{OldHash: c.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Actor: "key:k", CallerIP: "2001:db8::3", Now: now, Grace: time.Second}); err != nil {
+	if _, err := st.Rotate(ctx, c.ID, lapse.Rotation{OldHash: c.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, Actor: "key:k", ActorName: "cy", CallerIP: "2001:db8::3", Now: now, Grace: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{a.ID: "192.0.2.1", b.ID: "192.0.2.2", c.ID: "2001:db8::3"}
+	wantName := map[string]string{a.ID: "ann", b.ID: "bea", c.ID: "cy"}
 	evs := allEvents(t, st)
 	n := 0
 	for _, ev := range evs {
 		if ev.Type == lapse.EventCreated {
-			if ev.IP != "" {
-				t.Errorf("%s of %s has IP %q; want none", ev.Type, ev.SessionID, ev.IP)
+			if ev.IP != "" || ev.ActorName != "" {
+				t.Errorf("%s of %s has IP %q, actor name %q; want none", ev.Type, ev.SessionID, ev.IP, ev.ActorName)
 			}
 			continue
 		}
 		n++
-		if ev.IP != want[ev.SessionID] {
-			t.Errorf("%s of %s has IP %q; want %q", ev.Type, ev.SessionID, ev.IP, want[ev.SessionID])
+		if ev.IP != want[ev.SessionID] || ev.ActorName != wantName[ev.SessionID] {
+			t.Errorf("%s of %s has IP %q, actor name %q; want %q, %q", ev.Type, ev.SessionID, ev.IP, ev.ActorName, want[ev.SessionID], wantName[ev.SessionID])
 		}
 	}
 	if n != 4 {
@@ -226,4 +230,30 @@ func allEvents(t *testing.T, st lapse.Store) []lapse.Event {
 		t.Fatal(err)
 	}
 	return evs
+}
+
+// keyEvent returns an event of a change of the key id, by the key
+// "key:k" named name (which tells the events apart).
+func keyEvent(typ lapse.EventType, id, name string) *lapse.Event {
+	return &lapse.Event{ID: lapse.NewEventID(t0), Type: typ, Time: t0, Reason: lapse.Reason(id), Actor: "key:k", ActorName: name, IP: "192.0.2.9"}
+}
+
+// checkKeyEvents checks that the log holds the key events named want,
+// in order, whole, and no other: a change records its event with it, a
+// refused create, an unchanged revoke and an unknown key's none.
+func checkKeyEvents(t *testing.T, st lapse.Store, want ...string) {
+	t.Helper()
+	var got []string
+	for _, ev := range allEvents(t, st) {
+		if ev.Type != lapse.EventKeyCreated && ev.Type != lapse.EventKeyRevoked {
+			continue
+		}
+		got = append(got, ev.ActorName)
+		if ev.Actor != "key:k" || ev.IP != "192.0.2.9" || !ev.Time.Equal(t0) || ev.SessionID != "" {
+			t.Errorf("key event %+v: want actor key:k from 192.0.2.9 at %v, no session", ev, t0)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("key events %q; want %q, each with its change only", got, want)
+	}
 }

@@ -230,7 +230,7 @@ var cases = []testCase{
 	{name: "first_use_is_once_per_key_until_it_expires", needs: []Capability{ReplayGuard}, run: testFirstUse},
 	{name: "first_use_is_once_under_concurrency", needs: []Capability{ReplayGuard}, run: testFirstUseConcurrent},
 	{name: "key_store_creates_reads_lists_touches_and_revokes_keys", needs: []Capability{KeyStore}, run: testKeyLifecycle},
-	{name: "end_and_rotate_record_the_callers_ip", needs: []Capability{EventLog}, run: testEndAndRotateRecordTheIP},
+	{name: "end_and_rotate_record_the_callers_ip_and_actor_name", needs: []Capability{EventLog}, run: testEndAndRotateRecordTheIP},
 	{name: "query_events_filters_by_actor", needs: []Capability{AuditLog, EventRecorder}, run: testQueryEventsByActor},
 	{name: "a_tenant_bound_manager_reaches_another_tenants_sessions_as_unknown_ones", run: testTenantIsolation},
 	{name: "first_use_is_once_across_nodes", needs: []Capability{ReplayGuard, ChangeFeed}, nodes: testFirstUseNodes},

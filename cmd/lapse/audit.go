@@ -26,7 +26,7 @@ func runAuditLog(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&q.Subject, "subject", "", "only this subject's records")
 	fs.StringVar(&q.Tenant, "tenant", "", "only this tenant's records")
 	fs.StringVar(&q.SessionID, "session", "", "only this session's records")
-	fs.StringVar(&q.Actor, "actor", "", "only the records of this actor (e.g. key:<id>, operator:<id>, api, system)")
+	fs.StringVar(&q.Actor, "actor", "", "only the records of this actor, by id, not name (e.g. key:<id>, operator:<id>, api, system)")
 	types := fs.String("type", "", "only these event types, comma-separated (e.g. session.revoked,session.expired)")
 	since := fs.String("since", "", "records at or after this time (RFC 3339) or this long ago (e.g. 24h)")
 	until := fs.String("until", "", "records before this time (RFC 3339) or this long ago")
@@ -85,7 +85,7 @@ func runAuditLog(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				enc.Encode(ev)
 			} else {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.Time.Format(time.RFC3339Nano), ev.Type,
-					dash(string(ev.Reason)), ev.SessionID, ev.Subject, dash(ev.Tenant), ev.Tier, dash(ev.Actor))
+					dash(string(ev.Reason)), ev.SessionID, ev.Subject, dash(ev.Tenant), ev.Tier, actorColumn(ev))
 			}
 		}
 		printed += len(evs)
@@ -162,4 +162,13 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "OK: %d records, chain intact\nhead %d:%x (note it elsewhere; pass it as --head later to detect a cut-off tail)\n",
 		rep.Records, rep.HeadSeq, rep.HeadHash)
 	return 0
+}
+
+// actorColumn is an event's actor as the table shows it: its id, and
+// the name it had then in parentheses, "key:<id> (deploy bot)".
+func actorColumn(ev lapse.Event) string {
+	if ev.ActorName == "" {
+		return dash(ev.Actor)
+	}
+	return ev.Actor + " (" + ev.ActorName + ")"
 }

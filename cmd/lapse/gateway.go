@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/lapsehq/lapse/forwardauth"
 	"github.com/lapsehq/lapse/httpapi"
 	"github.com/lapsehq/lapse/oidc"
+	"github.com/lapsehq/lapse/problem"
 	"github.com/lapsehq/lapse/web"
 )
 
@@ -26,8 +28,9 @@ import (
 // client's files, its session's own routes (authenticated by the
 // gateway's cookie, passkeys among them), the step-up page (which offers
 // a passkey), the passkeys page (with a passkeys section) and the
-// signed-out page.
-func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events httpapi.Watcher, factors lapse.FactorService, keys lapse.PasskeyService, log *slog.Logger) (*forwardauth.Gateway, error) {
+// signed-out page. ring holds the API keys a proxy may send
+// (forward_auth.proxy_api_keys); nil for none.
+func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, ring *lapse.Keyring, events httpapi.Watcher, factors lapse.FactorService, keys lapse.PasskeyService, log *slog.Logger) (*forwardauth.Gateway, error) {
 	fa := cfg.ForwardAuth
 	if fa == nil {
 		return nil, nil
@@ -35,17 +38,11 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	gc := fa.Config
 	gc.Manager, gc.Logger = m, log
 	gc.DeviceBinding = bindsDevices(m.Policy())
-	if fa.ProxyKeyEnv != "" {
-		key := os.Getenv(fa.ProxyKeyEnv)
-		if len(key) < 32 {
-			return nil, fmt.Errorf("%s: forward_auth.proxy_key_env: $%s must hold the proxy's key, at least 32 characters (make one with 'openssl rand -hex 32')", cfg.Path, fa.ProxyKeyEnv)
-		}
-		want := lapse.HashSecret(key)
-		gc.ProxyKey = func(k string) bool {
-			got := lapse.HashSecret(k)
-			return subtle.ConstantTimeCompare(got[:], want[:]) == 1
-		}
+	pk, err := proxyKeyCheck(cfg, ring)
+	if err != nil {
+		return nil, err
 	}
+	gc.ProxyKey = pk
 	g, err := forwardauth.New(gc)
 	if err != nil {
 		return nil, err
@@ -94,6 +91,51 @@ func mountGateway(mux *http.ServeMux, cfg *config.File, m *lapse.Manager, events
 	mux.Handle(forwardauth.Prefix+"/", http.NotFoundHandler())
 	return g, nil
 }
+
+// proxyKeyCheck returns the check of the key a proxy sends, nil for none:
+// the key of forward_auth.proxy_key_env, or with proxy_api_keys an API
+// key of ring that holds sessions:verify. A key bound to a tenant is
+// refused: the gateway verifies the sessions of every tenant.
+func proxyKeyCheck(cfg *config.File, ring *lapse.Keyring) (func(context.Context, string) error, error) {
+	fa := cfg.ForwardAuth
+	var want *lapse.TokenHash
+	if fa.ProxyKeyEnv != "" {
+		key := os.Getenv(fa.ProxyKeyEnv)
+		if len(key) < 32 {
+			return nil, fmt.Errorf("%s: forward_auth.proxy_key_env: $%s must hold the proxy's key, at least 32 characters (make one with 'openssl rand -hex 32')", cfg.Path, fa.ProxyKeyEnv)
+		}
+		h := lapse.HashSecret(key)
+		want = &h
+	}
+	if !fa.ProxyAPIKeys {
+		ring = nil
+	}
+	if want == nil && ring == nil {
+		return nil, nil
+	}
+	return func(ctx context.Context, k string) error {
+		if got := lapse.HashSecret(k); want != nil && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+			return nil
+		}
+		if ring == nil {
+			return errNotProxyKey
+		}
+		key, ok, err := ring.Authenticate(ctx, k)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return errNotProxyKey
+		case !key.Has(lapse.ScopeSessionsVerify):
+			return lapse.Errorf(problem.CodeInsufficientScope, "this API key lacks the scope sessions:verify")
+		case key.Tenant != "":
+			return lapse.Errorf(problem.CodeInsufficientScope, "this API key is bound to a tenant; the gateway verifies every tenant's sessions")
+		}
+		return nil
+	}, nil
+}
+
+var errNotProxyKey = lapse.Errorf(problem.CodeUntrustedProxy, "not the proxy's key")
 
 // bindsDevices reports whether a tier of p (or of a tenant) binds
 // sessions to devices (DBSC).

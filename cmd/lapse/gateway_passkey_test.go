@@ -47,7 +47,7 @@ func TestGatewayStepUpWithAPasskey(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	if _, err := mountGateway(mux, cfg, m, nil, factors, keys, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := mountGateway(mux, cfg, m, nil, nil, factors, keys, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(mux)

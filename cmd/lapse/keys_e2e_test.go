@@ -14,8 +14,8 @@ import (
 // audit log (403 insufficient_scope); revoked, it is refused; the
 // bootstrap key (LAPSE_API_KEY) works with every scope (/metrics, not to
 // be cached, included) until it is
-// revoked through the API; every key event names its actor, and
-// lapse audit log filters by actor.
+// revoked through the API; every key event names its actor (a key by id
+// and name), and lapse audit log filters by actor id.
 func TestKeysEndToEnd(t *testing.T) { eachStore(t, testKeysEndToEnd) }
 
 func testKeysEndToEnd(t *testing.T, st storeUnderTest) {
@@ -99,7 +99,11 @@ func testKeysEndToEnd(t *testing.T, st storeUnderTest) {
 	if !strings.Contains(audit, `"key.created"`) || !strings.Contains(audit, `"key.revoked"`) || strings.Contains(audit, `"session.created"`) {
 		t.Errorf("lapse audit log --actor cli:\n%s\nwant the key's creation and revocation only", audit)
 	}
-	if audit := lapse("audit", "log", "--actor", "key:"+boot, "--format", "json"); !strings.Contains(audit, `"reason":"`+boot+`"`) {
-		t.Errorf("lapse audit log --actor key:%s:\n%s\nwant the bootstrap key's revocation of itself", boot, audit)
+	if audit := lapse("audit", "log", "--actor", "key:"+boot, "--format", "json"); !strings.Contains(audit, `"reason":"`+boot+`"`) ||
+		!strings.Contains(audit, `"actor":"key:`+boot+`","actor_name":"bootstrap"`) {
+		t.Errorf("lapse audit log --actor key:%s:\n%s\nwant the bootstrap key's revocation of itself, by id and name", boot, audit)
+	}
+	if table := lapse("audit", "log", "--actor", "key:"+boot); !strings.Contains(table, "key:"+boot+" (bootstrap)") {
+		t.Errorf("lapse audit log --actor key:%s:\n%s\nwant the actor shown as key:%s (bootstrap)", boot, table, boot)
 	}
 }

@@ -145,7 +145,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	mux.Handle("/console/", ops)
-	g, err := mountGateway(mux, cfg, m, events, factors, keys, log)
+	g, err := mountGateway(mux, cfg, m, ring, events, factors, keys, log)
 	if err != nil {
 		return err
 	}
