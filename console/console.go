@@ -251,7 +251,8 @@ func (c *Console) auth(h handler) http.Handler { return c.authAs(RoleViewer, h) 
 // without a session is sent to the sign-in page, one whose role falls
 // short is refused (403); the action it asked for is not taken. h runs
 // with a context bound to the operator's tenant ([lapse.WithTenant]), so
-// the platform's manager reaches no other tenant's sessions.
+// the platform's manager reaches no other tenant's sessions, and naming
+// the operator ([lapse.WithActor]), so their events carry their name.
 func (c *Console) authAs(need Role, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, err := c.session(r)
@@ -267,7 +268,8 @@ func (c *Console) authAs(need Role, h handler) http.Handler {
 			c.fail(w, r, a, errRole(need))
 			return
 		}
-		r = r.WithContext(lapse.WithTenant(r.Context(), a.who.Tenant))
+		ctx := lapse.WithActor(lapse.WithTenant(r.Context(), a.who.Tenant), a.who.Actor, a.who.Name)
+		r = r.WithContext(ctx)
 		if err := h(w, r, a); err != nil {
 			c.fail(w, r, a, err)
 		}

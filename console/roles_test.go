@@ -49,7 +49,7 @@ func TestViewerCannotRevoke(t *testing.T) {
 }
 
 // TestOperatorRevokesAsThemselves: an operator's revoke is recorded with
-// the operator as its actor.
+// the operator as its actor, by id and name.
 func TestOperatorRevokesAsThemselves(t *testing.T) {
 	who := console.Identity{Actor: "operator:o1", Name: "otto", Role: console.RoleOperator}
 	e, csrf := signedInAs(t, who)
@@ -57,8 +57,8 @@ func TestOperatorRevokesAsThemselves(t *testing.T) {
 	res := e.post("/console/sessions/"+s.ID+"/revoke", url.Values{"csrf": {csrf}})
 	wantStatus(t, "revoke", res, http.StatusSeeOther)
 	evs, _ := e.store.QueryEvents(context.Background(), lapse.EventQuery{SessionID: s.ID, Types: []lapse.EventType{lapse.EventRevoked}})
-	if len(evs) != 1 || evs[0].Actor != who.Actor {
-		t.Errorf("revoke events = %+v, want one by %s", evs, who.Actor)
+	if len(evs) != 1 || evs[0].Actor != who.Actor || evs[0].ActorName != who.Name {
+		t.Errorf("revoke events = %+v, want one by %s named %s", evs, who.Actor, who.Name)
 	}
 }
 
