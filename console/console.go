@@ -67,6 +67,12 @@ type Config struct {
 	// stored key with the console scope and no tenant, as an admin. It
 	// should compare in constant time.
 	Keys func(ctx context.Context, key string) (Identity, bool)
+	// Operators keeps the named operators who sign in with a name, a
+	// password and a one-time code, which Factors checks; with both, that
+	// form is the sign-in page's first and the key form its second. nil
+	// (either) offers the key form only.
+	Operators lapse.OperatorStore
+	Factors   Factors
 	// Metrics is gathered for the verify-latency chart (the
 	// lapse_verify_duration_seconds histogram); nil leaves that chart out.
 	Metrics prometheus.Gatherer
@@ -108,6 +114,9 @@ type Console struct {
 	throttle *throttle.Limiter
 	trusted  []netip.Prefix
 	keys     func(context.Context, string) (Identity, bool)
+	ops      lapse.OperatorStore // nil: key sign-in only
+	factors  Factors
+	names    *throttle.Limiter // failed operator sign-ins per name
 	metrics  prometheus.Gatherer
 	log      *slog.Logger
 	dev      bool
@@ -137,17 +146,11 @@ func New(cfg Config) (*Console, error) {
 	if abs == 0 {
 		abs = 8 * time.Hour
 	}
-	policy := &lapse.Policy{
-		DefaultTier: Tier,
-		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
-	}
-	// No cache: a console session revoked anywhere is refused at once.
 	var obs lapse.Observer
 	if cfg.Observer != nil {
 		obs = sessionsOnly{cfg.Observer}
 	}
-	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1, Reserved: true,
-		Observer: obs})
+	own, err := ownManager(cfg.Manager, idle, abs, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +159,10 @@ func New(cfg Config) (*Console, error) {
 		throttle: cfg.Throttle, trusted: cfg.TrustedProxies,
 		dev: cfg.DevInsecureCookies, absolute: abs,
 		mux: http.NewServeMux(), origin: http.NewCrossOriginProtection(),
+		names: throttle.New(throttle.Config{Burst: nameBurst, Every: nameEvery, Clock: cfg.Manager.Clock()}),
+	}
+	if cfg.Operators != nil && cfg.Factors != nil {
+		c.ops, c.factors = cfg.Operators, cfg.Factors
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -400,6 +407,17 @@ func localPath(p, fallback string) string {
 // timeout bounds the store work of one page.
 func timeout(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 20*time.Second)
+}
+
+// ownManager returns the manager of the console's own sessions, in m's
+// store: the one tier [Tier], lapse's reserved subjects, and no cache,
+// so that a console session revoked anywhere is refused at once.
+func ownManager(m *lapse.Manager, idle, abs time.Duration, obs lapse.Observer) (*lapse.Manager, error) {
+	policy := &lapse.Policy{
+		DefaultTier: Tier,
+		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
+	}
+	return lapse.New(lapse.Config{Store: m.Store(), Policy: policy, Clock: m.Clock(), CacheSize: -1, Reserved: true, Observer: obs})
 }
 
 // sessionsOnly passes on the sessions created and ended, not the

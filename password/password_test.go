@@ -15,7 +15,7 @@ func TestHashVerifies(t *testing.T) {
 			t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want)
 		}
 	}
-	if Hash("same password here") == Hash("same password here") {
+	if a, b := Hash("same password here"), Hash("same password here"); a == b {
 		t.Error("two hashes of one password are equal; want a fresh salt each")
 	}
 }

@@ -1,0 +1,141 @@
+package console
+
+import (
+	"context"
+	"time"
+
+	"github.com/lapsehq/lapse"
+	"github.com/lapsehq/lapse/password"
+)
+
+// Provisioner enrols the one-time-code factor of a new operator, with no
+// session to check: totp's Service.Provision.
+type Provisioner interface {
+	Provision(ctx context.Context, subject string, p lapse.TOTPParams) (*lapse.TOTPEnrolment, []string, error)
+}
+
+// NewOperator describes an operator to create.
+type NewOperator struct {
+	Name   string
+	Role   Role
+	Tenant string // "": the whole platform
+	// Password must be [password.Acceptable]; only its hash is kept.
+	Password string
+}
+
+// Enrolment is what a new operator needs to sign in besides their
+// password, to be shown to them once: their authenticator app's secret
+// and key URI, and recovery codes.
+type Enrolment struct {
+	TOTP          *lapse.TOTPEnrolment
+	RecoveryCodes []string
+}
+
+// Issuer names the console in operators' authenticator apps.
+const Issuer = "lapse console"
+
+// CreateOperator records a new operator in m's store, enrols their TOTP
+// factor (under [SubjectOf] their actor) and records an
+// [lapse.EventOperatorChanged] on behalf of actor. It fails with
+// [lapse.CodeInvalid] for an invalid name, role, tenant or password,
+// [lapse.CodeConflict] for a name in use, or a store error.
+func CreateOperator(ctx context.Context, m *lapse.Manager, p Provisioner, n NewOperator, actor string) (*lapse.Operator, *Enrolment, error) {
+	ops, err := operatorStore(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := validOperator(string(n.Role), n.Tenant); err != nil {
+		return nil, nil, err
+	}
+	if !lapse.ValidOperatorName(n.Name) {
+		return nil, nil, lapse.Errorf(lapse.CodeInvalid, "an operator's name must be 1 to %d printable characters without spaces", lapse.MaxOperatorName)
+	}
+	if err := password.Acceptable(n.Password); err != nil {
+		return nil, nil, lapse.Errorf(lapse.CodeInvalid, "%v", err)
+	}
+	switch _, err := ops.OperatorByName(ctx, n.Name); lapse.ErrorCode(err) {
+	case "":
+		return nil, nil, lapse.Errorf(lapse.CodeConflict, "an operator named %q exists", n.Name)
+	case lapse.CodeOperatorNotFound:
+	default:
+		return nil, nil, err
+	}
+	o := &lapse.Operator{ID: lapse.NewOperatorID(), Name: n.Name, Role: string(n.Role), Tenant: n.Tenant,
+		PasswordHash: password.Hash(n.Password), CreatedAt: m.Clock().Now()}
+	// The factor first: an operator without one could never sign in,
+	// while a factor left by a failed create belongs to no one.
+	totp, codes, err := p.Provision(ctx, SubjectOf(o.Actor()), lapse.TOTPParams{Account: o.Name, Issuer: Issuer})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ops.CreateOperator(ctx, o); err != nil {
+		return nil, nil, err
+	}
+	return o, &Enrolment{TOTP: totp, RecoveryCodes: codes}, recordChange(ctx, m, o, actor, "")
+}
+
+// ChangeOperator writes o's role, tenant, password hash and disabled
+// time to m's store, then ends every open console session of o at once
+// (reason admin, on behalf of actor), so the change holds from the next
+// request on, and records an [lapse.EventOperatorChanged]. It returns how
+// many sessions it ended. It fails with [lapse.CodeInvalid] for an
+// invalid role or tenant, [lapse.CodeOperatorNotFound], or a store
+// error.
+func ChangeOperator(ctx context.Context, m *lapse.Manager, o *lapse.Operator, actor string) (int, error) {
+	own, err := ownManager(m, time.Minute, time.Minute, nil) // only ends sessions: its timeouts do not matter
+	if err != nil {
+		return 0, err
+	}
+	return changeOperator(ctx, m, own, o, actor, "")
+}
+
+func changeOperator(ctx context.Context, m, own *lapse.Manager, o *lapse.Operator, actor, ip string) (int, error) {
+	ops, err := operatorStore(m)
+	if err != nil {
+		return 0, err
+	}
+	if err := validOperator(o.Role, o.Tenant); err != nil {
+		return 0, err
+	}
+	if err := ops.UpdateOperator(ctx, o); err != nil {
+		return 0, err
+	}
+	n, err := own.EndMatching(lapse.WithTenant(ctx, ""), lapse.Filter{Subject: SubjectOf(o.Actor())}, lapse.ReasonAdmin, actor)
+	if err != nil {
+		return 0, err
+	}
+	return n, recordChange(ctx, m, o, actor, ip)
+}
+
+// SetPassword sets o's password hash to that of pw, after checking it is
+// [password.Acceptable] ([lapse.CodeInvalid] otherwise).
+func SetPassword(o *lapse.Operator, pw string) error {
+	if err := password.Acceptable(pw); err != nil {
+		return lapse.Errorf(lapse.CodeInvalid, "%v", err)
+	}
+	o.PasswordHash = password.Hash(pw)
+	return nil
+}
+
+func operatorStore(m *lapse.Manager) (lapse.OperatorStore, error) {
+	ops, ok := m.Store().(lapse.OperatorStore)
+	if !ok {
+		return nil, lapse.Errorf(lapse.CodeInvalid, "the store %T keeps no operators", m.Store())
+	}
+	return ops, nil
+}
+
+func validOperator(role, tenant string) error {
+	if !Role(role).Valid() {
+		return lapse.Errorf(lapse.CodeInvalid, "an operator's role must be viewer, operator or admin, not %q", role)
+	}
+	if tenant != "" && !lapse.ValidOperatorName(tenant) {
+		return lapse.Errorf(lapse.CodeInvalid, "an operator's tenant must be printable, without spaces, at most %d bytes", lapse.MaxOperatorName)
+	}
+	return nil
+}
+
+// recordChange records that o was created or changed, by actor from ip.
+func recordChange(ctx context.Context, m *lapse.Manager, o *lapse.Operator, actor, ip string) error {
+	return m.Record(ctx, lapse.Event{Type: lapse.EventOperatorChanged, Reason: lapse.Reason(o.ID), Actor: actor, IP: ip})
+}
