@@ -135,8 +135,14 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	api.Register(mux)
 	mux.Handle("GET /metrics", api.RequireKey(lapse.ScopeMetricsRead, noStore(reg.Handler())))
 	mux.Handle("GET /web/", http.StripPrefix("/web", web.Assets()))
-	ops, err := console.New(console.Config{Manager: m, Keys: consoleKey(ring), Observer: reg, Metrics: reg.Registry(), Log: log,
-		Throttle: limiter, TrustedProxies: cfg.TrustedProxies})
+	cc := console.Config{Manager: m, Keys: consoleKey(ring), Observer: reg, Metrics: reg.Registry(), Log: log,
+		Throttle: limiter, TrustedProxies: cfg.TrustedProxies}
+	// Named operators (lapse operators create) sign in with their TOTP
+	// factor, sealed with the same key as the platform's.
+	if opStore, ok := store.(lapse.OperatorStore); ok && factors != nil {
+		cc.Operators, cc.Factors = opStore, factors
+	}
+	ops, err := console.New(cc)
 	if err != nil {
 		return err
 	}
