@@ -42,15 +42,9 @@ func runOperators(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	fs.StringVar(&n.Name, "name", "", "the operator's sign-in name")
 	role := fs.String("role", "", "viewer, operator or admin")
 	fs.StringVar(&n.Tenant, "tenant", "", "bind the operator to this tenant")
-	var names []string
-	for rest := args[1:]; ; rest = fs.Args()[1:] {
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		names = append(names, fs.Arg(0))
+	names, err := parseMixed(fs, args[1:])
+	if err != nil {
+		return 2
 	}
 	n.Role = console.Role(*role)
 	if (cmd == "disable" || cmd == "passwd") != (len(names) == 1) {
