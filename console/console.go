@@ -195,6 +195,8 @@ func (c *Console) routes() {
 	c.mux.Handle("GET /console/audit", c.auth(c.auditPage))
 	c.mux.Handle("POST /console/audit/verify", c.auth(c.verifyChain))
 	c.mux.Handle("GET /console/charts", c.auth(c.chartsPage))
+	c.mux.Handle("GET /console/operators", c.authAs(RoleAdmin, c.operatorsPage))
+	c.mux.Handle("POST /console/operators/{id}/disable", c.authAs(RoleAdmin, c.disableOperator))
 	c.mux.Handle("/console/", c.auth(func(w http.ResponseWriter, r *http.Request, a *access) error {
 		return errNotFound
 	}))
@@ -335,6 +337,9 @@ type base struct {
 	// revoke, so the page offers only what they may do.
 	Who       Identity
 	CanRevoke bool
+	// CanManage says whether the operators page is theirs: an admin of
+	// the whole platform, on a console with named operators.
+	CanManage bool
 	Now       time.Time
 	Notice    string
 }
@@ -344,6 +349,7 @@ func (c *Console) base(r *http.Request, a *access, title, nav string) base {
 	if a != nil {
 		b.CSRF, b.Session, b.Who = a.csrf, a.session, a.who
 		b.CanRevoke = a.who.Role.Allows(RoleOperator)
+		b.CanManage = a.who.Role.Allows(RoleAdmin) && a.who.Tenant == "" && c.ops != nil
 	}
 	return b
 }

@@ -2,10 +2,12 @@ package console
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/password"
+	"github.com/lapsehq/lapse/throttle"
 )
 
 // Provisioner enrols the one-time-code factor of a new operator, with no
@@ -138,4 +140,73 @@ func validOperator(role, tenant string) error {
 // recordChange records that o was created or changed, by actor from ip.
 func recordChange(ctx context.Context, m *lapse.Manager, o *lapse.Operator, actor, ip string) error {
 	return m.Record(ctx, lapse.Event{Type: lapse.EventOperatorChanged, Reason: lapse.Reason(o.ID), Actor: actor, IP: ip})
+}
+
+// errPlatformOnly refuses a page of the whole platform to an operator
+// bound to a tenant.
+var errPlatformOnly = &pageError{http.StatusForbidden, "Refused: this page is the platform's",
+	"Operators are managed for the whole platform; an operator bound to a tenant cannot manage them."}
+
+type operatorsView struct {
+	base
+	Operators []*lapse.Operator
+}
+
+// operatorsPage lists the named operators, for an admin of the whole
+// platform.
+func (c *Console) operatorsPage(w http.ResponseWriter, r *http.Request, a *access) error {
+	if err := c.operatorsAllowed(a); err != nil {
+		return err
+	}
+	ops, err := c.ops.Operators(r.Context())
+	if err != nil {
+		return err
+	}
+	v := &operatorsView{base: c.base(r, a, "Operators", "operators"), Operators: ops}
+	v.Notice = notice(r.URL.Query())
+	c.render(w, http.StatusOK, "operators", v)
+	return nil
+}
+
+// disableOperator disables an operator and ends their console sessions.
+// An admin cannot disable themselves from here (the CLI can), so that a
+// slip does not lock the last admin out.
+func (c *Console) disableOperator(w http.ResponseWriter, r *http.Request, a *access) error {
+	if err := c.operatorsAllowed(a); err != nil {
+		return err
+	}
+	o, err := c.ops.Operator(r.Context(), r.PathValue("id"))
+	if lapse.ErrorCode(err) == lapse.CodeOperatorNotFound {
+		return errNotFound
+	} else if err != nil {
+		return err
+	}
+	if o.Actor() == a.who.Actor {
+		return &pageError{http.StatusBadRequest, "Refused: you cannot disable yourself", "Ask another admin, or use lapse operators disable on the server."}
+	}
+	n := 0
+	if !o.Disabled() {
+		o.DisabledAt = c.m.Clock().Now()
+		ip := ""
+		if client := throttle.ClientAddr(r, c.trusted); client.IsValid() {
+			ip = client.String()
+		}
+		if n, err = changeOperator(r.Context(), c.m, c.own, o, a.who.Actor, ip); err != nil {
+			return err
+		}
+	}
+	http.Redirect(w, r, withNotice(Prefix+"operators", "disabled", n), http.StatusSeeOther)
+	return nil
+}
+
+// operatorsAllowed refuses the operators pages where there are no
+// operators (404) and to an operator bound to a tenant (403).
+func (c *Console) operatorsAllowed(a *access) error {
+	switch {
+	case c.ops == nil:
+		return errNotFound
+	case a.who.Tenant != "":
+		return errPlatformOnly
+	}
+	return nil
 }

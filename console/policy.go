@@ -81,7 +81,11 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, a *access) 
 		}
 	}
 	slices.SortStableFunc(v.Engine, byStatus)
-	for _, tenant := range append([]string{""}, p.TenantNames()...) {
+	tenants := append([]string{""}, p.TenantNames()...)
+	if a.who.Tenant != "" {
+		tenants = []string{a.who.Tenant} // its effective tiers; no other tenant's
+	}
+	for _, tenant := range tenants {
 		tv := tenantView{Name: tenant}
 		for _, name := range p.TierNames() {
 			_, t, err := p.Tier(tenant, name)
