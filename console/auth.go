@@ -260,7 +260,7 @@ func (c *Console) open(w http.ResponseWriter, r *http.Request, who Identity, p l
 // signOut revokes the console session, records an
 // [lapse.EventOperatorSignedOut] and clears its cookie.
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request, a *access) error {
-	if _, err := c.own.End(r.Context(), a.session.ID, lapse.ReasonLogout, lapse.ActorSubject); err != nil {
+	if _, err := c.own.End(a.own, a.session.ID, lapse.ReasonLogout, lapse.ActorSubject); err != nil {
 		return err
 	}
 	c.record(r, lapse.Event{Type: lapse.EventOperatorSignedOut, Actor: a.who.Actor}, throttle.ClientAddr(r, c.trusted))

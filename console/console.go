@@ -229,6 +229,10 @@ type access struct {
 	session *lapse.Session
 	who     Identity
 	csrf    string
+	// own is the request's context before it was bound to the
+	// operator's tenant: the console's own sessions belong to no tenant,
+	// so ending the operator's own session needs it.
+	own context.Context
 }
 
 // handler is a page or action of a signed-in operator. An error it
@@ -259,6 +263,7 @@ func (c *Console) authAs(need Role, h handler) http.Handler {
 			c.fail(w, r, a, errRole(need))
 			return
 		}
+		a.own = r.Context()
 		r = r.WithContext(lapse.WithTenant(r.Context(), a.who.Tenant))
 		if err := h(w, r, a); err != nil {
 			c.fail(w, r, a, err)

@@ -102,7 +102,7 @@ func changeOperator(ctx context.Context, m, own *lapse.Manager, o *lapse.Operato
 	if err := ops.UpdateOperator(ctx, o); err != nil {
 		return 0, err
 	}
-	n, err := own.EndMatching(lapse.WithTenant(ctx, ""), lapse.Filter{Subject: SubjectOf(o.Actor())}, lapse.ReasonAdmin, actor)
+	n, err := own.EndMatching(ctx, lapse.Filter{Subject: SubjectOf(o.Actor())}, lapse.ReasonAdmin, actor)
 	if err != nil {
 		return 0, err
 	}

@@ -128,3 +128,18 @@ func TestOperatorsPage(t *testing.T) {
 		t.Errorf("vera's sign-in once disabled: %d; want 401", res.status)
 	}
 }
+
+// TestTenantOperatorSignsOut: an operator bound to a tenant can end their
+// own console session, which belongs to no tenant.
+func TestTenantOperatorSignsOut(t *testing.T) {
+	e := newEnv(t, withOperators())
+	ada := e.createOperator("ada", console.RoleViewer, "acme")
+	c, res := e.signInAs("192.0.2.1", "ada", opPassword, e.code(ada))
+	wantStatus(t, "sign-in", res, http.StatusSeeOther)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/console/sessions", nil)
+	page := e.do(c, req)
+	out := e.postWith(c, "/console/signout", url.Values{"csrf": {csrfOf(t, page.body)}}, http.Header{"Origin": {e.srv.URL}, "Sec-Fetch-Site": {"same-origin"}})
+	if out.status != http.StatusSeeOther || !strings.Contains(out.location, "ended=signedout") {
+		t.Errorf("sign-out: %d to %q; want 303 to the sign-in page, ended=signedout", out.status, out.location)
+	}
+}
