@@ -26,6 +26,8 @@ const (
 	CodeInternal               Code = "internal"
 	// CodeKeyNotFound: no API key has the id, or it is another tenant's.
 	CodeKeyNotFound Code = "key_not_found"
+	// CodeOperatorNotFound: no console operator has the id or name.
+	CodeOperatorNotFound Code = "operator_not_found"
 )
 
 // Error is the error type of lapse. Code says what went wrong for

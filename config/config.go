@@ -142,7 +142,8 @@ var EventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, laps
 	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
 	lapse.EventDeviceBound, lapse.EventTheftSuspected,
 	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing,
-	lapse.EventKeyCreated, lapse.EventKeyRevoked}
+	lapse.EventKeyCreated, lapse.EventKeyRevoked,
+	lapse.EventOperatorSignedIn, lapse.EventOperatorSignedOut, lapse.EventOperatorSignInFailed, lapse.EventOperatorChanged}
 
 // MaxFileSize caps a configuration file.
 const MaxFileSize = 1 << 20

@@ -140,6 +140,8 @@ type signInView struct {
 	Error     string
 	Idle, Abs time.Duration
 	IdP       *IdP // offers the sign-in at the identity provider
+	// Operators says whether the operator form is offered.
+	Operators bool
 }
 
 var endedNotices = map[string]string{
@@ -166,7 +168,7 @@ func (c *Console) showSignIn(w http.ResponseWriter, r *http.Request, status int,
 	c.setCookie(w, r, name, tok, time.Hour)
 	pol := c.own.Policy().Tiers[Tier]
 	v := &signInView{base: c.base(r, nil, "Sign in", ""), Next: next, Token: tok, Error: msg,
-		Idle: pol.IdleTimeout, Abs: pol.AbsoluteTimeout, IdP: c.idp}
+		Idle: pol.IdleTimeout, Abs: pol.AbsoluteTimeout, IdP: c.idp, Operators: c.ops != nil}
 	v.Notice = endedNotices[r.URL.Query().Get("ended")]
 	c.render(w, status, "signin", v)
 }
@@ -177,7 +179,10 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// signIn checks the admin key and opens a console session.
+// signIn checks a sign-in form and opens a console session: the API-key
+// form when it sends a key, the operator form (name, password, code)
+// otherwise. Both are refused with a 429 while the client's address is
+// throttled, before anything typed is looked at.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.PostFormValue("next"), Prefix+"sessions")
 	_, name := c.cookieNames(r)
@@ -190,9 +195,19 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if wait, ok := c.throttle.Allow(client); !ok {
 		w.Header().Set("Retry-After", throttle.RetryAfter(wait))
 		c.showSignIn(w, r, http.StatusTooManyRequests, next,
-			fmt.Sprintf("Too many wrong keys came from your address. Try again in %s.", wait.Round(time.Second)))
+			fmt.Sprintf("Too many failed sign-ins came from your address. Try again in %s.", wait.Round(time.Second)))
 		return
 	}
+	if _, isKey := r.PostForm["key"]; isKey || c.ops == nil {
+		c.signInKey(w, r, next, client)
+		return
+	}
+	c.signInOperator(w, r, next, client)
+}
+
+// signInKey checks an API key with the console scope (the break-glass
+// sign-in) and opens a console session for it.
+func (c *Console) signInKey(w http.ResponseWriter, r *http.Request, next string, client netip.Addr) {
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	who, ok := Identity{}, false
 	if key != "" {
@@ -201,7 +216,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		if key != "" {
 			c.throttle.Fail(client)
-			c.recordRejected(r, client)
+			c.record(r, lapse.Event{Type: lapse.EventKeyRejected, Reason: lapse.ReasonInvalidKey, Actor: Actor}, client)
 		}
 		c.showSignIn(w, r, http.StatusUnauthorized, next, "That is not an API key with the console scope.")
 		return
@@ -214,8 +229,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 // open starts a console session for who, with the authentication p
-// describes (its AAL and AMR), and sets its cookie in place of the
-// sign-in form's.
+// describes (its AAL and AMR), records an [lapse.EventOperatorSignedIn]
+// and sets its cookie in place of the sign-in form's. Every way into
+// the console goes through it.
 func (c *Console) open(w http.ResponseWriter, r *http.Request, who Identity, p lapse.CreateParams, client netip.Addr) error {
 	if !who.Role.Valid() || who.Actor == "" {
 		return lapse.Errorf(lapse.CodeInvalid, "console: a sign-in without an actor or a valid role")
@@ -235,30 +251,20 @@ func (c *Console) open(w http.ResponseWriter, r *http.Request, who Identity, p l
 	if err != nil {
 		return err
 	}
+	c.record(r, lapse.Event{Type: lapse.EventOperatorSignedIn, Actor: who.Actor}, client)
 	session, signIn := c.cookieNames(r)
 	c.setCookie(w, r, signIn, "", -1)
 	c.setCookie(w, r, session, tok.Reveal(), c.absolute)
 	return nil
 }
 
-// recordRejected records a wrong key typed at sign-in in the audit log
-// (and so to webhooks), with the actor "console"; a failure to record it
-// is logged.
-func (c *Console) recordRejected(r *http.Request, client netip.Addr) {
-	ev := lapse.Event{Type: lapse.EventKeyRejected, Reason: lapse.ReasonInvalidKey, Actor: Actor}
-	if client.IsValid() {
-		ev.IP = client.String()
-	}
-	if err := c.m.Record(r.Context(), ev); err != nil && lapse.ErrorCode(err) != lapse.CodeInvalid {
-		c.log.Error("console: recording a rejected key", "err", err)
-	}
-}
-
-// signOut revokes the console session and clears its cookie.
+// signOut revokes the console session, records an
+// [lapse.EventOperatorSignedOut] and clears its cookie.
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request, a *access) error {
-	if _, err := c.own.End(r.Context(), a.session.ID, lapse.ReasonLogout, lapse.ActorSubject); err != nil {
+	if _, err := c.own.End(a.own, a.session.ID, lapse.ReasonLogout, lapse.ActorSubject); err != nil {
 		return err
 	}
+	c.record(r, lapse.Event{Type: lapse.EventOperatorSignedOut, Actor: a.who.Actor}, throttle.ClientAddr(r, c.trusted))
 	name, _ := c.cookieNames(r)
 	c.setCookie(w, r, name, "", -1)
 	http.Redirect(w, r, Prefix+"signin?ended=signedout", http.StatusSeeOther)

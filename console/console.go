@@ -67,6 +67,12 @@ type Config struct {
 	// stored key with the console scope and no tenant, as an admin. It
 	// should compare in constant time.
 	Keys func(ctx context.Context, key string) (Identity, bool)
+	// Operators keeps the named operators who sign in with a name, a
+	// password and a one-time code, which Factors checks; with both, that
+	// form is the sign-in page's first and the key form its second. nil
+	// (either) offers the key form only.
+	Operators lapse.OperatorStore
+	Factors   Factors
 	// Metrics is gathered for the verify-latency chart (the
 	// lapse_verify_duration_seconds histogram); nil leaves that chart out.
 	Metrics prometheus.Gatherer
@@ -111,6 +117,9 @@ type Console struct {
 	throttle *throttle.Limiter
 	trusted  []netip.Prefix
 	keys     func(context.Context, string) (Identity, bool)
+	ops      lapse.OperatorStore // nil: key sign-in only
+	factors  Factors
+	names    *throttle.Limiter // failed operator sign-ins per name
 	metrics  prometheus.Gatherer
 	log      *slog.Logger
 	dev      bool
@@ -149,17 +158,11 @@ func New(cfg Config) (*Console, error) {
 	if abs == 0 {
 		abs = 8 * time.Hour
 	}
-	policy := &lapse.Policy{
-		DefaultTier: Tier,
-		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
-	}
-	// No cache: a console session revoked anywhere is refused at once.
 	var obs lapse.Observer
 	if cfg.Observer != nil {
 		obs = sessionsOnly{cfg.Observer}
 	}
-	own, err := lapse.New(lapse.Config{Store: cfg.Manager.Store(), Policy: policy, Clock: cfg.Manager.Clock(), CacheSize: -1, Reserved: true,
-		Observer: obs})
+	own, err := ownManager(cfg.Manager, idle, abs, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +171,10 @@ func New(cfg Config) (*Console, error) {
 		throttle: cfg.Throttle, trusted: cfg.TrustedProxies,
 		dev: cfg.DevInsecureCookies, absolute: abs, idp: cfg.IdP,
 		mux: http.NewServeMux(), origin: http.NewCrossOriginProtection(),
+		names: throttle.New(throttle.Config{Burst: nameBurst, Every: nameEvery, Clock: cfg.Manager.Clock()}),
+	}
+	if cfg.Operators != nil && cfg.Factors != nil {
+		c.ops, c.factors = cfg.Operators, cfg.Factors
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -205,6 +212,8 @@ func (c *Console) routes() {
 	c.mux.Handle("GET /console/audit", c.auth(c.auditPage))
 	c.mux.Handle("POST /console/audit/verify", c.auth(c.verifyChain))
 	c.mux.Handle("GET /console/charts", c.auth(c.chartsPage))
+	c.mux.Handle("GET /console/operators", c.authAs(RoleAdmin, c.operatorsPage))
+	c.mux.Handle("POST /console/operators/{id}/disable", c.authAs(RoleAdmin, c.disableOperator))
 	c.mux.Handle("/console/", c.auth(func(w http.ResponseWriter, r *http.Request, a *access) error {
 		return errNotFound
 	}))
@@ -237,6 +246,10 @@ type access struct {
 	session *lapse.Session
 	who     Identity
 	csrf    string
+	// own is the request's context before it was bound to the
+	// operator's tenant: the console's own sessions belong to no tenant,
+	// so ending the operator's own session needs it.
+	own context.Context
 }
 
 // handler is a page or action of a signed-in operator. An error it
@@ -268,6 +281,7 @@ func (c *Console) authAs(need Role, h handler) http.Handler {
 			c.fail(w, r, a, errRole(need))
 			return
 		}
+		a.own = r.Context()
 		ctx := lapse.WithActor(lapse.WithTenant(r.Context(), a.who.Tenant), a.who.Actor, a.who.Name)
 		r = r.WithContext(ctx)
 		if err := h(w, r, a); err != nil {
@@ -347,6 +361,9 @@ type base struct {
 	// revoke, so the page offers only what they may do.
 	Who       Identity
 	CanRevoke bool
+	// CanManage says whether the operators page is theirs: an admin of
+	// the whole platform, on a console with named operators.
+	CanManage bool
 	Now       time.Time
 	Notice    string
 }
@@ -356,6 +373,7 @@ func (c *Console) base(r *http.Request, a *access, title, nav string) base {
 	if a != nil {
 		b.CSRF, b.Session, b.Who = a.csrf, a.session, a.who
 		b.CanRevoke = a.who.Role.Allows(RoleOperator)
+		b.CanManage = a.who.Role.Allows(RoleAdmin) && a.who.Tenant == "" && c.ops != nil
 	}
 	return b
 }
@@ -419,6 +437,17 @@ func localPath(p, fallback string) string {
 // timeout bounds the store work of one page.
 func timeout(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 20*time.Second)
+}
+
+// ownManager returns the manager of the console's own sessions, in m's
+// store: the one tier [Tier], lapse's reserved subjects, and no cache,
+// so that a console session revoked anywhere is refused at once.
+func ownManager(m *lapse.Manager, idle, abs time.Duration, obs lapse.Observer) (*lapse.Manager, error) {
+	policy := &lapse.Policy{
+		DefaultTier: Tier,
+		Tiers:       map[string]lapse.Tier{Tier: {IdleTimeout: idle, AbsoluteTimeout: abs, WarnBefore: min(2*time.Minute, idle/2)}},
+	}
+	return lapse.New(lapse.Config{Store: m.Store(), Policy: policy, Clock: m.Clock(), CacheSize: -1, Reserved: true, Observer: obs})
 }
 
 // sessionsOnly passes on the sessions created and ended, not the

@@ -25,6 +25,7 @@ import (
 	"github.com/lapsehq/lapse/redis"
 	"github.com/lapsehq/lapse/redis/redistest"
 	"github.com/lapsehq/lapse/sqlite"
+	"github.com/lapsehq/lapse/totp"
 )
 
 const adminKey = "lpk_test-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -47,6 +48,7 @@ type env struct {
 	metrics *metrics.Metrics
 	srv     *httptest.Server
 	client  *http.Client
+	totp    *totp.Service // with the operators option
 }
 
 type option func(*console.Config, *envOptions)
@@ -65,6 +67,8 @@ type envOptions struct {
 	plain  bool // plain HTTP instead of TLS
 	// base is the console's https URL, known before an option runs.
 	base string
+	// operators offers the operator sign-in, with totp as its factor.
+	operators bool
 }
 
 // onStore runs the console on the store open makes.
@@ -136,6 +140,12 @@ func newEnv(t *testing.T, opts ...option) *env {
 		t.Fatal(err)
 	}
 	cfg.Manager, cfg.Metrics, cfg.Observer = e.m, e.metrics.Registry(), e.metrics
+	if o.operators {
+		if e.totp, err = totp.New(totp.Config{Manager: e.m, Key: make([]byte, totp.KeySize)}); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Operators, cfg.Factors = e.store.(lapse.OperatorStore), e.totp
+	}
 	c, err := console.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -663,7 +673,7 @@ func testAuditLogFiltersAndPages(t *testing.T, on option) {
 		e.create(fmt.Sprintf("u%d", i), "", "standard")
 	}
 	e.clock.Advance(time.Hour)
-	e.signIn() // the first console session idled out meanwhile: 235 events in all
+	e.signIn() // the first console session idled out meanwhile: 237 events in all (each sign-in is a session.created and an operator.signed_in)
 	ids := func(body string) []string {
 		var out []string
 		for _, m := range regexp.MustCompile(`<td role="cell" data-label="#" class="num">(\d+)`).FindAllStringSubmatch(body, -1) {
@@ -701,8 +711,8 @@ func testAuditLogFiltersAndPages(t *testing.T, on option) {
 		}
 		res = e.get(strings.ReplaceAll(m[1], "&amp;", "&"))
 	}
-	if len(all) != 235 || all[0] != "235" || all[len(all)-1] != "1" {
-		t.Errorf("paging the log gave %d events from %s to %s, want 235 from 235 to 1", len(all), all[0], all[len(all)-1])
+	if len(all) != 237 || all[0] != "237" || all[len(all)-1] != "1" {
+		t.Errorf("paging the log gave %d events from %s to %s, want 237 from 237 to 1", len(all), all[0], all[len(all)-1])
 	}
 	if res := e.get("/console/audit?type=session.bogus"); res.status != http.StatusBadRequest {
 		t.Errorf("an unknown type answered %d, want 400", res.status)
@@ -720,7 +730,7 @@ func TestVerifyChainShowsATamperedRecord(t *testing.T) {
 	}
 	res := e.post("/console/audit/verify", url.Values{"csrf": {csrf}})
 	wantStatus(t, "verify", res, http.StatusOK)
-	if !strings.Contains(res.body, "The chain is intact.") || !strings.Contains(res.body, "6 records checked") {
+	if !strings.Contains(res.body, "The chain is intact.") || !strings.Contains(res.body, "7 records checked") {
 		t.Fatalf("verify of an untouched log does not say it is intact:\n%s", res.body)
 	}
 	head := regexp.MustCompile(`Head: record (\d+), hash <code class="wrap">([0-9a-f]{64})</code>`).FindStringSubmatch(res.body)
@@ -744,7 +754,7 @@ func TestVerifyChainShowsATamperedRecord(t *testing.T) {
 		}
 	}
 	// A cut-off tail shows against the head noted earlier.
-	if _, err := db.Exec(`UPDATE events SET subject = 'user1' WHERE seq = 3; DELETE FROM events WHERE seq = 6`); err != nil {
+	if _, err := db.Exec(`UPDATE events SET subject = 'user0' WHERE seq = 3; DELETE FROM events WHERE seq = 7`); err != nil {
 		t.Fatal(err)
 	}
 	res = e.post("/console/audit/verify", url.Values{"csrf": {csrf}, "head_seq": {head[1]}, "head_hash": {head[2]}})

@@ -278,16 +278,10 @@ func (c *Console) continueTo(w http.ResponseWriter, next string) {
 	continuePage.Execute(w, next)
 }
 
-// recordFailedSignIn records a refused sign-in in the audit log (and so
-// to webhooks), with the actor the sign-in would have had and why it
-// was refused; a failure to record it is logged.
+// recordFailedSignIn records a refused sign-in at the identity provider
+// as an operator.sign_in_failed event, with the actor the sign-in would
+// have had and why it was refused.
 func (c *Console) recordFailedSignIn(r *http.Request, client netip.Addr, actor string, why lapse.Reason) {
-	ev := lapse.Event{Type: lapse.EventKeyRejected, Reason: why, Actor: actor}
-	if client.IsValid() {
-		ev.IP = client.String()
-	}
-	if err := c.m.Record(r.Context(), ev); err != nil && lapse.ErrorCode(err) != lapse.CodeInvalid {
-		c.log.Error("console: recording a refused sign-in", "err", err)
-	}
+	c.record(r, lapse.Event{Type: lapse.EventOperatorSignInFailed, Reason: why, Actor: actor}, client)
 	c.log.Warn("console: refused a sign-in at the identity provider", "actor", actor, "why", why)
 }

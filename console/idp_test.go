@@ -150,7 +150,7 @@ func TestIdPSignInMapsGroupsToRoleAndTenant(t *testing.T) {
 // refusedSignIns returns the refused sign-ins the audit log holds.
 func (e *env) refusedSignIns() []lapse.Event {
 	e.t.Helper()
-	evs, err := e.store.QueryEvents(context.Background(), lapse.EventQuery{Types: []lapse.EventType{lapse.EventKeyRejected}})
+	evs, err := e.store.QueryEvents(context.Background(), lapse.EventQuery{Types: []lapse.EventType{lapse.EventOperatorSignInFailed}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -62,7 +62,6 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, a *access) 
 			v.AuditError = err.Error()
 		}
 	}
-	type at struct{ tenant, tier string }
 	found := map[at][]compliance.Finding{}
 	seen := map[string]bool{}
 	for _, rep := range reports {
@@ -81,12 +80,31 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, a *access) 
 		}
 	}
 	slices.SortStableFunc(v.Engine, byStatus)
-	for _, tenant := range append([]string{""}, p.TenantNames()...) {
+	tenants := append([]string{""}, p.TenantNames()...)
+	if a.who.Tenant != "" {
+		tenants = []string{a.who.Tenant} // its effective tiers; no other tenant's
+	}
+	var err error
+	if v.Tenants, err = tenantViews(p, tenants, found); err != nil {
+		return err
+	}
+	c.render(w, http.StatusOK, "policy", v)
+	return nil
+}
+
+// at is a tier of a tenant.
+type at struct{ tenant, tier string }
+
+// tenantViews returns the effective tiers of tenants in p, each with the
+// findings about it.
+func tenantViews(p *lapse.Policy, tenants []string, found map[at][]compliance.Finding) ([]tenantView, error) {
+	var out []tenantView
+	for _, tenant := range tenants {
 		tv := tenantView{Name: tenant}
 		for _, name := range p.TierNames() {
 			_, t, err := p.Tier(tenant, name)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			row := tierRow{Name: name, T: t, Over: overridden(p.Tiers[name], t), Default: name == p.DefaultTier}
 			fs := found[at{tenant, name}]
@@ -105,10 +123,9 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, a *access) 
 			}
 			tv.Rows = append(tv.Rows, row)
 		}
-		v.Tenants = append(v.Tenants, tv)
+		out = append(out, tv)
 	}
-	c.render(w, http.StatusOK, "policy", v)
-	return nil
+	return out, nil
 }
 
 // byStatus puts failures first, then warnings, then passes.

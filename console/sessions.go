@@ -76,6 +76,9 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, a *access
 		Statuses: []string{"active", "expired", "revoked", "all"},
 		Here:     r.URL.RequestURI(),
 	}
+	if a.who.Tenant != "" {
+		v.Tenants = []string{a.who.Tenant} // no other tenant's name
+	}
 	_, v.CanList = c.m.Store().(lapse.SessionLister)
 	v.Notice = notice(q)
 	if !v.CanList && f.Subject == "" {
@@ -157,6 +160,8 @@ func notice(q url.Values) string {
 		return fmt.Sprintf("Revoked %d sessions.", n)
 	case "unchanged":
 		return "The session had already ended; nothing changed."
+	case "disabled":
+		return fmt.Sprintf("The operator is disabled; %d of their console sessions ended.", n)
 	}
 	return ""
 }

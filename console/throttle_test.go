@@ -44,7 +44,7 @@ func TestSignInIsThrottledPerAddress(t *testing.T) {
 		}
 	}
 	res := e.signInFrom(attacker, adminKey)
-	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") != "6" || !strings.Contains(res.body, "Too many wrong keys") {
+	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") != "6" || !strings.Contains(res.body, "Too many failed sign-ins") {
 		t.Fatalf("the right key after ten wrong ones: %d, Retry-After %q; want 429 with Retry-After 6\n%s", res.status, res.header.Get("Retry-After"), res.body)
 	}
 	if res := e.signInFrom(operator, adminKey); res.status != http.StatusSeeOther {

@@ -24,7 +24,8 @@ var eventTypes = []lapse.EventType{lapse.EventCreated, lapse.EventExtended, laps
 	lapse.EventRotated, lapse.EventExpired, lapse.EventRevoked, lapse.EventExpiringSoon, lapse.EventKeyRejected,
 	lapse.EventDeviceBound, lapse.EventTheftSuspected,
 	lapse.EventClientChanged, lapse.EventNewDevice, lapse.EventTokenReused, lapse.EventTokenGuessing,
-	lapse.EventKeyCreated, lapse.EventKeyRevoked}
+	lapse.EventKeyCreated, lapse.EventKeyRevoked,
+	lapse.EventOperatorSignedIn, lapse.EventOperatorSignedOut, lapse.EventOperatorSignInFailed, lapse.EventOperatorChanged}
 
 // audit reads the audit log with the filters of lapse audit log:
 // subject, tenant, session, type (comma-separated), since and until

@@ -43,6 +43,7 @@ type Store struct {
 
 	bindings map[string]lapse.DeviceBinding // by session id
 	keys     map[string]lapse.APIKey        // API keys, by id
+	ops      map[string]lapse.Operator      // console operators, by id
 }
 
 // record is a stored session and the WarnAt it was last warned for.
@@ -64,6 +65,7 @@ var (
 	_ lapse.ReplayGuard   = (*Store)(nil)
 	_ lapse.DeviceBinder  = (*Store)(nil)
 	_ lapse.KeyStore      = (*Store)(nil)
+	_ lapse.OperatorStore = (*Store)(nil)
 )
 
 // NewStore returns an empty store.
@@ -78,6 +80,7 @@ func NewStore() *Store {
 		used:       map[string]time.Time{},
 		bindings:   map[string]lapse.DeviceBinding{},
 		keys:       map[string]lapse.APIKey{},
+		ops:        map[string]lapse.Operator{},
 	}
 }
 

@@ -42,6 +42,7 @@ var claims = []storetest.Capability{
 	storetest.ExpiryIndex, storetest.Purger, storetest.ChangeFeed, storetest.DeliveryQueue,
 	storetest.SessionLister, storetest.FactorStore, storetest.EventRecorder,
 	storetest.IdPIndex, storetest.ReplayGuard, storetest.DeviceBinder, storetest.KeyStore,
+	storetest.OperatorStore,
 }
 
 // nodes opens two store values with one prefix, as two nodes would.

@@ -25,7 +25,7 @@ func TestStore(t *testing.T) {
 			storetest.EventLog, storetest.AuditLog, storetest.ActiveCounter, storetest.Pinger,
 			storetest.ExpiryIndex, storetest.Tidier, storetest.Purger,
 			storetest.DeliveryQueue, storetest.FactorStore, storetest.SessionLister, storetest.EventRecorder,
-			storetest.IdPIndex, storetest.ReplayGuard, storetest.DeviceBinder, storetest.KeyStore,
+			storetest.IdPIndex, storetest.ReplayGuard, storetest.DeviceBinder, storetest.KeyStore, storetest.OperatorStore,
 		},
 	})
 }

@@ -54,6 +54,7 @@ const (
 	ReplayGuard   Capability = "ReplayGuard"
 	DeviceBinder  Capability = "DeviceBinder"
 	KeyStore      Capability = "KeyStore"
+	OperatorStore Capability = "OperatorStore"
 )
 
 // implements tells, for each capability, whether a store has it.
@@ -74,6 +75,7 @@ var implements = map[Capability]func(lapse.Store) bool{
 	ReplayGuard:   func(s lapse.Store) bool { _, ok := s.(lapse.ReplayGuard); return ok },
 	DeviceBinder:  func(s lapse.Store) bool { _, ok := s.(lapse.DeviceBinder); return ok },
 	KeyStore:      func(s lapse.Store) bool { _, ok := s.(lapse.KeyStore); return ok },
+	OperatorStore: func(s lapse.Store) bool { _, ok := s.(lapse.OperatorStore); return ok },
 }
 
 // Spec describes the store under test.
@@ -230,6 +232,7 @@ var cases = []testCase{
 	{name: "first_use_is_once_per_key_until_it_expires", needs: []Capability{ReplayGuard}, run: testFirstUse},
 	{name: "first_use_is_once_under_concurrency", needs: []Capability{ReplayGuard}, run: testFirstUseConcurrent},
 	{name: "key_store_creates_reads_lists_touches_and_revokes_keys", needs: []Capability{KeyStore}, run: testKeyLifecycle},
+	{name: "operator_store_creates_finds_lists_and_updates_operators", needs: []Capability{OperatorStore}, run: testOperatorLifecycle},
 	{name: "end_and_rotate_record_the_callers_ip_and_actor_name", needs: []Capability{EventLog}, run: testEndAndRotateRecordTheIP},
 	{name: "query_events_filters_by_actor", needs: []Capability{AuditLog, EventRecorder}, run: testQueryEventsByActor},
 	{name: "a_tenant_bound_manager_reaches_another_tenants_sessions_as_unknown_ones", run: testTenantIsolation},

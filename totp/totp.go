@@ -158,15 +158,53 @@ func (s *Service) EnrolTOTP(ctx context.Context, sess *lapse.Session, p lapse.TO
 	if err := s.enrolAllowed(ctx, sess, now); err != nil {
 		return nil, err
 	}
+	f, enrolment, err := s.newFactor(sess.Subject, p, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.PutTOTP(ctx, f); err != nil {
+		return nil, err
+	}
+	return enrolment, nil
+}
+
+// Provision enrols a TOTP factor for subject and confirms it at once,
+// for a caller that has established who the person is by other means
+// (lapse operators create, run by whoever runs the server): there is no
+// session to check and no first code to wait for. It returns the
+// enrolment, to be shown once, and fresh recovery codes. Every code of
+// the current window is still unused. It fails with [lapse.CodeInvalid]
+// for an unusable account or issuer name and [lapse.CodeConflict] if the
+// subject has a confirmed factor.
+func (s *Service) Provision(ctx context.Context, subject string, p lapse.TOTPParams) (*lapse.TOTPEnrolment, []string, error) {
+	now := s.m.Clock().Now()
+	f, enrolment, err := s.newFactor(subject, p, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.store.PutTOTP(ctx, f); err != nil {
+		return nil, nil, err
+	}
+	codes, hashes := newRecoveryCodes(subject)
+	if err := s.store.ConfirmTOTP(ctx, subject, f.ID, Step(now)-Skew-1, hashes, now); err != nil {
+		return nil, nil, err
+	}
+	enrolment.ConfirmBy = time.Time{}
+	return enrolment, codes, nil
+}
+
+// newFactor makes a new secret for subject, sealed in a factor awaiting
+// confirmation, and the enrolment that shows it.
+func (s *Service) newFactor(subject string, p lapse.TOTPParams, now time.Time) (*lapse.TOTPFactor, *lapse.TOTPEnrolment, error) {
 	if p.Account == "" {
-		p.Account = sess.Subject
+		p.Account = subject
 	}
 	if p.Issuer == "" {
 		p.Issuer = s.issuer
 	}
 	for what, v := range map[string]string{"account": p.Account, "issuer": p.Issuer} {
 		if len(v) > 128 || !labelChars(v) {
-			return nil, lapse.Errorf(lapse.CodeInvalid, "%s must be at most 128 printable characters without ':'", what)
+			return nil, nil, lapse.Errorf(lapse.CodeInvalid, "%s must be at most 128 printable characters without ':'", what)
 		}
 	}
 	key, err := pqtotp.Generate(pqtotp.GenerateOpts{
@@ -174,25 +212,22 @@ func (s *Service) EnrolTOTP(ctx context.Context, sess *lapse.Session, p lapse.TO
 		SecretSize: SecretSize, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1, Rand: rand.Reader,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	secret, err := b32.DecodeString(key.Secret())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f := &lapse.TOTPFactor{ID: lapse.NewID("fac_"), Subject: sess.Subject, Secret: s.seal(sess.Subject, secret), CreatedAt: now}
-	if err := s.store.PutTOTP(ctx, f); err != nil {
-		return nil, err
-	}
+	f := &lapse.TOTPFactor{ID: lapse.NewID("fac_"), Subject: subject, Secret: s.seal(subject, secret), CreatedAt: now}
 	img, err := key.Image(256, 256)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var qr bytes.Buffer
 	if err := png.Encode(&qr, img); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &lapse.TOTPEnrolment{Secret: key.Secret(), URI: key.URL(), QRCode: qr.Bytes(), ConfirmBy: now.Add(s.enrolTTL)}, nil
+	return f, &lapse.TOTPEnrolment{Secret: key.Secret(), URI: key.URL(), QRCode: qr.Bytes(), ConfirmBy: now.Add(s.enrolTTL)}, nil
 }
 
 // labelChars reports whether v may name an account or issuer in a key

@@ -516,3 +516,19 @@ func TestOneCodeRacedFromManySessionsIsAcceptedOnce(t *testing.T) {
 		t.Errorf("the code was accepted %d times, want once", n)
 	}
 }
+
+func TestProvision(t *testing.T) {
+	f := newFixture(t)
+	e, codes, err := f.svc.Provision(ctx, "ops", lapse.TOTPParams{Account: "alice"})
+	if err != nil || len(codes) != totp.RecoveryCodes || !strings.Contains(e.URI, "alice") {
+		t.Fatalf("Provision = %+v, %d codes, %v; want an enrolment for alice and %d codes", e, len(codes), err, totp.RecoveryCodes)
+	}
+	s := &lapse.Session{ID: "ops", Subject: "ops"}
+	if _, err := f.svc.Check(ctx, s, f.code(e.Secret, -1)); err != nil {
+		t.Errorf("the previous step's code, right after Provision: %v; want accepted (the factor is confirmed, no step used)", err)
+	}
+	_, err = f.svc.Check(ctx, s, f.code(e.Secret, -1))
+	wantCode(t, "the same code again", err, lapse.CodeReused)
+	_, _, err = f.svc.Provision(ctx, "ops", lapse.TOTPParams{})
+	wantCode(t, "Provision over a confirmed factor", err, lapse.CodeConflict)
+}

@@ -27,11 +27,18 @@ func addDataFlags(fs *flag.FlagSet) dataFlags {
 // open opens the store the flags name. SQLite lets these tools read, and
 // replay webhooks, while lapse serve runs on the same directory.
 func (d dataFlags) open(ctx context.Context) (backend, error) {
+	_, st, err := d.openWith(ctx)
+	return st, err
+}
+
+// openWith opens the store the flags name, and returns it with the
+// configuration the flags make.
+func (d dataFlags) openWith(ctx context.Context) (*config.File, backend, error) {
 	cfg := config.Default()
 	if *d.config != "" {
 		var err error
 		if cfg, err = config.Load(*d.config); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if *d.dataDir != "" {
@@ -43,8 +50,9 @@ func (d dataFlags) open(ctx context.Context) (backend, error) {
 	if cfg.Store == "" || cfg.Store == "sqlite" {
 		path := filepath.Join(cfg.DataDir, "lapse.db")
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("no lapse database at %s (use --data-dir, --store or --config)", path)
+			return nil, nil, fmt.Errorf("no lapse database at %s (use --data-dir, --store or --config)", path)
 		}
 	}
-	return openStore(ctx, cfg.Store, cfg.DataDir)
+	st, err := openStore(ctx, cfg.Store, cfg.DataDir)
+	return cfg, st, err
 }

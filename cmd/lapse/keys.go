@@ -50,16 +50,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&scopes, "scope", "a scope the key holds; repeat or separate with commas")
 	fs.StringVar(&spec.Tenant, "tenant", "", "bind the key to this tenant")
 	expires := fs.Duration("expires", 0, "the key stops working this long from now (default never)")
-	// Ids and flags may come in any order: parse on past each id.
-	var ids []string
-	for rest := args[1:]; ; rest = fs.Args()[1:] {
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		ids = append(ids, fs.Arg(0))
+	ids, err := parseMixed(fs, args[1:])
+	if err != nil {
+		return 2
 	}
 	st, err := data.open(ctx)
 	if err != nil {
@@ -80,6 +73,22 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "lapse keys: %v\n", err)
 	return 1
+}
+
+// parseMixed parses args with fs, where arguments and flags may come in
+// any order (it parses on past each argument), and returns the
+// arguments.
+func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var out []string
+	for rest := args; ; rest = fs.Args()[1:] {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return out, nil
+		}
+		out = append(out, fs.Arg(0))
+	}
 }
 
 func keysCommand(ctx context.Context, ring *lapse.Keyring, cmd string, spec lapse.KeySpec, ids []string, stdout, stderr io.Writer) int {

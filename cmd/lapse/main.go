@@ -32,6 +32,8 @@ Usage:
   lapse webhooks dead | replay inspect and replay dead-lettered webhook deliveries
   lapse keys create | list | revoke
                                manage the API keys: scopes, tenant, expiry
+  lapse operators create | list | disable | passwd
+                               manage the console's named operators
   lapse version                print the version
 
 Run 'lapse COMMAND --help' for a command's flags.
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runWebhooks(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
+	case "operators":
+		return runOperators(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "lapse", version())
 		return 0

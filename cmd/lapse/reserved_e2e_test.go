@@ -16,6 +16,13 @@ import (
 // the form's cookie by hand (it is Secure, and this is plain HTTP).
 func consoleSignIn(t *testing.T, c *http.Client, base, key string) *http.Response {
 	t.Helper()
+	return consoleSignInWith(t, c, base, url.Values{"key": {key}})
+}
+
+// consoleSignInWith posts form at the console's sign-in form from c, as
+// consoleSignIn does.
+func consoleSignInWith(t *testing.T, c *http.Client, base string, form url.Values) *http.Response {
+	t.Helper()
 	resp, err := c.Get(base + "/console/signin")
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +33,7 @@ func consoleSignIn(t *testing.T, c *http.Client, base, key string) *http.Respons
 	if csrf == nil {
 		t.Fatalf("no sign-in form:\n%s", page)
 	}
-	form := url.Values{"csrf": {string(csrf[1])}, "key": {key}}
+	form.Set("csrf", string(csrf[1]))
 	req, _ := http.NewRequest("POST", base+"/console/signin", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", base)

@@ -139,8 +139,14 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	ops, err := console.New(console.Config{Manager: m, Keys: consoleKey(ring), Observer: reg, Metrics: reg.Registry(), Log: log,
-		Throttle: limiter, TrustedProxies: cfg.TrustedProxies, IdP: idp})
+	cc := console.Config{Manager: m, Keys: consoleKey(ring), Observer: reg, Metrics: reg.Registry(), Log: log,
+		Throttle: limiter, TrustedProxies: cfg.TrustedProxies, IdP: idp}
+	// Named operators (lapse operators create) sign in with their TOTP
+	// factor, sealed with the same key as the platform's.
+	if opStore, ok := store.(lapse.OperatorStore); ok && factors != nil {
+		cc.Operators, cc.Factors = opStore, factors
+	}
+	ops, err := console.New(cc)
 	if err != nil {
 		return err
 	}
