@@ -251,7 +251,7 @@ func (c *Console) open(w http.ResponseWriter, r *http.Request, who Identity, p l
 	if err != nil {
 		return err
 	}
-	c.record(r, lapse.Event{Type: lapse.EventOperatorSignedIn, Actor: who.Actor}, client)
+	c.record(r, lapse.Event{Type: lapse.EventOperatorSignedIn, Actor: who.Actor, ActorName: who.Name}, client)
 	session, signIn := c.cookieNames(r)
 	c.setCookie(w, r, signIn, "", -1)
 	c.setCookie(w, r, session, tok.Reveal(), c.absolute)
@@ -264,7 +264,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request, a *access) err
 	if _, err := c.own.End(a.own, a.session.ID, lapse.ReasonLogout, lapse.ActorSubject); err != nil {
 		return err
 	}
-	c.record(r, lapse.Event{Type: lapse.EventOperatorSignedOut, Actor: a.who.Actor}, throttle.ClientAddr(r, c.trusted))
+	c.record(r, lapse.Event{Type: lapse.EventOperatorSignedOut, Actor: a.who.Actor, ActorName: a.who.Name}, throttle.ClientAddr(r, c.trusted))
 	name, _ := c.cookieNames(r)
 	c.setCookie(w, r, name, "", -1)
 	http.Redirect(w, r, Prefix+"signin?ended=signedout", http.StatusSeeOther)

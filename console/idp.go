@@ -233,7 +233,7 @@ func (c *Console) idpCallback(w http.ResponseWriter, r *http.Request) {
 	client := throttle.ClientAddr(r, c.trusted)
 	who, why := c.idp.identity(cl)
 	if why != "" {
-		c.recordFailedSignIn(r, client, who.Actor, why)
+		c.recordFailedSignIn(r, client, who, why)
 		c.fail(w, r, nil, &pageError{http.StatusForbidden, "Sign-in refused", refusals[why]})
 		return
 	}
@@ -279,9 +279,9 @@ func (c *Console) continueTo(w http.ResponseWriter, next string) {
 }
 
 // recordFailedSignIn records a refused sign-in at the identity provider
-// as an operator.sign_in_failed event, with the actor the sign-in would
-// have had and why it was refused.
-func (c *Console) recordFailedSignIn(r *http.Request, client netip.Addr, actor string, why lapse.Reason) {
-	c.record(r, lapse.Event{Type: lapse.EventOperatorSignInFailed, Reason: why, Actor: actor}, client)
-	c.log.Warn("console: refused a sign-in at the identity provider", "actor", actor, "why", why)
+// as an operator.sign_in_failed event, with the actor and name the
+// sign-in would have had and why it was refused.
+func (c *Console) recordFailedSignIn(r *http.Request, client netip.Addr, who Identity, why lapse.Reason) {
+	c.record(r, lapse.Event{Type: lapse.EventOperatorSignInFailed, Reason: why, Actor: who.Actor, ActorName: who.Name}, client)
+	c.log.Warn("console: refused a sign-in at the identity provider", "actor", who.Actor, "why", why)
 }

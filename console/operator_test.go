@@ -90,13 +90,13 @@ func TestOperatorSignsIn(t *testing.T) {
 		t.Errorf("the sessions page does not show vera as a viewer:\n%s", page.body)
 	}
 	ins := e.events(lapse.EventOperatorSignedIn)
-	if len(ins) != 1 || ins[0].Actor != op.Actor() || ins[0].IP != "198.51.100.4" {
-		t.Fatalf("signed_in events = %+v; want one by %s from 198.51.100.4", ins, op.Actor())
+	if len(ins) != 1 || ins[0].Actor != op.Actor() || ins[0].ActorName != op.Name || ins[0].IP != "198.51.100.4" {
+		t.Fatalf("signed_in events = %+v; want one by %s (%s) from 198.51.100.4", ins, op.Actor(), op.Name)
 	}
 	out := e.postWith(c, "/console/signout", url.Values{"csrf": {csrfOf(t, page.body)}},
 		http.Header{"Origin": {e.srv.URL}, "Sec-Fetch-Site": {"same-origin"}, "X-Forwarded-For": {"198.51.100.4"}})
 	wantStatus(t, "sign-out", out, http.StatusSeeOther)
-	if outs := e.events(lapse.EventOperatorSignedOut); len(outs) != 1 || outs[0].Actor != op.Actor() || outs[0].IP != "198.51.100.4" {
+	if outs := e.events(lapse.EventOperatorSignedOut); len(outs) != 1 || outs[0].Actor != op.Actor() || outs[0].ActorName != op.Name || outs[0].IP != "198.51.100.4" {
 		t.Errorf("signed_out events = %+v; want one by %s from 198.51.100.4", outs, op.Actor())
 	}
 }
