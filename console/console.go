@@ -134,22 +134,8 @@ type Console struct {
 // Manager or Keys is missing or when the platform policy declares a tier
 // named [Tier].
 func New(cfg Config) (*Console, error) {
-	switch {
-	case cfg.Manager == nil:
-		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: Config.Manager is required")
-	case cfg.Keys == nil:
-		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: Config.Keys is required")
-	}
-	if cfg.IdP != nil {
-		if err := cfg.IdP.validate(); err != nil {
-			return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: %v", err)
-		}
-		if _, ok := cfg.Manager.Store().(lapse.ReplayGuard); !ok {
-			return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: the store keeps no single-use keys (lapse.ReplayGuard), which the identity provider's back-channel logout needs")
-		}
-	}
-	if _, ok := cfg.Manager.Policy().Tiers[Tier]; ok {
-		return nil, lapse.Errorf(lapse.CodeInvalid, "console.New: the policy declares tier %q, which console sessions use; rename it", Tier)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	idle, abs := cfg.IdleTimeout, cfg.AbsoluteTimeout
 	if idle == 0 {
@@ -187,6 +173,28 @@ func New(cfg Config) (*Console, error) {
 	}
 	c.routes()
 	return c, nil
+}
+
+// validate checks what New needs of cfg.
+func (cfg *Config) validate() error {
+	switch {
+	case cfg.Manager == nil:
+		return lapse.Errorf(lapse.CodeInvalid, "console.New: Config.Manager is required")
+	case cfg.Keys == nil:
+		return lapse.Errorf(lapse.CodeInvalid, "console.New: Config.Keys is required")
+	}
+	if cfg.IdP != nil {
+		if err := cfg.IdP.validate(); err != nil {
+			return lapse.Errorf(lapse.CodeInvalid, "console.New: %v", err)
+		}
+		if _, ok := cfg.Manager.Store().(lapse.ReplayGuard); !ok {
+			return lapse.Errorf(lapse.CodeInvalid, "console.New: the store keeps no single-use keys (lapse.ReplayGuard), which the identity provider's back-channel logout needs")
+		}
+	}
+	if _, ok := cfg.Manager.Policy().Tiers[Tier]; ok {
+		return lapse.Errorf(lapse.CodeInvalid, "console.New: the policy declares tier %q, which console sessions use; rename it", Tier)
+	}
+	return nil
 }
 
 func (c *Console) routes() {
