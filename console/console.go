@@ -73,6 +73,9 @@ type Config struct {
 	// (either) offers the key form only.
 	Operators lapse.OperatorStore
 	Factors   Factors
+	// Keyring, when set, gives admins the API keys page: list the keys
+	// (a tenant's admin, that tenant's) and revoke one. nil leaves it out.
+	Keyring *lapse.Keyring
 	// Metrics is gathered for the verify-latency chart (the
 	// lapse_verify_duration_seconds histogram); nil leaves that chart out.
 	Metrics prometheus.Gatherer
@@ -117,6 +120,7 @@ type Console struct {
 	throttle *throttle.Limiter
 	trusted  []netip.Prefix
 	keys     func(context.Context, string) (Identity, bool)
+	ring     *lapse.Keyring      // nil: no keys page
 	ops      lapse.OperatorStore // nil: key sign-in only
 	factors  Factors
 	names    *throttle.Limiter // failed operator sign-ins per name
@@ -155,7 +159,7 @@ func New(cfg Config) (*Console, error) {
 	c := &Console{
 		m: cfg.Manager, own: own, keys: cfg.Keys, metrics: cfg.Metrics, log: cfg.Log,
 		throttle: cfg.Throttle, trusted: cfg.TrustedProxies,
-		dev: cfg.DevInsecureCookies, absolute: abs, idp: cfg.IdP,
+		dev: cfg.DevInsecureCookies, absolute: abs, idp: cfg.IdP, ring: cfg.Keyring,
 		mux: http.NewServeMux(), origin: http.NewCrossOriginProtection(),
 		names: throttle.New(throttle.Config{Burst: nameBurst, Every: nameEvery, Clock: cfg.Manager.Clock()}),
 	}
@@ -222,6 +226,10 @@ func (c *Console) routes() {
 	c.mux.Handle("GET /console/charts", c.auth(c.chartsPage))
 	c.mux.Handle("GET /console/operators", c.authAs(RoleAdmin, c.operatorsPage))
 	c.mux.Handle("POST /console/operators/{id}/disable", c.authAs(RoleAdmin, c.disableOperator))
+	if c.ring != nil {
+		c.mux.Handle("GET /console/keys", c.authAs(RoleAdmin, c.keysPage))
+		c.mux.Handle("POST /console/keys/{id}/revoke", c.authAs(RoleAdmin, c.revokeKey))
+	}
 	c.mux.Handle("/console/", c.auth(func(w http.ResponseWriter, r *http.Request, a *access) error {
 		return errNotFound
 	}))
@@ -370,8 +378,10 @@ type base struct {
 	Who       Identity
 	CanRevoke bool
 	// CanManage says whether the operators page is theirs: an admin of
-	// the whole platform, on a console with named operators.
+	// the whole platform, on a console with named operators. CanKeys says
+	// whether the API keys page is: an admin, on a console with a keyring.
 	CanManage bool
+	CanKeys   bool
 	Now       time.Time
 	Notice    string
 }
@@ -382,6 +392,7 @@ func (c *Console) base(r *http.Request, a *access, title, nav string) base {
 		b.CSRF, b.Session, b.Who = a.csrf, a.session, a.who
 		b.CanRevoke = a.who.Role.Allows(RoleOperator)
 		b.CanManage = a.who.Role.Allows(RoleAdmin) && a.who.Tenant == "" && c.ops != nil
+		b.CanKeys = a.who.Role.Allows(RoleAdmin) && c.ring != nil
 	}
 	return b
 }

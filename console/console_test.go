@@ -48,7 +48,8 @@ type env struct {
 	metrics *metrics.Metrics
 	srv     *httptest.Server
 	client  *http.Client
-	totp    *totp.Service // with the operators option
+	totp    *totp.Service  // with the operators option
+	ring    *lapse.Keyring // with the keys option
 }
 
 type option func(*console.Config, *envOptions)
@@ -69,6 +70,8 @@ type envOptions struct {
 	base string
 	// operators offers the operator sign-in, with totp as its factor.
 	operators bool
+	// keys gives the console the store's keyring (e.ring).
+	keys bool
 }
 
 // onStore runs the console on the store open makes.
@@ -145,6 +148,12 @@ func newEnv(t *testing.T, opts ...option) *env {
 			t.Fatal(err)
 		}
 		cfg.Operators, cfg.Factors = e.store.(lapse.OperatorStore), e.totp
+	}
+	if o.keys {
+		if e.ring, err = lapse.NewKeyring(e.m); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Keyring = e.ring
 	}
 	c, err := console.New(cfg)
 	if err != nil {

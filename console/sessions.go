@@ -162,6 +162,8 @@ func notice(q url.Values) string {
 		return "The session had already ended; nothing changed."
 	case "disabled":
 		return fmt.Sprintf("The operator is disabled; %d of their console sessions ended.", n)
+	case "key_revoked":
+		return "The key is revoked."
 	}
 	return ""
 }

@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	cc := console.Config{Manager: m, Keys: consoleKey(ring), Observer: reg, Metrics: reg.Registry(), Log: log,
-		Throttle: limiter, TrustedProxies: cfg.TrustedProxies, IdP: idp}
+		Throttle: limiter, TrustedProxies: cfg.TrustedProxies, IdP: idp, Keyring: ring}
 	// Named operators (lapse operators create) sign in with their TOTP
 	// factor, sealed with the same key as the platform's.
 	if opStore, ok := store.(lapse.OperatorStore); ok && factors != nil {
