@@ -83,3 +83,30 @@ func TestEndIdPRevokesTheSessionsOfTheIdPSessionOrAccount(t *testing.T) {
 		t.Errorf("events of the revoke: %+v, %v; want one by idp with idp_logout", evs, err)
 	}
 }
+
+// TestEndIdPStaysInItsNamespace: the provider's logout received by the
+// console's manager (lapse's own namespace) ends the operator's session
+// of that provider account, not the platform user's of the same account,
+// and the other way round.
+func TestEndIdPStaysInItsNamespace(t *testing.T) {
+	f := newFixture(t)
+	own, err := lapse.New(lapse.Config{Store: f.store, Policy: f.m.Policy(), Clock: f.clock, Reserved: true, CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := lapse.IdPSession{Issuer: issuer, Subject: "u1"}
+	_, user := f.create(t, lapse.CreateParams{Subject: "alice", IdP: acct})
+	_, op := create(t, own, lapse.CreateParams{Subject: lapse.ReservedPrefix + "console:operator:idp-x", IdP: acct})
+	if n, err := own.EndIdP(ctx, acct); err != nil || n != 1 {
+		t.Fatalf("the console's EndIdP = %d, %v; want 1 (the operator's session)", n, err)
+	}
+	if s, _ := f.m.Session(ctx, user.ID); s.Status != lapse.StatusActive {
+		t.Errorf("the console's logout ended the platform user's session (%s)", s.Status)
+	}
+	if s, _ := own.Session(ctx, op.ID); s.Status != lapse.StatusRevoked {
+		t.Errorf("the operator's session is %s, want revoked", s.Status)
+	}
+	if n, err := f.m.EndIdP(ctx, acct); err != nil || n != 1 {
+		t.Errorf("the platform's EndIdP = %d, %v; want 1 (the user's session only)", n, err)
+	}
+}

@@ -741,7 +741,9 @@ func (m *Manager) EndMatching(ctx context.Context, f Filter, reason Reason, acto
 
 // EndIdP revokes, with [ReasonIdPLogout] and actor [ActorIdP], every
 // session recorded active that the identity provider's session q
-// selects ([IdPSession.Matches]): the provider's back-channel logout.
+// selects ([IdPSession.Matches]) in the manager's namespace (a
+// console's manager ends operators' sessions only, the platform's its
+// users'): the provider's back-channel logout.
 // Each session is ended by one store call, on every node, with its event.
 // It returns how many it revoked (sessions found past a deadline are
 // recorded as expired instead). It fails with [CodeInvalid] for a q that
@@ -761,7 +763,10 @@ func (m *Manager) EndIdP(ctx context.Context, q IdPSession) (int, error) {
 	}
 	n := 0
 	for _, f := range found {
-		if !q.Matches(f.IdP) {
+		// A console's manager ends the operators' sessions, the
+		// platform's its users': a logout token sent to one is not the
+		// other's.
+		if !q.Matches(f.IdP) || ReservedSubject(f.Subject) != m.reserved {
 			continue
 		}
 		s, changed, err := m.store.End(ctx, f.ID, Ending{Status: StatusRevoked, Reason: ReasonIdPLogout, Actor: ActorIdP, Now: m.clock.Now()})

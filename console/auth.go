@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -89,7 +90,30 @@ func (c *Console) session(r *http.Request) (*access, error) {
 	if !ok {
 		return nil, errSignedOut{}
 	}
+	if err := c.keyUsable(r.Context(), who); err != nil {
+		return nil, err
+	}
 	return &access{session: &s, who: who, csrf: csrfToken(ck.Value)}, nil
+}
+
+// keyUsable ends the console session of a key that was revoked or has
+// expired since it signed in (on any node: the keyring reads the store),
+// as disabling an operator ends theirs.
+func (c *Console) keyUsable(ctx context.Context, who Identity) error {
+	id, isKey := strings.CutPrefix(who.Actor, "key:")
+	if !isKey || c.ring == nil {
+		return nil
+	}
+	k, err := c.ring.Key(ctx, id)
+	switch {
+	case lapse.ErrorCode(err) == lapse.CodeKeyNotFound:
+		return errSignedOut{"revoked"}
+	case err != nil:
+		return err
+	case !k.Usable(c.m.Clock().Now()):
+		return errSignedOut{"revoked"}
+	}
+	return nil
 }
 
 // csrfToken returns the synchronizer token of the console session whose

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -74,7 +75,9 @@ type Config struct {
 	Operators lapse.OperatorStore
 	Factors   Factors
 	// Keyring, when set, gives admins the API keys page: list the keys
-	// (a tenant's admin, that tenant's) and revoke one. nil leaves it out.
+	// (a tenant's admin, that tenant's) and revoke one; and the console
+	// session a key opened ends once the key is revoked or expires. nil
+	// leaves the page out and a key's session to its own timeouts.
 	Keyring *lapse.Keyring
 	// Metrics is gathered for the verify-latency chart (the
 	// lapse_verify_duration_seconds histogram); nil leaves that chart out.
@@ -122,6 +125,7 @@ type Console struct {
 	keys     func(context.Context, string) (Identity, bool)
 	ring     *lapse.Keyring      // nil: no keys page
 	ops      lapse.OperatorStore // nil: key sign-in only
+	hashing  chan struct{}       // one slot per password check running
 	factors  Factors
 	names    *throttle.Limiter // failed operator sign-ins per name
 	metrics  prometheus.Gatherer
@@ -161,7 +165,8 @@ func New(cfg Config) (*Console, error) {
 		throttle: cfg.Throttle, trusted: cfg.TrustedProxies,
 		dev: cfg.DevInsecureCookies, absolute: abs, idp: cfg.IdP, ring: cfg.Keyring,
 		mux: http.NewServeMux(), origin: http.NewCrossOriginProtection(),
-		names: throttle.New(throttle.Config{Burst: nameBurst, Every: nameEvery, Clock: cfg.Manager.Clock()}),
+		names:   throttle.New(throttle.Config{Burst: nameBurst, Every: nameEvery, Clock: cfg.Manager.Clock()}),
+		hashing: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	if cfg.Operators != nil && cfg.Factors != nil {
 		c.ops, c.factors = cfg.Operators, cfg.Factors

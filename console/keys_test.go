@@ -87,3 +87,34 @@ func TestTenantAdminSeesTheirTenantsKeysOnly(t *testing.T) {
 	}
 	wantStatus(t, "revoking acme's key", e.post("/console/keys/"+mine.ID+"/revoke", url.Values{"csrf": {csrf}}), http.StatusSeeOther)
 }
+
+// TestRevokedKeyEndsItsConsoleSession: the console session a key opened
+// ends at its next request once the key is revoked, wherever it was
+// revoked, as disabling an operator ends theirs.
+func TestRevokedKeyEndsItsConsoleSession(t *testing.T) {
+	var e *env
+	e = newEnv(t, func(c *console.Config, o *envOptions) {
+		o.keys = true
+		c.Keys = func(ctx context.Context, k string) (console.Identity, bool) {
+			key, ok, err := e.ring.Authenticate(ctx, k)
+			if err != nil || !ok {
+				return console.Identity{}, false
+			}
+			return console.Identity{Actor: key.Actor(), Name: key.Name, Role: console.RoleAdmin}, true
+		}
+	})
+	secret, k, err := e.ring.Create(context.Background(), lapse.KeySpec{Name: "break-glass", Scopes: []lapse.Scope{lapse.ScopeConsole}}, "cli", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := e.get("/console/signin")
+	wantStatus(t, "sign-in", e.post("/console/signin", url.Values{"csrf": {csrfOf(t, page.body)}, "key": {secret}}), http.StatusSeeOther)
+	wantStatus(t, "sessions page while the key is usable", e.get("/console/sessions"), http.StatusOK)
+	if _, err := e.ring.Revoke(context.Background(), k.ID, "cli", ""); err != nil {
+		t.Fatal(err)
+	}
+	res := e.get("/console/sessions")
+	if res.status != http.StatusSeeOther || !strings.Contains(res.location, "ended=revoked") {
+		t.Errorf("after the key's revocation the sessions page = %d to %q, want 303 to the sign-in page (ended=revoked)", res.status, res.location)
+	}
+}

@@ -61,6 +61,18 @@ func (c *Console) signInOperator(w http.ResponseWriter, r *http.Request, next st
 			fmt.Sprintf("Too many failed sign-ins. Try again in %s.", wait.Round(time.Second)))
 		return
 	}
+	// Each check costs argon2id's memory (19 MiB) and tens of
+	// milliseconds of a core, and the throttles count a failure only
+	// once it is checked: at most one check per core runs at once, and a
+	// sign-in past that is turned away before it costs anything.
+	select {
+	case c.hashing <- struct{}{}:
+		defer func() { <-c.hashing }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		c.showSignIn(w, r, http.StatusServiceUnavailable, next, "The console is busy checking other sign-ins. Try again in a moment.")
+		return
+	}
 	o, actor, err := c.checkOperator(r.Context(), name, r.PostFormValue("password"), r.PostFormValue("code"))
 	if errors.Is(err, errWrongCredentials) {
 		c.throttle.Fail(client)

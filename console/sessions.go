@@ -88,7 +88,7 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, a *access
 	}
 	ctx, cancel := timeout(r)
 	defer cancel()
-	ss, err := c.managerOf(f.Subject, f.Tier).ListSessions(ctx, lapse.SessionQuery{
+	ss, err := c.managerOf(a, f.Subject, f.Tier).ListSessions(ctx, lapse.SessionQuery{
 		Subject: f.Subject, Tenant: f.Tenant, Tier: f.Tier, Status: status, After: after, Limit: pageSize,
 	})
 	if err != nil {
@@ -107,18 +107,26 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, a *access
 // managerOf returns the manager of the sessions a filter selects: the
 // console's own for its tier or a subject in lapse's namespace (the
 // platform's manager does not reach them), the platform's otherwise.
-func (c *Console) managerOf(subject, tier string) *lapse.Manager {
-	if lapse.ReservedSubject(subject) || tier == Tier {
+// Only a platform admin reaches the console's own sessions (other
+// operators' addresses and clients, and the power to end them); anyone
+// else gets the platform's manager, which has none of them.
+func (c *Console) managerOf(a *access, subject, tier string) *lapse.Manager {
+	if (lapse.ReservedSubject(subject) || tier == Tier) && a.seesOperators() {
 		return c.own
 	}
 	return c.m
 }
 
-// sessionByID finds a session by id among the platform's and the
-// console's own, and returns it with the manager that reaches it.
-func (c *Console) sessionByID(ctx context.Context, id string) (*lapse.Session, *lapse.Manager, error) {
+// seesOperators reports whether a may see and end other operators'
+// console sessions: a platform admin.
+func (a *access) seesOperators() bool { return a.who.Role.Allows(RoleAdmin) && a.who.Tenant == "" }
+
+// sessionByID finds a session by id among the platform's and, for a
+// platform admin, the console's own, and returns it with the manager
+// that reaches it.
+func (c *Console) sessionByID(ctx context.Context, a *access, id string) (*lapse.Session, *lapse.Manager, error) {
 	s, err := c.m.Session(ctx, id)
-	if lapse.ErrorCode(err) != lapse.CodeSessionNotFound {
+	if lapse.ErrorCode(err) != lapse.CodeSessionNotFound || !a.seesOperators() {
 		return s, c.m, err
 	}
 	s, err = c.own.Session(ctx, id)
@@ -198,7 +206,7 @@ type sessionView struct {
 func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, a *access) error {
 	ctx, cancel := timeout(r)
 	defer cancel()
-	s, _, err := c.sessionByID(ctx, r.PathValue("id"))
+	s, _, err := c.sessionByID(ctx, a, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -245,7 +253,7 @@ func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request, a *acces
 		return err
 	}
 	id := r.PathValue("id")
-	before, m, err := c.sessionByID(r.Context(), id)
+	before, m, err := c.sessionByID(r.Context(), a, id)
 	if err != nil {
 		return err
 	}
@@ -299,7 +307,7 @@ func (c *Console) revokeSubjectPage(w http.ResponseWriter, r *http.Request, a *a
 	if !allTenants {
 		q.Tenant = tenant
 	}
-	ss, err := c.managerOf(subject, "").ListSessions(ctx, q)
+	ss, err := c.managerOf(a, subject, "").ListSessions(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -319,7 +327,7 @@ func (c *Console) revokeSubject(w http.ResponseWriter, r *http.Request, a *acces
 	if err != nil {
 		return err
 	}
-	n, err := c.managerOf(subject, "").EndMatching(r.Context(), lapse.Filter{Subject: subject, Tenant: tenant, AnyTenant: allTenants}, reason, a.who.Actor)
+	n, err := c.managerOf(a, subject, "").EndMatching(r.Context(), lapse.Filter{Subject: subject, Tenant: tenant, AnyTenant: allTenants}, reason, a.who.Actor)
 	if err != nil {
 		return err
 	}

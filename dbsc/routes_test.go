@@ -15,7 +15,8 @@ import (
 // (/v1/session/...), authenticated by the session cookie, judge the
 // device binding as the app's routes do: a copied cookie jar without the
 // bound cookie can neither read the session's state nor keep it alive,
-// while the bound browser can.
+// also by sending its token as a bearer token, while the bound browser
+// can.
 func TestSessionRoutesCheckTheBoundCookie(t *testing.T) {
 	f := newFixture(t)
 	api, err := httpapi.New(httpapi.Config{Manager: f.m, Keys: httpapi.NewKeys(), SessionCookie: "lapse", Device: f.b.CheckFunc()})
@@ -27,9 +28,14 @@ func TestSessionRoutesCheckTheBoundCookie(t *testing.T) {
 	tok, s, c := f.signIn("record")
 	bound := f.register(tok, dbsctest.NewES256(), c)
 	f.clock.Advance(lapse.BoundCookieSlack) // past the grace after binding
+	bearer := false
 	call := func(method, path, boundCookie string) int {
 		r := httptest.NewRequest(method, "https://app.example"+path, nil)
-		r.AddCookie(&http.Cookie{Name: "lapse", Value: tok.Reveal()})
+		if bearer {
+			r.Header.Set("Authorization", "Bearer "+tok.Reveal())
+		} else {
+			r.AddCookie(&http.Cookie{Name: "lapse", Value: tok.Reveal()})
+		}
 		if boundCookie != "" {
 			r.AddCookie(&http.Cookie{Name: dbsc.DefaultCookieName, Value: boundCookie})
 		}
@@ -44,6 +50,12 @@ func TestSessionRoutesCheckTheBoundCookie(t *testing.T) {
 			t.Errorf("%s %s with a copied jar (no bound cookie) = %d, want 401 (device proof required)", route.method, route.path, got)
 		}
 	}
+	// The jar's token sent as a bearer token is no way round the check.
+	bearer = true
+	if got := call("POST", "/v1/session/extend", ""); got != http.StatusUnauthorized {
+		t.Errorf("POST /v1/session/extend with the copied token as a bearer token = %d, want 401", got)
+	}
+	bearer = false
 	if after, _ := f.m.Current(t.Context(), tok.Reveal()); !after.IdleExpiresAt.Equal(before.IdleExpiresAt) {
 		t.Errorf("the copied jar's extend moved the idle deadline from %v to %v", before.IdleExpiresAt, after.IdleExpiresAt)
 	}

@@ -71,7 +71,9 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (string, bool) 
 	case fromCookie && r.Method == http.MethodPost && r.Header.Get(CSRFHeader) == "":
 		s.writeProblemStatus(w, r, http.StatusForbidden, problem.CodeCSRFHeader, "a cookie-authenticated POST needs the "+CSRFHeader+" header")
 		return "", false
-	case fromCookie && s.device != nil:
+	case s.device != nil:
+		// By bearer too: a copied cookie jar holds the token, which it
+		// could send as one.
 		// A session that no longer verifies is the route's to answer (a
 		// logout of an ended session is not an error).
 		if cur, err := s.m.Current(r.Context(), tok); err == nil {

@@ -78,8 +78,9 @@ type Config struct {
 	// nil refuses a passkey step-up by cookie (404); one by bearer token
 	// gets its new token in the answer.
 	StepUp func(w http.ResponseWriter, r *http.Request, aal int, amr []string) (*lapse.Session, error)
-	// Device judges the device binding (DBSC) of a session a request
-	// authenticates by its cookie, before a session route acts on it: the
+	// Device judges the device binding (DBSC) of the session a request
+	// authenticates (by its cookie or as a bearer token: a copied cookie
+	// jar holds the token) before a session route acts on it: the
 	// gateway's or the middleware's dbsc.Binder.Check, so that a copied
 	// cookie jar without the bound cookie reaches no more here than it
 	// does the app. nil checks none.

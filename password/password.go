@@ -108,8 +108,8 @@ type params struct {
 
 // The bounds of the parameters Verify accepts from a stored hash.
 const (
-	maxMemory  = 1 << 20 // KiB: 1 GiB
-	maxTime    = 16
+	maxMemory  = 128 << 10 // KiB: 128 MiB, over 6 times OWASP's 19 MiB
+	maxTime    = 10
 	maxThreads = 16
 )
 

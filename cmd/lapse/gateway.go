@@ -107,8 +107,11 @@ func proxyKeyCheck(cfg *config.File, ring *lapse.Keyring) (func(context.Context,
 		h := lapse.HashSecret(key)
 		want = &h
 	}
-	if !fa.ProxyAPIKeys {
+	switch {
+	case !fa.ProxyAPIKeys:
 		ring = nil
+	case ring == nil:
+		return nil, fmt.Errorf("%s: forward_auth.proxy_api_keys: the store keeps no API keys", cfg.Path)
 	}
 	if want == nil && ring == nil {
 		return nil, nil
