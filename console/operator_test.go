@@ -170,13 +170,7 @@ func TestDisablingRevokesTheOpenSession(t *testing.T) {
 			if n, err := console.ChangeOperator(context.Background(), e.m, op.Operator, "cli"); err != nil || n != 1 {
 				t.Fatalf("ChangeOperator = %d, %v; want 1 session ended", n, err)
 			}
-			req, _ := http.NewRequest("GET", e.srv.URL+"/console/sessions", nil)
-			if res := e.do(c, req); res.status != http.StatusSeeOther || !strings.Contains(res.location, "ended=revoked") {
-				t.Errorf("the next request: %d to %q; want 303 to the sign-in page, ended=revoked", res.status, res.location)
-			}
-			if evs := e.events(lapse.EventOperatorChanged); len(evs) != 2 || evs[1].Actor != "cli" || evs[1].Reason != lapse.Reason(op.ID) {
-				t.Errorf("operator.changed events = %+v; want the create and the change, by cli, naming %s", evs, op.ID)
-			}
+			e.wantChangeEnded(c, op.ID)
 		})
 	}
 }
@@ -199,13 +193,7 @@ func TestResetTOTPReplacesTheFactor(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("ResetTOTP = %d, %v; want 1 session ended", n, err)
 	}
-	req, _ := http.NewRequest("GET", e.srv.URL+"/console/sessions", nil)
-	if res := e.do(c, req); res.status != http.StatusSeeOther || !strings.Contains(res.location, "ended=revoked") {
-		t.Errorf("the next request: %d to %q; want 303 to the sign-in page, ended=revoked", res.status, res.location)
-	}
-	if evs := e.events(lapse.EventOperatorChanged); len(evs) != 2 || evs[1].Actor != "cli" || evs[1].Reason != lapse.Reason(o.ID) {
-		t.Errorf("operator.changed events = %+v; want the create and the reset, by cli, naming %s", evs, o.ID)
-	}
+	e.wantChangeEnded(c, o.ID)
 	if enr.TOTP.Secret == old.TOTP.Secret || len(enr.RecoveryCodes) == 0 {
 		t.Fatalf("ResetTOTP returned the old secret or no recovery codes: %+v", enr)
 	}
@@ -222,6 +210,20 @@ func TestResetTOTPReplacesTheFactor(t *testing.T) {
 		if _, res := e.signInAs("192.0.2.3", "ada", opPassword, code); res.status != http.StatusSeeOther {
 			t.Errorf("sign-in with %s = %d; want 303", what, res.status)
 		}
+	}
+}
+
+// wantChangeEnded checks that the console session of client c has
+// ended (its next request goes to the sign-in page, ended=revoked), and
+// that the operator with id was created and then changed once, by cli.
+func (e *env) wantChangeEnded(c *http.Client, id string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+"/console/sessions", nil)
+	if res := e.do(c, req); res.status != http.StatusSeeOther || !strings.Contains(res.location, "ended=revoked") {
+		e.t.Errorf("the next request: %d to %q; want 303 to the sign-in page, ended=revoked", res.status, res.location)
+	}
+	if evs := e.events(lapse.EventOperatorChanged); len(evs) != 2 || evs[1].Actor != "cli" || evs[1].Reason != lapse.Reason(id) {
+		e.t.Errorf("operator.changed events = %+v; want the create and the change, by cli, naming %s", evs, id)
 	}
 }
 
