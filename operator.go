@@ -89,8 +89,9 @@ const (
 	// EventOperatorSignInFailed records a sign-in the console refused;
 	// its reason is [ReasonInvalidCredentials].
 	EventOperatorSignInFailed EventType = "operator.sign_in_failed"
-	// EventOperatorChanged records an operator created, disabled or given
-	// a new role, tenant or password; its reason is the operator's id.
+	// EventOperatorChanged records an operator created, disabled,
+	// enabled, or given a new role, tenant, password or TOTP factor; its
+	// reason is the operator's id.
 	EventOperatorChanged EventType = "operator.changed"
 )
 

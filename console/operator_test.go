@@ -151,7 +151,7 @@ func TestOperatorSignInFailuresLookAlike(t *testing.T) {
 }
 
 // TestDisablingRevokesTheOpenSession: an operator's console session ends
-// the moment they are disabled, and a change of role ends it too.
+// the moment they are disabled, and a change of role or tenant ends it too.
 func TestDisablingRevokesTheOpenSession(t *testing.T) {
 	for _, change := range []struct {
 		name string
@@ -159,6 +159,7 @@ func TestDisablingRevokesTheOpenSession(t *testing.T) {
 	}{
 		{"disabled", func(o *lapse.Operator, now time.Time) { o.DisabledAt = now }},
 		{"role_changed", func(o *lapse.Operator, _ time.Time) { o.Role = string(console.RoleViewer) }},
+		{"tenant_changed", func(o *lapse.Operator, _ time.Time) { o.Tenant = "acme" }},
 	} {
 		t.Run(change.name, func(t *testing.T) {
 			e := newEnv(t, withOperators())
@@ -169,14 +170,60 @@ func TestDisablingRevokesTheOpenSession(t *testing.T) {
 			if n, err := console.ChangeOperator(context.Background(), e.m, op.Operator, "cli"); err != nil || n != 1 {
 				t.Fatalf("ChangeOperator = %d, %v; want 1 session ended", n, err)
 			}
-			req, _ := http.NewRequest("GET", e.srv.URL+"/console/sessions", nil)
-			if res := e.do(c, req); res.status != http.StatusSeeOther || !strings.Contains(res.location, "ended=revoked") {
-				t.Errorf("the next request: %d to %q; want 303 to the sign-in page, ended=revoked", res.status, res.location)
-			}
-			if evs := e.events(lapse.EventOperatorChanged); len(evs) != 2 || evs[1].Actor != "cli" || evs[1].Reason != lapse.Reason(op.ID) {
-				t.Errorf("operator.changed events = %+v; want the create and the change, by cli, naming %s", evs, op.ID)
-			}
+			e.wantChangeEnded(c, op.ID)
 		})
+	}
+}
+
+// TestResetTOTPReplacesTheFactor: ResetTOTP ends the operator's open
+// session, records the change by its actor, and returns a new secret and
+// recovery codes; afterwards a code of the old secret the old factor
+// would have accepted (the next time step) and an old recovery code are
+// refused, and the new secret's code and recovery codes are accepted.
+func TestResetTOTPReplacesTheFactor(t *testing.T) {
+	e := newEnv(t, withOperators())
+	o, old, err := console.CreateOperator(context.Background(), e.m, e.totp,
+		console.NewOperator{Name: "ada", Role: console.RoleAdmin, Password: opPassword}, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, res := e.signInAs("192.0.2.1", "ada", opPassword, e.code(operator{o, old.TOTP.Secret}))
+	wantStatus(t, "sign-in", res, http.StatusSeeOther)
+	enr, n, err := console.ResetTOTP(context.Background(), e.m, e.totp, o, "cli")
+	if err != nil || n != 1 {
+		t.Fatalf("ResetTOTP = %d, %v; want 1 session ended", n, err)
+	}
+	e.wantChangeEnded(c, o.ID)
+	if enr.TOTP.Secret == old.TOTP.Secret || len(enr.RecoveryCodes) == 0 {
+		t.Fatalf("ResetTOTP returned the old secret or no recovery codes: %+v", enr)
+	}
+	next, err := pqtotp.GenerateCode(old.TOTP.Secret, e.clock.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, code := range map[string]string{"the old secret's next code": next, "an old recovery code": old.RecoveryCodes[0]} {
+		if _, res := e.signInAs("192.0.2.2", "ada", opPassword, code); res.status != http.StatusUnauthorized {
+			t.Errorf("sign-in with %s = %d; want 401", what, res.status)
+		}
+	}
+	for what, code := range map[string]string{"the new secret's code": e.code(operator{o, enr.TOTP.Secret}), "a new recovery code": enr.RecoveryCodes[0]} {
+		if _, res := e.signInAs("192.0.2.3", "ada", opPassword, code); res.status != http.StatusSeeOther {
+			t.Errorf("sign-in with %s = %d; want 303", what, res.status)
+		}
+	}
+}
+
+// wantChangeEnded checks that the console session of client c has
+// ended (its next request goes to the sign-in page, ended=revoked), and
+// that the operator with id was created and then changed once, by cli.
+func (e *env) wantChangeEnded(c *http.Client, id string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+"/console/sessions", nil)
+	if res := e.do(c, req); res.status != http.StatusSeeOther || !strings.Contains(res.location, "ended=revoked") {
+		e.t.Errorf("the next request: %d to %q; want 303 to the sign-in page, ended=revoked", res.status, res.location)
+	}
+	if evs := e.events(lapse.EventOperatorChanged); len(evs) != 2 || evs[1].Actor != "cli" || evs[1].Reason != lapse.Reason(id) {
+		e.t.Errorf("operator.changed events = %+v; want the create and the change, by cli, naming %s", evs, id)
 	}
 }
 

@@ -109,6 +109,37 @@ func changeOperator(ctx context.Context, m, own *lapse.Manager, o *lapse.Operato
 	return n, recordChange(ctx, m, o, actor, ip)
 }
 
+// ResetTOTP replaces o's TOTP factor and recovery codes with new ones,
+// enrolled through p as [CreateOperator] enrols them, for when an
+// operator has lost their authenticator: the old secret and codes stop
+// working. It ends o's open console sessions at once and records an
+// [lapse.EventOperatorChanged] on behalf of actor, as [ChangeOperator]
+// does, and returns the enrolment, to be shown once, and how many
+// sessions it ended. It fails with [lapse.CodeOperatorNotFound] or a
+// store error.
+func ResetTOTP(ctx context.Context, m *lapse.Manager, p Provisioner, o *lapse.Operator, actor string) (*Enrolment, int, error) {
+	factors, ok := m.Store().(lapse.FactorStore)
+	if !ok {
+		return nil, 0, lapse.Errorf(lapse.CodeInvalid, "the store %T keeps no factors", m.Store())
+	}
+	subject := SubjectOf(o.Actor())
+	if err := factors.RemoveTOTP(ctx, subject); err != nil && lapse.ErrorCode(err) != lapse.CodeFactorNotFound {
+		return nil, 0, err
+	}
+	// The sessions end before the new factor is enrolled: should that
+	// fail, the operator is left with no way in rather than a stale one,
+	// and resetting again enrols it.
+	n, err := ChangeOperator(ctx, m, o, actor)
+	if err != nil {
+		return nil, 0, err
+	}
+	totp, codes, err := p.Provision(ctx, subject, lapse.TOTPParams{Account: o.Name, Issuer: Issuer})
+	if err != nil {
+		return nil, n, err
+	}
+	return &Enrolment{TOTP: totp, RecoveryCodes: codes}, n, nil
+}
+
 // SetPassword sets o's password hash to that of pw, after checking it is
 // [password.Acceptable] ([lapse.CodeInvalid] otherwise).
 func SetPassword(o *lapse.Operator, pw string) error {

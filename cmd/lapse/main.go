@@ -32,7 +32,7 @@ Usage:
   lapse webhooks dead | replay inspect and replay dead-lettered webhook deliveries
   lapse keys create | list | revoke
                                manage the API keys: scopes, tenant, expiry
-  lapse operators create | list | disable | passwd
+  lapse operators create | list | set | disable | enable | passwd | reset-totp
                                manage the console's named operators
   lapse version                print the version
 

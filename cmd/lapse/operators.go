@@ -19,18 +19,37 @@ import (
 )
 
 const operatorsUsage = `usage:
-  lapse operators create  [--data-dir DIR | --config FILE | --store URL] --name NAME --role viewer|operator|admin [--tenant T] < password
-  lapse operators list    [--data-dir DIR | --config FILE | --store URL]
-  lapse operators disable [--data-dir DIR | --config FILE | --store URL] NAME
-  lapse operators passwd  [--data-dir DIR | --config FILE | --store URL] NAME < password
+  lapse operators create     [--data-dir DIR | --config FILE | --store URL] --name NAME --role viewer|operator|admin [--tenant T] < password
+  lapse operators list       [--data-dir DIR | --config FILE | --store URL]
+  lapse operators set        [--data-dir DIR | --config FILE | --store URL] NAME [--role viewer|operator|admin] [--tenant T | --platform]
+  lapse operators disable    [--data-dir DIR | --config FILE | --store URL] NAME
+  lapse operators enable     [--data-dir DIR | --config FILE | --store URL] NAME
+  lapse operators passwd     [--data-dir DIR | --config FILE | --store URL] NAME < password
+  lapse operators reset-totp [--data-dir DIR | --config FILE | --store URL] NAME
 The password is read from standard input (its first line), never from the command line.
+set changes the role, the tenant, or both; --platform removes the tenant binding.
+Every change but create ends the operator's open console sessions at once.
 `
 
-// runOperators creates, lists, disables and sets the passwords of the
-// console's named operators, in the store. Changes are recorded with the
-// actor "cli", as lapse keys records its own.
+// operatorsDone says, for each subcommand that changes the operator it
+// names, what it did.
+var operatorsDone = map[string]string{
+	"set": "changed", "disable": "disabled", "enable": "enabled",
+	"passwd": "set the password of", "reset-totp": "reset the TOTP factor of",
+}
+
+// operatorFlags are the flags of lapse operators besides the data flags.
+type operatorFlags struct {
+	name, role, tenant string
+	platform           bool
+	given              map[string]bool // the flags on the command line
+}
+
+// runOperators creates, lists and changes the console's named operators,
+// in the store. Changes are recorded with the actor "cli", as lapse keys
+// records its own.
 func runOperators(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || !strings.Contains(" create list disable passwd ", " "+args[0]+" ") {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && operatorsDone[args[0]] == "") {
 		fmt.Fprint(stderr, operatorsUsage)
 		return 2
 	}
@@ -38,17 +57,19 @@ func runOperators(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	fs := flag.NewFlagSet("lapse operators "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := addDataFlags(fs)
-	var n console.NewOperator
-	fs.StringVar(&n.Name, "name", "", "the operator's sign-in name")
-	role := fs.String("role", "", "viewer, operator or admin")
-	fs.StringVar(&n.Tenant, "tenant", "", "bind the operator to this tenant")
+	var f operatorFlags
+	fs.StringVar(&f.name, "name", "", "the operator's sign-in name (create)")
+	fs.StringVar(&f.role, "role", "", "viewer, operator or admin (create, set)")
+	fs.StringVar(&f.tenant, "tenant", "", "bind the operator to this tenant (create, set)")
+	fs.BoolVar(&f.platform, "platform", false, "bind the operator to no tenant: the whole platform (set)")
 	names, err := parseMixed(fs, args[1:])
 	if err != nil {
 		return 2
 	}
-	n.Role = console.Role(*role)
-	if (cmd == "disable" || cmd == "passwd") != (len(names) == 1) {
-		fmt.Fprint(stderr, operatorsUsage)
+	f.given = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = true })
+	if msg := f.check(cmd, names); msg != "" {
+		fmt.Fprintf(stderr, "lapse operators %s: %s\n%s", cmd, msg, operatorsUsage)
 		return 2
 	}
 	cfg, st, err := data.openWith(ctx)
@@ -59,7 +80,7 @@ func runOperators(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	defer st.Close()
 	m, err := lapse.New(lapse.Config{Store: st, Policy: config.DefaultPolicy()})
 	if err == nil {
-		err = operatorsCommand(ctx, cfg, m, cmd, n, names, stdin, stdout)
+		err = operatorsCommand(ctx, cfg, m, cmd, f, names, stdin, stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "lapse operators %s: %s\n", cmd, lapse.ErrorMessage(err))
@@ -68,13 +89,29 @@ func runOperators(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	return 0
 }
 
-func operatorsCommand(ctx context.Context, cfg *config.File, m *lapse.Manager, cmd string, n console.NewOperator, names []string, stdin io.Reader, stdout io.Writer) error {
+// check returns what is wrong with the arguments of cmd, or "".
+func (f operatorFlags) check(cmd string, names []string) string {
+	switch {
+	case (operatorsDone[cmd] != "") != (len(names) == 1):
+		return "give the name of one operator, or none for create and list"
+	case f.platform && cmd != "set":
+		return "--platform is for set"
+	case f.platform && f.given["tenant"]:
+		return "give --tenant or --platform, not both"
+	case cmd == "set" && !f.given["role"] && !f.given["tenant"] && !f.platform:
+		return "give --role, --tenant or --platform"
+	}
+	return ""
+}
+
+func operatorsCommand(ctx context.Context, cfg *config.File, m *lapse.Manager, cmd string, f operatorFlags, names []string, stdin io.Reader, stdout io.Writer) error {
 	ops, ok := m.Store().(lapse.OperatorStore)
 	if !ok {
 		return fmt.Errorf("the store %q keeps no operators", cfg.Store)
 	}
 	switch cmd {
 	case "create":
+		n := console.NewOperator{Name: f.name, Role: console.Role(f.role), Tenant: f.tenant}
 		return createOperator(ctx, cfg, m, n, stdin, stdout)
 	case "list":
 		return listOperators(ctx, ops, stdout)
@@ -83,36 +120,58 @@ func operatorsCommand(ctx context.Context, cfg *config.File, m *lapse.Manager, c
 	if err != nil {
 		return err
 	}
-	if cmd == "disable" {
-		if o.Disabled() {
-			fmt.Fprintf(stdout, "%s was disabled already, at %s\n", o.Name, o.DisabledAt.UTC().Format(time.RFC3339))
-			return nil
-		}
-		o.DisabledAt = m.Clock().Now()
-	} else {
-		pw, err := readPassword(stdin)
-		if err == nil {
-			err = console.SetPassword(o, pw)
-		}
-		if err != nil {
-			return err
-		}
+	if cmd == "reset-totp" {
+		return resetTOTP(ctx, cfg, m, o, stdout)
+	}
+	if same, err := f.apply(cmd, o, m.Clock().Now(), stdin); same != "" || err != nil {
+		fmt.Fprint(stdout, same)
+		return err
 	}
 	ended, err := console.ChangeOperator(ctx, m, o, actorCLI)
 	if err != nil {
 		return err
 	}
-	what := map[string]string{"disable": "disabled", "passwd": "set the password of"}[cmd]
-	fmt.Fprintf(stdout, "%s %s (%s); ended %d open console session(s)\n", what, o.Name, o.ID, ended)
+	fmt.Fprintf(stdout, "%s %s (%s)", operatorsDone[cmd], o.Name, o.ID)
+	if cmd == "set" {
+		fmt.Fprintf(stdout, ": role %s%s", o.Role, tenantNote(o.Tenant))
+	}
+	fmt.Fprintf(stdout, "; ended %d open console session(s)\n", ended)
 	return nil
 }
 
-func createOperator(ctx context.Context, cfg *config.File, m *lapse.Manager, n console.NewOperator, stdin io.Reader, stdout io.Writer) error {
-	key, err := factorKey(cfg)
-	if err != nil {
-		return err
+// apply makes the change cmd asks for to o, at now. It returns what to
+// print instead when there is nothing to change.
+func (f operatorFlags) apply(cmd string, o *lapse.Operator, now time.Time, stdin io.Reader) (string, error) {
+	switch cmd {
+	case "set":
+		if f.given["role"] {
+			o.Role = f.role
+		}
+		if f.given["tenant"] || f.platform {
+			o.Tenant = f.tenant
+		}
+	case "disable":
+		if o.Disabled() {
+			return fmt.Sprintf("%s was disabled already, at %s\n", o.Name, o.DisabledAt.UTC().Format(time.RFC3339)), nil
+		}
+		o.DisabledAt = now
+	case "enable":
+		if !o.Disabled() {
+			return fmt.Sprintf("%s is enabled already\n", o.Name), nil
+		}
+		o.DisabledAt = time.Time{}
+	case "passwd":
+		pw, err := readPassword(stdin)
+		if err != nil {
+			return "", err
+		}
+		return "", console.SetPassword(o, pw)
 	}
-	factors, err := totp.New(totp.Config{Manager: m, Key: key, Issuer: console.Issuer})
+	return "", nil
+}
+
+func createOperator(ctx context.Context, cfg *config.File, m *lapse.Manager, n console.NewOperator, stdin io.Reader, stdout io.Writer) error {
+	factors, err := operatorFactors(cfg, m)
 	if err != nil {
 		return err
 	}
@@ -123,8 +182,42 @@ func createOperator(ctx context.Context, cfg *config.File, m *lapse.Manager, n c
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, `Created operator %s (%s), role %s%s.
-Add this key to their authenticator app; it is shown this once:
+	fmt.Fprintf(stdout, "Created operator %s (%s), role %s%s.\n", o.Name, o.ID, o.Role, tenantNote(o.Tenant))
+	printEnrolment(stdout, enr)
+	return nil
+}
+
+// resetTOTP enrols a new TOTP factor and recovery codes for o in place
+// of the old ones, and prints them once.
+func resetTOTP(ctx context.Context, cfg *config.File, m *lapse.Manager, o *lapse.Operator, stdout io.Writer) error {
+	factors, err := operatorFactors(cfg, m)
+	if err != nil {
+		return err
+	}
+	enr, ended, err := console.ResetTOTP(ctx, m, factors, o, actorCLI)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s (%s); ended %d open console session(s); the old key and recovery codes no longer work.\n",
+		operatorsDone["reset-totp"], o.Name, o.ID, ended)
+	printEnrolment(stdout, enr)
+	return nil
+}
+
+// operatorFactors is the TOTP service that enrols operators, under the
+// factor key lapse serve uses.
+func operatorFactors(cfg *config.File, m *lapse.Manager) (*totp.Service, error) {
+	key, err := factorKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return totp.New(totp.Config{Manager: m, Key: key, Issuer: console.Issuer})
+}
+
+// printEnrolment prints what an operator needs besides their password,
+// the one time it is shown.
+func printEnrolment(stdout io.Writer, enr *console.Enrolment) {
+	fmt.Fprintf(stdout, `Add this key to their authenticator app; it is shown this once:
 
     %s
 
@@ -133,8 +226,7 @@ Add this key to their authenticator app; it is shown this once:
 Recovery codes, each good for one sign-in in place of a code:
 
     %s
-`, o.Name, o.ID, o.Role, tenantNote(o.Tenant), enr.TOTP.URI, enr.TOTP.Secret, strings.Join(enr.RecoveryCodes, "\n    "))
-	return nil
+`, enr.TOTP.URI, enr.TOTP.Secret, strings.Join(enr.RecoveryCodes, "\n    "))
 }
 
 func tenantNote(t string) string {
