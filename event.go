@@ -111,7 +111,7 @@ func NewEvent(typ EventType, s *Session, reason Reason, actor string, at time.Ti
 }
 
 // NewID returns prefix followed by 22 random base62 characters (131 bits),
-// for public identifiers such as those of sessions and factors.
+// for public identifiers such as those of factors and passkeys.
 func NewID(prefix string) string {
 	return string(appendRandom([]byte(prefix), 22))
 }
@@ -121,10 +121,23 @@ func NewID(prefix string) string {
 // ids are unique without a store checking them and sort by the time they
 // were made: a receiver can order and page by them, and an index on them
 // would grow at its end instead of taking a random page per event.
-func NewEventID(at time.Time) string {
-	b := append(make([]byte, 0, 4+22), "evt_00000000"...)
+func NewEventID(at time.Time) string { return newTimeID("evt_", at) }
+
+// NewSessionID returns "ses_" and 22 base62 characters laid out as
+// [NewEventID]'s: the milliseconds of at, the session's creation time
+// (public already, as its created_at), then 83 random bits. The stores
+// key sessions and their event index by id; an id that grows with time
+// lands at the end of those B-trees, one page for a whole batch of
+// creates, where a random id dirtied a page of its own for each.
+func NewSessionID(at time.Time) string { return newTimeID("ses_", at) }
+
+// newTimeID returns prefix, 8 base62 characters for the milliseconds of
+// at since 1970 (0 before it) and 14 random ones.
+func newTimeID(prefix string, at time.Time) string {
+	b := append(make([]byte, 0, len(prefix)+22), prefix...)
+	b = append(b, "00000000"...)
 	ms := max(at.UnixMilli(), 0)
-	for i := len(b) - 1; i >= 4; i-- {
+	for i := len(b) - 1; i >= len(prefix); i-- {
 		b[i] = base62[ms%62]
 		ms /= 62
 	}

@@ -208,7 +208,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, 
 	now := m.clock.Now()
 	tok := NewToken()
 	s := &Session{
-		ID:              NewID("ses_"),
+		ID:              NewSessionID(now),
 		TokenHash:       tok.Hash(),
 		Subject:         p.Subject,
 		Tenant:          p.Tenant,

@@ -81,17 +81,24 @@ func FuzzParseToken(f *testing.F) {
 	})
 }
 
-func TestNewEventIDSortsByTime(t *testing.T) {
+func TestNewEventIDSortsByTime(t *testing.T) { testTimeIDSorts(t, "evt_", lapse.NewEventID) }
+
+func TestNewSessionIDSortsByTime(t *testing.T) { testTimeIDSorts(t, "ses_", lapse.NewSessionID) }
+
+// testTimeIDSorts checks that newID's ids have prefix and 22 characters,
+// never repeat, and sort by the millisecond they were made for.
+func testTimeIDSorts(t *testing.T, prefix string, newID func(time.Time) string) {
+	t.Helper()
 	at := time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC)
 	prev := ""
 	seen := map[string]bool{}
 	for i := range 2000 {
-		id := lapse.NewEventID(at.Add(time.Duration(i/2) * time.Millisecond))
-		if len(id) != 26 || !strings.HasPrefix(id, "evt_") {
-			t.Fatalf("event id %q: want evt_ and 22 characters", id)
+		id := newID(at.Add(time.Duration(i/2) * time.Millisecond))
+		if len(id) != len(prefix)+22 || !strings.HasPrefix(id, prefix) {
+			t.Fatalf("id %q: want %s and 22 characters", id, prefix)
 		}
 		if seen[id] {
-			t.Fatalf("NewEventID repeated %q", id)
+			t.Fatalf("id %q repeated", id)
 		}
 		seen[id] = true
 		// Within one millisecond the random part decides; across
@@ -101,7 +108,7 @@ func TestNewEventIDSortsByTime(t *testing.T) {
 		}
 		prev = id
 	}
-	if a, b := lapse.NewEventID(time.Unix(0, 0)), lapse.NewEventID(time.Date(2080, 1, 1, 0, 0, 0, 0, time.UTC)); a[:12] != "evt_00000000" || b <= a {
+	if a, b := newID(time.Unix(0, 0)), newID(time.Date(2080, 1, 1, 0, 0, 0, 0, time.UTC)); a[:len(prefix)+8] != prefix+"00000000" || b <= a {
 		t.Errorf("ids %q (1970) and %q (2080) do not sort by time", a, b)
 	}
 }
