@@ -102,10 +102,17 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	// looks rows up, the OS page cache holds the file anyway, and four
 	// readers with the writer's cache each would cost 256 MiB more of the
 	// process's memory for a large database (docs/architecture.md).
+	// The writer checkpoints the log into the database every 10,000 pages
+	// (40 MiB) instead of SQLite's 1,000: a checkpoint runs on the writer,
+	// in the commit of the batch that crossed the mark, and costs the
+	// database file's fsync and a write of each page the log holds, once
+	// however many times it was rewritten since; at 1,000 pages creates
+	// checkpointed every few batches, and a seventh of the writer's time
+	// went to it (BENCHMARKS.md, issue 18).
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
 		"&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
-	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-65536)&_txlock=immediate")
+	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
