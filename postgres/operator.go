@@ -36,20 +36,8 @@ func (s *Store) OperatorByName(ctx context.Context, name string) (*lapse.Operato
 
 // Operators implements [lapse.OperatorStore].
 func (s *Store) Operators(ctx context.Context) ([]*lapse.Operator, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY name`)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	var out []*lapse.Operator
-	for rows.Next() {
-		o, err := scanOperator(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, wrap(rows.Err())
+	ops, err := collect(scanOperator)(s.pool.Query(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY name`))
+	return ops, wrap(err)
 }
 
 // UpdateOperator implements [lapse.OperatorStore].

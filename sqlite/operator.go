@@ -41,16 +41,8 @@ func (s *Store) Operators(ctx context.Context) ([]*lapse.Operator, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer rows.Close()
-	var out []*lapse.Operator
-	for rows.Next() {
-		o, err := scanOperator(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, wrap(rows.Err())
+	ops, err := collect(rows, scanOperator)
+	return ops, wrap(err)
 }
 
 // UpdateOperator implements [lapse.OperatorStore].
@@ -71,7 +63,7 @@ func (s *Store) UpdateOperator(ctx context.Context, o *lapse.Operator) error {
 
 var errOperatorNotFound = &lapse.Error{Code: lapse.CodeOperatorNotFound, Message: "no such operator"}
 
-func scanOperator(row interface{ Scan(...any) error }) (*lapse.Operator, error) {
+func scanOperator(row scanner) (*lapse.Operator, error) {
 	var (
 		o                 lapse.Operator
 		created, disabled int64
