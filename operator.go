@@ -72,10 +72,40 @@ type OperatorStore interface {
 	// Operators returns every operator, disabled ones too, in order of
 	// name.
 	Operators(ctx context.Context) ([]*Operator, error)
-	// UpdateOperator writes o's Role, Tenant, PasswordHash and DisabledAt
-	// to the operator with o's id (its name and creation time never
-	// change). It fails with [CodeOperatorNotFound] for an unknown id.
-	UpdateOperator(ctx context.Context, o *Operator) error
+	// UpdateOperator applies ch to the operator with id in one atomic
+	// step and returns the operator as it then is. Only the fields ch
+	// sets are written, so changes of different fields made at the same
+	// time (a new password while another process disables the operator)
+	// all hold. It fails with [CodeOperatorNotFound] for an unknown id.
+	UpdateOperator(ctx context.Context, id string, ch OperatorChange) (*Operator, error)
+}
+
+// OperatorChange is a change to an operator: each field that is not nil
+// replaces the stored one, the others are left as the store holds them.
+// An operator's name and creation time never change.
+type OperatorChange struct {
+	Role         *string
+	Tenant       *string
+	PasswordHash *string
+	// DisabledAt disables the operator at that time, or with the zero
+	// time enables them.
+	DisabledAt *time.Time
+}
+
+// Apply makes ch to o.
+func (ch OperatorChange) Apply(o *Operator) {
+	if ch.Role != nil {
+		o.Role = *ch.Role
+	}
+	if ch.Tenant != nil {
+		o.Tenant = *ch.Tenant
+	}
+	if ch.PasswordHash != nil {
+		o.PasswordHash = *ch.PasswordHash
+	}
+	if ch.DisabledAt != nil {
+		o.DisabledAt = *ch.DisabledAt
+	}
 }
 
 // Event types of console operators. They change no session of the

@@ -109,8 +109,8 @@ func TestOperatorSignInFailuresLookAlike(t *testing.T) {
 	e := newEnv(t, withOperators())
 	op := e.createOperator("otto", console.RoleOperator, "")
 	gone := e.createOperator("gone", console.RoleAdmin, "")
-	gone.DisabledAt = e.clock.Now()
-	if _, err := console.ChangeOperator(context.Background(), e.m, gone.Operator, "cli"); err != nil {
+	now := e.clock.Now()
+	if _, _, err := console.ChangeOperator(context.Background(), e.m, gone.ID, lapse.OperatorChange{DisabledAt: &now}, "cli"); err != nil {
 		t.Fatal(err)
 	}
 	// A first sign-in spends the code of this time step.
@@ -155,19 +155,20 @@ func TestOperatorSignInFailuresLookAlike(t *testing.T) {
 func TestDisablingRevokesTheOpenSession(t *testing.T) {
 	for _, change := range []struct {
 		name string
-		do   func(*lapse.Operator, time.Time)
+		do   func(*lapse.OperatorChange, time.Time)
 	}{
-		{"disabled", func(o *lapse.Operator, now time.Time) { o.DisabledAt = now }},
-		{"role_changed", func(o *lapse.Operator, _ time.Time) { o.Role = string(console.RoleViewer) }},
-		{"tenant_changed", func(o *lapse.Operator, _ time.Time) { o.Tenant = "acme" }},
+		{"disabled", func(ch *lapse.OperatorChange, now time.Time) { ch.DisabledAt = &now }},
+		{"role_changed", func(ch *lapse.OperatorChange, _ time.Time) { ch.Role = new(string(console.RoleViewer)) }},
+		{"tenant_changed", func(ch *lapse.OperatorChange, _ time.Time) { ch.Tenant = new("acme") }},
 	} {
 		t.Run(change.name, func(t *testing.T) {
 			e := newEnv(t, withOperators())
 			op := e.createOperator("ada", console.RoleAdmin, "")
 			c, res := e.signInAs("192.0.2.1", "ada", opPassword, e.code(op))
 			wantStatus(t, "sign-in", res, http.StatusSeeOther)
-			change.do(op.Operator, e.clock.Now())
-			if n, err := console.ChangeOperator(context.Background(), e.m, op.Operator, "cli"); err != nil || n != 1 {
+			var ch lapse.OperatorChange
+			change.do(&ch, e.clock.Now())
+			if _, n, err := console.ChangeOperator(context.Background(), e.m, op.ID, ch, "cli"); err != nil || n != 1 {
 				t.Fatalf("ChangeOperator = %d, %v; want 1 session ended", n, err)
 			}
 			e.wantChangeEnded(c, op.ID)

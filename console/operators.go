@@ -46,7 +46,8 @@ func CreateOperator(ctx context.Context, m *lapse.Manager, p Provisioner, n NewO
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := validOperator(string(n.Role), n.Tenant); err != nil {
+	role := string(n.Role)
+	if err := validOperator(&role, &n.Tenant); err != nil {
 		return nil, nil, err
 	}
 	if !lapse.ValidOperatorName(n.Name) {
@@ -76,37 +77,40 @@ func CreateOperator(ctx context.Context, m *lapse.Manager, p Provisioner, n NewO
 	return o, &Enrolment{TOTP: totp, RecoveryCodes: codes}, recordChange(ctx, m, o, actor, "")
 }
 
-// ChangeOperator writes o's role, tenant, password hash and disabled
-// time to m's store, then ends every open console session of o at once
-// (reason admin, on behalf of actor), so the change holds from the next
-// request on, and records an [lapse.EventOperatorChanged]. It returns how
-// many sessions it ended. It fails with [lapse.CodeInvalid] for an
+// ChangeOperator applies ch to the operator with id in m's store (only
+// the fields ch sets, so a change made meanwhile by another process to
+// other fields holds), then ends every open console session of the
+// operator at once (reason admin, on behalf of actor), so the change
+// holds from the next request on, and records an
+// [lapse.EventOperatorChanged]. It returns the operator as changed and
+// how many sessions it ended. It fails with [lapse.CodeInvalid] for an
 // invalid role or tenant, [lapse.CodeOperatorNotFound], or a store
 // error.
-func ChangeOperator(ctx context.Context, m *lapse.Manager, o *lapse.Operator, actor string) (int, error) {
+func ChangeOperator(ctx context.Context, m *lapse.Manager, id string, ch lapse.OperatorChange, actor string) (*lapse.Operator, int, error) {
 	own, err := ownManager(m, time.Minute, time.Minute, nil) // only ends sessions: its timeouts do not matter
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	return changeOperator(ctx, m, own, o, actor, "")
+	return changeOperator(ctx, m, own, id, ch, actor, "")
 }
 
-func changeOperator(ctx context.Context, m, own *lapse.Manager, o *lapse.Operator, actor, ip string) (int, error) {
+func changeOperator(ctx context.Context, m, own *lapse.Manager, id string, ch lapse.OperatorChange, actor, ip string) (*lapse.Operator, int, error) {
 	ops, err := operatorStore(m)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	if err := validOperator(o.Role, o.Tenant); err != nil {
-		return 0, err
+	if err := validOperator(ch.Role, ch.Tenant); err != nil {
+		return nil, 0, err
 	}
-	if err := ops.UpdateOperator(ctx, o); err != nil {
-		return 0, err
+	o, err := ops.UpdateOperator(ctx, id, ch)
+	if err != nil {
+		return nil, 0, err
 	}
 	n, err := own.EndMatching(ctx, lapse.Filter{Subject: SubjectOf(o.Actor())}, lapse.ReasonAdmin, actor)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	return n, recordChange(ctx, m, o, actor, ip)
+	return o, n, recordChange(ctx, m, o, actor, ip)
 }
 
 // ResetTOTP replaces o's TOTP factor and recovery codes with new ones,
@@ -129,7 +133,7 @@ func ResetTOTP(ctx context.Context, m *lapse.Manager, p Provisioner, o *lapse.Op
 	// The sessions end before the new factor is enrolled: should that
 	// fail, the operator is left with no way in rather than a stale one,
 	// and resetting again enrols it.
-	n, err := ChangeOperator(ctx, m, o, actor)
+	_, n, err := ChangeOperator(ctx, m, o.ID, lapse.OperatorChange{}, actor)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -140,13 +144,14 @@ func ResetTOTP(ctx context.Context, m *lapse.Manager, p Provisioner, o *lapse.Op
 	return &Enrolment{TOTP: totp, RecoveryCodes: codes}, n, nil
 }
 
-// SetPassword sets o's password hash to that of pw, after checking it is
-// [password.Acceptable] ([lapse.CodeInvalid] otherwise).
-func SetPassword(o *lapse.Operator, pw string) error {
+// SetPassword makes ch set the password hash to that of pw, after
+// checking it is [password.Acceptable] ([lapse.CodeInvalid] otherwise).
+func SetPassword(ch *lapse.OperatorChange, pw string) error {
 	if err := password.Acceptable(pw); err != nil {
 		return lapse.Errorf(lapse.CodeInvalid, "%v", err)
 	}
-	o.PasswordHash = password.Hash(pw)
+	h := password.Hash(pw)
+	ch.PasswordHash = &h
 	return nil
 }
 
@@ -158,11 +163,12 @@ func operatorStore(m *lapse.Manager) (lapse.OperatorStore, error) {
 	return ops, nil
 }
 
-func validOperator(role, tenant string) error {
-	if !Role(role).Valid() {
-		return lapse.Errorf(lapse.CodeInvalid, "an operator's role must be viewer, operator or admin, not %q", role)
+// validOperator checks the role and the tenant given (not nil).
+func validOperator(role, tenant *string) error {
+	if role != nil && !Role(*role).Valid() {
+		return lapse.Errorf(lapse.CodeInvalid, "an operator's role must be viewer, operator or admin, not %q", *role)
 	}
-	if tenant != "" && !lapse.ValidOperatorName(tenant) {
+	if tenant != nil && *tenant != "" && !lapse.ValidOperatorName(*tenant) {
 		return lapse.Errorf(lapse.CodeInvalid, "an operator's tenant must be printable, without spaces, at most %d bytes", lapse.MaxOperatorName)
 	}
 	return nil
@@ -217,12 +223,12 @@ func (c *Console) disableOperator(w http.ResponseWriter, r *http.Request, a *acc
 	}
 	n := 0
 	if !o.Disabled() {
-		o.DisabledAt = c.m.Clock().Now()
+		now := c.m.Clock().Now()
 		ip := ""
 		if client := throttle.ClientAddr(r, c.trusted); client.IsValid() {
 			ip = client.String()
 		}
-		if n, err = changeOperator(r.Context(), c.m, c.own, o, a.who.Actor, ip); err != nil {
+		if _, n, err = changeOperator(r.Context(), c.m, c.own, o.ID, lapse.OperatorChange{DisabledAt: &now}, a.who.Actor, ip); err != nil {
 			return err
 		}
 	}

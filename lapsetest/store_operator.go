@@ -70,16 +70,16 @@ func (st *Store) Operators(context.Context) ([]*lapse.Operator, error) {
 }
 
 // UpdateOperator implements [lapse.OperatorStore].
-func (st *Store) UpdateOperator(_ context.Context, o *lapse.Operator) error {
+func (st *Store) UpdateOperator(_ context.Context, id string, ch lapse.OperatorChange) (*lapse.Operator, error) {
 	if err := st.lock(); err != nil {
-		return err
+		return nil, err
 	}
 	defer st.mu.Unlock()
-	old, ok := st.ops[o.ID]
+	o, ok := st.ops[id]
 	if !ok {
-		return errOperatorNotFound
+		return nil, errOperatorNotFound
 	}
-	old.Role, old.Tenant, old.PasswordHash, old.DisabledAt = o.Role, o.Tenant, o.PasswordHash, o.DisabledAt
-	st.ops[o.ID] = old
-	return nil
+	ch.Apply(&o)
+	st.ops[id] = o
+	return &o, nil
 }

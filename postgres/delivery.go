@@ -42,27 +42,21 @@ const deliveryColumns = `d.id, d.endpoint, d.status, d.attempts, d.next_at, d.la
 func (s *Store) deliveries(ctx context.Context, where string, args ...any) ([]lapse.Delivery, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+`
-		FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq `+where, args...)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	var out []lapse.Delivery
-	for rows.Next() {
-		var (
-			d                 lapse.Delivery
-			next, upd, evTime int64
-		)
-		if err := rows.Scan(&d.ID, &d.Endpoint, &d.Status, &d.Attempts, &next, &d.LastError, &upd,
-			&d.Event.Seq, &d.Event.ID, &d.Event.Type, &evTime, &d.Event.SessionID, &d.Event.Subject,
-			&d.Event.Tenant, &d.Event.Tier, &d.Event.Reason, &d.Event.Actor, &d.Event.IP, &d.Event.ActorName); err != nil {
-			return nil, wrap(err)
-		}
-		d.NextAt, d.UpdatedAt, d.Event.Time = ts(next), ts(upd), ts(evTime)
-		out = append(out, d)
-	}
-	return out, wrap(rows.Err())
+	ds, err := collect(scanDelivery)(s.pool.Query(ctx, `SELECT `+deliveryColumns+`
+		FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq `+where, args...))
+	return ds, wrap(err)
+}
+
+func scanDelivery(row pgx.Row) (lapse.Delivery, error) {
+	var (
+		d                 lapse.Delivery
+		next, upd, evTime int64
+	)
+	err := row.Scan(&d.ID, &d.Endpoint, &d.Status, &d.Attempts, &next, &d.LastError, &upd,
+		&d.Event.Seq, &d.Event.ID, &d.Event.Type, &evTime, &d.Event.SessionID, &d.Event.Subject,
+		&d.Event.Tenant, &d.Event.Tier, &d.Event.Reason, &d.Event.Actor, &d.Event.IP, &d.Event.ActorName)
+	d.NextAt, d.UpdatedAt, d.Event.Time = ts(next), ts(upd), ts(evTime)
+	return d, err
 }
 
 // Due implements [lapse.DeliveryQueue].

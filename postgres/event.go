@@ -156,39 +156,18 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 		limit = 1000
 	}
 	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, ` AND `)+
-		` ORDER BY seq LIMIT $`+strconv.Itoa(len(args)), args...)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	var out []lapse.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, ev)
-	}
-	return out, wrap(rows.Err())
+	evs, err := collect(func(row pgx.Row) (lapse.Event, error) { return scanEvent(row) })(s.pool.Query(ctx,
+		`SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, ` AND `)+` ORDER BY seq LIMIT $`+strconv.Itoa(len(args)), args...))
+	return evs, wrap(err)
 }
 
 // ChainRecords implements [lapse.AuditLog].
 func (s *Store) ChainRecords(ctx context.Context, after int64, limit int) ([]lapse.ChainRecord, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+`, prev_hash, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	var out []lapse.ChainRecord
-	for rows.Next() {
-		var r lapse.ChainRecord
-		if r.Event, err = scanEvent(rows, &r.PrevHash, &r.Hash); err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, r)
-	}
-	return out, wrap(rows.Err())
+	rs, err := collect(func(row pgx.Row) (r lapse.ChainRecord, err error) {
+		r.Event, err = scanEvent(row, &r.PrevHash, &r.Hash)
+		return r, err
+	})(s.pool.Query(ctx, `SELECT `+eventColumns+`, prev_hash, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit))
+	return rs, wrap(err)
 }

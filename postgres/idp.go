@@ -30,7 +30,7 @@ func (s *Store) SessionsByIdP(ctx context.Context, q lapse.IdPSession) ([]*lapse
 		args = append(args, q.SID)
 		query += ` AND idp_sid <> '' AND idp_sid = $` + strconv.Itoa(len(args))
 	}
-	ss, err := collect(s.pool.Query(ctx, query+` LIMIT 1000`, args...))
+	ss, err := collect(scanSession)(s.pool.Query(ctx, query+` LIMIT 1000`, args...))
 	return ss, wrap(err)
 }
 

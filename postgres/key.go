@@ -38,20 +38,8 @@ func (s *Store) Key(ctx context.Context, id string) (*lapse.APIKey, error) {
 
 // Keys implements [lapse.KeyStore].
 func (s *Store) Keys(ctx context.Context) ([]*lapse.APIKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY id`)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	var out []*lapse.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, wrap(rows.Err())
+	ks, err := collect(scanKey)(s.pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY id`))
+	return ks, wrap(err)
 }
 
 // RevokeKey implements [lapse.KeyStore]: the conditional update is the

@@ -36,33 +36,21 @@ func (s *Store) OperatorByName(ctx context.Context, name string) (*lapse.Operato
 
 // Operators implements [lapse.OperatorStore].
 func (s *Store) Operators(ctx context.Context) ([]*lapse.Operator, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY name`)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	var out []*lapse.Operator
-	for rows.Next() {
-		o, err := scanOperator(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, wrap(rows.Err())
+	ops, err := collect(scanOperator)(s.pool.Query(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY name`))
+	return ops, wrap(err)
 }
 
-// UpdateOperator implements [lapse.OperatorStore].
-func (s *Store) UpdateOperator(ctx context.Context, o *lapse.Operator) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE operators SET role = $1, tenant = $2, password_hash = $3, disabled_at = $4 WHERE id = $5`,
-		o.Role, o.Tenant, o.PasswordHash, nanos(o.DisabledAt), o.ID)
-	switch {
-	case err != nil:
-		return wrap(err)
-	case tag.RowsAffected() == 0:
-		return errOperatorNotFound
+// UpdateOperator implements [lapse.OperatorStore]: one statement, which
+// writes only the columns ch sets (a NULL argument keeps the column).
+func (s *Store) UpdateOperator(ctx context.Context, id string, ch lapse.OperatorChange) (*lapse.Operator, error) {
+	var disabled *int64
+	if ch.DisabledAt != nil {
+		n := nanos(*ch.DisabledAt)
+		disabled = &n
 	}
-	return nil
+	return scanOperator(s.pool.QueryRow(ctx, `UPDATE operators SET role = coalesce($1, role), tenant = coalesce($2, tenant),
+		password_hash = coalesce($3, password_hash), disabled_at = coalesce($4, disabled_at) WHERE id = $5 RETURNING `+operatorColumns,
+		ch.Role, ch.Tenant, ch.PasswordHash, disabled, id))
 }
 
 func scanOperator(row pgx.Row) (*lapse.Operator, error) {

@@ -18,26 +18,28 @@ func passkeyNotFound() error { return factorNotFound("the subject has no such pa
 func (s *Store) Passkeys(ctx context.Context, subject string) ([]*lapse.Passkey, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE subject = $1 ORDER BY created_at, id`, subject)
+	ps, err := collect(scanPasskey)(s.pool.Query(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE subject = $1 ORDER BY created_at, id`, subject))
 	if err != nil {
 		return nil, wrap(err)
 	}
-	out := []*lapse.Passkey{}
-	for rows.Next() {
-		var (
-			p             lapse.Passkey
-			count         int64
-			created, used int64
-		)
-		if err := rows.Scan(&p.ID, &p.Subject, &p.CredentialID, &p.UserHandle, &p.PublicKey, &p.Name, &count,
-			&p.BackupEligible, &p.BackupState, &p.Transports, &p.AAGUID, &p.AttestationFormat, &created, &used); err != nil {
-			rows.Close()
-			return nil, wrap(err)
-		}
-		p.SignCount, p.CreatedAt, p.LastUsedAt = uint32(count), ts(created), ts(used)
-		out = append(out, &p)
+	if ps == nil {
+		ps = []*lapse.Passkey{} // none is an empty list, as PasskeyStore says
 	}
-	return out, wrap(rows.Err())
+	return ps, nil
+}
+
+func scanPasskey(row pgx.Row) (*lapse.Passkey, error) {
+	var (
+		p             lapse.Passkey
+		count         int64
+		created, used int64
+	)
+	if err := row.Scan(&p.ID, &p.Subject, &p.CredentialID, &p.UserHandle, &p.PublicKey, &p.Name, &count,
+		&p.BackupEligible, &p.BackupState, &p.Transports, &p.AAGUID, &p.AttestationFormat, &created, &used); err != nil {
+		return nil, err
+	}
+	p.SignCount, p.CreatedAt, p.LastUsedAt = uint32(count), ts(created), ts(used)
+	return &p, nil
 }
 
 // AddPasskey implements [lapse.PasskeyStore]: one statement, which a

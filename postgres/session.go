@@ -63,20 +63,25 @@ func scanSession(row pgx.Row) (*lapse.Session, error) {
 	return &s, nil
 }
 
-func collect(rows pgx.Rows, err error) ([]*lapse.Session, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*lapse.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
+// collect returns a reader of what a query returns, which reads every row
+// with scan, in order, and closes the rows; no row is a nil list. A
+// query's two results go straight in: collect(scanKey)(pool.Query(...)).
+func collect[T any](scan func(pgx.Row) (T, error)) func(pgx.Rows, error) ([]T, error) {
+	return func(rows pgx.Rows, err error) ([]T, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		defer rows.Close()
+		var out []T
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, rows.Err()
 	}
-	return out, rows.Err()
 }
 
 // lockSubject takes the transaction's advisory lock on a subject: the
@@ -117,7 +122,7 @@ func (s *Store) Create(ctx context.Context, sess *lapse.Session, limit int) ([]*
 // and tier so that, with sess, at most limit remain, and returns them
 // with their events.
 func endOldest(ctx context.Context, tx pgx.Tx, sess *lapse.Session, limit int) ([]*lapse.Session, []lapse.Event, error) {
-	active, err := collect(tx.Query(ctx, `SELECT `+sessionColumns+` FROM sessions
+	active, err := collect(scanSession)(tx.Query(ctx, `SELECT `+sessionColumns+` FROM sessions
 		WHERE subject = $1 AND tenant = $2 AND tier = $3 AND `+activeAt(4)+`
 		ORDER BY created_at, id FOR UPDATE`, sess.Subject, sess.Tenant, sess.Tier, nanos(sess.CreatedAt)))
 	if err != nil || len(active) < limit {
@@ -291,7 +296,7 @@ func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending)
 	var ended []*lapse.Session
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		query, args := filterQuery(f, `status = 'active'`)
-		active, err := collect(tx.Query(ctx, query+` ORDER BY id FOR UPDATE`, args...))
+		active, err := collect(scanSession)(tx.Query(ctx, query+` ORDER BY id FOR UPDATE`, args...))
 		if err != nil {
 			return err
 		}
@@ -321,7 +326,7 @@ func (s *Store) Sessions(ctx context.Context, f lapse.Filter) ([]*lapse.Session,
 	if f.IncludeEnded {
 		query, args = filterQuery(f, `true`)
 	}
-	ss, err := collect(s.pool.Query(ctx, query+` ORDER BY created_at DESC, id LIMIT 1000`, args...))
+	ss, err := collect(scanSession)(s.pool.Query(ctx, query+` ORDER BY created_at DESC, id LIMIT 1000`, args...))
 	return ss, wrap(err)
 }
 
@@ -405,6 +410,6 @@ func (s *Store) ListSessions(ctx context.Context, q lapse.SessionQuery) ([]*laps
 		query += ` WHERE ` + strings.Join(conds, ` AND `)
 	}
 	args = append(args, q.PageSize())
-	ss, err := collect(s.pool.Query(ctx, query+` ORDER BY created_at DESC, id DESC LIMIT $`+strconv.Itoa(len(args)), args...))
+	ss, err := collect(scanSession)(s.pool.Query(ctx, query+` ORDER BY created_at DESC, id DESC LIMIT $`+strconv.Itoa(len(args)), args...))
 	return ss, wrap(err)
 }

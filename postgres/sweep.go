@@ -34,11 +34,8 @@ const expireQuery = `WITH due AS (
 func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]*lapse.Session, error) {
 	var due []*lapse.Session
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, expireQuery, nanos(now), limit)
-		if err != nil {
-			return err
-		}
-		due, err = scanDue(rows)
+		var err error
+		due, err = expired(tx.Query(ctx, expireQuery, nanos(now), limit))
 		if err != nil || len(due) == 0 {
 			return err
 		}
@@ -54,27 +51,11 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]*lap
 	return due, nil
 }
 
-// scanDue reads the rows of expireQuery as ExpireDue returns them: their
+// expired reads the rows of expireQuery as ExpireDue returns them: their
 // identity and how they ended, earliest deadline first.
-func scanDue(rows pgx.Rows) ([]*lapse.Session, error) {
-	defer rows.Close()
-	var due []*lapse.Session
-	for rows.Next() {
-		var (
-			sess      lapse.Session
-			hash      []byte
-			idle, abs int64
-		)
-		if err := rows.Scan(&sess.ID, &hash, &sess.Subject, &sess.Tenant, &sess.Tier, &idle, &abs); err != nil {
-			return nil, err
-		}
-		copy(sess.TokenHash[:], hash)
-		sess.IdleExpiresAt, sess.ExpiresAt = ts(idle), ts(abs)
-		reason, at, _ := sess.Lapsed(sess.Deadline())
-		sess.Status, sess.EndReason, sess.EndedAt = lapse.StatusExpired, reason, at
-		due = append(due, &sess)
-	}
-	if err := rows.Err(); err != nil {
+func expired(rows pgx.Rows, err error) ([]*lapse.Session, error) {
+	due, err := collect(scanDue)(rows, err)
+	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(due, func(a, b *lapse.Session) int {
@@ -84,6 +65,23 @@ func scanDue(rows pgx.Rows) ([]*lapse.Session, error) {
 		return cmp.Compare(a.ID, b.ID)
 	})
 	return due, nil
+}
+
+// scanDue reads a row of expireQuery.
+func scanDue(row pgx.Row) (*lapse.Session, error) {
+	var (
+		sess      lapse.Session
+		hash      []byte
+		idle, abs int64
+	)
+	if err := row.Scan(&sess.ID, &hash, &sess.Subject, &sess.Tenant, &sess.Tier, &idle, &abs); err != nil {
+		return nil, err
+	}
+	copy(sess.TokenHash[:], hash)
+	sess.IdleExpiresAt, sess.ExpiresAt = ts(idle), ts(abs)
+	reason, at, _ := sess.Lapsed(sess.Deadline())
+	sess.Status, sess.EndReason, sess.EndedAt = lapse.StatusExpired, reason, at
+	return &sess, nil
 }
 
 // warnQuery claims up to $2 sessions to warn at $1, as expireQuery does,
@@ -110,7 +108,7 @@ func (s *Store) WarnDue(ctx context.Context, now time.Time, limit int) ([]*lapse
 	var due []*lapse.Session
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		if due, err = collect(tx.Query(ctx, warnQuery, nanos(now), limit)); err != nil || len(due) == 0 {
+		if due, err = collect(scanSession)(tx.Query(ctx, warnQuery, nanos(now), limit)); err != nil || len(due) == 0 {
 			return err
 		}
 		slices.SortFunc(due, func(a, b *lapse.Session) int { return a.WarnAt.Compare(b.WarnAt) })

@@ -31,12 +31,13 @@ redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 return 1
 `)
 
-// updateOperatorScript: KEYS the operator's hash. ARGV its field-value
-// pairs. It answers 0 for an unknown operator.
+// updateOperatorScript: KEYS the operator's hash. ARGV the field-value
+// pairs to change, perhaps none. It answers the hash as it then is, as
+// HGETALL does: empty for an unknown operator.
 var updateOperatorScript = goredis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+return redis.call('HGETALL', KEYS[1])
 `)
 
 var errOperatorNotFound = &lapse.Error{Code: lapse.CodeOperatorNotFound, Message: "no such operator"}
@@ -92,17 +93,30 @@ func (s *Store) Operators(ctx context.Context) ([]*lapse.Operator, error) {
 	return out, nil
 }
 
-// UpdateOperator implements [lapse.OperatorStore].
-func (s *Store) UpdateOperator(ctx context.Context, o *lapse.Operator) error {
-	n, err := updateOperatorScript.Run(ctx, s.c, []string{s.operatorKey(o.ID)},
-		"role", o.Role, "tenant", o.Tenant, "password_hash", o.PasswordHash, "disabled_at", enc(o.DisabledAt)).Int()
-	switch {
-	case err != nil:
-		return wrap(err)
-	case n == 0:
-		return errOperatorNotFound
+// UpdateOperator implements [lapse.OperatorStore]: one script, which
+// writes only the fields ch sets.
+func (s *Store) UpdateOperator(ctx context.Context, id string, ch lapse.OperatorChange) (*lapse.Operator, error) {
+	var pairs []any
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"role", ch.Role}, {"tenant", ch.Tenant}, {"password_hash", ch.PasswordHash}} {
+		if f.v != nil {
+			pairs = append(pairs, f.name, *f.v)
+		}
 	}
-	return nil
+	if ch.DisabledAt != nil {
+		pairs = append(pairs, "disabled_at", enc(*ch.DisabledAt))
+	}
+	flat, err := updateOperatorScript.Run(ctx, s.c, []string{s.operatorKey(id)}, pairs...).StringSlice()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		m[flat[i]] = flat[i+1]
+	}
+	return parseOperator(m)
 }
 
 // parseOperator reads an operator's hash; an empty one is an unknown

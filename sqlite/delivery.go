@@ -57,22 +57,20 @@ func (s *Store) deliveries(ctx context.Context, where string, args ...any) ([]la
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer rows.Close()
-	var out []lapse.Delivery
-	for rows.Next() {
-		var (
-			d                 lapse.Delivery
-			next, upd, evTime int64
-		)
-		if err := rows.Scan(&d.ID, &d.Endpoint, &d.Status, &d.Attempts, &next, &d.LastError, &upd,
-			&d.Event.Seq, &d.Event.ID, &d.Event.Type, &evTime, &d.Event.SessionID, &d.Event.Subject,
-			&d.Event.Tenant, &d.Event.Tier, &d.Event.Reason, &d.Event.Actor, &d.Event.IP, &d.Event.ActorName); err != nil {
-			return nil, wrap(err)
-		}
-		d.NextAt, d.UpdatedAt, d.Event.Time = ts(next), ts(upd), ts(evTime)
-		out = append(out, d)
-	}
-	return out, wrap(rows.Err())
+	ds, err := collect(rows, scanDelivery)
+	return ds, wrap(err)
+}
+
+func scanDelivery(row scanner) (lapse.Delivery, error) {
+	var (
+		d                 lapse.Delivery
+		next, upd, evTime int64
+	)
+	err := row.Scan(&d.ID, &d.Endpoint, &d.Status, &d.Attempts, &next, &d.LastError, &upd,
+		&d.Event.Seq, &d.Event.ID, &d.Event.Type, &evTime, &d.Event.SessionID, &d.Event.Subject,
+		&d.Event.Tenant, &d.Event.Tier, &d.Event.Reason, &d.Event.Actor, &d.Event.IP, &d.Event.ActorName)
+	d.NextAt, d.UpdatedAt, d.Event.Time = ts(next), ts(upd), ts(evTime)
+	return d, err
 }
 
 // Due implements [lapse.DeliveryQueue].

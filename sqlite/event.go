@@ -154,16 +154,8 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer rows.Close()
-	var out []lapse.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, ev)
-	}
-	return out, wrap(rows.Err())
+	evs, err := collect(rows, func(row scanner) (lapse.Event, error) { return scanEvent(row) })
+	return evs, wrap(err)
 }
 
 // firstAt returns the seq of the first event at or after t among those
@@ -260,14 +252,9 @@ func (s *Store) ChainRecords(ctx context.Context, after int64, limit int) ([]lap
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer rows.Close()
-	var out []lapse.ChainRecord
-	for rows.Next() {
-		var r lapse.ChainRecord
-		if r.Event, err = scanEvent(rows, &r.PrevHash, &r.Hash); err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, r)
-	}
-	return out, wrap(rows.Err())
+	rs, err := collect(rows, func(row scanner) (r lapse.ChainRecord, err error) {
+		r.Event, err = scanEvent(row, &r.PrevHash, &r.Hash)
+		return r, err
+	})
+	return rs, wrap(err)
 }

@@ -28,7 +28,7 @@ func (s *Store) SessionsByIdP(ctx context.Context, q lapse.IdPSession) ([]*lapse
 	if err != nil {
 		return nil, wrap(err)
 	}
-	ss, err := collect(rows)
+	ss, err := collect(rows, scanSession)
 	return ss, wrap(err)
 }
 

@@ -42,16 +42,8 @@ func (s *Store) Keys(ctx context.Context) ([]*lapse.APIKey, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer rows.Close()
-	var out []*lapse.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, wrap(rows.Err())
+	ks, err := collect(rows, scanKey)
+	return ks, wrap(err)
 }
 
 // RevokeKey implements [lapse.KeyStore].
@@ -86,7 +78,7 @@ func (s *Store) TouchKey(ctx context.Context, id string, at time.Time) error {
 	})
 }
 
-func scanKey(row interface{ Scan(...any) error }) (*lapse.APIKey, error) {
+func scanKey(row scanner) (*lapse.APIKey, error) {
 	var (
 		k                               lapse.APIKey
 		scopes                          string

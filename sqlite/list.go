@@ -53,6 +53,6 @@ func (s *Store) ListSessions(ctx context.Context, q lapse.SessionQuery) ([]*laps
 	if err != nil {
 		return nil, wrap(err)
 	}
-	ss, err := collect(rows)
+	ss, err := collect(rows, scanSession)
 	return ss, wrap(err)
 }

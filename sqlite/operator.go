@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/lapsehq/lapse"
 )
@@ -41,37 +42,35 @@ func (s *Store) Operators(ctx context.Context) ([]*lapse.Operator, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer rows.Close()
-	var out []*lapse.Operator
-	for rows.Next() {
-		o, err := scanOperator(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, wrap(rows.Err())
+	ops, err := collect(rows, scanOperator)
+	return ops, wrap(err)
 }
 
-// UpdateOperator implements [lapse.OperatorStore].
-func (s *Store) UpdateOperator(ctx context.Context, o *lapse.Operator) error {
-	return s.inTx(ctx, func(tx wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE operators SET role = ?, tenant = ?, password_hash = ?, disabled_at = ? WHERE id = ?`,
-			o.Role, o.Tenant, o.PasswordHash, nanos(o.DisabledAt), o.ID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err == nil && n == 0 {
-			err = errOperatorNotFound
-		}
+// UpdateOperator implements [lapse.OperatorStore]: one statement, which
+// writes only the columns ch sets (a NULL argument keeps the column).
+func (s *Store) UpdateOperator(ctx context.Context, id string, ch lapse.OperatorChange) (*lapse.Operator, error) {
+	var o *lapse.Operator
+	err := s.inTx(ctx, func(tx wtx) error {
+		var err error
+		o, err = scanOperator(tx.QueryRowContext(ctx, `UPDATE operators SET role = coalesce(?, role), tenant = coalesce(?, tenant),
+			password_hash = coalesce(?, password_hash), disabled_at = coalesce(?, disabled_at) WHERE id = ? RETURNING `+operatorColumns,
+			ch.Role, ch.Tenant, ch.PasswordHash, nanosOrNil(ch.DisabledAt), id))
 		return err
 	})
+	return o, err
+}
+
+// nanosOrNil is nanos(*t), or nil (NULL) for no t.
+func nanosOrNil(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return nanos(*t)
 }
 
 var errOperatorNotFound = &lapse.Error{Code: lapse.CodeOperatorNotFound, Message: "no such operator"}
 
-func scanOperator(row interface{ Scan(...any) error }) (*lapse.Operator, error) {
+func scanOperator(row scanner) (*lapse.Operator, error) {
 	var (
 		o                 lapse.Operator
 		created, disabled int64

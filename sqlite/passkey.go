@@ -44,16 +44,14 @@ func (s *Store) Passkeys(ctx context.Context, subject string) ([]*lapse.Passkey,
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer rows.Close()
-	out := []*lapse.Passkey{}
-	for rows.Next() {
-		p, err := scanPasskey(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, p)
+	ps, err := collect(rows, scanPasskey)
+	if err != nil {
+		return nil, wrap(err)
 	}
-	return out, wrap(rows.Err())
+	if ps == nil {
+		ps = []*lapse.Passkey{} // none is an empty list, as PasskeyStore says
+	}
+	return ps, nil
 }
 
 // AddPasskey implements [lapse.PasskeyStore].

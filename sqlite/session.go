@@ -184,7 +184,7 @@ func endOldest(ctx context.Context, tx wtx, sess *lapse.Session, limit int) ([]*
 	if err != nil {
 		return nil, err
 	}
-	active, err := collect(rows)
+	active, err := collect(rows, scanSession)
 	if err != nil || len(active) < limit {
 		return nil, err
 	}
@@ -375,7 +375,7 @@ func (s *Store) EndMatching(ctx context.Context, f lapse.Filter, e lapse.Ending)
 		if err != nil {
 			return err
 		}
-		if ended, err = collect(rows); err != nil {
+		if ended, err = collect(rows, scanSession); err != nil {
 			return err
 		}
 		kept := ended[:0]
@@ -407,7 +407,7 @@ func (s *Store) Sessions(ctx context.Context, f lapse.Filter) ([]*lapse.Session,
 	if err != nil {
 		return nil, wrap(err)
 	}
-	ss, err := collect(rows)
+	ss, err := collect(rows, scanSession)
 	return ss, wrap(err)
 }
 
@@ -422,15 +422,17 @@ func filterQuery(f lapse.Filter, cond string, condArgs ...any) (string, []any) {
 	return q, args
 }
 
-func collect(rows *sql.Rows) ([]*lapse.Session, error) {
+// collect reads every row with scan, in order, and closes rows; no row is
+// a nil list.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []*lapse.Session
+	var out []T
 	for rows.Next() {
-		s, err := scanSession(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

@@ -93,24 +93,24 @@ func dueSessions(ctx context.Context, tx wtx, query string, args ...any) ([]*lap
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var due []*lapse.Session
-	for rows.Next() {
-		var (
-			sess      lapse.Session
-			hash      []byte
-			idle, abs int64
-		)
-		if err := rows.Scan(&sess.ID, &hash, &sess.Subject, &sess.Tenant, &sess.Tier, &idle, &abs); err != nil {
-			return nil, err
-		}
-		copy(sess.TokenHash[:], hash)
-		sess.IdleExpiresAt, sess.ExpiresAt = ts(idle), ts(abs)
-		reason, at, _ := sess.Lapsed(sess.Deadline())
-		sess.Status, sess.EndReason, sess.EndedAt = lapse.StatusExpired, reason, at
-		due = append(due, &sess)
+	return collect(rows, scanDue)
+}
+
+// scanDue reads a row of dueQuery.
+func scanDue(row scanner) (*lapse.Session, error) {
+	var (
+		sess      lapse.Session
+		hash      []byte
+		idle, abs int64
+	)
+	if err := row.Scan(&sess.ID, &hash, &sess.Subject, &sess.Tenant, &sess.Tier, &idle, &abs); err != nil {
+		return nil, err
 	}
-	return due, rows.Err()
+	copy(sess.TokenHash[:], hash)
+	sess.IdleExpiresAt, sess.ExpiresAt = ts(idle), ts(abs)
+	reason, at, _ := sess.Lapsed(sess.Deadline())
+	sess.Status, sess.EndReason, sess.EndedAt = lapse.StatusExpired, reason, at
+	return &sess, nil
 }
 
 // warnQuery selects up to ?2 sessions to warn at ?1, from the partial
@@ -129,7 +129,7 @@ func (s *Store) WarnDue(ctx context.Context, now time.Time, limit int) ([]*lapse
 		if err != nil {
 			return err
 		}
-		if due, err = collect(rows); err != nil {
+		if due, err = collect(rows, scanSession); err != nil {
 			return err
 		}
 		stmt, err := tx.stmt(`UPDATE sessions SET warned_for = warn_at WHERE id = ?`)

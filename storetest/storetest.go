@@ -233,6 +233,7 @@ var cases = []testCase{
 	{name: "first_use_is_once_under_concurrency", needs: []Capability{ReplayGuard}, run: testFirstUseConcurrent},
 	{name: "key_store_creates_reads_lists_touches_and_revokes_keys", needs: []Capability{KeyStore}, run: testKeyLifecycle},
 	{name: "operator_store_creates_finds_lists_and_updates_operators", needs: []Capability{OperatorStore}, run: testOperatorLifecycle},
+	{name: "operator_store_update_writes_only_its_change_so_a_newer_disable_holds", needs: []Capability{OperatorStore}, run: testOperatorStaleUpdate},
 	{name: "end_and_rotate_record_the_callers_ip_and_actor_name", needs: []Capability{EventLog}, run: testEndAndRotateRecordTheIP},
 	{name: "query_events_filters_by_actor", needs: []Capability{AuditLog, EventRecorder}, run: testQueryEventsByActor},
 	{name: "a_tenant_bound_manager_reaches_another_tenants_sessions_as_unknown_ones", run: testTenantIsolation},

@@ -123,11 +123,14 @@ func operatorsCommand(ctx context.Context, cfg *config.File, m *lapse.Manager, c
 	if cmd == "reset-totp" {
 		return resetTOTP(ctx, cfg, m, o, stdout)
 	}
-	if same, err := f.apply(cmd, o, m.Clock().Now(), stdin); same != "" || err != nil {
+	ch, same, err := f.change(cmd, o, m.Clock().Now(), stdin)
+	if same != "" || err != nil {
 		fmt.Fprint(stdout, same)
 		return err
 	}
-	ended, err := console.ChangeOperator(ctx, m, o, actorCLI)
+	// Only what cmd changes is written: a change another process makes
+	// meanwhile (a disable while this sets a password) holds.
+	o, ended, err := console.ChangeOperator(ctx, m, o.ID, ch, actorCLI)
 	if err != nil {
 		return err
 	}
@@ -139,35 +142,36 @@ func operatorsCommand(ctx context.Context, cfg *config.File, m *lapse.Manager, c
 	return nil
 }
 
-// apply makes the change cmd asks for to o, at now. It returns what to
+// change is the change cmd asks for to o, at now. It returns what to
 // print instead when there is nothing to change.
-func (f operatorFlags) apply(cmd string, o *lapse.Operator, now time.Time, stdin io.Reader) (string, error) {
+func (f operatorFlags) change(cmd string, o *lapse.Operator, now time.Time, stdin io.Reader) (lapse.OperatorChange, string, error) {
+	var ch lapse.OperatorChange
 	switch cmd {
 	case "set":
 		if f.given["role"] {
-			o.Role = f.role
+			ch.Role = &f.role
 		}
 		if f.given["tenant"] || f.platform {
-			o.Tenant = f.tenant
+			ch.Tenant = &f.tenant
 		}
 	case "disable":
 		if o.Disabled() {
-			return fmt.Sprintf("%s was disabled already, at %s\n", o.Name, o.DisabledAt.UTC().Format(time.RFC3339)), nil
+			return ch, fmt.Sprintf("%s was disabled already, at %s\n", o.Name, o.DisabledAt.UTC().Format(time.RFC3339)), nil
 		}
-		o.DisabledAt = now
+		ch.DisabledAt = &now
 	case "enable":
 		if !o.Disabled() {
-			return fmt.Sprintf("%s is enabled already\n", o.Name), nil
+			return ch, fmt.Sprintf("%s is enabled already\n", o.Name), nil
 		}
-		o.DisabledAt = time.Time{}
+		ch.DisabledAt = &time.Time{}
 	case "passwd":
 		pw, err := readPassword(stdin)
 		if err != nil {
-			return "", err
+			return ch, "", err
 		}
-		return "", console.SetPassword(o, pw)
+		return ch, "", console.SetPassword(&ch, pw)
 	}
-	return "", nil
+	return ch, "", nil
 }
 
 func createOperator(ctx context.Context, cfg *config.File, m *lapse.Manager, n console.NewOperator, stdin io.Reader, stdout io.Writer) error {
