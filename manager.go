@@ -346,17 +346,21 @@ type Requirement struct {
 //
 // With a warm cache and no activity to write, Verify does not allocate.
 func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) (Session, error) {
-	start := time.Now()
-	s, err := m.verify(ctx, token, opts, start)
-	m.obs.Verified(ErrorCode(err), time.Since(start))
+	start := sinceEpoch()
+	var read time.Time // the time to judge at, if Verify tells it (see wallAt)
+	if _, system := m.clock.(SystemClock); system {
+		read = wallAt(start)
+	}
+	s, err := m.verify(ctx, token, opts, read)
+	m.obs.Verified(ErrorCode(err), sinceEpoch()-start)
 	if err != nil {
 		return Session{}, err
 	}
 	return *s, nil
 }
 
-func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions, start time.Time) (*Session, error) {
-	s, now, v, err := m.current(ctx, token, start)
+func (m *Manager) verify(ctx context.Context, token string, opts VerifyOptions, read time.Time) (*Session, error) {
+	s, now, v, err := m.current(ctx, token, read)
 	if err != nil {
 		return nil, err
 	}
@@ -397,12 +401,12 @@ func (m *Manager) current(ctx context.Context, token string, read time.Time) (*S
 	if err := m.refused(c); err != nil {
 		return nil, time.Time{}, Verdict{}, err
 	}
-	if _, err := ParseToken(token); err != nil {
+	if len(token) != TokenLen || !strings.HasPrefix(token, TokenPrefix) { // the rest of ParseToken's check is lookup's
 		m.missed(ctx, c)
-		return nil, time.Time{}, Verdict{}, err
+		return nil, time.Time{}, Verdict{}, errMalformedToken
 	}
 	h := HashSecret(token)
-	s, now, err := m.lookup(ctx, h, read)
+	s, now, err := m.lookup(ctx, token, h, read)
 	if ErrorCode(err) == CodeSessionNotFound || err == nil && !m.owns(ctx, s) {
 		m.missed(ctx, c)
 		return nil, now, Verdict{}, errMalformedToken // another namespace's is as if it did not exist
@@ -426,11 +430,11 @@ func (m *Manager) current(ctx context.Context, token string, read time.Time) (*S
 	return s, now, v, nil
 }
 
-// now returns the manager's clock's time, or read, in UTC, when read is
-// not zero and the clock is the system's.
+// now returns read if it is not zero (Verify on the system clock tells
+// the time itself, see wallAt), else the manager's clock's time.
 func (m *Manager) now(read time.Time) time.Time {
-	if _, system := m.clock.(SystemClock); system && !read.IsZero() {
-		return read.UTC()
+	if !read.IsZero() {
+		return read
 	}
 	return m.clock.Now()
 }
@@ -447,10 +451,15 @@ func (m *Manager) cached(now time.Time) bool {
 // a step-up is looked up in the store, so that it dies with its grace
 // whatever any cache holds. After a store read the clock is read again,
 // so that a slow read cannot make a deadline late. With the system clock,
-// read (the time Verify read to measure itself, before the lookup) is
-// taken instead of reading it again: a clock read is a fifth of a
-// cache hit.
-func (m *Manager) lookup(ctx context.Context, h TokenHash, read time.Time) (*Session, time.Time, error) {
+// read (the time Verify read at its start, which also starts its timing)
+// is taken instead of reading it again.
+//
+// h is token's hash, and token has a token's length and prefix. The rest
+// of [ParseToken]'s check (alphabet, checksum) is made only before a
+// store read: a session cached under h holds a token lapse issued, which
+// is well formed, and token is that token since its SHA-256 is h. A
+// malformed token fails with [CodeSessionNotFound], as from ParseToken.
+func (m *Manager) lookup(ctx context.Context, token string, h TokenHash, read time.Time) (*Session, time.Time, error) {
 	now := m.now(read)
 	cached := m.cached(now)
 	var epoch uint64
@@ -459,6 +468,9 @@ func (m *Manager) lookup(ctx context.Context, h TokenHash, read time.Time) (*Ses
 		if s, epoch = m.cache.get(h); s != nil && s.TokenHash == h {
 			return s, now, nil
 		}
+	}
+	if _, err := ParseToken(token); err != nil {
+		return nil, now, err
 	}
 	s, err := m.store.SessionByToken(ctx, h)
 	if err != nil {

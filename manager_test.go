@@ -411,3 +411,38 @@ func TestNewCacheMemory(t *testing.T) {
 		}
 	}
 }
+
+// On a cache hit the token's alphabet and checksum are not checked
+// before the lookup (its hash proves it is the token lapse issued): a
+// malformed token of the right length and prefix must still be refused.
+func TestVerifyRefusesAMalformedTokenWhileItsSessionIsCached(t *testing.T) {
+	f := newFixture(t)
+	tok, _ := f.create(t, lapse.CreateParams{})
+	raw := tok.Reveal()
+	if _, err := f.m.Verify(ctx, raw, lapse.VerifyOptions{}); err != nil { // cached
+		t.Fatal(err)
+	}
+	flip := func(i int) string {
+		b := []byte(raw)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	for name, bad := range map[string]string{
+		"checksum":        flip(len(raw) - 1),
+		"secret":          flip(len(lapse.TokenPrefix)),
+		"alphabet":        raw[:len(lapse.TokenPrefix)] + "-" + raw[len(lapse.TokenPrefix)+1:],
+		"prefix":          "xxx" + raw[3:],
+		"length":          raw + "A",
+		"checksum_absent": raw[:len(raw)-6],
+	} {
+		_, err := f.m.Verify(ctx, bad, lapse.VerifyOptions{})
+		wantCode(t, name, err, lapse.CodeSessionNotFound)
+	}
+	if _, err := f.m.Verify(ctx, raw, lapse.VerifyOptions{}); err != nil {
+		t.Errorf("the token itself after: %v", err)
+	}
+}
