@@ -23,11 +23,14 @@ type Config struct {
 	// (unless CacheMemory is set) and a negative value disables the
 	// cache.
 	CacheSize int
-	// CacheMemory, when positive, bounds the verify cache by the memory
-	// its entries take instead of by a count: an estimate, in bytes, of
-	// each cached session's struct, strings and map slot (about 800
-	// bytes for a session with a short user agent). CacheSize must then
-	// be 0. Past the bound, caching a session evicts others at random;
+	// CacheMemory, when positive, bounds the verify cache by memory, in
+	// bytes, instead of by a count; CacheSize must then be 0. An eighth
+	// holds sessions as structs in a map (an estimate of each one's
+	// struct, strings and map slot: about 800 bytes with a short user
+	// agent); the rest, on unix outside the Go heap, holds the sessions
+	// the map evicts, encoded (about 200 bytes each), and a verify that
+	// finds one there moves it back into the map without reading the
+	// store. Past the bound the oldest encoded sessions are dropped;
 	// they are read from the store at their next verify.
 	CacheMemory int64
 	// Observer is told of verifications and ended sessions, for metrics;
@@ -554,7 +557,7 @@ func (m *Manager) write(ctx context.Context, s *Session, now time.Time, force bo
 	idle, warn := s.slide(now)
 	var epoch uint64
 	if m.cache != nil {
-		_, epoch = m.cache.get(s.TokenHash)
+		epoch = m.cache.epoch(s.TokenHash)
 	}
 	t, err := m.store.Touch(ctx, s.ID, now, idle, warn, force)
 	if err != nil {
