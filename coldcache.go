@@ -21,8 +21,9 @@ import (
 // entry names the pass over the ring (gen) and the offset it was written
 // at, so an entry overwritten since is recognised without a search; the
 // index drops such entries once per pass. An entry is [4-byte length]
-// [32-byte token hash][encoding]; the full hash is compared at every
-// read, the index being keyed by 8 of its bytes.
+// [the token hash's last 23 bytes][encoding]: its first byte chose the
+// shard and the next 8 are the index's key, so the whole hash is
+// compared at every read.
 //
 // The shard's lock guards the ring: reads under the read lock, writes
 // under the write lock.
@@ -39,7 +40,8 @@ type coldRef struct{ gen, pos uint32 }
 
 const (
 	coldChunk  = 64 << 10
-	coldHeader = 4 + len(TokenHash{})
+	coldTail   = 9 // where the hash's bytes kept in an entry start
+	coldHeader = 4 + len(TokenHash{}) - coldTail
 )
 
 // init makes r a ring over mem, cut in chunks of at most coldChunk.
@@ -67,7 +69,7 @@ func (r *coldRing) entry(h TokenHash) []byte {
 	}
 	e := r.mem[ref.pos:]
 	n := int(binary.LittleEndian.Uint32(e))
-	if n > len(e)-coldHeader || !bytes.Equal(e[4:coldHeader], h[:]) {
+	if n > len(e)-coldHeader || !bytes.Equal(e[4:coldHeader], h[coldTail:]) {
 		return nil
 	}
 	return e[coldHeader : coldHeader+n]
@@ -105,7 +107,7 @@ func (r *coldRing) put(h TokenHash, s *Session) {
 	}
 	e := r.mem[r.pos:]
 	binary.LittleEndian.PutUint32(e, uint32(len(r.buf)))
-	copy(e[4:], h[:])
+	copy(e[4:], h[coldTail:])
 	copy(e[coldHeader:], r.buf)
 	r.idx[coldKey(h)] = coldRef{gen: r.gen, pos: r.pos}
 	r.pos += n

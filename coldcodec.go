@@ -3,14 +3,18 @@ package lapse
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"time"
 )
 
 // The cold tier of the verify cache keeps sessions as bytes in memory
 // the garbage collector neither scans nor counts (coldcache.go). This is
 // their encoding: every field of Session and its Tier, strings as a
-// length and bytes, numbers and durations as varints, times as
-// nanoseconds from the session's creation (a few bytes each). It never
+// length and bytes, numbers as varints, durations and times (as the
+// distance from the session's creation) as spans: whole seconds in a
+// varint or two, where the nanoseconds are written only when there are
+// any. A timeout of an hour takes 2 bytes, a deadline an hour after an
+// activity at the creation's instant as well. It never
 // leaves the process, so it has no version: a field added to Session or
 // Tier must be added here (TestColdCodecCoversEveryField fails until it
 // is).
@@ -50,7 +54,7 @@ func appendSession(b []byte, s *Session) []byte {
 func (e *coldEncoder) tier(p *Tier) {
 	for _, d := range [...]time.Duration{p.IdleTimeout, p.AbsoluteTimeout, p.WarnBefore, p.MaxAuthAge,
 		p.RemindAfter, p.BindGrace, p.BoundCookieLifetime, p.NewDeviceWindow} {
-		e.int(int64(d))
+		e.span(int64(d), 0)
 	}
 	for _, n := range [...]int{p.RequireAAL, p.MaxSessions, p.DriftPrefixV4, p.DriftPrefixV6} {
 		e.int(int64(n))
@@ -96,7 +100,7 @@ func decodeSession(b []byte, h TokenHash) (*Session, error) {
 func (d *coldDecoder) tier(p *Tier) {
 	for _, v := range [...]*time.Duration{&p.IdleTimeout, &p.AbsoluteTimeout, &p.WarnBefore, &p.MaxAuthAge,
 		&p.RemindAfter, &p.BindGrace, &p.BoundCookieLifetime, &p.NewDeviceWindow} {
-		*v = time.Duration(d.int())
+		*v = time.Duration(d.span(0))
 	}
 	for _, v := range [...]*int{&p.RequireAAL, &p.MaxSessions, &p.DriftPrefixV4, &p.DriftPrefixV6} {
 		*v = int(d.int())
@@ -148,16 +152,34 @@ func (e *coldEncoder) strs(v []string) {
 	}
 }
 
-// time writes the zero time as 0 and any other as one plus its
-// zigzag-encoded distance from base.
+// time writes the zero time as 0 and any other as its distance from
+// base, a span shifted by one.
 func (e *coldEncoder) time(t time.Time) {
 	if t.IsZero() {
 		e.b = append(e.b, 0)
 		return
 	}
-	d := t.UnixNano() - e.base
-	e.b = binary.AppendUvarint(e.b, uint64(d<<1^d>>63)+1)
+	e.span(t.UnixNano()-e.base, 1)
 }
+
+// span writes nanoseconds v as its whole seconds (zigzag), shifted left
+// by one with the low bit set when nanoseconds follow, plus shift; then
+// the nanoseconds (zigzag, same sign as v), if any.
+func (e *coldEncoder) span(v int64, shift uint64) {
+	q, r := v/int64(time.Second), v%int64(time.Second)
+	head := zigzag(q) << 1
+	if r != 0 {
+		head |= 1
+	}
+	e.b = binary.AppendUvarint(e.b, head+shift)
+	if r != 0 {
+		e.b = binary.AppendUvarint(e.b, zigzag(r))
+	}
+}
+
+func zigzag(v int64) uint64 { return uint64(v<<1 ^ v>>63) }
+
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
 func (e *coldEncoder) hash(h TokenHash) {
 	if h == (TokenHash{}) {
@@ -195,9 +217,29 @@ func (d *coldDecoder) uvarint() uint64 {
 	return 0
 }
 
-func (d *coldDecoder) int() int64 {
-	u := d.uvarint()
-	return int64(u>>1) ^ -int64(u&1)
+func (d *coldDecoder) int() int64 { return unzigzag(d.uvarint()) }
+
+// span reads what coldEncoder.span wrote with shift. A span past the
+// range of int64 nanoseconds, or nanoseconds a second or more or of the
+// other sign than the seconds, is malformed.
+func (d *coldDecoder) span(shift uint64) int64 {
+	head := d.uvarint() - shift
+	q := unzigzag(head >> 1)
+	if q > math.MaxInt64/int64(time.Second) || q < math.MinInt64/int64(time.Second) {
+		d.bad = true
+		return 0
+	}
+	v := q * int64(time.Second)
+	if head&1 == 0 {
+		return v
+	}
+	r := unzigzag(d.uvarint())
+	if r == 0 || r <= -int64(time.Second) || r >= int64(time.Second) || q > 0 && r < 0 || q < 0 && r > 0 ||
+		r > 0 && v > math.MaxInt64-r || r < 0 && v < math.MinInt64-r {
+		d.bad = true
+		return 0
+	}
+	return v + r
 }
 
 func (d *coldDecoder) str() string {
@@ -229,12 +271,15 @@ func (d *coldDecoder) strs() []string {
 }
 
 func (d *coldDecoder) time() time.Time {
-	u := d.uvarint()
-	if u == 0 || d.bad {
+	if d.i < len(d.s) && d.s[d.i] == 0 {
+		d.i++
 		return time.Time{}
 	}
-	u--
-	return time.Unix(0, d.base+(int64(u>>1)^-int64(u&1))).UTC()
+	v := d.span(1)
+	if d.bad {
+		return time.Time{}
+	}
+	return time.Unix(0, d.base+v).UTC()
 }
 
 func (d *coldDecoder) hash() TokenHash {
