@@ -1,6 +1,7 @@
 package lapse
 
 import (
+	"math"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -23,8 +24,8 @@ import (
 // an insert evicts arbitrary entries of its shard until the new one
 // fits. A cache bounded by memory gives most of it to a cold tier
 // (coldRing): the entries evicted from the map are kept there, encoded,
-// and a verify that finds its session there moves it back into the map;
-// the oldest cold entries make room for new ones. A session in neither
+// and served from there, decoded; the oldest cold entries make room for
+// new ones, unless a verify found them in use. A session in neither
 // is read from the store at its next verify, and cached again.
 type cache struct {
 	shards        [cacheShards]cacheShard
@@ -51,8 +52,13 @@ func newCache(size int) *cache {
 	return c
 }
 
-// minColdShard is the least ring worth keeping for a shard.
-const minColdShard = 4 << 10
+// A shard's ring takes at least minColdShard bytes (less would hold too
+// few sessions to be worth it) and at most maxColdShard (its offsets are
+// 32-bit): a cold tier of 256 GiB at most.
+const (
+	minColdShard = 4 << 10
+	maxColdShard = 1 << 30
+)
 
 // newCacheBytes returns a cache whose entries take about bytes in all:
 // an eighth of it in the map, the rest in the cold tier.
@@ -62,8 +68,8 @@ func newCacheBytes(bytes int64) *cache {
 	for i := range c.shards {
 		c.shards[i].m = make(map[TokenHash]*Session)
 	}
-	per := cold / cacheShards
-	if per < minColdShard {
+	per := min(cold/cacheShards, maxColdShard)
+	if per < minColdShard || per*cacheShards > math.MaxInt {
 		c.perShardBytes = max(1, bytes/cacheShards)
 		return c
 	}
@@ -114,7 +120,7 @@ func (c *cache) shard(h TokenHash) *cacheShard { return &c.shards[h[0]] }
 
 // get returns the cached session, or nil, and the shard's epoch to pass
 // to putIf after reading the store. A session found in the cold tier is
-// decoded and moved back into the map.
+// decoded, and moved back into the map if the ring is about to drop it.
 func (c *cache) get(h TokenHash) (*Session, uint64) {
 	sh := c.shard(h)
 	sh.mu.RLock()
@@ -123,12 +129,28 @@ func (c *cache) get(h TokenHash) (*Session, uint64) {
 		sh.mu.RUnlock()
 		return s, epoch
 	}
-	s = sh.cold.session(h)
+	s, ref := sh.cold.session(h)
+	old := s != nil && sh.cold.old(ref)
 	sh.mu.RUnlock()
-	if s != nil {
-		c.putIf(h, s, epoch)
+	if old {
+		c.promote(sh, h, s, epoch, ref)
 	}
 	return s, epoch
+}
+
+// promote moves s, decoded from the cold entry at ref, into the map,
+// unless anything changed h's entries since it was read: its shard's
+// epoch, an entry put in the map, or another in the ring.
+func (c *cache) promote(sh *cacheShard, h TokenHash, s *Session, epoch uint64, ref coldRef) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[h]; ok || sh.epoch != epoch {
+		return
+	}
+	if _, now := sh.cold.entry(h); now != ref {
+		return
+	}
+	c.insert(sh, h, s)
 }
 
 // epoch returns the shard's epoch of h, to pass to putIf after a store
@@ -182,12 +204,36 @@ func (c *cache) clear() {
 	}
 }
 
+// CacheStats is what a manager's verify cache holds now.
+type CacheStats struct {
+	// MapSessions are held as structs, served without decoding.
+	MapSessions int
+	// ColdSessions are held encoded in the cold tier (a cache bounded by
+	// [Config.CacheMemory]).
+	ColdSessions int
+}
+
+// stats counts the sessions of both tiers, a shard at a time.
+func (c *cache) stats() CacheStats {
+	var st CacheStats
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		st.MapSessions += len(sh.m)
+		if sh.cold.on() {
+			st.ColdSessions += sh.cold.len()
+		}
+		sh.mu.RUnlock()
+	}
+	return st
+}
+
 // insert adds s, evicting arbitrary entries while the shard is past its
 // bound (into the cold tier, if any). It keeps an ended entry rather
 // than put an active state of the same session over it: that state can
 // only be older.
 func (c *cache) insert(sh *cacheShard, h TokenHash, s *Session) {
-	if s.Status == StatusActive && sh.ended(h, s.ID) {
+	if s.TokenHash != h || s.Status == StatusActive && sh.ended(h, s.ID) {
 		return
 	}
 	sh.remove(h)
@@ -228,7 +274,7 @@ func (sh *cacheShard) ended(h TokenHash, id string) bool {
 		return old.ID == id && old.Status != StatusActive
 	}
 	if sh.cold.on() {
-		if b := sh.cold.entry(h); b != nil {
+		if b, _ := sh.cold.entry(h); b != nil {
 			return coldEnded(b, id)
 		}
 	}

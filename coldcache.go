@@ -3,6 +3,8 @@ package lapse
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
+	"time"
 )
 
 // coldRing is the cold tier of one cache shard: sessions evicted from
@@ -10,10 +12,16 @@ import (
 // the Go heap (coldAlloc), found through an index of integers. Neither
 // is scanned by the garbage collector, and the ring is not counted in
 // the heap the collector lets grow to twice its live size: a cold
-// session costs its encoding (about 250 bytes) and its index slot, not
+// session costs its encoding (about 160 bytes with a short user agent,
+// 250 with a browser's) and its index slot, not
 // the 800 or so of a session in the map, twice over. A verify that finds
-// its session here decodes it and moves it back into the map: a few
-// allocations and a microsecond or two, not a store read.
+// its session here decodes it: three allocations and a microsecond or
+// two, not a store read. The entry stays where it is unless it is in the
+// older half of the ring, due to be overwritten: then the session moves
+// back into the map (and from there, when evicted, to the ring's head),
+// so a session in use outlives the ring's passes while verifies spread
+// over more sessions than the map holds do not turn every hit into an
+// eviction.
 //
 // Entries are written one after another and never moved; when the ring
 // is full it starts again at its beginning, over the oldest entries
@@ -60,37 +68,68 @@ func (r *coldRing) valid(ref coldRef) bool {
 	return ref.gen == r.gen && ref.pos < r.pos || ref.gen+1 == r.gen && ref.pos >= r.pos
 }
 
-// entry returns the encoding kept for h, or nil. It aliases the ring:
-// decode it before the lock is released.
-func (r *coldRing) entry(h TokenHash) []byte {
+// entry returns the encoding kept for h, or nil, and where it is. It
+// aliases the ring: decode it before the lock is released.
+func (r *coldRing) entry(h TokenHash) ([]byte, coldRef) {
 	ref, ok := r.idx[coldKey(h)]
 	if !ok || !r.valid(ref) {
-		return nil
+		return nil, ref
 	}
 	e := r.mem[ref.pos:]
 	n := int(binary.LittleEndian.Uint32(e))
 	if n > len(e)-coldHeader || !bytes.Equal(e[4:coldHeader], h[coldTail:]) {
-		return nil
+		return nil, ref
 	}
-	return e[coldHeader : coldHeader+n]
+	return e[coldHeader : coldHeader+n], ref
 }
 
-// session returns the session kept for h, decoded, or nil.
-func (r *coldRing) session(h TokenHash) *Session {
-	b := r.entry(h)
+// old reports whether the entry at ref is in the older half of the ring,
+// due to be overwritten.
+func (r *coldRing) old(ref coldRef) bool {
+	age := r.pos - ref.pos // bytes written since
+	if ref.gen != r.gen {
+		age += uint32(len(r.mem))
+	}
+	return age > uint32(len(r.mem))/2
+}
+
+// session returns the session kept for h, decoded, or nil, and where its
+// entry is.
+func (r *coldRing) session(h TokenHash) (*Session, coldRef) {
+	b, ref := r.entry(h)
 	if b == nil {
-		return nil
+		return nil, ref
 	}
 	s, err := decodeSession(b, h)
 	if err != nil {
-		return nil
+		return nil, ref
 	}
-	return s
+	return s, ref
 }
 
+// keeps reports whether s can be kept in the ring: its times within the
+// range of nanoseconds since 1970 that the encoding holds (1678 to
+// 2262), so that none comes back as another.
+func keeps(s *Session) bool {
+	for _, t := range [...]time.Time{s.CreatedAt, s.LastActiveAt, s.AuthenticatedAt, s.IdleExpiresAt, s.ExpiresAt,
+		s.WarnAt, s.EndedAt, s.PrevValidUntil} {
+		if !t.IsZero() && (t.Before(minNanoTime) || t.After(maxNanoTime)) {
+			return false
+		}
+	}
+	return true
+}
+
+var minNanoTime, maxNanoTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
 // put keeps s under h, over the oldest entries if the ring is full. A
-// session too large for a chunk is not kept.
+// session too large for a chunk, or with a time the encoding cannot
+// hold, is not kept.
 func (r *coldRing) put(h TokenHash, s *Session) {
+	if !keeps(s) {
+		delete(r.idx, coldKey(h))
+		return
+	}
 	r.buf = appendSession(r.buf[:0], s)
 	n := uint32(coldHeader + len(r.buf))
 	if n > r.chunk {

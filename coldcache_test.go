@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -108,11 +110,12 @@ func coldCount(c *cache) (hot, cold int) {
 
 // TestColdTierKeepsWhatTheMapEvicts: a cache bounded by memory holds
 // many times the sessions its map does, each served whole (the one
-// stored, its address parsed again), and moves a session it serves from
-// the cold tier back into the map.
+// stored, its address parsed again). A session served from the newer
+// half of its ring stays there; one from the older half, due to be
+// overwritten, moves back into the map.
 func TestColdTierKeepsWhatTheMapEvicts(t *testing.T) {
-	c := newCacheBytes(16 << 20)
-	const n = 20_000
+	c := newCacheBytes(4 << 20) // rings of 14 KiB, filled to about 60 %
+	const n = 12_000
 	for i := range n {
 		c.set(coldSession(i))
 	}
@@ -120,19 +123,35 @@ func TestColdTierKeepsWhatTheMapEvicts(t *testing.T) {
 	if hot+cold != n || cold < n/2 {
 		t.Fatalf("the cache holds %d sessions in its map and %d in its cold tier, want all %d, most of them cold", hot, cold, n)
 	}
+	promoted, stayed := 0, 0
 	for i := range n {
 		want := coldSession(i)
-		want.addr = netip.MustParseAddr(want.IP)
+		sh := c.shard(want.TokenHash)
+		_, ref := sh.cold.entry(want.TokenHash)
+		inCold := sh.m[want.TokenHash] == nil
+		old := inCold && sh.cold.old(ref)
 		got, _ := c.get(want.TokenHash)
 		if got == nil {
 			t.Fatalf("session %d is not served", i)
 		}
-		if !reflect.DeepEqual(*got, *want) {
-			t.Fatalf("session %d served as\n%+v\nwant\n%+v", i, *got, *want)
+		if g := *got; g.addr != (netip.Addr{}) && g.addr != netip.MustParseAddr(want.IP) {
+			t.Fatalf("session %d served with its address parsed as %v, want %s", i, g.addr, want.IP)
+		} else if g.addr = (netip.Addr{}); !reflect.DeepEqual(g, *want) {
+			t.Fatalf("session %d served as\n%+v\nwant\n%+v", i, g, *want)
 		}
-		if s, _ := c.shard(want.TokenHash).m[want.TokenHash], 0; s != got {
-			t.Fatalf("session %d was served but not moved into the map", i)
+		switch inMap := sh.m[want.TokenHash] == got; {
+		case old && !inMap:
+			t.Fatalf("session %d, served from the older half of its ring, was not moved into the map", i)
+		case inCold && !old && inMap:
+			t.Fatalf("session %d, served from the newer half of its ring, was moved into the map", i)
+		case old:
+			promoted++
+		case inCold:
+			stayed++
 		}
+	}
+	if promoted == 0 || stayed == 0 {
+		t.Errorf("of the cold sessions %d moved into the map and %d stayed: want some of each", promoted, stayed)
 	}
 }
 
@@ -209,7 +228,7 @@ func TestColdTierFollowsChanges(t *testing.T) {
 	}
 	for _, s := range v[50:] {
 		sh := c.shard(s.TokenHash)
-		b := sh.cold.entry(s.TokenHash)
+		b, _ := sh.cold.entry(s.TokenHash)
 		if b == nil {
 			continue
 		}
@@ -233,5 +252,98 @@ func TestColdTierFollowsChanges(t *testing.T) {
 	c.clear()
 	if hot, cold := coldCount(c); hot+cold != 0 {
 		t.Errorf("after clear the cache holds %d + %d sessions", hot, cold)
+	}
+}
+
+// TestColdTierEndedStaysEndedUnderRace: while sessions move between the
+// map and the cold tier under concurrent verifies, late writes of their
+// active state and fills that read before a change, a session once
+// revoked is never served active again (run with -race).
+func TestColdTierEndedStaysEndedUnderRace(t *testing.T) {
+	c := newCacheBytes(64 << 20)                    // rings far larger than this test writes: none wraps
+	c.perShardBytes = 2 * entrySize(coldSession(0)) // two sessions a shard in the map: most go cold
+	const n = 2000
+	var revoked [n]atomic.Bool
+	for i := range n {
+		c.set(coldSession(i))
+	}
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 20_000 {
+				i := (k*7 + w*13) % n
+				s := coldSession(i)
+				was := revoked[i].Load()
+				got, epoch := c.get(s.TokenHash)
+				if was && (got == nil || got.Status == StatusActive) {
+					bad.Add(1)
+				}
+				switch k % 3 {
+				case 0:
+					c.set(s) // a late write of the active state
+				case 1:
+					c.putIf(s.TokenHash, s, epoch) // a fill
+				}
+			}
+		}()
+	}
+	for i := range n {
+		s := coldSession(i)
+		s.Status, s.EndReason = StatusRevoked, ReasonAdmin
+		c.set(s)
+		revoked[i].Store(true)
+	}
+	wg.Wait()
+	for i := range n {
+		if got, _ := c.get(coldSession(i).TokenHash); got == nil || got.Status != StatusRevoked {
+			t.Fatalf("revoked session %d is served as %+v", i, got)
+		}
+	}
+	if b := bad.Load(); b != 0 {
+		t.Errorf("%d verifies after a revoke were served an active session", b)
+	}
+}
+
+// TestColdRingValidAtItsEdges: an entry is valid until the ring's head
+// passes over it, across the skip to a new chunk and the wrap to the
+// ring's start.
+func TestColdRingValidAtItsEdges(t *testing.T) {
+	var r coldRing
+	r.init(make([]byte, 3*1024))
+	r.chunk = 1024
+	s := coldSession(0)
+	n := coldHeader + len(appendSession(nil, s))
+	per := 1024 / n // entries a chunk holds
+	var hashes []TokenHash
+	for i := range 3*per + 1 { // the last one wraps to the start
+		h := HashSecret(fmt.Sprint(i))
+		r.put(h, s)
+		hashes = append(hashes, h)
+	}
+	if r.gen != 1 || r.pos != uint32(n) {
+		t.Fatalf("after %d entries of %d bytes the ring is at pass %d, offset %d", len(hashes), n, r.gen, r.pos)
+	}
+	if b, _ := r.entry(hashes[0]); b != nil {
+		t.Errorf("the first entry, overwritten by the wrap, is still found")
+	}
+	for i, h := range hashes[1:] {
+		if b, _ := r.entry(h); b == nil {
+			t.Errorf("entry %d, not overwritten, is not found", i+1)
+		}
+	}
+	for i := range per - 1 { // fill the rest of the first chunk again
+		r.put(HashSecret(fmt.Sprint("again", i)), s)
+	}
+	for i, h := range hashes {
+		b, _ := r.entry(h)
+		if want := i >= per; (b != nil) != want {
+			t.Errorf("entry %d found: %v, want %v", i, b != nil, want)
+		}
+	}
+	if len(r.idx) > 3*per+per {
+		t.Errorf("the index holds %d entries for a ring of %d", len(r.idx), 3*per)
 	}
 }

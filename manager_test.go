@@ -460,3 +460,20 @@ func TestColdTierSparesTheStore(t *testing.T) {
 		t.Errorf("verify after revoke: %v, want %s", err, lapse.CodeSessionRevoked)
 	}
 }
+
+// TestAncientAuthTimeIsOld: an authentication time before 1970 (which
+// nanoseconds since 1970 would wrap into the future) counts as very old,
+// so an age limit asks for a step-up rather than passing.
+func TestAncientAuthTimeIsOld(t *testing.T) {
+	m, _, _ := lapsetest.NewManager(t, lapse.Config{})
+	tok, s, err := m.Create(ctx, lapse.CreateParams{Subject: "alice", AuthenticatedAt: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.AuthenticatedAt.Equal(time.Unix(0, 0)) {
+		t.Errorf("authenticated at %v, want 1970", s.AuthenticatedAt)
+	}
+	if _, err := m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{MaxAuthAge: time.Hour}); lapse.ErrorCode(err) != lapse.CodeStepUpRequired {
+		t.Errorf("verify with an age limit of an hour: %v, want %s", err, lapse.CodeStepUpRequired)
+	}
+}
