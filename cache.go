@@ -1,7 +1,9 @@
 package lapse
 
 import (
+	"math"
 	"net/netip"
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -20,8 +22,11 @@ import (
 // It is bounded by a count of entries or by the memory they take (an
 // estimate, entrySize), split evenly between its shards. Past the bound
 // an insert evicts arbitrary entries of its shard until the new one
-// fits: the sessions evicted are read from the store at their next
-// verify, and cached again in place of others.
+// fits. A cache bounded by memory gives most of it to a cold tier
+// (coldRing): the entries evicted from the map are kept there, encoded,
+// and served from there, decoded; the oldest cold entries make room for
+// new ones, unless a verify found them in use. A session in neither
+// is read from the store at its next verify, and cached again.
 type cache struct {
 	shards        [cacheShards]cacheShard
 	perShard      int   // entries per shard; 0 when bounded by memory
@@ -35,6 +40,7 @@ type cacheShard struct {
 	epoch uint64
 	m     map[TokenHash]*Session
 	bytes int64 // the entrySize of the entries in m
+	cold  coldRing
 }
 
 // newCache returns a cache of at most size sessions.
@@ -46,12 +52,35 @@ func newCache(size int) *cache {
 	return c
 }
 
-// newCacheBytes returns a cache whose entries take about bytes in all.
+// A shard's ring takes at least minColdShard bytes (less would hold too
+// few sessions to be worth it) and at most maxColdShard (its offsets are
+// 32-bit): a cold tier of 256 GiB at most.
+const (
+	minColdShard = 4 << 10
+	maxColdShard = 1 << 30
+)
+
+// newCacheBytes returns a cache whose entries take about bytes in all:
+// an eighth of it in the map, the rest in the cold tier.
 func newCacheBytes(bytes int64) *cache {
-	c := &cache{perShardBytes: max(1, bytes/cacheShards)}
+	cold := bytes - bytes/8 // the map keeps the sessions verified last, the ring most
+	c := &cache{perShardBytes: max(1, (bytes-cold)/cacheShards)}
 	for i := range c.shards {
 		c.shards[i].m = make(map[TokenHash]*Session)
 	}
+	per := min(cold/cacheShards, maxColdShard)
+	if per < minColdShard || per*cacheShards > math.MaxInt {
+		c.perShardBytes = max(1, bytes/cacheShards)
+		return c
+	}
+	mem := coldAlloc(int(per * cacheShards))
+	if mem == nil {
+		return c
+	}
+	for i := range c.shards {
+		c.shards[i].cold.init(mem[int64(i)*per : int64(i+1)*per])
+	}
+	runtime.AddCleanup(c, coldFree, mem)
 	return c
 }
 
@@ -90,13 +119,47 @@ func entrySize(s *Session) int64 {
 func (c *cache) shard(h TokenHash) *cacheShard { return &c.shards[h[0]] }
 
 // get returns the cached session, or nil, and the shard's epoch to pass
-// to putIf after reading the store.
+// to putIf after reading the store. A session found in the cold tier is
+// decoded, and moved back into the map if the ring is about to drop it.
 func (c *cache) get(h TokenHash) (*Session, uint64) {
 	sh := c.shard(h)
 	sh.mu.RLock()
 	s, epoch := sh.m[h], sh.epoch
+	if s != nil || !sh.cold.on() {
+		sh.mu.RUnlock()
+		return s, epoch
+	}
+	s, ref := sh.cold.session(h)
+	old := s != nil && sh.cold.old(ref)
 	sh.mu.RUnlock()
+	if old {
+		c.promote(sh, h, s, epoch, ref)
+	}
 	return s, epoch
+}
+
+// promote moves s, decoded from the cold entry at ref, into the map,
+// unless anything changed h's entries since it was read: its shard's
+// epoch, an entry put in the map, or another in the ring.
+func (c *cache) promote(sh *cacheShard, h TokenHash, s *Session, epoch uint64, ref coldRef) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[h]; ok || sh.epoch != epoch {
+		return
+	}
+	if _, now := sh.cold.entry(h); now != ref {
+		return
+	}
+	c.insert(sh, h, s)
+}
+
+// epoch returns the shard's epoch of h, to pass to putIf after a store
+// call whose result is to be cached.
+func (c *cache) epoch(h TokenHash) uint64 {
+	sh := c.shard(h)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.epoch
 }
 
 // putIf stores s under h unless the shard changed since epoch was read.
@@ -136,25 +199,54 @@ func (c *cache) clear() {
 		sh.epoch++
 		clear(sh.m)
 		sh.bytes = 0
+		sh.cold.reset()
 		sh.mu.Unlock()
 	}
 }
 
+// CacheStats is what a manager's verify cache holds now.
+type CacheStats struct {
+	// MapSessions are held as structs, served without decoding.
+	MapSessions int
+	// ColdSessions are held encoded in the cold tier (a cache bounded by
+	// [Config.CacheMemory]).
+	ColdSessions int
+}
+
+// stats counts the sessions of both tiers, a shard at a time.
+func (c *cache) stats() CacheStats {
+	var st CacheStats
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		st.MapSessions += len(sh.m)
+		if sh.cold.on() {
+			st.ColdSessions += sh.cold.len()
+		}
+		sh.mu.RUnlock()
+	}
+	return st
+}
+
 // insert adds s, evicting arbitrary entries while the shard is past its
-// bound. It keeps an ended entry rather than put an active state of the
-// same session over it: that state can only be older.
+// bound (into the cold tier, if any). It keeps an ended entry rather
+// than put an active state of the same session over it: that state can
+// only be older.
 func (c *cache) insert(sh *cacheShard, h TokenHash, s *Session) {
-	old, ok := sh.m[h]
-	if ok && old.ID == s.ID && old.Status != StatusActive && s.Status == StatusActive {
+	if s.TokenHash != h || s.Status == StatusActive && sh.ended(h, s.ID) {
 		return
 	}
 	sh.remove(h)
 	size := entrySize(s)
-	for k := range sh.m {
+	for k, v := range sh.m {
 		if !c.full(sh, size) {
 			break
 		}
-		sh.remove(k)
+		sh.bytes -= entrySize(v)
+		delete(sh.m, k)
+		if sh.cold.on() {
+			sh.cold.put(k, v)
+		}
 	}
 	if !s.addr.IsValid() && s.IP != "" {
 		// parsed once, as the session enters the cache, so that a
@@ -175,10 +267,27 @@ func (c *cache) full(sh *cacheShard, size int64) bool {
 	return len(sh.m) >= c.perShard
 }
 
-// remove drops the entry of h, if any.
+// ended reports whether the shard holds an ended state of session id
+// under h.
+func (sh *cacheShard) ended(h TokenHash, id string) bool {
+	if old, ok := sh.m[h]; ok {
+		return old.ID == id && old.Status != StatusActive
+	}
+	if sh.cold.on() {
+		if b, _ := sh.cold.entry(h); b != nil {
+			return coldEnded(b, id)
+		}
+	}
+	return false
+}
+
+// remove drops the entry of h, if any, from both tiers.
 func (sh *cacheShard) remove(h TokenHash) {
 	if old, ok := sh.m[h]; ok {
 		sh.bytes -= entrySize(old)
 		delete(sh.m, h)
+	}
+	if sh.cold.on() {
+		sh.cold.del(h)
 	}
 }

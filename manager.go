@@ -23,12 +23,16 @@ type Config struct {
 	// (unless CacheMemory is set) and a negative value disables the
 	// cache.
 	CacheSize int
-	// CacheMemory, when positive, bounds the verify cache by the memory
-	// its entries take instead of by a count: an estimate, in bytes, of
-	// each cached session's struct, strings and map slot (about 800
-	// bytes for a session with a short user agent). CacheSize must then
-	// be 0. Past the bound, caching a session evicts others at random;
-	// they are read from the store at their next verify.
+	// CacheMemory, when positive, bounds the verify cache by memory, in
+	// bytes, instead of by a count; CacheSize must then be 0. An eighth
+	// holds sessions as structs in a map (an estimate of each one's
+	// struct, strings and map slot: about 800 bytes with a short user
+	// agent); the rest, on unix outside the Go heap, holds the sessions
+	// the map evicts, encoded (160 to 250 bytes each), and a verify that
+	// finds one there decodes it without reading the store. Past the
+	// bound the oldest encoded sessions are dropped, and read from the
+	// store at their next verify. A bound under about 1.15 MiB has no
+	// encoded tier: past it, caching a session evicts others at random.
 	CacheMemory int64
 	// Observer is told of verifications and ended sessions, for metrics;
 	// nil means nobody.
@@ -167,7 +171,8 @@ type CreateParams struct {
 	IdP IdPSession
 	// AuthenticatedAt is when the subject authenticated, when that was
 	// before now (an identity provider's auth_time: its own session may be
-	// older than this sign-in); zero means now. A later time means now.
+	// older than this sign-in); zero means now. A later time means now, an
+	// earlier one than 1970 means 1970.
 	AuthenticatedAt time.Time
 }
 
@@ -218,16 +223,13 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Token, *Session, 
 		Status:          StatusActive,
 		CreatedAt:       now,
 		LastActiveAt:    now,
-		AuthenticatedAt: now,
+		AuthenticatedAt: authTime(p.AuthenticatedAt, now),
 		ExpiresAt:       now.Add(tier.AbsoluteTimeout),
 		IP:              p.IP,
 		UserAgent:       p.UserAgent,
 		Metadata:        p.Metadata,
 		IdP:             p.IdP,
 		Policy:          tier,
-	}
-	if p.AuthenticatedAt.Before(now) && !p.AuthenticatedAt.IsZero() {
-		s.AuthenticatedAt = p.AuthenticatedAt
 	}
 	s.IdleExpiresAt, s.WarnAt = s.slide(now)
 	ended, err := m.store.Create(ctx, s, tier.MaxSessions)
@@ -439,6 +441,14 @@ func (m *Manager) now(read time.Time) time.Time {
 	return m.clock.Now()
 }
 
+// CacheStats reports what the verify cache holds; zero without a cache.
+func (m *Manager) CacheStats() CacheStats {
+	if m.cache == nil {
+		return CacheStats{}
+	}
+	return m.cache.stats()
+}
+
 // cached reports whether the cache may serve at now: it exists and, for
 // a shared store, the change feed vouched for it within the bound.
 func (m *Manager) cached(now time.Time) bool {
@@ -566,7 +576,7 @@ func (m *Manager) write(ctx context.Context, s *Session, now time.Time, force bo
 	idle, warn := s.slide(now)
 	var epoch uint64
 	if m.cache != nil {
-		_, epoch = m.cache.get(s.TokenHash)
+		epoch = m.cache.epoch(s.TokenHash)
 	}
 	t, err := m.store.Touch(ctx, s.ID, now, idle, warn, force)
 	if err != nil {

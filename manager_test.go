@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -444,5 +446,69 @@ func TestVerifyRefusesAMalformedTokenWhileItsSessionIsCached(t *testing.T) {
 	}
 	if _, err := f.m.Verify(ctx, raw, lapse.VerifyOptions{}); err != nil {
 		t.Errorf("the token itself after: %v", err)
+	}
+}
+
+// readCounter counts the session reads by token that reach its store.
+type readCounter struct {
+	lapse.Store
+	reads atomic.Int64
+}
+
+func (r *readCounter) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.Session, error) {
+	r.reads.Add(1)
+	return r.Store.SessionByToken(ctx, h)
+}
+
+// TestColdTierSparesTheStore: with far more sessions than the cache's
+// map holds, a cache bounded by memory serves them all from its cold
+// tier, reading the store for none, and a revoke still holds at the
+// next verify.
+func TestColdTierSparesTheStore(t *testing.T) {
+	st := &readCounter{Store: lapsetest.NewStore()}
+	m, clock, _ := lapsetest.NewManager(t, lapse.Config{Store: st, CacheMemory: 16 << 20})
+	const n = 20_000 // about 2,500 fit the map (2 MiB)
+	tokens := make([]string, n)
+	for i := range tokens {
+		tok, _, err := m.Create(ctx, lapse.CreateParams{Subject: fmt.Sprintf("user%d", i), AMR: []string{"pwd"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[i] = tok.Reveal()
+	}
+	clock.Advance(time.Second) // within the touch interval: no activity writes
+	for range 2 {
+		for i, tok := range tokens {
+			s, err := m.Verify(ctx, tok, lapse.VerifyOptions{})
+			if err != nil || s.Subject != fmt.Sprintf("user%d", i) {
+				t.Fatalf("verify of session %d: %+v, %v", i, s, err)
+			}
+		}
+	}
+	if r := st.reads.Load(); r != 0 {
+		t.Errorf("%d verifies of %d sessions read the store %d times, want 0", 2*n, n, r)
+	}
+	if err := m.Revoke(ctx, tokens[7]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(ctx, tokens[7], lapse.VerifyOptions{}); lapse.ErrorCode(err) != lapse.CodeSessionRevoked {
+		t.Errorf("verify after revoke: %v, want %s", err, lapse.CodeSessionRevoked)
+	}
+}
+
+// TestAncientAuthTimeIsOld: an authentication time before 1970 (which
+// nanoseconds since 1970 would wrap into the future) counts as very old,
+// so an age limit asks for a step-up rather than passing.
+func TestAncientAuthTimeIsOld(t *testing.T) {
+	m, _, _ := lapsetest.NewManager(t, lapse.Config{})
+	tok, s, err := m.Create(ctx, lapse.CreateParams{Subject: "alice", AuthenticatedAt: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.AuthenticatedAt.Equal(time.Unix(0, 0)) {
+		t.Errorf("authenticated at %v, want 1970", s.AuthenticatedAt)
+	}
+	if _, err := m.Verify(ctx, tok.Reveal(), lapse.VerifyOptions{MaxAuthAge: time.Hour}); lapse.ErrorCode(err) != lapse.CodeStepUpRequired {
+		t.Errorf("verify with an age limit of an hour: %v, want %s", err, lapse.CodeStepUpRequired)
 	}
 }

@@ -88,6 +88,23 @@ type Session struct {
 	addr netip.Addr
 }
 
+// authTime is when a subject authenticated, given a claimed time at: at
+// when it is before now, now when at is zero or later. A time before 1970
+// counts as 1970, older than any age limit: the stores keep times in
+// nanoseconds since 1970, where a year such as 1600 would wrap into the
+// future and pass an age limit.
+func authTime(at, now time.Time) time.Time {
+	switch {
+	case at.IsZero() || !at.Before(now):
+		return now
+	case at.Before(unixEpoch):
+		return unixEpoch
+	}
+	return at
+}
+
+var unixEpoch = time.Unix(0, 0).UTC()
+
 // IdPSession names an identity provider's session: the provider (its
 // issuer URL), the account it authenticated (its "sub") and, when the
 // provider names its sessions, the session ("sid"). A lapse session
@@ -248,10 +265,7 @@ func (s *Session) Rotate(r Rotation) []Event {
 		// the client that authenticated again is the session's from now on
 		s.IP, s.UserAgent, s.addr = r.IP, r.UserAgent, netip.Addr{}
 	}
-	s.AuthenticatedAt, s.LastActiveAt = r.Now, r.Now
-	if !r.AuthenticatedAt.IsZero() && r.AuthenticatedAt.Before(r.Now) {
-		s.AuthenticatedAt = r.AuthenticatedAt
-	}
+	s.AuthenticatedAt, s.LastActiveAt = authTime(r.AuthenticatedAt, r.Now), r.Now
 	s.ExpiresAt = r.Now.Add(s.Policy.AbsoluteTimeout)
 	s.IdleExpiresAt, s.WarnAt = s.slide(r.Now)
 	reason := Reason("reauthenticated")

@@ -128,6 +128,10 @@ func serveMetrics(f *fixture) *metrics.Metrics {
 //     not allocate.
 //   - cache_hit_metrics: the same with the Prometheus observer lapse
 //     serve installs.
+//   - cache_cold: a cache bounded by memory (2 MiB) whose map holds about
+//     one session in four: nearly every verify finds its session in the
+//     cold tier, decodes it and moves it back into the map, evicting
+//     another into the cold tier.
 //   - cache_miss: the cache is disabled, so every verify reads SQLite.
 //   - touch_write: the fake clock moves past the touch interval before
 //     each verify, so every verify commits an activity write
@@ -159,6 +163,13 @@ func BenchmarkVerify(b *testing.B) {
 	withMetrics := f.manager(b, 0, serveMetrics(f))
 	warm(b, withMetrics, f.tokens)
 	b.Run("cache_hit_metrics", verify(withMetrics, f.tokens, 0))
+
+	cold, err := lapse.New(lapse.Config{Store: f.store, Policy: f.policy, Clock: f.clock, CacheMemory: 2 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	warm(b, cold, f.tokens)
+	b.Run("cache_cold", verify(cold, f.tokens, 0))
 
 	b.Run("cache_miss", verify(f.manager(b, -1, nil), f.tokens, 0))
 

@@ -161,9 +161,10 @@ func Default() *File {
 }
 
 // DefaultCacheMemory is the verify cache's bound without cache_memory:
-// about 125,000 sessions of about 800 bytes, so that lapse serve with a
-// million sessions on SQLite stays under 512 MB (docs/architecture.md).
-const DefaultCacheMemory = 96 << 20
+// about 28,000 sessions in its map and a million more in its cold tier,
+// so that lapse serve with a million sessions on SQLite serves them all
+// from memory and stays under 512 MB (docs/architecture.md).
+const DefaultCacheMemory = 192 << 20
 
 // Bounds of cache_memory.
 const (

@@ -152,6 +152,29 @@ func (m *Metrics) CountGuessing(c GuessCounter) {
 	}
 }
 
+// CacheCounter tells what a verify cache holds; *lapse.Manager is one.
+type CacheCounter interface {
+	CacheStats() lapse.CacheStats
+}
+
+// WatchCache exports what c's verify cache holds at each scrape, by
+// tier: lapse_verify_cache_sessions{tier="map"|"cold"}.
+func (m *Metrics) WatchCache(c CacheCounter) {
+	for _, r := range []struct {
+		tier  string
+		value func() float64
+	}{
+		{"map", func() float64 { return float64(c.CacheStats().MapSessions) }},
+		{"cold", func() float64 { return float64(c.CacheStats().ColdSessions) }},
+	} {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "lapse_verify_cache_sessions",
+			Help:        "Sessions the verify cache holds on this node: as structs in its map, or encoded in its cold tier.",
+			ConstLabels: prometheus.Labels{"tier": r.tier},
+		}, r.value))
+	}
+}
+
 // Verified implements [lapse.Observer].
 func (m *Metrics) Verified(outcome lapse.Code, took time.Duration) {
 	if outcome == "" {

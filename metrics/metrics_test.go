@@ -1,11 +1,14 @@
 package metrics_test
 
 import (
+	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lapsehq/lapse"
 	"github.com/lapsehq/lapse/lapsetest"
 	"github.com/lapsehq/lapse/metrics"
 )
@@ -42,4 +45,24 @@ func TestStreamCounts(t *testing.T) {
 		`lapse_event_streams_refused_total{limit="per_node"} 1`)
 	st.open, st.node = 3, 4
 	wantLines(t, scrape(m), "lapse_event_streams_open 3", `lapse_event_streams_refused_total{limit="per_node"} 4`)
+}
+
+// TestWatchCache: what a manager's verify cache holds is read at each
+// scrape, by tier, from the manager itself.
+func TestWatchCache(t *testing.T) {
+	mgr, _, _ := lapsetest.NewManager(t, lapse.Config{CacheMemory: 16 << 20})
+	m := metrics.New(nil, lapsetest.NewClock(time.Time{}), nil)
+	m.WatchCache(mgr)
+	wantLines(t, scrape(m), `lapse_verify_cache_sessions{tier="map"} 0`, `lapse_verify_cache_sessions{tier="cold"} 0`)
+	for i := range 5000 {
+		if _, _, err := mgr.Create(context.Background(), lapse.CreateParams{Subject: fmt.Sprint("user", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := mgr.CacheStats()
+	if st.MapSessions+st.ColdSessions != 5000 || st.ColdSessions == 0 {
+		t.Fatalf("after 5,000 creates the cache holds %+v, want all 5,000, some cold", st)
+	}
+	wantLines(t, scrape(m), fmt.Sprintf(`lapse_verify_cache_sessions{tier="map"} %d`, st.MapSessions),
+		fmt.Sprintf(`lapse_verify_cache_sessions{tier="cold"} %d`, st.ColdSessions))
 }

@@ -93,6 +93,7 @@ func serve(ctx context.Context, cfg *config.File, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	reg.WatchCache(m)
 	endpoints, err := webhookEndpoints(cfg)
 	if err != nil {
 		return err

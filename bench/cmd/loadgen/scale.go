@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -39,6 +40,11 @@ func runScale(o options) error {
 	}
 	if o.cacheMemory == 0 {
 		o.cacheMemory = config.DefaultCacheMemory
+	}
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return err
+		}
 	}
 	dir, err := os.MkdirTemp("", "lapse-loadgen-scale-*")
 	if err != nil {
@@ -126,6 +132,18 @@ func (t *target) measureVerify(tokens []string, o options) *result {
 	if o.warmup > 0 {
 		t.round(o.warmup)
 	}
+	if o.profileDir != "" {
+		abs, _ := filepath.Abs(filepath.Join(o.profileDir, fmt.Sprintf("lapse-%d", len(tokens))))
+		if _, err := t.srv.command("profile " + abs); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: profile: %v\n", err)
+		}
+		defer func() {
+			if _, err := t.srv.command("stopprofile"); err != nil {
+				fmt.Fprintf(os.Stderr, "loadgen: stopprofile: %v\n", err)
+			}
+			fmt.Printf("profile of the verify rounds at %d sessions: go tool pprof -top %s.cpu.pprof\n", len(tokens), abs)
+		}()
+	}
 	all := &result{}
 	for range o.rounds {
 		r := t.round(o.duration)
@@ -156,7 +174,7 @@ func rss(t *target) string {
 	if err != nil {
 		return "unknown"
 	}
-	var now, peak string
+	var now, peak, anon, file string
 	for line := range bytes.Lines(b) {
 		k, v, _ := strings.Cut(string(line), ":")
 		switch k {
@@ -164,7 +182,11 @@ func rss(t *target) string {
 			now = strings.TrimSpace(v)
 		case "VmHWM":
 			peak = strings.TrimSpace(v)
+		case "RssAnon":
+			anon = strings.TrimSpace(v)
+		case "RssFile":
+			file = strings.TrimSpace(v)
 		}
 	}
-	return now + " (peak " + peak + ")"
+	return now + " (peak " + peak + "; anonymous " + anon + ", file " + file + ")"
 }

@@ -1,0 +1,184 @@
+package lapse
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"time"
+)
+
+// coldRing is the cold tier of one cache shard: sessions evicted from
+// the shard's map, encoded (coldcodec.go) in a ring of memory outside
+// the Go heap (coldAlloc), found through an index of integers. Neither
+// is scanned by the garbage collector, and the ring is not counted in
+// the heap the collector lets grow to twice its live size: a cold
+// session costs its encoding (about 160 bytes with a short user agent,
+// 250 with a browser's) and its index slot, not
+// the 800 or so of a session in the map, twice over. A verify that finds
+// its session here decodes it: three allocations and a microsecond or
+// two, not a store read. The entry stays where it is unless it is in the
+// older half of the ring, due to be overwritten: then the session moves
+// back into the map (and from there, when evicted, to the ring's head),
+// so a session in use outlives the ring's passes while verifies spread
+// over more sessions than the map holds do not turn every hit into an
+// eviction.
+//
+// Entries are written one after another and never moved; when the ring
+// is full it starts again at its beginning, over the oldest entries
+// (first in, first out), as VictoriaMetrics' fastcache does. An index
+// entry names the pass over the ring (gen) and the offset it was written
+// at, so an entry overwritten since is recognised without a search; the
+// index drops such entries once per pass. An entry is [4-byte length]
+// [the token hash's last 23 bytes][encoding]: its first byte chose the
+// shard and the next 8 are the index's key, so the whole hash is
+// compared at every read.
+//
+// The shard's lock guards the ring: reads under the read lock, writes
+// under the write lock.
+type coldRing struct {
+	mem   []byte // nil: no cold tier
+	chunk uint32 // an entry never spans two chunks
+	idx   map[uint64]coldRef
+	pos   uint32 // where the next entry goes
+	gen   uint32 // passes over the ring
+	buf   []byte // encoding scratch, under the write lock
+}
+
+type coldRef struct{ gen, pos uint32 }
+
+const (
+	coldChunk  = 64 << 10
+	coldTail   = 9 // where the hash's bytes kept in an entry start
+	coldHeader = 4 + len(TokenHash{}) - coldTail
+)
+
+// init makes r a ring over mem, cut in chunks of at most coldChunk.
+func (r *coldRing) init(mem []byte) {
+	r.chunk = uint32(min(len(mem), coldChunk))
+	r.mem = mem[:len(mem)/int(r.chunk)*int(r.chunk)]
+	r.idx = make(map[uint64]coldRef)
+}
+
+func (r *coldRing) on() bool { return r.mem != nil }
+
+func coldKey(h TokenHash) uint64 { return binary.LittleEndian.Uint64(h[1:]) }
+
+// valid reports whether the entry ref names has not been overwritten.
+func (r *coldRing) valid(ref coldRef) bool {
+	return ref.gen == r.gen && ref.pos < r.pos || ref.gen+1 == r.gen && ref.pos >= r.pos
+}
+
+// entry returns the encoding kept for h, or nil, and where it is. It
+// aliases the ring: decode it before the lock is released.
+func (r *coldRing) entry(h TokenHash) ([]byte, coldRef) {
+	ref, ok := r.idx[coldKey(h)]
+	if !ok || !r.valid(ref) {
+		return nil, ref
+	}
+	e := r.mem[ref.pos:]
+	n := int(binary.LittleEndian.Uint32(e))
+	if n > len(e)-coldHeader || !bytes.Equal(e[4:coldHeader], h[coldTail:]) {
+		return nil, ref
+	}
+	return e[coldHeader : coldHeader+n], ref
+}
+
+// old reports whether the entry at ref is in the older half of the ring,
+// due to be overwritten.
+func (r *coldRing) old(ref coldRef) bool {
+	age := r.pos - ref.pos // bytes written since
+	if ref.gen != r.gen {
+		age += uint32(len(r.mem))
+	}
+	return age > uint32(len(r.mem))/2
+}
+
+// session returns the session kept for h, decoded, or nil, and where its
+// entry is.
+func (r *coldRing) session(h TokenHash) (*Session, coldRef) {
+	b, ref := r.entry(h)
+	if b == nil {
+		return nil, ref
+	}
+	s, err := decodeSession(b, h)
+	if err != nil {
+		return nil, ref
+	}
+	return s, ref
+}
+
+// keeps reports whether s can be kept in the ring: its times within the
+// range of nanoseconds since 1970 that the encoding holds (1678 to
+// 2262), so that none comes back as another.
+func keeps(s *Session) bool {
+	for _, t := range [...]time.Time{s.CreatedAt, s.LastActiveAt, s.AuthenticatedAt, s.IdleExpiresAt, s.ExpiresAt,
+		s.WarnAt, s.EndedAt, s.PrevValidUntil} {
+		if !t.IsZero() && (t.Before(minNanoTime) || t.After(maxNanoTime)) {
+			return false
+		}
+	}
+	return true
+}
+
+var minNanoTime, maxNanoTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
+// put keeps s under h, over the oldest entries if the ring is full. A
+// session too large for a chunk, or with a time the encoding cannot
+// hold, is not kept.
+func (r *coldRing) put(h TokenHash, s *Session) {
+	if !keeps(s) {
+		delete(r.idx, coldKey(h))
+		return
+	}
+	r.buf = appendSession(r.buf[:0], s)
+	n := uint32(coldHeader + len(r.buf))
+	if n > r.chunk {
+		delete(r.idx, coldKey(h))
+		return
+	}
+	if r.pos%r.chunk+n > r.chunk { // on to the next chunk
+		r.pos += r.chunk - r.pos%r.chunk
+	}
+	if r.pos >= uint32(len(r.mem)) {
+		r.pos = 0
+		r.gen++
+		r.drop()
+	}
+	e := r.mem[r.pos:]
+	binary.LittleEndian.PutUint32(e, uint32(len(r.buf)))
+	copy(e[4:], h[coldTail:])
+	copy(e[coldHeader:], r.buf)
+	r.idx[coldKey(h)] = coldRef{gen: r.gen, pos: r.pos}
+	r.pos += n
+}
+
+// del forgets h.
+func (r *coldRing) del(h TokenHash) { delete(r.idx, coldKey(h)) }
+
+// drop removes the index entries of overwritten entries, once per pass
+// so that the index stays within about twice the entries the ring holds.
+func (r *coldRing) drop() {
+	for k, ref := range r.idx {
+		if !r.valid(ref) {
+			delete(r.idx, k)
+		}
+	}
+}
+
+// reset forgets every entry.
+func (r *coldRing) reset() {
+	if r.on() {
+		clear(r.idx)
+	}
+}
+
+// len returns how many entries the ring holds.
+func (r *coldRing) len() int {
+	n := 0
+	for _, ref := range r.idx {
+		if r.valid(ref) {
+			n++
+		}
+	}
+	return n
+}
