@@ -26,29 +26,38 @@ import (
 // Entries are written one after another and never moved; when the ring
 // is full it starts again at its beginning, over the oldest entries
 // (first in, first out), as VictoriaMetrics' fastcache does. An index
-// entry names the pass over the ring (gen) and the offset it was written
-// at, so an entry overwritten since is recognised without a search; the
-// index drops such entries once per pass. An entry is [4-byte length]
-// [the token hash's last 23 bytes][encoding]: its first byte chose the
-// shard and the next 8 are the index's key, so the whole hash is
-// compared at every read.
+// entry names the offset an entry was written at and the pass over the
+// ring (modulo 4: the index holds entries of this pass and the last
+// only), so an entry overwritten since is recognised without a search;
+// the index drops such entries once per pass. Index keys and values are
+// 32-bit, about 14 bytes a session with the map's slack. An entry is
+// [4-byte length][the token hash's last 27 bytes][encoding]: its first
+// byte chose the shard and the next 4 are the index's key, so the whole
+// hash is compared at every read.
 //
 // The shard's lock guards the ring: reads under the read lock, writes
 // under the write lock.
 type coldRing struct {
 	mem   []byte // nil: no cold tier
 	chunk uint32 // an entry never spans two chunks
-	idx   map[uint64]coldRef
+	idx   map[uint32]coldRef
 	pos   uint32 // where the next entry goes
 	gen   uint32 // passes over the ring
 	buf   []byte // encoding scratch, under the write lock
 }
 
-type coldRef struct{ gen, pos uint32 }
+// coldRef is where an entry was written: the pass over the ring modulo
+// 4 in its top 2 bits, the offset (under maxColdShard) in the rest.
+type coldRef uint32
+
+const coldOffset = 1<<30 - 1
+
+func (ref coldRef) pos() uint32 { return uint32(ref) & coldOffset }
+func (ref coldRef) gen() uint32 { return uint32(ref) >> 30 }
 
 const (
 	coldChunk  = 64 << 10
-	coldTail   = 9 // where the hash's bytes kept in an entry start
+	coldTail   = 5 // where the hash's bytes kept in an entry start
 	coldHeader = 4 + len(TokenHash{}) - coldTail
 )
 
@@ -56,16 +65,18 @@ const (
 func (r *coldRing) init(mem []byte) {
 	r.chunk = uint32(min(len(mem), coldChunk))
 	r.mem = mem[:len(mem)/int(r.chunk)*int(r.chunk)]
-	r.idx = make(map[uint64]coldRef)
+	r.idx = make(map[uint32]coldRef)
 }
 
 func (r *coldRing) on() bool { return r.mem != nil }
 
-func coldKey(h TokenHash) uint64 { return binary.LittleEndian.Uint64(h[1:]) }
+func coldKey(h TokenHash) uint32 { return binary.LittleEndian.Uint32(h[1:]) }
 
-// valid reports whether the entry ref names has not been overwritten.
+// valid reports whether the entry ref names has not been overwritten:
+// written in this pass before the head, or in the last one after it.
 func (r *coldRing) valid(ref coldRef) bool {
-	return ref.gen == r.gen && ref.pos < r.pos || ref.gen+1 == r.gen && ref.pos >= r.pos
+	gen := r.gen & 3
+	return ref.gen() == gen && ref.pos() < r.pos || ref.gen() == (gen+3)&3 && ref.pos() >= r.pos
 }
 
 // entry returns the encoding kept for h, or nil, and where it is. It
@@ -75,7 +86,7 @@ func (r *coldRing) entry(h TokenHash) ([]byte, coldRef) {
 	if !ok || !r.valid(ref) {
 		return nil, ref
 	}
-	e := r.mem[ref.pos:]
+	e := r.mem[ref.pos():]
 	n := int(binary.LittleEndian.Uint32(e))
 	if n > len(e)-coldHeader || !bytes.Equal(e[4:coldHeader], h[coldTail:]) {
 		return nil, ref
@@ -86,8 +97,8 @@ func (r *coldRing) entry(h TokenHash) ([]byte, coldRef) {
 // old reports whether the entry at ref is in the older half of the ring,
 // due to be overwritten.
 func (r *coldRing) old(ref coldRef) bool {
-	age := r.pos - ref.pos // bytes written since
-	if ref.gen != r.gen {
+	age := r.pos - ref.pos() // bytes written since
+	if ref.gen() != r.gen&3 {
 		age += uint32(len(r.mem))
 	}
 	return age > uint32(len(r.mem))/2
@@ -148,7 +159,7 @@ func (r *coldRing) put(h TokenHash, s *Session) {
 	binary.LittleEndian.PutUint32(e, uint32(len(r.buf)))
 	copy(e[4:], h[coldTail:])
 	copy(e[coldHeader:], r.buf)
-	r.idx[coldKey(h)] = coldRef{gen: r.gen, pos: r.pos}
+	r.idx[coldKey(h)] = coldRef(r.gen&3<<30 | r.pos)
 	r.pos += n
 }
 
