@@ -34,7 +34,10 @@ func (l *lockedBuffer) String() string {
 }
 
 // runDemoUntilEnd runs lapse demo in this process with args until the
-// test ends, and returns the URL it prints and its output so far.
+// test ends, and returns the URL it prints and its output so far, once
+// its banner is printed to the end ("Stop with Ctrl-C."): the banner
+// is several writes, and on a loaded machine the test could read it
+// between two of them.
 func runDemoUntilEnd(t *testing.T, args ...string) (base string, stdout *lockedBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -55,7 +58,8 @@ func runDemoUntilEnd(t *testing.T, args ...string) (base string, stdout *lockedB
 	})
 	addr := regexp.MustCompile(`running on (http://127\.0\.0\.1:\d+)`)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
+		out := stdout.String()
+		if m := addr.FindStringSubmatch(out); m != nil && strings.Contains(out, "Stop with Ctrl-C.") {
 			return m[1], stdout
 		}
 	}
