@@ -466,8 +466,8 @@ func (r *readCounter) SessionByToken(ctx context.Context, h lapse.TokenHash) (*l
 // next verify.
 func TestColdTierSparesTheStore(t *testing.T) {
 	st := &readCounter{Store: lapsetest.NewStore()}
-	m, clock, _ := lapsetest.NewManager(t, lapse.Config{Store: st, CacheMemory: 16 << 20})
-	const n = 20_000 // about 2,500 fit the map (2 MiB)
+	m, clock, _ := lapsetest.NewManager(t, lapse.Config{Store: st, CacheMemory: 8 << 20})
+	const n = 6000 // about 1,300 fit the map (1 MiB)
 	tokens := make([]string, n)
 	for i := range tokens {
 		tok, _, err := m.Create(ctx, lapse.CreateParams{Subject: fmt.Sprintf("user%d", i), AMR: []string{"pwd"}})
@@ -487,6 +487,9 @@ func TestColdTierSparesTheStore(t *testing.T) {
 	}
 	if r := st.reads.Load(); r != 0 {
 		t.Errorf("%d verifies of %d sessions read the store %d times, want 0", 2*n, n, r)
+	}
+	if c := m.CacheStats(); c.MapSessions > n/2 || c.MapSessions+c.ColdSessions != n {
+		t.Errorf("the cache holds %+v, want most of the %d sessions in its cold tier", c, n)
 	}
 	if err := m.Revoke(ctx, tokens[7]); err != nil {
 		t.Fatal(err)
