@@ -15,8 +15,8 @@ import (
 // session costs its encoding (about 160 bytes with a short user agent,
 // 250 with a browser's) and its index slot, not
 // the 800 or so of a session in the map, twice over. A verify that finds
-// its session here decodes it: three allocations and a microsecond or
-// two, not a store read. The entry stays where it is unless it is in the
+// its session here decodes it: two allocations and under a
+// microsecond, not a store read. The entry stays where it is unless it is in the
 // older half of the ring, due to be overwritten: then the session moves
 // back into the map (and from there, when evicted, to the ring's head),
 // so a session in use outlives the ring's passes while verifies spread
