@@ -26,9 +26,9 @@ const fixtureSessions = 1024
 // advancing the clock a minute per op never reaches it.
 const longTier = "long"
 
-// fixture is a real SQLite store in a temporary directory (WAL,
-// synchronous=FULL, as lapse serve opens it) with sessions created by a
-// manager, ready to be verified.
+// fixture is a real SQLite store in a temporary directory (WAL, its log
+// synced before each write returns, as lapse serve opens it) with
+// sessions created by a manager, ready to be verified.
 type fixture struct {
 	store  *sqlite.Store
 	policy *lapse.Policy
@@ -135,7 +135,7 @@ func serveMetrics(f *fixture) *metrics.Metrics {
 //   - cache_miss: the cache is disabled, so every verify reads SQLite.
 //   - touch_write: the fake clock moves past the touch interval before
 //     each verify, so every verify commits an activity write
-//     (synchronous=FULL: one fsync per op).
+//     (an fsync per op).
 func BenchmarkVerify(b *testing.B) {
 	f := newFixture(b, fixtureSessions, fixtureSessions)
 	ctx := context.Background()
@@ -231,7 +231,7 @@ func BenchmarkVerifyParallel(b *testing.B) {
 }
 
 // BenchmarkCreate measures Manager.Create with durability: every
-// session is committed (WAL, synchronous=FULL) with its event before
+// session is committed (WAL, its log synced) with its event before
 // Create returns. The sessions/s metric is b.N over the elapsed time.
 //
 //   - group: the store as lapse serve opens it, with group commit

@@ -13,25 +13,20 @@ import (
 // writes, sweeps...) goes through inTx, which queues it. The first caller
 // to find no batch running leads: it takes the queue (at most MaxBatch
 // transactions, its own first), runs them one after another in one
-// SQLite transaction, commits once — one fsync of the write-ahead log for
-// the whole batch, since the store runs synchronous=FULL — and only then
-// answers each caller. Then it hands the lead to the first caller still
-// queued, whose transactions arrived while the batch was committing. No
-// goroutine runs in the background and nothing waits for a batch to
-// fill: under light load a batch is one transaction, committed at once;
-// under heavy load the batches grow by themselves with the queue that
-// forms during each fsync.
+// SQLite transaction and commits once. Then it hands the lead to the
+// first caller still queued, whose transactions arrived while the batch
+// ran, syncs the write-ahead log (one fsync for the whole batch, and for
+// any batch committed meanwhile: durable.go) and only then answers each
+// caller. No goroutine runs in the background: under light load a batch
+// is one transaction, committed at once; under heavy load the batches
+// grow by themselves with the queue that forms while each runs and syncs.
 //
-// Each transaction of a batch runs inside its own savepoint. One that fails is rolled back to its savepoint, alone, and
-// its caller gets its error; the others of the batch commit as if it had
-// never run. (The alternative, rolling back the batch and running it
-// again one transaction at a time, would cost a second pass over the
-// whole batch for any failure, and a refused create — a clock behind the
-// sweep, a session limit, an unknown id on a revoke — is ordinary
-// traffic; a savepoint costs two cheap statements per transaction.)
-// Only a failure of the batch itself (BEGIN, a savepoint that cannot be
-// rolled back, COMMIT) fails every transaction in it: then nothing of
-// the batch was committed and every caller is told so.
+// A transaction that fails is rolled back alone, and its caller gets its
+// error; the others of the batch commit as if it had never run (runBatch
+// says how: savepoints, once a transaction has failed). Only a failure
+// of the batch itself (BEGIN, a savepoint that cannot be rolled back,
+// COMMIT, the log's sync) fails every transaction in it: then nothing of
+// the batch was acknowledged and every caller is told so.
 
 // batchState is what the transactions of one batch share: the head of
 // the event log and the sweep watermark, each read once per batch instead
@@ -111,6 +106,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx wtx) error) error {
 	s.queue = append(s.queue, r)
 	lead := !s.leading
 	s.leading = true
+	if s.syncing > 0 && len(s.queue) == s.want {
+		s.filled.Broadcast() // a leader may be waiting for this many
+	}
 	s.gc.Unlock()
 	if !lead {
 		if d := <-r.done; !d.lead {
@@ -122,20 +120,35 @@ func (s *Store) inTx(ctx context.Context, fn func(tx wtx) error) error {
 }
 
 // lead runs one batch from the head of the queue (where the leader's own
-// transaction is) and passes the lead on.
+// transaction is), passes the lead on, so that the next batch runs while
+// this one's commit is synced (durable.go), and answers the batch once
+// it is durable.
+//
+// A batch costs a fixed part (the pages every commit rewrites: the ends
+// of the tables and indexes that grow, the log's head) beside its
+// transactions' own, so the next leader does not start at once with the
+// few transactions queued: it waits until the syncs under way are over
+// (as a leader waited for its commit's fsync before the sync left the
+// writer) or until as many transactions are queued as the last batch
+// held, whichever comes first. Under load the queue fills while a batch
+// syncs, and the batches overlap their syncs at the same size.
 func (s *Store) lead() {
 	s.gc.Lock()
+	for s.syncing > 0 && len(s.queue) < s.want {
+		s.filled.Wait()
+	}
 	n := min(len(s.queue), s.maxBatch)
 	batch := s.queue[:n:n]
 	s.queue = s.queue[n:]
 	s.gc.Unlock()
 
-	errs := s.runBatch(batch)
-	for i, r := range batch {
-		r.done <- txDone{err: errs[i]}
-	}
+	errs, commit := s.runBatch(batch)
 
 	s.gc.Lock()
+	if commit > 0 {
+		s.syncing++
+		s.want = n
+	}
 	if len(s.queue) > 0 {
 		s.queue[0].done <- txDone{lead: true}
 	} else {
@@ -143,19 +156,78 @@ func (s *Store) lead() {
 		s.queue = nil // let the old backing array go
 	}
 	s.gc.Unlock()
+
+	if commit > 0 {
+		err := s.dur.wait(commit)
+		s.gc.Lock()
+		s.syncing--
+		s.filled.Broadcast()
+		s.gc.Unlock()
+		if err != nil {
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = syncFailed(err)
+				}
+			}
+		}
+	}
+	for i, r := range batch {
+		r.done <- txDone{err: errs[i]}
+	}
 }
 
+// carefulBatches is how many batches run with a savepoint for each
+// transaction after a batch in which one failed.
+const carefulBatches = 16
+
 // runBatch runs batch in one transaction and returns each one's error,
-// as lapse errors.
-func (s *Store) runBatch(batch []*txReq) []error {
-	errs := make([]error, len(batch))
-	fail := func(err error) []error {
+// as lapse errors, and the number of its commit (durability.commit), 0
+// when nothing was committed.
+//
+// A batch runs its transactions one after another, with no savepoints,
+// as long as none fails. When one does, the batch is rolled back and run
+// again with a savepoint for each transaction, so that the failure is
+// rolled back alone; and so are the next carefulBatches batches, since
+// failures come in runs (a client retrying, a sweep racing revokes). A
+// savepoint copies every page a transaction changes into SQLite's
+// statement journal first: it was an eighth of a batch of creates'
+// work, paid for the rare one that fails. Either way a transaction
+// commits, or fails and leaves nothing, as if it had run alone.
+func (s *Store) runBatch(batch []*txReq) ([]error, uint64) {
+	if err := s.dur.failed(); err != nil {
+		errs := make([]error, len(batch))
+		for i := range errs {
+			errs[i] = syncFailed(err)
+		}
+		return errs, 0
+	}
+	if s.careful == 0 {
+		if errs, commit, failed := s.attempt(batch, false); !failed {
+			return errs, commit
+		}
+		s.careful = carefulBatches + 1
+	}
+	s.careful--
+	errs, commit, failed := s.attempt(batch, true)
+	if failed {
+		s.careful = carefulBatches
+	}
+	return errs, commit
+}
+
+// attempt runs batch in one transaction, each transaction in its own
+// savepoint when careful. It returns each one's error and the number of
+// its commit (0: nothing committed), and whether a transaction failed:
+// then, if not careful, nothing was committed and errs is nil.
+func (s *Store) attempt(batch []*txReq, careful bool) (errs []error, commit uint64, failed bool) {
+	errs = make([]error, len(batch))
+	fail := func(err error) ([]error, uint64, bool) {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = wrap(err)
 			}
 		}
-		return errs
+		return errs, 0, false
 	}
 	// The batch outlives any one caller's context.
 	ctx := context.WithoutCancel(batch[0].ctx)
@@ -169,34 +241,51 @@ func (s *Store) runBatch(batch []*txReq) []error {
 			s.keep(ctx, tx.new)
 		}
 	}()
-	// Even a batch of one runs in a savepoint: one path for every
-	// transaction, the one the conformance suite checks.
 	ok := false
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = wrap(err)
 			continue
 		}
-		if errs[i], err = savepoint(tx, r.fn); err != nil {
+		if !careful {
+			if runGuarded(tx, r.fn) != nil {
+				tx.Rollback()
+				return nil, 0, true
+			}
+		} else if errs[i], err = savepoint(tx, r.fn); err != nil {
 			tx.Rollback()
 			return fail(err)
 		}
+		failed = failed || errs[i] != nil
 		ok = ok || errs[i] == nil
 	}
 	if !ok {
 		tx.Rollback()
-		return errs
+		return errs, 0, failed
 	}
+	if commit, err = s.commit(tx); err != nil {
+		return fail(err)
+	}
+	return errs, commit, failed
+}
+
+// commit indexes the keys of the events tx appended, if it is to, and
+// commits it, returning the commit's number (durability.commit).
+func (s *Store) commit(tx wtx) (uint64, error) {
 	if tx.b.pending {
-		if err := tx.b.index(ctx, tx); err != nil {
+		if err := tx.b.index(tx.ctx, tx); err != nil {
 			tx.Rollback()
-			return fail(err)
+			return 0, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fail(err)
+		return 0, err
 	}
-	return errs
+	var seq int64
+	if tx.b.known {
+		seq = tx.b.seq
+	}
+	return s.dur.commit(seq), nil
 }
 
 // savepoint runs fn in a savepoint of tx and rolls it back if fn fails.

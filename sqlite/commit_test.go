@@ -217,3 +217,39 @@ func TestBatchChainsAndIndexesItsEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestSavepointsAfterAFailure: batches run without savepoints until a
+// transaction fails; then that batch and the next carefulBatches run
+// with them, and after that many batches with no failure, without again.
+// Either way a failed create leaves nothing and its batch's others commit
+// (TestGroupCommitFailureStaysItsOwn).
+func TestSavepointsAfterAFailure(t *testing.T) {
+	st := openTest(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	taken := session("alice", at)
+	if _, err := st.Create(ctx, taken, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st.careful != 0 {
+		t.Fatalf("careful = %d after a clean batch, want 0", st.careful)
+	}
+	dup := session("alice", at)
+	dup.ID = taken.ID
+	if _, err := st.Create(ctx, dup, 0); lapse.ErrorCode(err) != lapse.CodeConflict {
+		t.Fatalf("a create with a taken id: %v, want conflict", err)
+	}
+	if st.careful != carefulBatches {
+		t.Fatalf("careful = %d after a failure, want %d", st.careful, carefulBatches)
+	}
+	for i := range carefulBatches {
+		if _, err := st.Create(ctx, session("bob", at), 0); err != nil {
+			t.Fatal(err)
+		}
+		if want := carefulBatches - 1 - i; st.careful != want {
+			t.Fatalf("careful = %d after %d clean batches, want %d", st.careful, i+1, want)
+		}
+	}
+	if _, err := st.Create(ctx, session("carol", at), 0); err != nil || st.careful != 0 {
+		t.Fatalf("a clean batch after them: %v, careful = %d; want none and 0", err, st.careful)
+	}
+}

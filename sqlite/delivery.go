@@ -12,11 +12,10 @@ import (
 
 var _ lapse.DeliveryQueue = (*Store)(nil)
 
-// LastSeq implements [lapse.EventLog].
+// LastSeq implements [lapse.EventLog]: the last durable event's seq.
 func (s *Store) LastSeq(ctx context.Context) (int64, error) {
-	var seq sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&seq)
-	return seq.Int64, wrap(err)
+	seq, err := s.durableSeq(ctx)
+	return seq, wrap(err)
 }
 
 // Cursor implements [lapse.DeliveryQueue].
@@ -111,7 +110,7 @@ func (s *Store) Replay(ctx context.Context, ids []int64, now time.Time) (int, er
 			args = append(args, id)
 		}
 	}
-	res, err := s.w.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return 0, wrap(err)
 	}

@@ -62,7 +62,7 @@ func (s *Store) DeviceBinding(ctx context.Context, id string) (*lapse.DeviceBind
 
 // RenewBoundCookie implements [lapse.DeviceBinder].
 func (s *Store) RenewBoundCookie(ctx context.Context, id, thumbprint string, h lapse.TokenHash, until time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE device_bindings SET prev_cookie_hash = cookie_hash, prev_cookie_expires_at = cookie_expires_at,
+	res, err := s.exec(ctx, `UPDATE device_bindings SET prev_cookie_hash = cookie_hash, prev_cookie_expires_at = cookie_expires_at,
 		cookie_hash = ?, cookie_expires_at = ? WHERE session_id = ? AND thumbprint = ?`, h[:], nanos(until), id, thumbprint)
 	if err != nil {
 		return wrap(err)

@@ -123,19 +123,23 @@ func scanEvent(row scanner, extra ...any) (lapse.Event, error) {
 
 // QueryEvents implements [lapse.AuditLog]. A query naming a session or a
 // subject reads its keys in event_sessions or event_subjects and the
-// events not yet indexed past indexed_until, merged in seq order.
+// events not yet indexed past indexed_until, merged in seq order. It
+// reads only durable events (durable.go).
 func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Event, error) {
+	durable, err := s.durableSeq(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
 	// Times never decrease along seq from ordered_from on, so there the
 	// time range is a seq range; the records before it (written before
 	// times were kept in order) are read whole and filtered by time.
 	var from, to int64
 	if !q.Since.IsZero() || !q.Until.IsZero() {
-		var ordered, last int64
-		if err := s.r.QueryRowContext(ctx, `SELECT (SELECT value FROM store_state WHERE name = 'ordered_from'),
-			coalesce((SELECT seq FROM events ORDER BY seq DESC LIMIT 1), 0)`).Scan(&ordered, &last); err != nil {
+		var ordered int64
+		if err := s.r.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'ordered_from'`).Scan(&ordered); err != nil {
 			return nil, wrap(err)
 		}
-		var err error
+		last := durable
 		if !q.Since.IsZero() {
 			if from = 1; ordered <= 1 {
 				if from, err = s.firstAt(ctx, q.Since, ordered, last); err != nil {
@@ -149,7 +153,7 @@ func (s *Store) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Ev
 			}
 		}
 	}
-	query, args := eventQuery(q, from, to)
+	query, args := eventQuery(q, from, to, durable)
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(err)
@@ -181,14 +185,15 @@ func (s *Store) firstAt(ctx context.Context, t time.Time, ordered, last int64) (
 
 // eventQuery returns the query of the events q selects and its arguments,
 // given seq bounds for q.Since and q.Until (0 for none) that hold every
-// event of the time range.
-func eventQuery(q lapse.EventQuery, since, until int64) (string, []any) {
+// event of the time range, and the last durable seq.
+func eventQuery(q lapse.EventQuery, since, until, durable int64) (string, []any) {
 	var (
 		conds []string
 		args  []any
 	)
 	add := func(cond string, v any) { conds = append(conds, cond); args = append(args, v) }
 	add(`e.seq > ?`, q.After)
+	add(`e.seq <= ?`, durable)
 	if q.Subject != "" {
 		add(`e.subject = ?`, q.Subject)
 	}
@@ -246,9 +251,14 @@ func byKey(table, column, key string, after int64, where string, args []any) (st
 	return query, append(all, args...)
 }
 
-// ChainRecords implements [lapse.AuditLog].
+// ChainRecords implements [lapse.AuditLog]: durable records only.
 func (s *Store) ChainRecords(ctx context.Context, after int64, limit int) ([]lapse.ChainRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+`, e.prev_hash, e.hash FROM events e WHERE e.seq > ? ORDER BY e.seq LIMIT ?`, after, limit)
+	durable, err := s.durableSeq(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+`, e.prev_hash, e.hash FROM events e WHERE e.seq > ? AND e.seq <= ? ORDER BY e.seq LIMIT ?`,
+		after, durable, limit)
 	if err != nil {
 		return nil, wrap(err)
 	}

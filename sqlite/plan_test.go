@@ -19,9 +19,9 @@ func TestQueryPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	subject, subjectArgs := eventQuery(lapse.EventQuery{Subject: "alice"}, 0, 0)
-	session, sessionArgs := eventQuery(lapse.EventQuery{SessionID: "ses_x", Types: []lapse.EventType{lapse.EventExpired}}, 0, 0)
-	span, spanArgs := eventQuery(lapse.EventQuery{Since: t0, Until: t0.Add(time.Hour), Tenant: "acme"}, 5, 9)
+	subject, subjectArgs := eventQuery(lapse.EventQuery{Subject: "alice"}, 0, 0, 1<<62)
+	session, sessionArgs := eventQuery(lapse.EventQuery{SessionID: "ses_x", Types: []lapse.EventType{lapse.EventExpired}}, 0, 0, 1<<62)
+	span, spanArgs := eventQuery(lapse.EventQuery{Since: t0, Until: t0.Add(time.Hour), Tenant: "acme"}, 5, 9, 1<<62)
 	for _, c := range []struct {
 		name, query string
 		args        []any
@@ -31,9 +31,9 @@ func TestQueryPlans(t *testing.T) {
 		{"expire tie", dueAt, []any{0}, []string{"SEARCH sessions USING INDEX sessions_by_deadline (<expr>=?)"}},
 		{"settle", settleQuery, []any{0, 0}, []string{"SEARCH sessions USING INDEX sessions_by_deadline (<expr><?)"}},
 		{"warn", warnQuery, []any{0, 0}, []string{"SEARCH sessions USING INDEX sessions_by_warn (warn_at<?)"}},
-		{"events of a subject", subject, subjectArgs, []string{"MERGE", "SEARCH k USING PRIMARY KEY (subject=? AND seq>?)", "SEARCH e USING INTEGER PRIMARY KEY (rowid>?)"}},
+		{"events of a subject", subject, subjectArgs, []string{"MERGE", "SEARCH k USING PRIMARY KEY (subject=? AND seq>? AND seq<?)", "SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
 		{"events in a time range", span, spanArgs, []string{"SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
-		{"events of a session", session, sessionArgs, []string{"MERGE", "SEARCH k USING PRIMARY KEY (session_id=? AND seq>?)", "SEARCH e USING INTEGER PRIMARY KEY (rowid>?)"}},
+		{"events of a session", session, sessionArgs, []string{"MERGE", "SEARCH k USING PRIMARY KEY (session_id=? AND seq>? AND seq<?)", "SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
 	} {
 		rows, err := st.r.Query(`EXPLAIN QUERY PLAN `+c.query, c.args...)
 		if err != nil {

@@ -1,8 +1,8 @@
 // Package sqlite is lapse's embedded store: one SQLite database file in
 // WAL mode, through the pure-Go modernc.org/sqlite driver (no cgo).
 //
-// Every change commits with synchronous=FULL, so a change that returned
-// survives a crash of the process or of the machine. One connection
+// A change returns only once it is durable: it survives a crash of the
+// process or of the machine. One connection
 // writes, a small pool reads; SQLite serialises writers anyway, and one
 // writer avoids busy retries. Concurrent changes commit together, many
 // transactions in one SQLite transaction and one fsync (group commit,
@@ -50,6 +50,12 @@ type Store struct {
 	queue    []*txReq
 	leading  bool
 	maxBatch int
+	careful  int       // batches still to run with savepoints; only the leader touches it
+	syncing  int       // batches committed, not yet synced
+	want     int       // the size of the last batch committed
+	filled   sync.Cond // on gc: a sync ended, or the queue reached want
+
+	dur *durability // which commits are durable (durable.go)
 }
 
 // Options tunes a [Store]. The zero value is what [Open] uses.
@@ -109,7 +115,9 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	// however many times it was rewritten since; at 1,000 pages creates
 	// checkpointed every few batches, and a seventh of the writer's time
 	// went to it (BENCHMARKS.md, issue 18).
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
+	// The writer commits at synchronous=NORMAL and the store syncs the log
+	// itself before it acknowledges a change (durable.go).
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
 	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
@@ -124,6 +132,7 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{}, maxBatch: o.MaxBatch}
+	s.filled.L = &s.gc
 	if err := s.migrate(); err != nil {
 		s.Close()
 		return nil, err
@@ -132,7 +141,36 @@ func OpenOptions(path string, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	// What the file holds now (the migrations, a log left by a crash or
+	// written by another process) is made durable before anything is read
+	// from it, so the event log may be read up to its end.
+	var seq sql.NullInt64
+	if err := s.r.QueryRow(`SELECT max(seq) FROM events`).Scan(&seq); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	s.dur = newDurability(path, seq.Int64)
+	if err := s.dur.wait(s.dur.commit(0)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: syncing %s: %w", path, err)
+	}
 	return s, nil
+}
+
+// exec runs one statement on the writer, outside a batch, and returns
+// once its commit is durable.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := s.dur.failed(); err != nil {
+		return nil, syncFailed(err)
+	}
+	res, err := s.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if err := s.dur.wait(s.dur.commit(0)); err != nil {
+		return nil, syncFailed(err)
+	}
+	return res, nil
 }
 
 // readStmts prepares the reads of a verify that misses the cache.

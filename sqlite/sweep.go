@@ -196,7 +196,7 @@ func (s *Store) Tidy(ctx context.Context, limit int) (int, error) {
 // Purge implements [lapse.Purger]. Sessions behind the sweep watermark
 // that Tidy has not rewritten yet are purged once it has.
 func (s *Store) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE id IN (
 		SELECT id FROM sessions WHERE status != 'active' AND ended_at < ? LIMIT ?)`, nanos(before), limit)
 	if err != nil {
 		return 0, wrap(err)

@@ -506,7 +506,7 @@ func run(o options) error {
 	}
 
 	if o.createDuration > 0 {
-		fmt.Printf("\nsession creation over HTTP (POST /v1/sessions; SQLite synchronous=FULL, Redis without persistence, PostgreSQL with fsync off), %v each:\n", o.createDuration)
+		fmt.Printf("\nsession creation over HTTP (POST /v1/sessions; SQLite with the log synced before each answer, Redis without persistence, PostgreSQL with fsync off), %v each:\n", o.createDuration)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "server\tconnections\tsessions/s\tp50\tp99\tserver CPU/req\tstore CPU/req\terrors\t")
 		for _, t := range targets {
