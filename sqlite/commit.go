@@ -97,6 +97,9 @@ type txDone struct {
 // ctx done before fn starts fails it with the store_unavailable code.
 // fn runs on another goroutine than the caller's when another caller
 // leads the batch; the caller sees whatever fn wrote once inTx returns.
+// fn may run twice, the second time from the same state (runBatch): it
+// must be a function of the database and its inputs, and set what it
+// returns through its closure the same way each time.
 func (s *Store) inTx(ctx context.Context, fn func(tx wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return wrap(err)
@@ -184,50 +187,42 @@ const carefulBatches = 16
 // as lapse errors, and the number of its commit (durability.commit), 0
 // when nothing was committed.
 //
-// A batch runs its transactions one after another, with no savepoints,
-// as long as none fails. When one does, the batch is rolled back and run
-// again with a savepoint for each transaction, so that the failure is
-// rolled back alone; and so are the next carefulBatches batches, since
-// failures come in runs (a client retrying, a sweep racing revokes). A
-// savepoint copies every page a transaction changes into SQLite's
-// statement journal first: it was an eighth of a batch of creates'
-// work, paid for the rare one that fails. Either way a transaction
-// commits, or fails and leaves nothing, as if it had run alone.
+// A batch runs its transactions one after another, with no savepoint of
+// their own, as long as none fails. When one does, the batch is rolled
+// back to where it began and run again, in the same transaction, with a
+// savepoint for each transaction, so that the failure is rolled back
+// alone; and so are the next carefulBatches batches, since failures come
+// in runs (a client retrying, a sweep racing revokes). A savepoint makes
+// SQLite copy each page a transaction changes into its statement journal
+// first: one for each transaction of a batch of creates was an eighth of
+// its work, where one for the batch copies each page once. The second
+// run starts from the same state as the first, with no other writer in
+// between (the batch holds SQLite's write lock throughout) and the same
+// transactions (a caller's context is looked at once, before the first),
+// so a transaction that ran twice ends as it would have run once.
 func (s *Store) runBatch(batch []*txReq) ([]error, uint64) {
-	if err := s.dur.failed(); err != nil {
-		errs := make([]error, len(batch))
-		for i := range errs {
-			errs[i] = syncFailed(err)
-		}
-		return errs, 0
-	}
-	if s.careful == 0 {
-		if errs, commit, failed := s.attempt(batch, false); !failed {
-			return errs, commit
-		}
-		s.careful = carefulBatches + 1
-	}
-	s.careful--
-	errs, commit, failed := s.attempt(batch, true)
-	if failed {
-		s.careful = carefulBatches
-	}
-	return errs, commit
-}
-
-// attempt runs batch in one transaction, each transaction in its own
-// savepoint when careful. It returns each one's error and the number of
-// its commit (0: nothing committed), and whether a transaction failed:
-// then, if not careful, nothing was committed and errs is nil.
-func (s *Store) attempt(batch []*txReq, careful bool) (errs []error, commit uint64, failed bool) {
-	errs = make([]error, len(batch))
-	fail := func(err error) ([]error, uint64, bool) {
+	errs := make([]error, len(batch))
+	fail := func(err error) ([]error, uint64) {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = wrap(err)
 			}
 		}
-		return errs, 0, false
+		return errs, 0
+	}
+	if err := s.dur.failed(); err != nil {
+		return fail(syncFailed(err))
+	}
+	var live []int // the transactions to run: those whose caller still waits
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = wrap(err)
+		} else {
+			live = append(live, i)
+		}
+	}
+	if len(live) == 0 {
+		return errs, 0
 	}
 	// The batch outlives any one caller's context.
 	ctx := context.WithoutCancel(batch[0].ctx)
@@ -241,32 +236,71 @@ func (s *Store) attempt(batch []*txReq, careful bool) (errs []error, commit uint
 			s.keep(ctx, tx.new)
 		}
 	}()
-	ok := false
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			errs[i] = wrap(err)
-			continue
-		}
-		if !careful {
-			if runGuarded(tx, r.fn) != nil {
-				tx.Rollback()
-				return nil, 0, true
-			}
-		} else if errs[i], err = savepoint(tx, r.fn); err != nil {
+	commit, err := s.runTx(tx, batch, live, errs)
+	if err != nil {
+		return fail(err)
+	}
+	return errs, commit
+}
+
+// runTx runs the live transactions of batch in tx and commits it, unless
+// all failed. It sets each one's error in errs and returns the commit's
+// number (0: nothing committed), or an error of tx itself, after which
+// nothing of it was committed.
+func (s *Store) runTx(tx wtx, batch []*txReq, live []int, errs []error) (uint64, error) {
+	if s.careful == 0 {
+		failed, err := s.optimistic(tx, batch, live)
+		if err != nil {
 			tx.Rollback()
-			return fail(err)
+			return 0, err
 		}
-		failed = failed || errs[i] != nil
+		if !failed {
+			return s.commit(tx)
+		}
+		*tx.b = batchState{}
+		s.careful = carefulBatches + 1
+	}
+	s.careful--
+	ok := false
+	for _, i := range live {
+		var err error
+		if errs[i], err = savepoint(tx, batch[i].fn); err != nil {
+			tx.Rollback()
+			return 0, err
+		}
+		if errs[i] != nil {
+			s.careful = carefulBatches
+		}
 		ok = ok || errs[i] == nil
 	}
 	if !ok {
 		tx.Rollback()
-		return errs, 0, failed
+		return 0, nil
 	}
-	if commit, err = s.commit(tx); err != nil {
-		return fail(err)
+	return s.commit(tx)
+}
+
+// optimistic runs the live transactions of batch in tx with no savepoint
+// of their own, inside one for the batch. If one fails, it rolls tx back
+// to that savepoint, to where the batch began, and reports it. err is an
+// error of tx itself, after which tx is unusable.
+func (s *Store) optimistic(tx wtx, batch []*txReq, live []int) (failed bool, err error) {
+	if _, err := tx.ExecContext(tx.ctx, `SAVEPOINT batch`); err != nil {
+		return false, err
 	}
-	return errs, commit, failed
+	for _, i := range live {
+		if runGuarded(tx, batch[i].fn) != nil {
+			failed = true
+			break
+		}
+	}
+	if failed {
+		if _, err := tx.ExecContext(tx.ctx, `ROLLBACK TO batch`); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.ExecContext(tx.ctx, `RELEASE batch`)
+	return failed, err
 }
 
 // commit indexes the keys of the events tx appended, if it is to, and

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -251,5 +252,123 @@ func TestSavepointsAfterAFailure(t *testing.T) {
 	}
 	if _, err := st.Create(ctx, session("carol", at), 0); err != nil || st.careful != 0 {
 		t.Fatalf("a clean batch after them: %v, careful = %d; want none and 0", err, st.careful)
+	}
+}
+
+// failAfter queues a transaction that calls between once, with the
+// batch's writer held, and then fails: its batch is run again with
+// savepoints (runBatch).
+func failAfter(st *Store, between func()) <-chan error {
+	done := make(chan error, 1)
+	first := true
+	go func() {
+		done <- st.inTx(ctx, func(wtx) error {
+			if first {
+				first = false
+				between()
+			}
+			return errors.New("refused")
+		})
+	}()
+	return done
+}
+
+// execBetween returns a between for failAfter that starts query on the
+// writer outside the batch and waits until it waits for the writer, and
+// where the number of rows it changed arrives once it has run.
+func execBetween(t *testing.T, st *Store, query string) (between func(), changed <-chan int64) {
+	ch := make(chan int64, 1)
+	return func() {
+		waits := st.w.Stats().WaitCount
+		go func() {
+			res, err := st.exec(context.Background(), query)
+			if err != nil {
+				t.Error(err)
+				ch <- -1
+				return
+			}
+			n, _ := res.RowsAffected()
+			ch <- n
+		}()
+		for guard := time.Now().Add(30 * time.Second); st.w.Stats().WaitCount == waits; time.Sleep(time.Millisecond) {
+			if time.Now().After(guard) {
+				t.Error("the other writer never waited for the writer")
+				return
+			}
+		}
+	}, ch
+}
+
+// TestRerunLetsNoWriterIn: a batch run again after a failure holds the
+// write lock from its first run to its commit, so no other writer's
+// change falls between the runs: a TOTP step that the batch uses and
+// another writer tries to use too is used once, by one of them. (Rolled
+// back and begun again, a batch let a writer in between, and a use whose
+// first run had found the step free reported it used though its second
+// run found it taken: a replayed code accepted.)
+func TestRerunLetsNoWriterIn(t *testing.T) {
+	st := openTest(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.PutTOTP(ctx, &lapse.TOTPFactor{ID: "f1", Subject: "alice", Secret: []byte("s"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ConfirmTOTP(ctx, "alice", "f1", 1, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	queued, release := holdWriter(t, st)
+	var used bool
+	usedErr := make(chan error, 1)
+	go func() {
+		var err error
+		used, err = st.UseTOTPStep(ctx, "alice", "f1", 7, now)
+		usedErr <- err
+	}()
+	queued(1)
+	between, other := execBetween(t, st, `UPDATE totp_factors SET last_step = 7 WHERE id = 'f1' AND last_step < 7`)
+	done := failAfter(st, between)
+	queued(2)
+	release()
+	if err := <-done; err == nil {
+		t.Fatal("the failing transaction succeeded")
+	}
+	if err := <-usedErr; err != nil {
+		t.Fatal(err)
+	}
+	if n := <-other; used == (n == 1) {
+		t.Fatalf("step 7 used by the batch: %v, by the other writer: %v; want exactly one", used, n == 1)
+	}
+}
+
+// TestRerunRunsTheSameTransactions: a caller whose context ends between
+// the two runs of a batch still has its transaction run in both, as it
+// was in the first, so what later transactions of the batch read of it
+// is what commits: a challenge taken in the batch was put in it.
+func TestRerunRunsTheSameTransactions(t *testing.T) {
+	st := openTest(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &lapse.Challenge{Hash: lapse.TokenHash{2}, Subject: "alice", Ceremony: lapse.CeremonyAssertion, Data: []byte("x"), ExpiresAt: now.Add(time.Minute)}
+	queued, release := holdWriter(t, st)
+	cctx, cancel := context.WithCancel(ctx)
+	put := make(chan error, 1)
+	go func() { put <- st.PutChallenge(cctx, c) }()
+	queued(1)
+	var got *lapse.Challenge
+	took := make(chan error, 1)
+	go func() {
+		var err error
+		got, err = st.TakeChallenge(ctx, "alice", c.Hash, now)
+		took <- err
+	}()
+	queued(2)
+	done := failAfter(st, cancel)
+	queued(3)
+	release()
+	<-done
+	perr, terr := <-put, <-took
+	if terr != nil {
+		t.Fatal(terr)
+	}
+	if (perr == nil) != (got != nil) {
+		t.Fatalf("PutChallenge: %v; TakeChallenge found it: %v; want both or neither", perr, got != nil)
 	}
 }

@@ -29,25 +29,34 @@ import (
 // readers. The event log is read only up to what is durable (durableSeq
 // syncs first when a reader would see more): the change feed, webhooks
 // and the audit log read nothing that a power loss could take back, so
-// no one outside hears of a change that may not have happened. Sessions are read as committed: a session created in that
-// window has a token no one holds yet (its caller has no answer), and a
-// session ended in it reads as ended, which fails closed.
+// no one outside hears of a change that may not have happened. The rest
+// is read as committed: a session created in that window has a token no
+// one holds yet (its caller has no answer); a session, key or operator
+// ended or disabled in it reads so, which fails closed; and a grant (a
+// role, a key) an authorized caller made may be used a moment before its
+// caller hears it is durable.
 //
-// A failed sync leaves it unknown which frames reached the disk (the
-// kernel may have dropped the dirty pages it could not write), so the
-// store stops: that sync's callers and every write after it fail with
-// store_unavailable until the process opens the store again, and SQLite
-// recovers the log from what the disk holds.
+// A failed fsync leaves it unknown which frames reached the disk (the
+// kernel may have dropped the dirty pages it could not write, and a
+// later fsync would succeed without them), so the store stops: that
+// sync's callers and every write after it fail with store_unavailable
+// until the store is opened again.
 
-// syncFailed is the error of a write after a failed sync.
+// syncFailed is the error of a write whose commit could not be synced:
+// for good after a failed fsync, this once when the log could not even be
+// opened (the write may yet be durable: its caller cannot know).
 func syncFailed(err error) error {
-	return &lapse.Error{Code: lapse.CodeStoreUnavailable, Message: "the session store could not make a write durable; it refuses writes until it is opened again", Err: err}
+	msg := "the session store could not make a write durable; it refuses writes until it is opened again"
+	if fe := (*fsyncError)(nil); !errors.As(err, &fe) {
+		msg = "the session store could not make a write durable"
+	}
+	return &lapse.Error{Code: lapse.CodeStoreUnavailable, Message: msg, Err: err}
 }
 
 // durability tracks which commits are durable.
 type durability struct {
-	wal, dir string       // the write-ahead log's path and its directory's
-	syncLog  func() error // d.sync; a test's stand-in
+	db, wal, dir string       // the database's path as SQLite opened it, its log's, their directory's
+	syncLog      func() error // d.sync; a test's stand-in
 
 	mu        sync.Mutex
 	cond      sync.Cond
@@ -60,8 +69,10 @@ type durability struct {
 	walFile   os.FileInfo // the log synced last (nil: none yet)
 }
 
+// newDurability tracks the commits of the database at path, the file
+// SQLite opened (symbolic links resolved), whose event log ends at seq.
 func newDurability(path string, seq int64) *durability {
-	d := &durability{wal: path + "-wal", dir: filepath.Dir(path), seq: seq, lastSeq: seq}
+	d := &durability{db: path, wal: path + "-wal", dir: filepath.Dir(path), seq: seq, lastSeq: seq}
 	d.cond.L = &d.mu
 	d.syncLog = d.sync
 	return d
@@ -80,11 +91,17 @@ func (d *durability) commit(seq int64) uint64 {
 }
 
 // wait returns once commit n is durable, syncing the log unless a sync
-// that began after n is running, or the error of a failed sync.
+// that began after n is running, or the error of a failed sync. Only a
+// failed fsync stops the store for good; an error before it (the log
+// could not be opened) is returned to this caller, and the next wait
+// tries again.
 func (d *durability) wait(n uint64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for d.synced < n && d.err == nil {
+	for d.synced < n {
+		if d.err != nil {
+			return d.err
+		}
 		if d.syncing {
 			d.cond.Wait()
 			continue
@@ -95,15 +112,26 @@ func (d *durability) wait(n uint64) error {
 		err := d.syncLog()
 		d.mu.Lock()
 		d.syncing = false
-		if err != nil {
+		d.cond.Broadcast()
+		var fe *fsyncError
+		switch {
+		case errors.As(err, &fe):
 			d.err = err
-		} else {
+		case err != nil:
+			return err
+		default:
 			d.synced, d.seq = max(d.synced, upTo), max(d.seq, seq)
 		}
-		d.cond.Broadcast()
 	}
-	return d.err
+	return nil
 }
+
+// fsyncError is a failed fsync: what it was to flush may be lost, and a
+// later fsync would not say so.
+type fsyncError struct{ err error }
+
+func (e *fsyncError) Error() string { return "fsync: " + e.err.Error() }
+func (e *fsyncError) Unwrap() error { return e.err }
 
 // failed returns the error of a failed sync, or nil.
 func (d *durability) failed() error {
@@ -112,7 +140,7 @@ func (d *durability) failed() error {
 	return d.err
 }
 
-// seqs returns the seq of the last event read from the log up to which
+// durableSeq returns the seq of the last event read from the log up to which
 // every event is durable: the log's end as the reader sees it, after a
 // sync that began once it was seen, unless it is known durable already.
 // So the events of a batch that is committed but not yet synced, and
@@ -138,28 +166,29 @@ func (s *Store) durableSeq(ctx context.Context) (int64, error) {
 
 // sync makes durable what was written to the log. It opens the log by
 // name each time: SQLite deletes it when its last connection closes
-// (after checkpointing it into the database, with the database's
-// fsync) and creates another. No log means nothing is left in one. A log
-// new since the last sync has its directory synced too, as SQLite does
-// for a log it creates, so that its name survives with its content.
+// (after checkpointing it into the database) and creates another. With
+// no log, what it held is in the database, which is synced instead. A
+// log new since the last sync has its directory synced too, as SQLite
+// does for a log it creates, so that its name survives with its content.
 func (d *durability) sync() error {
 	f, err := os.OpenFile(d.wal, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	} else if err != nil {
+		f, err = os.OpenFile(d.db, os.O_RDWR, 0)
+	}
+	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := fdatasync(f); err != nil {
-		return err
-	}
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
+	if err := fdatasync(f); err != nil {
+		return &fsyncError{err}
+	}
 	if d.walFile == nil || !os.SameFile(fi, d.walFile) {
 		if err := syncDir(d.dir); err != nil {
-			return err
+			return &fsyncError{err}
 		}
 		d.walFile = fi // only the running sync writes it
 	}

@@ -169,7 +169,7 @@ func TestFailedSyncStopsWrites(t *testing.T) {
 	s := session("alice", at)
 	done := createAsync(st, s)
 	waitFor(t, entered, "the create's sync")
-	release <- errors.New("EIO")
+	release <- &fsyncError{errors.New("EIO")}
 	if err := <-done; lapse.ErrorCode(err) != lapse.CodeStoreUnavailable {
 		t.Fatalf("Create after a failed sync: %v; want store_unavailable", err)
 	}
@@ -184,24 +184,91 @@ func TestFailedSyncStopsWrites(t *testing.T) {
 	}
 }
 
+// TestSyncThatCouldNotStartIsRetried: a sync that fails before its
+// fsync (the log could not be opened: too many open files) fails the
+// writes it was for, with store_unavailable, but does not stop the
+// store: the next write syncs and succeeds.
+func TestSyncThatCouldNotStartIsRetried(t *testing.T) {
+	st := openTest(t)
+	entered, release, open := heldSync(t, st)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	done := createAsync(st, session("alice", at))
+	waitFor(t, entered, "the create's sync")
+	release <- errors.New("open: too many open files")
+	if err := <-done; lapse.ErrorCode(err) != lapse.CodeStoreUnavailable {
+		t.Fatalf("Create whose sync could not start: %v; want store_unavailable", err)
+	}
+	open()
+	if _, err := st.Create(ctx, session("bob", at), 0); err != nil {
+		t.Fatalf("a later create: %v; want it to succeed", err)
+	}
+}
+
 // TestSyncWithoutLog: with no write-ahead log (SQLite deletes it when
 // its last connection closes, after checkpointing it into the database)
-// a sync has nothing to do; a log created afterwards is synced, and its
-// directory with it.
+// a sync flushes the database instead; with neither file, the sync fails
+// rather than call a write durable that it cannot find. A log created
+// afterwards is synced, and its directory with it.
 func TestSyncWithoutLog(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "lapse.db")
 	d := newDurability(path, 0)
+	if err := d.sync(); err == nil {
+		t.Fatal("sync with neither the database nor its log: no error")
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.sync(); err != nil {
 		t.Fatalf("sync with no log: %v", err)
 	}
 	if err := os.WriteFile(path+"-wal", []byte("frames"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	d.walFile = nil
 	if err := d.sync(); err != nil {
 		t.Fatalf("sync of a new log: %v", err)
 	}
 	if d.walFile == nil {
 		t.Fatal("the new log was synced without its directory")
+	}
+}
+
+// TestSyncFindsTheLogThroughALink: a store opened through a symbolic
+// link syncs the log SQLite writes, beside the link's target, not a log
+// beside the link that does not exist.
+func TestSyncFindsTheLogThroughALink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target, link := filepath.Join(dir, "data", "real.db"), filepath.Join(dir, "lapse.db")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	st, err := Open(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var synced []string
+	st.dur.syncLog = func() error {
+		if _, err := os.Stat(st.dur.wal); err == nil {
+			synced = append(synced, st.dur.wal)
+		}
+		return st.dur.sync()
+	}
+	if _, err := st.Create(ctx, session("alice", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), 0); err != nil {
+		t.Fatal(err)
+	}
+	real, err := filepath.EvalSymlinks(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != real+"-wal" {
+		t.Fatalf("the create synced %v; want the log SQLite writes, %s", synced, real+"-wal")
 	}
 }

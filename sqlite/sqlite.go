@@ -144,12 +144,20 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	// What the file holds now (the migrations, a log left by a crash or
 	// written by another process) is made durable before anything is read
 	// from it, so the event log may be read up to its end.
+	// The file SQLite writes, and so its log, are found from SQLite:
+	// path may be a symbolic link, or relative to a directory the process
+	// leaves.
 	var seq sql.NullInt64
-	if err := s.r.QueryRow(`SELECT max(seq) FROM events`).Scan(&seq); err != nil {
+	var file string
+	err = s.r.QueryRow(`SELECT max(seq) FROM events`).Scan(&seq)
+	if err == nil {
+		err = s.w.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file)
+	}
+	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	s.dur = newDurability(path, seq.Int64)
+	s.dur = newDurability(file, seq.Int64)
 	if err := s.dur.wait(s.dur.commit(0)); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: syncing %s: %w", path, err)
