@@ -141,3 +141,22 @@ func TestCorruptChecksumIsRefusedWithoutAStoreRead(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyTokenIsServedFromTheCache: the cache is looked up first by
+// the hash of a current token's shape, which a legacy token's session is
+// not cached under; its own hash still finds it there, with no store
+// read after the first.
+func TestLegacyTokenIsServedFromTheCache(t *testing.T) {
+	st := &readCounter{Store: lapsetest.NewStore()}
+	m, _, _ := lapsetest.NewManager(t, lapse.Config{Store: st})
+	_, s := create(t, m, lapse.CreateParams{})
+	tok := storeLegacy(t, st, s)
+	for range 3 {
+		if _, err := m.Verify(ctx, tok, lapse.VerifyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := st.reads.Load(); r != 1 {
+		t.Errorf("3 verifies of a legacy token read the store %d times, want 1", r)
+	}
+}

@@ -93,7 +93,11 @@ func base62Value(s string) uint64 {
 // was issued: its time characters less the mask after them.
 func issuedAt(s string) uint64 {
 	t := s[len(TokenPrefix):]
-	return (base62Value(t[:timeChars]) + timeSpan - base62Value(t[timeChars:2*timeChars])) % timeSpan
+	v, mask := base62Value(t[:timeChars]), base62Value(t[timeChars:2*timeChars])
+	if v < mask {
+		v += timeSpan
+	}
+	return v - mask
 }
 
 // NewAPIKey returns a fresh API key, shaped like a token with the
@@ -234,14 +238,23 @@ func HashToken(s string) (TokenHash, bool) {
 	case random:
 		return HashSecret(s), true
 	case timed:
-		sum := HashSecret(s)
-		var h TokenHash
-		ms := issuedAt(s)
-		h[0], h[1], h[2], h[3], h[4], h[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-		copy(h[6:], sum[:])
-		return h, true
+		return timedHash(s), true
 	}
 	return TokenHash{}, false
+}
+
+// timedHash returns the hash of s as a timed token's, without checking
+// that s is one (s has a token's length and prefix): a verify looks up
+// its cache by it before checking s, since a cached session's hash equal
+// to it proves s the token lapse issued for that session (the first 26
+// bytes of their SHA-256 are equal), which is well formed.
+func timedHash(s string) TokenHash {
+	sum := HashSecret(s)
+	var h TokenHash
+	ms := issuedAt(s)
+	h[0], h[1], h[2], h[3], h[4], h[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	copy(h[6:], sum[:])
+	return h
 }
 
 // Hash returns the hash under which a store keeps the token: see
