@@ -145,7 +145,7 @@ func LegacyKeyID(h TokenHash) string { return "boot" + hex.EncodeToString(h[:6])
 
 func allBase62(s string) bool {
 	for i := range len(s) {
-		if !isBase62[s[i]] {
+		if base62Digit[s[i]] == noDigit {
 			return false
 		}
 	}

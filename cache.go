@@ -116,7 +116,10 @@ func entrySize(s *Session) int64 {
 	return n
 }
 
-func (c *cache) shard(h TokenHash) *cacheShard { return &c.shards[h[0]] }
+// shard is chosen by the hash's last byte, random in both shapes of token
+// (see [HashToken]): the first ones of a token issued since the time
+// prefix are a clock, and would send every session to one shard.
+func (c *cache) shard(h TokenHash) *cacheShard { return &c.shards[h[len(h)-1]] }
 
 // get returns the cached session, or nil, and the shard's epoch to pass
 // to putIf after reading the store. A session found in the cold tier is

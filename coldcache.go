@@ -31,9 +31,11 @@ import (
 // only), so an entry overwritten since is recognised without a search;
 // the index drops such entries once per pass. Index keys and values are
 // 32-bit, about 14 bytes a session with the map's slack. An entry is
-// [4-byte length][the token hash's last 27 bytes][encoding]: its first
-// byte chose the shard and the next 4 are the index's key, so the whole
-// hash is compared at every read.
+// [4-byte length][the token hash's first 27 bytes][encoding]: the next 4
+// are the index's key and the last chose the shard, so the whole hash is
+// compared at every read. Key and shard come from the hash's end, which
+// is random for both shapes of token; the start of a token's hash with a
+// time prefix is the time (see [HashToken]), shared by many sessions.
 //
 // The shard's lock guards the ring: reads under the read lock, writes
 // under the write lock.
@@ -57,8 +59,8 @@ func (ref coldRef) gen() uint32 { return uint32(ref) >> 30 }
 
 const (
 	coldChunk  = 64 << 10
-	coldTail   = 5 // where the hash's bytes kept in an entry start
-	coldHeader = 4 + len(TokenHash{}) - coldTail
+	coldKept   = len(TokenHash{}) - 4 - 1 // the hash's bytes kept in an entry: all but the key's and the shard's
+	coldHeader = 4 + coldKept
 )
 
 // init makes r a ring over mem, cut in chunks of at most coldChunk.
@@ -70,7 +72,7 @@ func (r *coldRing) init(mem []byte) {
 
 func (r *coldRing) on() bool { return r.mem != nil }
 
-func coldKey(h TokenHash) uint32 { return binary.LittleEndian.Uint32(h[1:]) }
+func coldKey(h TokenHash) uint32 { return binary.LittleEndian.Uint32(h[coldKept:]) }
 
 // valid reports whether the entry ref names has not been overwritten:
 // written in this pass before the head, or in the last one after it.
@@ -88,7 +90,7 @@ func (r *coldRing) entry(h TokenHash) ([]byte, coldRef) {
 	}
 	e := r.mem[ref.pos():]
 	n := int(binary.LittleEndian.Uint32(e))
-	if n > len(e)-coldHeader || !bytes.Equal(e[4:coldHeader], h[coldTail:]) {
+	if n > len(e)-coldHeader || !bytes.Equal(e[4:coldHeader], h[:coldKept]) {
 		return nil, ref
 	}
 	return e[coldHeader : coldHeader+n], ref
@@ -157,7 +159,7 @@ func (r *coldRing) put(h TokenHash, s *Session) {
 	}
 	e := r.mem[r.pos:]
 	binary.LittleEndian.PutUint32(e, uint32(len(r.buf)))
-	copy(e[4:], h[coldTail:])
+	copy(e[4:], h[:coldKept])
 	copy(e[coldHeader:], r.buf)
 	r.idx[coldKey(h)] = coldRef(r.gen&3<<30 | r.pos)
 	r.pos += n

@@ -135,13 +135,20 @@ func NewSessionID(at time.Time) string { return newTimeID("ses_", at) }
 // at since 1970 (0 before it) and 14 random ones.
 func newTimeID(prefix string, at time.Time) string {
 	b := append(make([]byte, 0, len(prefix)+22), prefix...)
-	b = append(b, "00000000"...)
+	return string(appendRandom(appendMillis(b, at), 14))
+}
+
+// appendMillis appends the milliseconds of at since 1970 (0 before it)
+// in 8 base62 characters, which sort as the times do.
+func appendMillis(b []byte, at time.Time) []byte {
 	ms := max(at.UnixMilli(), 0)
-	for i := len(b) - 1; i >= len(prefix); i-- {
+	n := len(b)
+	b = append(b, "00000000"...)
+	for i := len(b) - 1; i >= n; i-- {
 		b[i] = base62[ms%62]
 		ms /= 62
 	}
-	return string(appendRandom(b, 14))
+	return b
 }
 
 // appendRandom appends n uniform base62 characters from crypto/rand.

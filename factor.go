@@ -319,7 +319,7 @@ func StepUpWithFactor(ctx context.Context, m *Manager, fs FactorService, token, 
 	if err != nil {
 		return "", nil, err
 	}
-	if s.TokenHash != HashSecret(token) {
+	if s.TokenHash != Token(token).Hash() {
 		return "", nil, Errorf(CodeSessionNotFound, "this token was already replaced by a step-up")
 	}
 	method, err := fs.Check(ctx, &s, code)

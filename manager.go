@@ -407,8 +407,7 @@ func (m *Manager) current(ctx context.Context, token string, read time.Time) (*S
 		m.missed(ctx, c)
 		return nil, time.Time{}, Verdict{}, errMalformedToken
 	}
-	h := HashSecret(token)
-	s, now, err := m.lookup(ctx, token, h, read)
+	s, h, now, err := m.lookup(ctx, token, read)
 	if ErrorCode(err) == CodeSessionNotFound || err == nil && !m.owns(ctx, s) {
 		m.missed(ctx, c)
 		return nil, now, Verdict{}, errMalformedToken // another namespace's is as if it did not exist
@@ -462,34 +461,54 @@ func (m *Manager) cached(now time.Time) bool {
 // whatever any cache holds. After a store read the clock is read again,
 // so that a slow read cannot make a deadline late. With the system clock,
 // read (the time Verify read at its start, which also starts its timing)
-// is taken instead of reading it again.
+// is taken instead of reading it again. It returns token's hash too.
 //
-// h is token's hash, and token has a token's length and prefix. The rest
-// of [ParseToken]'s check (alphabet, checksum) is made only before a
-// store read: a session cached under h holds a token lapse issued, which
-// is well formed, and token is that token since its SHA-256 is h. A
-// malformed token fails with [CodeSessionNotFound], as from ParseToken.
-func (m *Manager) lookup(ctx context.Context, token string, h TokenHash, read time.Time) (*Session, time.Time, error) {
+// token has a token's length and prefix. The rest of [ParseToken]'s
+// check (alphabet, checksum, which also tells the token's shape) is made
+// only on a cache miss: the cache is looked up first by the hash token
+// would have as a timed token (see timedHash), the shape every token
+// lapse issues has. Only then is token checked, and a token of the
+// older shape looked up by its own hash. A malformed token fails with
+// [CodeSessionNotFound], as from ParseToken.
+func (m *Manager) lookup(ctx context.Context, token string, read time.Time) (*Session, TokenHash, time.Time, error) {
 	now := m.now(read)
 	cached := m.cached(now)
-	var epoch uint64
-	if cached {
-		var s *Session
-		if s, epoch = m.cache.get(h); s != nil && s.TokenHash == h {
-			return s, now, nil
-		}
+	h := timedHash(token)
+	s, epoch := m.fromCache(cached, h)
+	if s != nil {
+		return s, h, now, nil
 	}
-	if _, err := ParseToken(token); err != nil {
-		return nil, now, err
+	switch shape(token, TokenPrefix) {
+	case malformed:
+		return nil, h, now, errMalformedToken
+	case random:
+		h = HashSecret(token)
+		if s, epoch = m.fromCache(cached, h); s != nil {
+			return s, h, now, nil
+		}
 	}
 	s, err := m.store.SessionByToken(ctx, h)
 	if err != nil {
-		return nil, now, err
+		return nil, h, now, err
 	}
 	if cached && s.TokenHash == h {
 		m.cache.putIf(h, s, epoch)
 	}
-	return s, m.clock.Now(), nil
+	return s, h, m.clock.Now(), nil
+}
+
+// fromCache returns the session the cache holds under its current token's
+// hash h, if cached says the cache may serve, and the epoch to fill it
+// with after a store read.
+func (m *Manager) fromCache(cached bool, h TokenHash) (*Session, uint64) {
+	if !cached {
+		return nil, 0
+	}
+	s, epoch := m.cache.get(h)
+	if s != nil && s.TokenHash == h {
+		return s, epoch
+	}
+	return nil, epoch
 }
 
 // expire records that s, presented with token hash h, lapsed at now, and
@@ -671,7 +690,7 @@ func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []str
 	if c.IP.IsValid() {
 		ip = c.IP.String()
 	}
-	if old.TokenHash != HashSecret(token) {
+	if old.TokenHash != Token(token).Hash() {
 		return "", nil, Errorf(CodeSessionNotFound, "this token was already replaced by a step-up")
 	}
 	if aal < old.AAL {
@@ -697,10 +716,10 @@ func (m *Manager) StepUpAt(ctx context.Context, token string, aal int, amr []str
 // idempotent: an unknown, malformed or already ended token is not an
 // error, so logout never fails in a way that leaves a client signed in.
 func (m *Manager) Revoke(ctx context.Context, token string) error {
-	if _, err := ParseToken(token); err != nil {
+	h, ok := HashToken(token)
+	if !ok {
 		return nil
 	}
-	h := HashSecret(token)
 	s, err := m.store.SessionByToken(ctx, h)
 	if ErrorCode(err) == CodeSessionNotFound {
 		return nil

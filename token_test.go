@@ -65,17 +65,27 @@ func TestTokenNeverPrintsItsSecret(t *testing.T) {
 	}
 }
 
+// FuzzParseToken: on tokens of both shapes (with the time prefix, and
+// of old) and anything else, nothing panics, HashToken accepts what
+// ParseToken does, and what it accepts is a token's length and prefix.
 func FuzzParseToken(f *testing.F) {
 	f.Add(lapse.NewToken().Reveal())
+	f.Add(legacyToken())
+	f.Add(lapse.NewAPIKey())
 	f.Add("lps_")
 	f.Add("")
 	f.Add(strings.Repeat("z", lapse.TokenLen))
 	f.Fuzz(func(t *testing.T, s string) {
+		lapse.ValidAPIKeyShape(s)
 		tok, err := lapse.ParseToken(s)
+		h, ok := lapse.HashToken(s)
+		if ok != (err == nil) {
+			t.Fatalf("HashToken ok %v, ParseToken %v for %q", ok, err, s)
+		}
 		if err != nil {
 			return
 		}
-		if tok.Reveal() != s || len(s) != lapse.TokenLen || !strings.HasPrefix(s, lapse.TokenPrefix) {
+		if tok.Reveal() != s || len(s) != lapse.TokenLen || !strings.HasPrefix(s, lapse.TokenPrefix) || tok.Hash() != h {
 			t.Fatalf("ParseToken accepted %q", s)
 		}
 	})

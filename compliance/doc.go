@@ -8,7 +8,7 @@
 // [lapse.Tier]; structural rules read the [Engine] facts instead: how the
 // session engine behaves whatever the configuration says (the absolute
 // deadline is fixed at creation, activity slides only the idle deadline,
-// tokens carry 256 random bits and are stored only as hashes).
+// tokens carry 208 random bits and are stored only as hashes).
 //
 // [Audit] checks every tier of a policy, and every tenant's effective
 // version of it, against one profile and returns a [Report]. [Enforce]

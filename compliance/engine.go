@@ -44,16 +44,17 @@ type Engine struct {
 	LogoutInvalidates bool
 }
 
-// lapseTokenBits is the entropy of a lapse token: the characters between
-// its prefix and its 6-character checksum are uniform base62 from
-// crypto/rand (see [lapse.Token]); 43 of them carry 256 bits.
+// lapseTokenBits is the entropy of a lapse token: between its prefix and
+// its 6-character checksum come 8 characters for the time it was issued,
+// which are not secret, and 35 uniform base62 ones from crypto/rand (see
+// [lapse.Token]), which carry 208 bits.
 var lapseTokenBits = lapse.TokenBits
 
 // LapseEngine returns the facts of lapse's engine:
 //
-//   - tokens carry 256 bits from crypto/rand (lapse.NewToken) and stores
-//     keep only their SHA-256 (lapse.TokenHash); Token's String and
-//     LogValue redact them;
+//   - tokens carry 208 bits from crypto/rand (lapse.NewToken) and stores
+//     keep only their hash: the issue time and 208 bits of their SHA-256
+//     (lapse.HashToken); Token's String and LogValue redact them;
 //   - every authentication is a new session (lapse.Manager.Create) with
 //     a new token, created and last-authenticated now, so a
 //     reauthentication starts both timeouts afresh; the engine has no

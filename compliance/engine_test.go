@@ -76,8 +76,8 @@ func TestLapseEngine(t *testing.T) {
 	facts := compliance.LapseEngine()
 	tests := map[string]func(t *testing.T){
 		"TokenBits": func(t *testing.T) {
-			if facts.TokenBits != 256 {
-				t.Errorf("TokenBits = %d, want 256 (43 base62 characters)", facts.TokenBits)
+			if facts.TokenBits != 208 {
+				t.Errorf("TokenBits = %d, want 208 (35 random base62 characters)", facts.TokenBits)
 			}
 			if tok := lapse.NewToken(); len(tok.Reveal()) != lapse.TokenLen {
 				t.Errorf("token length %d, want lapse.TokenLen %d", len(tok.Reveal()), lapse.TokenLen)
@@ -105,7 +105,7 @@ func TestLapseEngine(t *testing.T) {
 			tok, _ := h.create(t)
 			stored := h.store.created[0]
 			if stored.TokenHash != tok.Hash() {
-				t.Errorf("stored TokenHash is not the SHA-256 of the token")
+				t.Errorf("stored TokenHash is not lapse.HashToken of the token")
 			}
 			secret := tok.Reveal()[len(lapse.TokenPrefix):]
 			if dump := fmt.Sprintf("%#v", stored); strings.Contains(dump, secret) {

@@ -220,7 +220,7 @@ func (b *Binder) challenge(w http.ResponseWriter, r *http.Request, id string) {
 // bare session id with a bad proof is not (anyone can send one).
 func (b *Binder) badProof(w http.ResponseWriter, r *http.Request, s *lapse.Session, err error) {
 	if tok := b.token(r); tok != "" {
-		if _, perr := lapse.ParseToken(tok); perr == nil && s.Holds(lapse.HashSecret(tok), b.m.Clock().Now()) {
+		if h, ok := lapse.HashToken(tok); ok && s.Holds(h, b.m.Clock().Now()) {
 			ended, terr := b.m.SuspectTheft(r.Context(), s, lapse.ReasonOtherKey)
 			if terr != nil {
 				b.fail(w, r, terr)

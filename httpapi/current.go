@@ -258,7 +258,7 @@ func (e *sse) event(ev lapse.Event) bool {
 	if !e.send(name, ev.Reason, full) || ev.Type == lapse.EventRevoked || ev.Type == lapse.EventExpired {
 		return false
 	}
-	if ev.Type == lapse.EventRotated && full.TokenHash != lapse.HashSecret(e.tok) {
+	if ev.Type == lapse.EventRotated && full.TokenHash != lapse.Token(e.tok).Hash() {
 		// The browser reconnects with its new cookie; this token dies
 		// when its grace does.
 		e.graceOver = time.After(full.PrevValidUntil.Sub(e.s.m.Clock().Now()) + 10*time.Millisecond)

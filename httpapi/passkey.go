@@ -44,7 +44,7 @@ func (s *Server) passkeySession(w http.ResponseWriter, r *http.Request) (tok str
 	}
 	_, fromCookie = s.sessionToken(r)
 	cur, err := s.m.Current(r.Context(), tok)
-	if err == nil && cur.TokenHash != lapse.HashSecret(tok) {
+	if err == nil && cur.TokenHash != lapse.Token(tok).Hash() {
 		err = lapse.Errorf(lapse.CodeSessionNotFound, "this token was already replaced by a step-up")
 	}
 	if err != nil {
