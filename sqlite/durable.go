@@ -65,7 +65,7 @@ type durability struct {
 	synced    uint64      // the commits durable
 	seq       int64       // the event log's last durable seq
 	syncing   bool        // a sync is running
-	err       error       // the failed sync's error, for good
+	err       error       // a failed fsync's error: the store stops
 	walFile   os.FileInfo // the log synced last (nil: none yet)
 }
 
@@ -140,9 +140,9 @@ func (d *durability) failed() error {
 	return d.err
 }
 
-// durableSeq returns the seq of the last event read from the log up to which
-// every event is durable: the log's end as the reader sees it, after a
-// sync that began once it was seen, unless it is known durable already.
+// durableSeq returns a seq up to which every event of the log is durable:
+// the log's end as the reader sees it, once a sync that began after it
+// was seen has ended (none is needed when it is known durable already).
 // So the events of a batch that is committed but not yet synced, and
 // those another process wrote and has not synced yet, wait for the sync
 // instead of being read before it.
