@@ -597,7 +597,7 @@ func (m *Manager) write(ctx context.Context, s *Session, now time.Time, force bo
 	if m.cache != nil {
 		epoch = m.cache.epoch(s.TokenHash)
 	}
-	t, err := m.store.Touch(ctx, s.ID, now, idle, warn, force)
+	t, err := m.store.Touch(ctx, s, now, idle, warn, force)
 	if err != nil {
 		return nil, err
 	}

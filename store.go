@@ -66,7 +66,13 @@ type Store interface {
 	// explicit "stay signed in"), it records [EventExtended]; routine
 	// activity is coalesced into LastActiveAt and records no event. It
 	// returns the session as stored after the call.
-	Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*Session, error)
+	//
+	// seen is the session as the caller last read it; Touch writes to the
+	// session with seen.ID. A store may answer from seen, without reading
+	// the session, when the stored one is still seen (its token, status
+	// and activity unchanged: nothing else of a session changes without
+	// them), which makes the usual touch one conditional write.
+	Touch(ctx context.Context, seen *Session, at, idleExpiresAt, warnAt time.Time, force bool) (*Session, error)
 
 	// End ends the session with the given id and records one event, as
 	// [Session.EndAt] decides: if the session's deadline has already

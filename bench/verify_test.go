@@ -38,10 +38,12 @@ type fixture struct {
 	long   []string // of tier longTier
 }
 
-// policy returns lapse serve's built-in policy plus longTier.
+// policy returns lapse serve's built-in policy plus longTier and
+// dwellTier.
 func policy(b *testing.B) *lapse.Policy {
 	p := config.DefaultPolicy()
 	p.Tiers[longTier] = lapse.Tier{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 100_000 * time.Hour, WarnBefore: 2 * time.Minute}
+	p.Tiers[dwellTier] = lapse.Tier{IdleTimeout: 50_000 * time.Hour, AbsoluteTimeout: 100_000 * time.Hour, WarnBefore: 2 * time.Minute}
 	if err := p.Validate(); err != nil {
 		b.Fatal(err)
 	}

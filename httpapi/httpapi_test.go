@@ -414,11 +414,11 @@ func (f *faultStore) Sessions(ctx context.Context, flt lapse.Filter) ([]*lapse.S
 	return f.Store.Sessions(ctx, flt)
 }
 
-func (f *faultStore) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+func (f *faultStore) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
 	if err := f.fault(); err != nil {
 		return nil, err
 	}
-	return f.Store.Touch(ctx, id, at, idleExpiresAt, warnAt, force)
+	return f.Store.Touch(ctx, seen, at, idleExpiresAt, warnAt, force)
 }
 
 func (f *faultStore) QueryEvents(ctx context.Context, q lapse.EventQuery) ([]lapse.Event, error) {

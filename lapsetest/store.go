@@ -227,7 +227,8 @@ func (st *Store) SessionByToken(_ context.Context, h lapse.TokenHash) (*lapse.Se
 }
 
 // Touch implements [lapse.Store].
-func (st *Store) Touch(_ context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+func (st *Store) Touch(_ context.Context, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+	id := seen.ID // a map lookup: nothing to save by answering from seen
 	if err := st.lock(); err != nil {
 		return nil, err
 	}

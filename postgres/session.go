@@ -204,7 +204,8 @@ func lockSession(ctx context.Context, tx pgx.Tx, id string) (*lapse.Session, err
 }
 
 // Touch implements [lapse.Store].
-func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+func (s *Store) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+	id := seen.ID
 	var sess *lapse.Session
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error

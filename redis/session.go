@@ -308,7 +308,8 @@ func (s *Store) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.S
 }
 
 // Touch implements [lapse.Store].
-func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+func (s *Store) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+	id := seen.ID // the script reads the session: one round trip either way
 	b, err := s.bucketOf(ctx, id)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ func TestQueryPlans(t *testing.T) {
 		{"expire range", dueRange, []any{0, 0, 0}, []string{"SEARCH sessions USING INDEX sessions_by_deadline (<expr>>? AND <expr><?)"}},
 		{"expire tie", dueAt, []any{0}, []string{"SEARCH sessions USING INDEX sessions_by_deadline (<expr>=?)"}},
 		{"settle", settleQuery, []any{0, 0}, []string{"SEARCH sessions USING INDEX sessions_by_deadline (<expr><?)"}},
+		{"touch as seen", touchSeenQuery, []any{0, 0, 0, "ses_x", []byte{1}, 0, 0, 0}, []string{"SEARCH sessions USING INDEX sqlite_autoindex_sessions_"}}, // by id or token, both unique,
 		{"warn", warnQuery, []any{0, 0}, []string{"SEARCH sessions USING INDEX sessions_by_warn (warn_at<?)"}},
 		{"events of a subject", subject, subjectArgs, []string{"MERGE", "SEARCH k USING PRIMARY KEY (subject=? AND seq>? AND seq<?)", "SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},
 		{"events in a time range", span, spanArgs, []string{"SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}},

@@ -254,9 +254,16 @@ func (s *Store) SessionByToken(ctx context.Context, h lapse.TokenHash) (*lapse.S
 }
 
 // Touch implements [lapse.Store].
-func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+func (s *Store) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+	id := seen.ID
 	var sess *lapse.Session
 	err := s.inTx(ctx, func(tx wtx) error {
+		if !force {
+			var err error
+			if sess, err = touchSeen(ctx, tx, seen, at, idleExpiresAt, warnAt); sess != nil || err != nil {
+				return err
+			}
+		}
 		var (
 			err error
 			w   int64
@@ -287,6 +294,41 @@ func (s *Store) Touch(ctx context.Context, id string, at, idleExpiresAt, warnAt 
 	})
 	return sess, err
 }
+
+// touchSeen is the usual touch in one statement, answered from seen
+// without reading the session: when seen would take the routine write
+// (active and not lapsed at at, last active before it, its warning not
+// reached, both deadlines after the watermark) and the stored session is
+// still seen. Nothing of a session changes without its token (a
+// rotation), its status (an end) or its activity (a touch) changing, so
+// the row matching seen in those is the row seen was read from. It
+// returns nil when it wrote nothing: Touch then reads the session and
+// decides.
+func touchSeen(ctx context.Context, tx wtx, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time) (*lapse.Session, error) {
+	w, err := sweptUntil(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	next := *seen
+	next.LastActiveAt, next.IdleExpiresAt, next.WarnAt = at, idleExpiresAt, warnAt
+	if !seen.ActiveAt(at) || !at.After(seen.LastActiveAt) || !at.Before(seen.WarnAt) ||
+		nanos(seen.Deadline()) <= w || nanos(next.Deadline()) <= w {
+		return nil, nil
+	}
+	res, err := tx.ExecContext(ctx, touchSeenQuery, nanos(at), nanos(idleExpiresAt), nanos(warnAt),
+		seen.ID, seen.TokenHash[:], nanos(seen.LastActiveAt), nanos(seen.IdleExpiresAt), nanos(seen.WarnAt))
+	if err != nil {
+		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return nil, err
+	}
+	return &next, nil
+}
+
+// touchSeenQuery writes activity to a session if it is still as seen.
+const touchSeenQuery = `UPDATE sessions SET last_active_at = ?, idle_expires_at = ?, warn_at = ?
+	WHERE id = ? AND token_hash = ? AND status = 'active' AND last_active_at = ? AND idle_expires_at = ? AND warn_at = ?`
 
 // sessionByID reads a session inside tx, with the watermark it was read at.
 func sessionByID(ctx context.Context, tx wtx, id string) (*lapse.Session, int64, error) {

@@ -97,7 +97,7 @@ func testFeedDelivers(t *testing.T, nodes func(t *testing.T) (a, b lapse.Store, 
 	}
 	f.await(t, "the revoke made through the other store value", revoked.TokenHash)
 	at := t0.Add(2 * time.Minute)
-	if _, err := a.Touch(ctx, touched.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false); err != nil {
+	if _, err := a.Touch(ctx, touched, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false); err != nil {
 		t.Fatal(err)
 	}
 	f.await(t, "the touch", touched.TokenHash)

@@ -190,6 +190,7 @@ var cases = []testCase{
 	{name: "limit_holds_under_concurrent_creates", run: testLimitConcurrent},
 	{name: "touch_moves_deadline_forward_only", run: testTouchForward},
 	{name: "touch_never_revives_a_lapsed_or_ended_session", run: testTouchNoRevive},
+	{name: "touch_returns_the_stored_session_not_a_stale_one", run: testTouchStaleSeen},
 	{name: "end_revokes_once_and_is_idempotent", run: testEndOnce},
 	{name: "end_after_deadline_records_expiry_at_deadline", run: testEndLapsed},
 	{name: "end_unknown_is_session_not_found", run: testEndUnknown},
@@ -409,7 +410,7 @@ func testTouchForward(t *testing.T, st lapse.Store) {
 	s := newSession("alice", "", "standard", t0)
 	mustCreate(t, st, s, 0)
 	at := t0.Add(4 * time.Minute)
-	got, err := st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	got, err := st.Touch(ctx, s, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,22 +418,62 @@ func testTouchForward(t *testing.T, st lapse.Store) {
 		t.Fatalf("after touch at %v: last active %v, idle deadline %v, warn %v", at, got.LastActiveAt, got.IdleExpiresAt, got.WarnAt)
 	}
 	older := t0.Add(2 * time.Minute)
-	got, err = st.Touch(ctx, s.ID, older, older.Add(10*time.Minute), older.Add(9*time.Minute), false)
+	got, err = st.Touch(ctx, s, older, older.Add(10*time.Minute), older.Add(9*time.Minute), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !got.IdleExpiresAt.Equal(at.Add(10 * time.Minute)) {
 		t.Errorf("an older touch moved the idle deadline back to %v, want it kept at %v", got.IdleExpiresAt, at.Add(10*time.Minute))
 	}
-	_, err = st.Touch(ctx, "ses_unknown", at, at, at, false)
+	_, err = st.Touch(ctx, &lapse.Session{ID: "ses_unknown"}, at, at, at, false)
 	wantCode(t, "Touch(unknown)", err, lapse.CodeSessionNotFound)
+}
+
+// testTouchStaleSeen touches with a seen session that the store's has
+// moved past (another writer's touch, a step-up's rotation): a store that
+// answers from seen must see that it is stale.
+func testTouchStaleSeen(t *testing.T, st lapse.Store) {
+	s := newSession("alice", "", "standard", t0)
+	mustCreate(t, st, s, 0)
+	seen := *s
+	first := t0.Add(time.Minute)
+	if _, err := st.Touch(ctx, s, first, first.Add(10*time.Minute), first.Add(9*time.Minute), false); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(2 * time.Minute)
+	got, err := st.Touch(ctx, &seen, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.LastActiveAt.Equal(at) || !got.IdleExpiresAt.Equal(at.Add(10*time.Minute)) {
+		t.Errorf("touch after another's: last active %v, idle deadline %v; want %v, %v", got.LastActiveAt, got.IdleExpiresAt, at, at.Add(10*time.Minute))
+	}
+	seen = *got
+	newHash := lapse.NewToken().Hash()
+	stepped := t0.Add(3 * time.Minute)
+	if _, err := st.Rotate(ctx, s.ID, lapse.Rotation{OldHash: s.TokenHash, NewHash: newHash, AAL: 2, AMR: []string{"pwd", "otp"},
+		Actor: lapse.ActorAPI, Now: stepped, Grace: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	at = t0.Add(4 * time.Minute)
+	got, err = st.Touch(ctx, &seen, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TokenHash != newHash || got.AAL != 2 || !got.AuthenticatedAt.Equal(stepped) {
+		t.Errorf("touch with the session as seen before a step-up returned aal %d, authenticated %v, the new token: %v; want the stepped-up session",
+			got.AAL, got.AuthenticatedAt, got.TokenHash == newHash)
+	}
+	if !got.LastActiveAt.Equal(at) {
+		t.Errorf("touch after a step-up: last active %v, want %v", got.LastActiveAt, at)
+	}
 }
 
 func testTouchNoRevive(t *testing.T, st lapse.Store) {
 	s := newSession("alice", "", "standard", t0)
 	mustCreate(t, st, s, 0)
 	at := s.IdleExpiresAt // exactly at the deadline: already lapsed
-	got, err := st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	got, err := st.Touch(ctx, s, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +486,7 @@ func testTouchNoRevive(t *testing.T, st lapse.Store) {
 		t.Fatal(err)
 	}
 	at = t0.Add(2 * time.Minute)
-	got, err = st.Touch(ctx, r.ID, at, at.Add(10*time.Minute), at, false)
+	got, err = st.Touch(ctx, r, at, at.Add(10*time.Minute), at, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,11 +690,11 @@ func testTouchExtended(t *testing.T, st lapse.Store) {
 	s := newSession("alice", "", "standard", t0) // warn at +9m
 	mustCreate(t, st, s, 0)
 	at := t0.Add(5 * time.Minute) // before warn_at: routine
-	st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	st.Touch(ctx, s, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
 	at = t0.Add(5*time.Minute + 9*time.Minute) // at the new warn_at: the user came back in the warning
-	st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	st.Touch(ctx, s, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
 	at = at.Add(time.Second) // forced: stay signed in
-	st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), true)
+	st.Touch(ctx, s, at, at.Add(10*time.Minute), at.Add(9*time.Minute), true)
 	want := []lapse.EventType{lapse.EventCreated, lapse.EventExtended, lapse.EventExtended}
 	if got := eventTypes(t, st, s.ID); !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v (routine activity records none)", got, want)
@@ -664,8 +705,8 @@ func testRotate(t *testing.T, st lapse.Store) {
 	s := newSession("alice", "", "sensitive", t0)
 	mustCreate(t, st, s, 0)
 	now := t0.Add(20 * time.Minute)
-	st.Touch(ctx, s.ID, t0.Add(5*time.Minute), t0.Add(15*time.Minute), t0.Add(14*time.Minute), false)
-	st.Touch(ctx, s.ID, t0.Add(15*time.Minute-time.Second), t0.Add(25*time.Minute), t0.Add(24*time.Minute), false)
+	st.Touch(ctx, s, t0.Add(5*time.Minute), t0.Add(15*time.Minute), t0.Add(14*time.Minute), false)
+	st.Touch(ctx, s, t0.Add(15*time.Minute-time.Second), t0.Add(25*time.Minute), t0.Add(24*time.Minute), false)
 	newHash := lapse.NewToken().Hash()
 	got, err := st.Rotate(ctx, s.ID, lapse.Rotation{OldHash: s.TokenHash, NewHash: newHash, AAL: 2, AMR: []string{"pwd", "otp"},
 		Actor: lapse.ActorAPI, Now: now, Grace: 5 * time.Second})
@@ -863,7 +904,7 @@ func testExpiredIsFinal(t *testing.T, st lapse.Store) {
 	// A caller whose clock is a minute behind the sweep's tries to
 	// revive, rotate and revoke the session, and to list and count it.
 	behind := t0.Add(9 * time.Minute)
-	st.Touch(ctx, s.ID, behind, behind.Add(10*time.Minute), behind.Add(9*time.Minute), true)
+	st.Touch(ctx, s, behind, behind.Add(10*time.Minute), behind.Add(9*time.Minute), true)
 	check("after a touch with a clock behind the sweep")
 	_, err = st.Rotate(ctx, s.ID, lapse.Rotation{OldHash: s.TokenHash, NewHash: lapse.NewToken().Hash(), AAL: 2, AMR: []string{"pwd", "otp"}, Now: behind, Grace: time.Second})
 	if code := lapse.ErrorCode(err); code != lapse.CodeSessionExpiredIdle {
@@ -1012,7 +1053,7 @@ func testWarnDue(t *testing.T, st lapse.Store) {
 		t.Errorf("warned twice for one warn_at")
 	}
 	at := t0.Add(9*time.Minute + 30*time.Second)
-	st.Touch(ctx, s.ID, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
+	st.Touch(ctx, s, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false)
 	if due, _ := x.WarnDue(ctx, at.Add(9*time.Minute), 10); len(due) != 1 {
 		t.Errorf("no new warning at the warn_at that activity set")
 	}

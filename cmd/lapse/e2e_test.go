@@ -275,20 +275,27 @@ func TestConfigErrorRefusesToStart(t *testing.T) {
 	}
 }
 
+// crashConfig is e2eConfig with a tier whose touch interval (a
+// twentieth of its idle timeout) is 3 s: a verify of a session of it
+// created 3 s before writes activity.
+const crashConfig = e2eConfig + "  active:  {idle_timeout: 1m, absolute_timeout: 12h}\n"
+
 // TestCrashKeepsAcknowledgedWrites kills lapse with SIGKILL in the middle
-// of creates, revokes and activity writes (extends), sent by 16 clients
-// at once so that the store commits them in groups, restarts it on the
-// same data, and checks that every acknowledged revoke still holds, every
-// acknowledged live session still verifies, and every acknowledged
-// extend's idle deadline is still there.
+// of creates, revokes and activity writes (extends, and the routine
+// activity a verify writes once a touch interval has passed), sent by 24
+// clients at once so that the store commits them in groups, restarts it
+// on the same data, and checks that every acknowledged revoke still
+// holds, every acknowledged live session still verifies, and every
+// acknowledged extend's and touch's idle deadline is still there.
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	dir := t.TempDir()
-	s := start(t, dir, e2eConfig, "LAPSE_API_KEY="+testKey)
+	s := start(t, dir, crashConfig, "LAPSE_API_KEY="+testKey)
 	var (
 		mu       sync.Mutex
 		live     []string              // created, no revoke sent
 		revoked  []string              // revoke acknowledged
 		extended = map[string]string{} // token: idle_expires_at of the acknowledged extend
+		touched  = map[string]string{} // token: idle_expires_at of the last acknowledged verify that moved it
 		wg       sync.WaitGroup
 	)
 	stop := make(chan struct{})
@@ -334,10 +341,49 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 			}
 		}
 	}
-	for w := range 16 {
+	// touches verifies, in turn, sessions of tier active created (or last
+	// verified) more than a touch interval before, creating more while
+	// none is due, so that activity writes flow until the kill.
+	touches := func(w int) {
+		type due struct {
+			tok string
+			at  time.Time
+		}
+		var queue []due
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if len(queue) == 0 || time.Since(queue[0].at) < 3100*time.Millisecond {
+				status, out := post("/v1/sessions", testKey, map[string]any{"subject": fmt.Sprintf("toucher%d", w), "tier": "active"})
+				if status == 201 {
+					queue = append(queue, due{out["token"].(string), time.Now()})
+				}
+				continue
+			}
+			d := queue[0]
+			queue = append(queue[1:], due{d.tok, time.Now()})
+			status, out := post("/v1/sessions/verify", testKey, map[string]any{"token": d.tok})
+			sess, _ := out["session"].(map[string]any)
+			last, _ := sess["last_active_at"].(string)
+			created, _ := sess["created_at"].(string)
+			if status == 200 && last != created { // the verify wrote activity
+				mu.Lock()
+				touched[d.tok], _ = sess["idle_expires_at"].(string)
+				mu.Unlock()
+			}
+		}
+	}
+	for w := range 24 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if w >= 16 {
+				touches(w)
+				return
+			}
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -352,21 +398,22 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	// long a busy machine takes to get there.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		mu.Lock()
-		enough := len(live) >= 100 && len(revoked) >= 100 && len(extended) >= 100
+		enough := len(live) >= 100 && len(revoked) >= 100 && len(extended) >= 100 && len(touched) >= 100
 		mu.Unlock()
 		if enough {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("fewer than 100 creates, 100 revokes and 100 extends acknowledged in 60s")
+			t.Fatalf("fewer than 100 creates, 100 revokes, 100 extends and 100 touches acknowledged in 60s: %d, %d, %d, %d",
+				len(live), len(revoked), len(extended), len(touched))
 		}
 	}
 	s.kill(syscall.SIGKILL)
 	close(stop)
 	wg.Wait()
-	t.Logf("acknowledged before SIGKILL: %d live sessions, %d revokes, %d extends", len(live), len(revoked), len(extended))
+	t.Logf("acknowledged before SIGKILL: %d live sessions, %d revokes, %d extends, %d touches", len(live), len(revoked), len(extended), len(touched))
 
-	s = start(t, dir, e2eConfig, "LAPSE_API_KEY="+testKey)
+	s = start(t, dir, crashConfig, "LAPSE_API_KEY="+testKey)
 	for _, tok := range revoked {
 		if r := s.verify(t, tok); r.status != 401 || code(r) != "session_revoked" {
 			t.Fatalf("an acknowledged revoke was undone by the crash: verify %d %s", r.status, r.raw)
@@ -377,17 +424,21 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 			t.Fatalf("an acknowledged session was lost in the crash: verify %d %s", r.status, r.raw)
 		}
 	}
-	for tok, idle := range extended {
-		want, err := time.Parse(time.RFC3339Nano, idle)
-		if err != nil {
-			t.Fatalf("extend reply's idle_expires_at %q: %v", idle, err)
-		}
-		r := s.verify(t, tok)
-		if r.status != 200 {
-			t.Fatalf("an extended session was lost in the crash: verify %d %s", r.status, r.raw)
-		}
-		if got := sessionTime(t, r, "idle_expires_at"); got.Before(want) {
-			t.Fatalf("an acknowledged extend was lost in the crash: idle_expires_at %s, the extend acknowledged %s", got, want)
+	for what, acked := range map[string]map[string]string{"extend": extended, "touch": touched} {
+		for tok, idle := range acked {
+			want, err := time.Parse(time.RFC3339Nano, idle)
+			if err != nil {
+				t.Fatalf("%s reply's idle_expires_at %q: %v", what, idle, err)
+			}
+			// touch false: a verify that wrote activity itself would hide
+			// a lost one.
+			r := call(t, "POST", s.url+"/v1/sessions/verify", testKey, map[string]any{"token": tok, "touch": false})
+			if r.status != 200 {
+				t.Fatalf("a session with an acknowledged %s was lost in the crash: verify %d %s", what, r.status, r.raw)
+			}
+			if got := sessionTime(t, r, "idle_expires_at"); got.Before(want) {
+				t.Fatalf("an acknowledged %s was lost in the crash: idle_expires_at %s, the %s acknowledged %s", what, got, what, want)
+			}
 		}
 	}
 }
