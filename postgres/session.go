@@ -205,6 +205,11 @@ func lockSession(ctx context.Context, tx pgx.Tx, id string) (*lapse.Session, err
 
 // Touch implements [lapse.Store].
 func (s *Store) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time, force bool) (*lapse.Session, error) {
+	if !force {
+		if sess, err := s.touchSeen(ctx, seen, at, idleExpiresAt, warnAt); sess != nil || err != nil {
+			return sess, err
+		}
+	}
 	id := seen.ID
 	var sess *lapse.Session
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -228,6 +233,44 @@ func (s *Store) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresA
 		return record(ctx, tx, events, []lapse.TokenHash{sess.TokenHash})
 	})
 	return sess, err
+}
+
+// touchSeen is the usual touch in one statement and one round trip,
+// answered from seen without reading the session: when seen would take
+// the routine write (active and not lapsed at at, last active before it,
+// its warning not reached) and the stored session is still seen. Nothing
+// of a session changes without its token (a rotation), its status (an
+// end) or its activity (a touch) changing, so the row matching seen in
+// those is the row seen was read from. The notice to other nodes' caches
+// goes in the same statement, so in the same transaction. It returns nil
+// when it wrote nothing: Touch then reads the session and decides.
+func (s *Store) touchSeen(ctx context.Context, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time) (*lapse.Session, error) {
+	if !seen.ActiveAt(at) || !at.After(seen.LastActiveAt) || !at.Before(seen.WarnAt) {
+		return nil, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `WITH touched AS (
+			UPDATE sessions SET last_active_at = $1, idle_expires_at = $2, warn_at = $3
+			WHERE id = $4 AND token_hash = $5 AND status = 'active' AND last_active_at = $6 AND idle_expires_at = $7 AND warn_at = $8
+			RETURNING 1)
+		SELECT pg_notify($9, $10) FROM touched`,
+		nanos(at), nanos(idleExpiresAt), nanos(warnAt),
+		seen.ID, seen.TokenHash[:], nanos(seen.LastActiveAt), nanos(seen.IdleExpiresAt), nanos(seen.WarnAt),
+		channel, payloads([]lapse.TokenHash{seen.TokenHash})[0])
+	if err != nil {
+		return nil, wrap(err)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if rows.Close(); rows.Err() != nil || n != 1 {
+		return nil, wrap(rows.Err())
+	}
+	next := *seen
+	next.LastActiveAt, next.IdleExpiresAt, next.WarnAt = at, idleExpiresAt, warnAt
+	return &next, nil
 }
 
 // Rotate implements [lapse.Store].

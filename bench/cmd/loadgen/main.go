@@ -51,6 +51,16 @@
 // session_revoked; first with the machine otherwise idle, then while
 // -concurrency connections load B with verifies.
 //
+// With -touch-duration D it then measures activity writes over HTTP on
+// each lapse server (of the servers loadgen starts): it gives the
+// servers' policy a tier, loadgen-active, whose touch interval is 1 s,
+// creates 20,000 sessions of it and verifies them for D with
+// -concurrency connections, each session only 1.05 s after its last
+// reply, so that every verify writes the session's activity (durably,
+// on SQLite, before it answers). It prints the writes/s (the verifies
+// whose reply's last_active_at moved) beside the verifies/s; compare
+// lapse with lapse-single for group commit's share.
+//
 // With -url and -key it measures an external lapse instead (verify and
 // create only; there is no baseline to compare against).
 //
@@ -131,6 +141,7 @@ var kindOrder = []string{"bare", "lapse", "lapse-nocache", "lapse-single", "laps
 
 type options struct {
 	duration, warmup, createDuration time.Duration
+	touchDuration                    time.Duration
 	rounds, concurrency, sessions    int
 	serverProcs, clientProcs         int
 	cacheSize                        int
@@ -155,6 +166,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent keep-alive client connections")
 	flag.IntVar(&o.sessions, "sessions", 1000, "sessions to create and verify in turn")
 	flag.DurationVar(&o.createDuration, "create-duration", 3*time.Second, "length of each session-creation measurement (0 skips it)")
+	flag.DurationVar(&o.touchDuration, "touch-duration", 0, "length of each activity-write measurement: verifies that each write the session's activity (0 skips it)")
 	flag.IntVar(&o.serverProcs, "server-procs", 0, "GOMAXPROCS of each server process (0: the Go default)")
 	flag.IntVar(&o.clientProcs, "client-procs", 0, "GOMAXPROCS of the client (0: the Go default)")
 	flag.IntVar(&o.cacheSize, "cache-size", 0, "verify cache size of lapse and lapse-redis, as lapse.Config.CacheSize (0: the default; -1 disables it)")
@@ -218,6 +230,10 @@ func (o *options) check() error {
 		return fmt.Errorf("-warmup must be between 0 and %v", maxDuration)
 	case o.createDuration < 0 || o.createDuration > maxDuration:
 		return fmt.Errorf("-create-duration must be between 0 and %v", maxDuration)
+	case o.touchDuration < 0 || o.touchDuration > maxDuration:
+		return fmt.Errorf("-touch-duration must be between 0 and %v", maxDuration)
+	case o.url != "" && o.touchDuration > 0:
+		return errors.New("-touch-duration needs the tier loadgen gives the servers it starts; it cannot use -url")
 	case o.rounds < 1 || o.rounds > maxRounds:
 		return fmt.Errorf("-rounds must be between 1 and %d", maxRounds)
 	case o.concurrency < 1 || o.concurrency > maxConcurrency:
@@ -520,6 +536,11 @@ func run(o options) error {
 			}
 		}
 		tw.Flush()
+	}
+	if o.touchDuration > 0 {
+		if err := touchReport(targets, o); err != nil {
+			return err
+		}
 	}
 	return nil
 }

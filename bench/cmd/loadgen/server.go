@@ -214,6 +214,10 @@ func newNode(kind, key string, cacheSize int, cacheMemory int64) (*node, error) 
 	undo = append(undo, func() { st.Close() })
 
 	cfg := config.Default()
+	cfg.Policy.Tiers[activeTier] = lapse.Tier{IdleTimeout: activeIdle, AbsoluteTimeout: 12 * time.Hour}
+	if err := cfg.Policy.Validate(); err != nil {
+		return fail(err)
+	}
 	clock := lapse.SystemClock{}
 	reg := metrics.New(st, clock, cfg.Policy.TierNames())
 	m, err := lapse.New(lapse.Config{Store: st, Policy: cfg.Policy, Clock: clock, Observer: reg, CacheSize: cacheSize, CacheMemory: cacheMemory})
