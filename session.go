@@ -135,6 +135,18 @@ func (s *Session) Deadline() time.Time {
 	return s.ExpiresAt
 }
 
+// RoutineTouch reports whether activity at at on s, a session as a
+// caller last saw it, is the routine write of [Store.Touch]: s is active
+// and not lapsed at at, and at is after its last activity and before its
+// warning (activity from then on records an extend). It compares the
+// wall clock only, as a store that keeps the times does: a monotonic
+// reading in at or in s does not count.
+func (s *Session) RoutineTouch(at time.Time) bool {
+	at = at.Round(0)
+	return s.Status == StatusActive && at.After(s.LastActiveAt.Round(0)) && at.Before(s.WarnAt.Round(0)) &&
+		at.Before(s.IdleExpiresAt.Round(0)) && at.Before(s.ExpiresAt.Round(0))
+}
+
 // Lapsed reports whether a deadline of s has passed at now, which one,
 // and when it passed: the earlier of the two, or the absolute deadline
 // when they fall together, since activity could not have saved it.

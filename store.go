@@ -69,9 +69,13 @@ type Store interface {
 	//
 	// seen is the session as the caller last read it; Touch writes to the
 	// session with seen.ID. A store may answer from seen, without reading
-	// the session, when the stored one is still seen (its token, status
-	// and activity unchanged: nothing else of a session changes without
-	// them), which makes the usual touch one conditional write.
+	// the session, when the write is routine ([Session.RoutineTouch]) and
+	// the stored session is still seen (its token, status and activity
+	// unchanged: nothing else of a session changes without them), which
+	// makes the usual touch one conditional write. Such an answer is seen
+	// with the new activity, and so also holds what seen holds that a
+	// store does not keep (policy fields such as the device rules, which a
+	// Manager's Create puts in the session it caches).
 	Touch(ctx context.Context, seen *Session, at, idleExpiresAt, warnAt time.Time, force bool) (*Session, error)
 
 	// End ends the session with the given id and records one event, as

@@ -297,9 +297,8 @@ func (s *Store) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresA
 
 // touchSeen is the usual touch in one statement, answered from seen
 // without reading the session: when seen would take the routine write
-// (active and not lapsed at at, last active before it, its warning not
-// reached, both deadlines after the watermark) and the stored session is
-// still seen. Nothing of a session changes without its token (a
+// ([lapse.Session.RoutineTouch], and both deadlines after the watermark)
+// and the stored session is still seen. Nothing of a session changes without its token (a
 // rotation), its status (an end) or its activity (a touch) changing, so
 // the row matching seen in those is the row seen was read from. It
 // returns nil when it wrote nothing: Touch then reads the session and
@@ -309,10 +308,8 @@ func touchSeen(ctx context.Context, tx wtx, seen *lapse.Session, at, idleExpires
 	if err != nil {
 		return nil, err
 	}
-	next := *seen
-	next.LastActiveAt, next.IdleExpiresAt, next.WarnAt = at, idleExpiresAt, warnAt
-	if !seen.ActiveAt(at) || !at.After(seen.LastActiveAt) || !at.Before(seen.WarnAt) ||
-		nanos(seen.Deadline()) <= w || nanos(next.Deadline()) <= w {
+	exp := nanos(seen.ExpiresAt)
+	if !seen.RoutineTouch(at) || min(nanos(seen.IdleExpiresAt), exp) <= w || min(nanos(idleExpiresAt), exp) <= w {
 		return nil, nil
 	}
 	res, err := tx.ExecContext(ctx, touchSeenQuery, nanos(at), nanos(idleExpiresAt), nanos(warnAt),
@@ -323,6 +320,8 @@ func touchSeen(ctx context.Context, tx wtx, seen *lapse.Session, at, idleExpires
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return nil, err
 	}
+	next := *seen
+	next.LastActiveAt, next.IdleExpiresAt, next.WarnAt = at, idleExpiresAt, warnAt
 	return &next, nil
 }
 

@@ -467,6 +467,25 @@ func testTouchStaleSeen(t *testing.T, st lapse.Store) {
 	if !got.LastActiveAt.Equal(at) {
 		t.Errorf("touch after a step-up: last active %v, want %v", got.LastActiveAt, at)
 	}
+
+	// A step-up at the instant of the last activity leaves the activity
+	// as seen: only the token tells that the session moved on.
+	r := newSession("bob", "", "standard", t0)
+	mustCreate(t, st, r, 0)
+	seen = *r
+	newHash = lapse.NewToken().Hash()
+	if _, err := st.Rotate(ctx, r.ID, lapse.Rotation{OldHash: r.TokenHash, NewHash: newHash, AAL: 2, AMR: []string{"pwd", "otp"},
+		Actor: lapse.ActorAPI, Now: t0, Grace: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	at = t0.Add(time.Minute)
+	if got, err = st.Touch(ctx, &seen, at, at.Add(10*time.Minute), at.Add(9*time.Minute), false); err != nil {
+		t.Fatal(err)
+	}
+	if got.TokenHash != newHash || got.AAL != 2 {
+		t.Errorf("touch with the session as seen before a step-up at its last activity returned aal %d, the new token: %v; want the stepped-up session",
+			got.AAL, got.TokenHash == newHash)
+	}
 }
 
 func testTouchNoRevive(t *testing.T, st lapse.Store) {
