@@ -504,10 +504,14 @@ func TestBrowser(t *testing.T) {
 		reports := 0
 		for i := 1; i <= int(2*e2eTimeouts.Idle/step); i++ {
 			now := start.CreatedAt.Add(time.Duration(i) * step)
+			// The session as the client knows it, read before the clock
+			// moves: the client may report on its tick as well as on the
+			// event, and a report can reach the server before a read
+			// after either would.
+			s := e.sessionByID(start.ID)
 			e.advanceTo(now)
 			e.ticked(a, now)
 			e.do(a, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, float64(200+i%2*40), float64(300+i%3*20)))
-			s := e.sessionByID(start.ID)
 			if extendPoint := s.LastActiveAt.Add(s.WarnAt.Sub(s.LastActiveAt) / 2); !now.Before(extendPoint) {
 				reports++
 				e.waitServer(fmt.Sprintf("tab A's report of activity at %v", now), func() bool {
