@@ -241,16 +241,26 @@ func TestIdPCallbackChecksTheFlow(t *testing.T) {
 	if flowCookie == nil {
 		t.Fatal("start set no flow cookie for the callback")
 	}
+	// One character of the state and two of the cookie changed, to
+	// another value whatever they were.
+	wrongState := state[:len(state)-1] + "x"
+	if wrongState == state {
+		wrongState = state[:len(state)-1] + "y"
+	}
+	tampered := flowCookie.Value[:len(flowCookie.Value)-2] + "AA"
+	if tampered == flowCookie.Value {
+		tampered = flowCookie.Value[:len(flowCookie.Value)-2] + "BB"
+	}
 	for _, c := range []struct {
 		name   string
 		client *http.Client
 		state  string
 		cookie string // replaces the flow cookie's value when set
 	}{
-		{"wrong_state", e.client, state[:len(state)-1] + "x", ""},
+		{"wrong_state", e.client, wrongState, ""},
 		{"no_state", e.client, "", ""},
 		{"another_browser", e.newClient(), state, ""},
-		{"tampered_cookie", e.client, state, flowCookie.Value[:len(flowCookie.Value)-2] + "AA"},
+		{"tampered_cookie", e.client, state, tampered},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", e.srv.URL+console.IdPCallbackPath+"?"+url.Values{"state": {c.state}, "code": {"whatever"}}.Encode(), nil)
