@@ -298,11 +298,11 @@ func (s *Store) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresA
 // touchSeen is the usual touch in one statement, answered from seen
 // without reading the session: when seen would take the routine write
 // ([lapse.Session.RoutineTouch], and both deadlines after the watermark)
-// and the stored session is still seen. Nothing of a session changes without its token (a
-// rotation), its status (an end) or its activity (a touch) changing, so
-// the row matching seen in those is the row seen was read from. It
-// returns nil when it wrote nothing: Touch then reads the session and
-// decides.
+// and the stored session is still seen. Nothing of a session changes
+// without its token (a rotation), its status (an end) or its activity (a
+// touch) changing, so the row matching seen in those is the row seen was
+// read from. It returns nil when it wrote nothing: Touch then reads the
+// session and decides.
 func touchSeen(ctx context.Context, tx wtx, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time) (*lapse.Session, error) {
 	w, err := sweptUntil(ctx, tx)
 	if err != nil {
