@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http/httptest"
@@ -171,14 +172,25 @@ func (e *dbscEnv) do(ctx context.Context, actions ...chromedp.Action[chromedp.Vo
 // path navigates to path and returns the path the tab lands on.
 func (e *dbscEnv) path(ctx context.Context, path string) string {
 	e.t.Helper()
-	e.do(ctx, chromedp.Navigate(e.url+path))
-	c, cancel := context.WithTimeout(ctx, dbscGuard)
-	defer cancel()
-	p, err := chromedp.Run(c, chromedp.Evaluate[string](`location.pathname + location.search`))
+	p, err := e.landing(ctx, path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return p
+}
+
+// landing navigates to path and returns the path the tab lands on, or the
+// navigation's error. A poll uses it rather than path: there a navigation
+// can race the page's own (the signed-out page sending itself to sign in),
+// and Chromium aborts one of them (net::ERR_ABORTED) — a reason to look
+// again, not a failure.
+func (e *dbscEnv) landing(ctx context.Context, path string) (string, error) {
+	c, cancel := context.WithTimeout(ctx, dbscGuard)
+	defer cancel()
+	if err := chromedp.Do(c, chromedp.Navigate(e.url+path)); err != nil {
+		return "", fmt.Errorf("navigating to %s: %w", path, err)
+	}
+	return chromedp.Run(c, chromedp.Evaluate[string](`location.pathname + location.search`))
 }
 
 // within polls cond until it holds, for up to dbscGuard.
@@ -265,7 +277,12 @@ func TestChromiumBindsTheSessionAndCopiedCookiesStopWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.within("the copied cookies refused", func() bool {
-		return !strings.HasPrefix(e.path(thief, "/documents"), "/documents")
+		p, err := e.landing(thief, "/documents")
+		if err != nil {
+			t.Logf("polling: %v", err)
+			return false
+		}
+		return !strings.HasPrefix(p, "/documents")
 	})
 	// Their use without the bound cookie is theft: the tier revokes.
 	s, err := e.app.Manager().Session(context.Background(), ss[0].ID)
