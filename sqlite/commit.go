@@ -230,7 +230,7 @@ func (s *Store) runBatch(batch []*txReq) ([]error, uint64) {
 	if err != nil {
 		return fail(err)
 	}
-	tx := wtx{Tx: sqlTx, s: s, ctx: ctx, new: map[string]*sql.Stmt{}, b: &batchState{}}
+	tx := wtx{Tx: sqlTx, s: s, ctx: ctx, new: map[string]*sql.Stmt{}, bound: map[string]*sql.Stmt{}, b: &batchState{}}
 	defer func() {
 		if len(tx.new) > 0 {
 			s.keep(ctx, tx.new)

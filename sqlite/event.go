@@ -41,14 +41,12 @@ func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) er
 	}
 	caughtUp := b.indexed == b.seq || b.pending
 	for i := 0; i < len(evs); {
-		// Rows a statement: 14 parameters each, 256 or a power of two
-		// below, so that the writer keeps nine shapes of this statement.
-		n := 256
-		for n > len(evs)-i {
-			n /= 2
+		k := len(insertEvents) - 1
+		for 1<<k > len(evs)-i {
+			k--
 		}
-		part := evs[i : i+n]
-		i += n
+		part := evs[i : i+1<<k]
+		i += len(part)
 		args := make([]any, 0, 14*len(part))
 		for _, ev := range part {
 			b.seq++
@@ -65,15 +63,24 @@ func appendEvents(ctx context.Context, tx wtx, evs []lapse.Event, later bool) er
 				ev.Tenant, ev.Tier, ev.Reason, ev.Actor, ev.IP, ev.ActorName, b.prev, hash)
 			b.prev = hash
 		}
-		insert := `INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, actor_name, prev_hash, hash)
-			VALUES ` + strings.TrimSuffix(strings.Repeat(`(?,?,?,?,?,?,?,?,?,?,?,?,?,?),`, len(part)), ",")
-		if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, insertEvents[k], args...); err != nil {
 			return err
 		}
 	}
 	b.pending = !later && caughtUp
 	return nil
 }
+
+// insertEvents[k] inserts 1<<k events: 14 parameters each, up to 256
+// rows a statement, so that the writer keeps nine shapes of it. They are
+// built once: appendEvents runs in the writer, for every event.
+var insertEvents = func() (qs [9]string) {
+	for k := range qs {
+		qs[k] = `INSERT INTO events (seq, id, type, time, session_id, subject, tenant, tier, reason, actor, ip, actor_name, prev_hash, hash)
+			VALUES ` + strings.TrimSuffix(strings.Repeat(`(?,?,?,?,?,?,?,?,?,?,?,?,?,?),`, 1<<k), ",")
+	}
+	return qs
+}()
 
 // indexEvents puts the keys of the events after seq from up to seq to
 // into event_sessions and event_subjects, each sorted so that the table

@@ -286,27 +286,36 @@ func notFound() error {
 // callers' writes (SQLite may roll back the whole of it).
 type wtx struct {
 	*sql.Tx
-	s   *Store
-	ctx context.Context
-	new map[string]*sql.Stmt // statements this transaction parsed for itself
-	b   *batchState          // what the batch's transactions share
+	s     *Store
+	ctx   context.Context
+	new   map[string]*sql.Stmt // statements this transaction parsed for itself
+	bound map[string]*sql.Stmt // the store's statements bound to this transaction
+	b     *batchState          // what the batch's transactions share
 }
 
 // stmt returns query prepared, bound to t. A statement the store has not
 // kept yet is parsed once for t alone (the writer's one connection is t's
-// until it ends) and kept by inTx after it. Every query passed here must
-// be one of a bounded set: the store keeps each for its lifetime. The
-// statement closes with t; callers do not close it.
+// until it ends) and kept by inTx after it. A kept one is bound to t once
+// and reused by the batch's later transactions: binding allocates a
+// statement and registers it with t, work the writer did again for each
+// statement of each create of a batch. Every query
+// passed here must be one of a bounded set: the store keeps each for its
+// lifetime. The statement closes with t; callers do not close it.
 func (t wtx) stmt(query string) (*sql.Stmt, error) {
 	ctx := t.ctx
 	if st, ok := t.new[query]; ok {
+		return st, nil
+	}
+	if st, ok := t.bound[query]; ok {
 		return st, nil
 	}
 	t.s.mu.Lock()
 	st, ok := t.s.stmts[query]
 	t.s.mu.Unlock()
 	if ok {
-		return t.Tx.StmtContext(ctx, st), nil
+		st = t.Tx.StmtContext(ctx, st)
+		t.bound[query] = st
+		return st, nil
 	}
 	st, err := t.Tx.PrepareContext(ctx, query)
 	if err == nil {
