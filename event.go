@@ -173,35 +173,42 @@ func appendRandom(b []byte, n int) []byte {
 // audit log stores it with each event, so that altering, removing or
 // reordering a record breaks the chain from that record on.
 func (e *Event) ChainHash(prev []byte) []byte {
-	h := sha256.New()
-	var buf [binary.MaxVarintLen64]byte
-	field := func(s string) {
-		h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(s)))])
-		h.Write([]byte(s))
-	}
-	field(string(prev))
-	field(strconv.FormatInt(e.Seq, 10))
-	field(e.ID)
-	field(string(e.Type))
-	field(e.Time.UTC().Format(time.RFC3339Nano))
-	field(e.SessionID)
-	field(e.Subject)
-	field(e.Tenant)
-	field(e.Tier)
-	field(string(e.Reason))
-	field(e.Actor)
+	// The encoding is built in a buffer on the stack and hashed once: a
+	// store computes this in its single writer, for every event, and
+	// hashing field by field through hash.Hash cost an allocation each.
+	var buf [512]byte
+	b := appendField(buf[:0], prev)
+	var n [20]byte
+	b = appendField(b, strconv.AppendInt(n[:0], e.Seq, 10))
+	b = appendField(b, e.ID)
+	b = appendField(b, e.Type)
+	var t [len(time.RFC3339Nano) + 8]byte
+	b = appendField(b, e.Time.UTC().AppendFormat(t[:0], time.RFC3339Nano))
+	b = appendField(b, e.SessionID)
+	b = appendField(b, e.Subject)
+	b = appendField(b, e.Tenant)
+	b = appendField(b, e.Tier)
+	b = appendField(b, e.Reason)
+	b = appendField(b, e.Actor)
 	if e.IP != "" {
 		// Only when set, so that the records written before events had
 		// an address keep their hashes.
-		field(e.IP)
+		b = appendField(b, e.IP)
 	}
 	if e.ActorName != "" {
 		// Likewise; after IP (written even when empty), so that an event
 		// with a name never hashes as one with that string as its address.
 		if e.IP == "" {
-			field("")
+			b = appendField(b, "")
 		}
-		field(e.ActorName)
+		b = appendField(b, e.ActorName)
 	}
-	return h.Sum(nil)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// appendField appends s to b as ChainHash encodes a field: its length as
+// an unsigned varint, then its bytes.
+func appendField[S ~string | ~[]byte](b []byte, s S) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }

@@ -109,3 +109,35 @@ func TestChainHashTellsActorNameFromAddress(t *testing.T) {
 		t.Error("a record named deploy hashes as one from the address deploy")
 	}
 }
+
+// TestChainHashIsStable: the hash of a record never changes, whatever the
+// code that computes it, or every stored chain would break. These vectors
+// were computed by the code before ChainHash built its input on the stack;
+// they cover an address, a name, both, a large seq, a time in another
+// zone (hashed in UTC) and an empty and a full previous hash.
+func TestChainHashIsStable(t *testing.T) {
+	base := lapse.Event{Seq: 42, ID: "evt_0000000000000000000000", Type: lapse.EventCreated,
+		Time:      time.Date(2026, 12, 6, 23, 30, 1, 123456789, time.FixedZone("X", 3600)),
+		SessionID: "ses_abc", Subject: "ada@example.com", Tenant: "acme", Tier: "standard", Actor: lapse.ActorAPI}
+	withIP, named, both := base, base, base
+	withIP.IP = "192.0.2.1"
+	named.ActorName = "ops"
+	both.IP, both.ActorName, both.Reason, both.Seq = "2001:db8::1", "ops", lapse.ReasonTheft, 1<<40
+	prev := []byte("0123456789abcdef0123456789abcdef")
+	for _, c := range []struct {
+		ev          lapse.Event
+		empty, full string // the hash after an empty previous hash, and after prev
+	}{
+		{base, "5f0cc2e150e3120fec8f307082317bed21dceee748a7a11af1da64fe33ece606", "7b0c0311b56009993d6cf0e92e6e4005f05ede2fb32437af237ebe4773fd2dfd"},
+		{withIP, "2f4c89445a613fb0dac0ae4561beaa45a3bb65e5fd763b11f2ba9b6373cea308", "62c769e6115c0e42c569384c77e8c02f61a913f9c4c61aada120d82e398689e8"},
+		{named, "df4c281f17c0e087df40aa0a3761e74b0cb19cc1d39e217dc53d38e79e3a8e77", "17e8c618d71d675ac6ff82f3665904a23e55a2590a3f4687601e66ea9543f2e2"},
+		{both, "291a24d27baaadc190216ad8738b2b123f0798c8d0ad796faf02686d3315ebac", "3f9004632bbddf403ac2724ceeea53c5b587db429720b1fc195396525fdc5cfb"},
+	} {
+		if h := hex.EncodeToString(c.ev.ChainHash([]byte{})); h != c.empty {
+			t.Errorf("%+v after an empty hash: %s, want %s", c.ev, h, c.empty)
+		}
+		if h := hex.EncodeToString(c.ev.ChainHash(prev)); h != c.full {
+			t.Errorf("%+v after %q: %s, want %s", c.ev, prev, h, c.full)
+		}
+	}
+}
