@@ -175,7 +175,8 @@ func appendRandom(b []byte, n int) []byte {
 func (e *Event) ChainHash(prev []byte) []byte {
 	// The encoding is built in a buffer on the stack and hashed once: a
 	// store computes this in its single writer, for every event, and
-	// hashing field by field through hash.Hash cost an allocation each.
+	// hashing field by field through hash.Hash cost more (the hasher and
+	// the sum allocated; here only the sum returned is).
 	var buf [512]byte
 	b := appendField(buf[:0], prev)
 	var n [20]byte

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -278,9 +279,11 @@ func TestChromiumBindsTheSessionAndCopiedCookiesStopWorking(t *testing.T) {
 	}
 	e.within("the copied cookies refused", func() bool {
 		p, err := e.landing(thief, "/documents")
-		if err != nil {
+		if le := (*chromedp.LoadError)(nil); errors.As(err, &le) && le.ErrorText == "net::ERR_ABORTED" {
 			t.Logf("polling: %v", err)
 			return false
+		} else if err != nil {
+			t.Fatal(err)
 		}
 		return !strings.HasPrefix(p, "/documents")
 	})

@@ -296,11 +296,11 @@ type wtx struct {
 // stmt returns query prepared, bound to t. A statement the store has not
 // kept yet is parsed once for t alone (the writer's one connection is t's
 // until it ends) and kept by inTx after it. A kept one is bound to t once
-// and reused by the batch's later transactions: binding allocates a
-// statement and registers it with t, work the writer did again for each
-// statement of each create of a batch. Every query
-// passed here must be one of a bounded set: the store keeps each for its
-// lifetime. The statement closes with t; callers do not close it.
+// and reused by the batch's later transactions (binding allocates a
+// statement and registers it with t: work the writer did again for every
+// statement of every create), until a use of it fails (forget). Every
+// query passed here must be one of a bounded set: the store keeps each
+// for its lifetime. The statement closes with t; callers do not close it.
 func (t wtx) stmt(query string) (*sql.Stmt, error) {
 	ctx := t.ctx
 	if st, ok := t.new[query]; ok {
@@ -343,13 +343,26 @@ func (s *Store) keep(ctx context.Context, parsed map[string]*sql.Stmt) {
 	}
 }
 
+// forget drops query's bound statement after a use of it failed with
+// err: a statement whose binding failed carries that error to every use,
+// so it is bound again at the next rather than failing the rest of the
+// batch. A statement's own failure (a constraint) drops it too: rare, and
+// binding again is cheap.
+func (t wtx) forget(query string, err error) {
+	if err != nil {
+		delete(t.bound, query)
+	}
+}
+
 // ExecContext runs query in t, under t's context.
 func (t wtx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
 	st, err := t.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(t.ctx, args...)
+	res, err := st.ExecContext(t.ctx, args...)
+	t.forget(query, err)
+	return res, err
 }
 
 // QueryContext runs query in t, under t's context.
@@ -358,7 +371,9 @@ func (t wtx) QueryContext(_ context.Context, query string, args ...any) (*sql.Ro
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(t.ctx, args...)
+	rows, err := st.QueryContext(t.ctx, args...)
+	t.forget(query, err)
+	return rows, err
 }
 
 // QueryRowContext runs query in t, under t's context.
@@ -367,7 +382,9 @@ func (t wtx) QueryRowContext(_ context.Context, query string, args ...any) *sql.
 	if err != nil {
 		return t.Tx.QueryRowContext(t.ctx, query, args...) // fails again, with the error
 	}
-	return st.QueryRowContext(t.ctx, args...)
+	row := st.QueryRowContext(t.ctx, args...)
+	t.forget(query, row.Err())
+	return row
 }
 
 // Ping implements [lapse.Pinger]: it runs a query on the reader pool.
