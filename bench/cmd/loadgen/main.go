@@ -174,7 +174,7 @@ func main() {
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
 	flag.IntVar(&o.scale, "scale", 0, "create `N` sessions in one lapse server on SQLite and compare verify at -scale-at sessions and at N, instead of the comparison of servers")
 	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurement")
-	flag.BoolVar(&o.scaleNoTouch, "scale-no-touch", false, "with -scale, verify with \"touch\": false, so that no verify writes activity and the two sizes differ only by the cache and the store's size")
+	flag.BoolVar(&o.scaleNoTouch, "scale-no-touch", false, "with -scale, leave out the second measurement at -scale sessions, the one whose verifies write activity")
 	flag.Int64Var(&o.cacheMemory, "cache-memory", 0, "verify cache bound of lapse in `bytes`, as lapse.Config.CacheMemory (0: -cache-size applies); -scale uses config.DefaultCacheMemory when 0")
 	flag.IntVar(&serverMaxBatch, "max-batch", 0, "internal: sqlite.Options.MaxBatch of a lapse server")
 	flag.StringVar(&o.url, "url", "", "measure the external lapse at this base `URL` instead of starting servers")
