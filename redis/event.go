@@ -190,19 +190,23 @@ const fullSweepEvery = time.Second
 // hint records, after a script appended events to bucket b's outbox,
 // that the bucket has events to relay. A lost hint delays the events
 // until the next full sweep; it loses nothing, so a failure is ignored.
+//
+// Each hint is a value no hint had before, not a count: a relay round
+// clears a hint only if it still holds the value the round read, and a
+// count starts again at 1 after a clear, so a hint cleared by another
+// round and set again by a new write read as the old one, and the round
+// cleared it: the new event then waited for the next full sweep, though
+// Events promises every change that returned before it.
 func (s *Store) hint(ctx context.Context, buckets ...int) {
-	switch len(buckets) {
-	case 0:
-		return
-	case 1:
-		s.c.HIncrBy(ctx, s.logKey("dirty"), strconv.Itoa(buckets[0]), 1)
+	if len(buckets) == 0 {
 		return
 	}
-	pipe := s.c.Pipeline()
+	v := lapse.NewID("") // 131 random bits
+	fields := make([]any, 0, 2*len(buckets))
 	for _, b := range buckets {
-		pipe.HIncrBy(ctx, s.logKey("dirty"), strconv.Itoa(b), 1)
+		fields = append(fields, strconv.Itoa(b), v)
 	}
-	pipe.Exec(ctx)
+	s.c.HSet(ctx, s.logKey("dirty"), fields...)
 }
 
 // relay moves outbox entries into the global log until none is left or

@@ -85,7 +85,8 @@
 // Events live in Redis Streams, in two stages (a transactional outbox).
 // The script that makes a change appends its events to the bucket's
 // outbox stream in the same slot, so change and event commit together,
-// and the writer then bumps the bucket's hint in {prefix:log}:dirty.
+// and the writer then sets the bucket's hint in {prefix:log}:dirty to a
+// new value.
 // [Store.Events] (and every other log reader, and [Store.Purge]) first
 // relays the hinted outboxes (all of them at most once a second, in case
 // a crash lost a hint) into one global log stream,

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -90,5 +91,70 @@ func TestRelayHealsALogRollback(t *testing.T) {
 		if after[i].ID != before[i].ID || after[i].Seq != before[i].Seq {
 			t.Errorf("event %d after the rollback = %+v, want %+v", i, after[i], before[i])
 		}
+	}
+}
+
+// TestRelayKeepsAHintSetWhileItRan: a relay round that read a bucket's
+// hint, found nothing new in its outbox and clears the hint must not
+// clear a hint a writer set again meanwhile, even when another round
+// cleared the first one in between. With hints that counted up from 1
+// after each clear, the new hint read as the old one ("1"), the round
+// cleared it, and the writer's event waited in its outbox for the next
+// full sweep: an Events call after the write returned missed it (seen
+// once in TestEventsAcrossNodes under load).
+func TestRelayKeepsAHintSetWhileItRan(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, redistest.NewServer(t).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	create := func() *lapse.Session {
+		t.Helper()
+		s := &lapse.Session{
+			ID: lapse.NewID("ses_"), TokenHash: lapse.NewToken().Hash(), Subject: "alice", Tier: "standard",
+			Status: lapse.StatusActive, CreatedAt: at, LastActiveAt: at, AuthenticatedAt: at,
+			IdleExpiresAt: at.Add(time.Minute), ExpiresAt: at.Add(time.Hour), WarnAt: at,
+		}
+		if _, err := st.Create(ctx, s, 0); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	create()
+	if evs, err := st.Events(ctx, 0, 10); err != nil || len(evs) != 1 { // relays it, clears its hint
+		t.Fatalf("Events = %v, %v", evs, err)
+	}
+	b := bucket("alice")
+	st.hint(ctx, b) // a hint that arrives after its event was relayed
+
+	// A round reads the hint and finds the outbox drained...
+	state, err := st.logState(ctx, false)
+	if err != nil || len(state.hints) != 1 {
+		t.Fatalf("log state = %+v, %v; want the one hint", state, err)
+	}
+	queues, _, err := st.readOutboxes(ctx, state)
+	if err != nil || len(queues[b]) != 0 {
+		t.Fatalf("outbox = %v, %v; want nothing to relay", queues, err)
+	}
+	// ...another round clears that hint, and a write sets it again...
+	if err := st.c.HDel(ctx, st.logKey("dirty"), strconv.Itoa(b)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	later := create()
+	// ...then the first round clears the hint it read.
+	args := state.chain(nil)
+	args.hints = state.hints
+	if res, err := appendScript.Run(ctx, st.c, []string{st.logKey("events"), st.logKey("head"), st.logKey("cursor"), st.logKey("dirty")}, args.argv()...).Text(); err != nil || res != "ok" {
+		t.Fatalf("append = %q, %v", res, err)
+	}
+
+	st.mu.Lock()
+	st.lastFull = time.Now() // no full sweep due: only the hint finds the event
+	st.mu.Unlock()
+	evs, err := st.Events(ctx, 0, 10)
+	if err != nil || len(evs) != 2 || evs[1].SessionID != later.ID {
+		t.Fatalf("Events after the second write returned = %v, %v; want its event too", evs, err)
 	}
 }

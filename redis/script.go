@@ -504,7 +504,8 @@ return {h[1] or '0', h[2] or '', hints, cursors}
 // actor_name, prev, hash) per event. With events, it appends only if no other relayer
 // moved the head or a cursor since the caller read them, and checks
 // everything before it writes anything. It clears each hint that still
-// has the value the caller read: a writer that bumped it since keeps it.
+// has the value the caller read: a writer that set it since keeps it
+// (hints never repeat a value, see Store.hint).
 const appendLua = `
 local nb, i = tonumber(ARGV[2]), 3
 local ne_at = i + 3 * nb
