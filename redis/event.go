@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -196,12 +197,14 @@ const fullSweepEvery = time.Second
 // count starts again at 1 after a clear, so a hint cleared by another
 // round and set again by a new write read as the old one, and the round
 // cleared it: the new event then waited for the next full sweep, though
-// Events promises every change that returned before it.
+// Events promises every change that returned before it. The value is a
+// random 52-bit number rather than any random string so that a node not
+// yet upgraded, which counts with HINCRBY, can still add to it.
 func (s *Store) hint(ctx context.Context, buckets ...int) {
 	if len(buckets) == 0 {
 		return
 	}
-	v := lapse.NewID("") // 131 random bits
+	v := strconv.FormatInt(rand.Int64N(1<<52), 10)
 	fields := make([]any, 0, 2*len(buckets))
 	for _, b := range buckets {
 		fields = append(fields, strconv.Itoa(b), v)

@@ -86,7 +86,7 @@ func runScale(o options) error {
 		large := t.measureVerify(tokens, o, touch)
 		what := `"touch": false, no activity writes`
 		if touch {
-			what = "touching, the activity writes of uniform traffic"
+			what = "touching, as a platform verifies"
 		}
 		fmt.Printf("verify at %d sessions (%s): %.0f/s, p50 %s, p99 %s, errors %d; server RSS %s\n",
 			len(tokens), what, large.rate(), ms(large.pct(50)), ms(large.pct(99)), large.errors, rss(t))
@@ -151,7 +151,7 @@ func (t *target) measureVerify(tokens []string, o options, touch bool) *result {
 			if _, err := t.srv.command("stopprofile"); err != nil {
 				fmt.Fprintf(os.Stderr, "loadgen: stopprofile: %v\n", err)
 			}
-			fmt.Printf("profile of the verify rounds at %d sessions: go tool pprof -top %s.cpu.pprof\n", len(tokens), abs)
+			fmt.Printf("profile of the verify rounds at %d sessions (touch %v): go tool pprof -top %s.cpu.pprof\n", len(tokens), touch, abs)
 		}()
 	}
 	all := &result{}
