@@ -10,25 +10,38 @@ import (
 	"github.com/lapsehq/lapse/redis/redistest"
 )
 
+// openRelay opens a store on a private Redis server, closed at the end
+// of the test.
+func openRelay(t *testing.T) *Store {
+	t.Helper()
+	st, err := Open(context.Background(), redistest.NewServer(t).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// relaySession returns an active session of subject created at at.
+func relaySession(subject string, at time.Time) *lapse.Session {
+	return &lapse.Session{
+		ID: lapse.NewID("ses_"), TokenHash: lapse.NewToken().Hash(), Subject: subject, Tier: "standard",
+		Status: lapse.StatusActive, CreatedAt: at, LastActiveAt: at, AuthenticatedAt: at,
+		IdleExpiresAt: at.Add(time.Minute), ExpiresAt: at.Add(time.Hour), WarnAt: at,
+	}
+}
+
 // TestRelayFullSweepFindsUnhintedEvents loses a hint, as a crash between
 // a change and its hint would, and checks that the relay's periodic full
 // sweep still moves the event into the log.
 func TestRelayFullSweepFindsUnhintedEvents(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, redistest.NewServer(t).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openRelay(t)
 	if _, err := st.Events(ctx, 0, 10); err != nil { // the first relay is a full sweep
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	s := &lapse.Session{
-		ID: lapse.NewID("ses_"), TokenHash: lapse.NewToken().Hash(), Subject: "alice", Tier: "standard",
-		Status: lapse.StatusActive, CreatedAt: at, LastActiveAt: at, AuthenticatedAt: at,
-		IdleExpiresAt: at.Add(time.Minute), ExpiresAt: at.Add(time.Hour), WarnAt: at,
-	}
+	s := relaySession("alice", at)
 	if _, err := st.Create(ctx, s, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -56,18 +69,10 @@ func TestRelayFullSweepFindsUnhintedEvents(t *testing.T) {
 // the next relay appends the lost events again from the outboxes.
 func TestRelayHealsALogRollback(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, redistest.NewServer(t).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openRelay(t)
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	for _, sub := range []string{"alice", "bob"} {
-		s := &lapse.Session{
-			ID: lapse.NewID("ses_"), TokenHash: lapse.NewToken().Hash(), Subject: sub, Tier: "standard",
-			Status: lapse.StatusActive, CreatedAt: at, LastActiveAt: at, AuthenticatedAt: at,
-			IdleExpiresAt: at.Add(time.Minute), ExpiresAt: at.Add(time.Hour), WarnAt: at,
-		}
+		s := relaySession(sub, at)
 		if _, err := st.Create(ctx, s, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -104,19 +109,11 @@ func TestRelayHealsALogRollback(t *testing.T) {
 // once in TestEventsAcrossNodes under load).
 func TestRelayKeepsAHintSetWhileItRan(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, redistest.NewServer(t).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openRelay(t)
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	create := func() *lapse.Session {
 		t.Helper()
-		s := &lapse.Session{
-			ID: lapse.NewID("ses_"), TokenHash: lapse.NewToken().Hash(), Subject: "alice", Tier: "standard",
-			Status: lapse.StatusActive, CreatedAt: at, LastActiveAt: at, AuthenticatedAt: at,
-			IdleExpiresAt: at.Add(time.Minute), ExpiresAt: at.Add(time.Hour), WarnAt: at,
-		}
+		s := relaySession("alice", at)
 		if _, err := st.Create(ctx, s, 0); err != nil {
 			t.Fatal(err)
 		}
