@@ -219,6 +219,59 @@ func TestBatchChainsAndIndexesItsEvents(t *testing.T) {
 	}
 }
 
+// TestBatchIndexesAroundATidy: a Tidy in the middle of a batch of creates
+// indexes the keys the batch had pending (and, with a small limit, only
+// the first of them), and the batch indexes the rest at its end from the
+// keys it kept: every event indexed once, each session's event found.
+func TestBatchIndexesAroundATidy(t *testing.T) {
+	for _, limit := range []int{2, 100} {
+		st := openTest(t)
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		queued, release := holdWriter(t, st)
+		var sessions []*lapse.Session
+		errs := make(chan error, 9)
+		queue := func(write func() error) {
+			go func() { errs <- write() }()
+			queued(len(sessions) + 1) // in the batch after those queued before it
+			sessions = append(sessions, nil)
+		}
+		create := func() {
+			s := session("alice", at)
+			queue(func() error { _, err := st.Create(ctx, s, 0); return err })
+			sessions[len(sessions)-1] = s
+		}
+		for range 4 {
+			create()
+		}
+		queue(func() error { _, err := st.Tidy(ctx, limit); return err })
+		for range 4 {
+			create()
+		}
+		release()
+		for range 9 {
+			if err := <-errs; err != nil {
+				t.Fatalf("limit %d: %v", limit, err)
+			}
+		}
+		var events, indexed, bySession, bySubject int64
+		if err := st.r.QueryRow(`SELECT count(*), (SELECT value FROM store_state WHERE name = 'indexed_until'),
+			(SELECT count(*) FROM event_sessions), (SELECT count(*) FROM event_subjects) FROM events`).Scan(&events, &indexed, &bySession, &bySubject); err != nil {
+			t.Fatal(err)
+		}
+		if events != 8 || indexed != 8 || bySession != 8 || bySubject != 8 {
+			t.Errorf("limit %d: %d events, indexed until %d, %d session keys, %d subject keys; want 8 of each", limit, events, indexed, bySession, bySubject)
+		}
+		for _, s := range sessions {
+			if s == nil {
+				continue
+			}
+			if evs, err := st.QueryEvents(ctx, lapse.EventQuery{SessionID: s.ID}); err != nil || len(evs) != 1 {
+				t.Errorf("limit %d: events of %s: %d, %v; want its created event", limit, s.ID, len(evs), err)
+			}
+		}
+	}
+}
+
 // TestSavepointsAfterAFailure: batches run without savepoints until a
 // transaction fails; then that batch and the next carefulBatches run
 // with them, and after that many batches with no failure, without again.
