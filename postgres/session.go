@@ -240,9 +240,10 @@ func (s *Store) Touch(ctx context.Context, seen *lapse.Session, at, idleExpiresA
 // the routine write ([lapse.Session.RoutineTouch]) and the stored session
 // is still seen. Nothing of a session changes without its token (a
 // rotation), its status (an end) or its activity (a touch) changing, so
-// the row matching seen in those is the row seen was read from. The notice to other nodes' caches
-// goes in the same statement, so in the same transaction. It returns nil
-// when it wrote nothing: Touch then reads the session and decides.
+// the row matching seen in those is the row seen was read from. The
+// notice to other nodes' caches goes in the same statement, so in the
+// same transaction. It returns nil when it wrote nothing: Touch then
+// reads the session and decides.
 func (s *Store) touchSeen(ctx context.Context, seen *lapse.Session, at, idleExpiresAt, warnAt time.Time) (*lapse.Session, error) {
 	if !seen.RoutineTouch(at) {
 		return nil, nil
