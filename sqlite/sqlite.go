@@ -101,13 +101,20 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	// The writer's 64 MiB page cache and in-memory statement journals
-	// keep a large sweep from spilling pages to disk in the middle of its
-	// transaction; the write-ahead log a burst grew is cut back to 64 MiB
-	// when it restarts. A reader's page cache is 4 MiB: a reader only
-	// looks rows up, the OS page cache holds the file anyway, and four
-	// readers with the writer's cache each would cost 256 MiB more of the
-	// process's memory for a large database (docs/architecture.md).
+	// The writer's page cache is 16 MiB. A larger one made commits slower
+	// while the file is smaller than 1 GiB less the cache: when
+	// balance_nonroot puts sibling pages in page-number order, SQLite swaps
+	// two numbers through the page number of the 1 GiB mark, and the
+	// commit that follows walks the cache's whole hash table to drop pages
+	// past the file's end, a walk that grows with the pages cached; at
+	// 64 MiB it was 6 % of a create's time (BENCHMARKS.md, issue 18). Temp
+	// files and statement journals are kept in memory, and a sweep of
+	// 100,000 expiries among a million sessions stays within its goal. The
+	// write-ahead log a burst grew is cut back to 64 MiB when it restarts.
+	// A reader's page cache is 4 MiB: a reader only looks rows up, the OS
+	// page cache holds the file anyway, and four readers with the writer's
+	// cache each would cost 48 MiB more of the process's memory
+	// (docs/architecture.md).
 	// The writer checkpoints the log into the database every 10,000 pages
 	// (40 MiB) instead of SQLite's 1,000: a checkpoint runs on the writer,
 	// in the commit of the batch that crossed the mark, and costs the
@@ -120,7 +127,7 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
-	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
+	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
