@@ -344,7 +344,7 @@ func (p *Pages) endSessions(w http.ResponseWriter, r *http.Request, cur lapse.Se
 var reasonText = map[string]string{
 	"idle_timeout":          "You were signed out because you were not active for a while. This protects your account if you step away.",
 	"absolute_timeout":      "Your session reached its time limit, so you were signed out. Sign in again to carry on.",
-	"logout":                "You signed out.",
+	"logout":                "Your session on this site has ended. Sign in again to carry on.",
 	"logout_all":            "You were signed out from another device, with “sign out everywhere else”.",
 	"admin":                 "An administrator ended your session.",
 	"password_change":       "Your password or your second factor was changed, so your sessions were ended.",
@@ -354,7 +354,7 @@ var reasonText = map[string]string{
 	"revoked":               "Your session was ended.",
 	"device_unbound":        "This part of the site needs a browser that binds your session to this device (such as Chrome on a computer). Sign in again with one.",
 	"device_proof_required": "Your browser could not prove that it is the device you signed in on, so you were signed out. Sign in again.",
-	"signed_out":            "You are signed out.",
+	"signed_out":            "Your session on this site has ended. Sign in again to carry on.",
 }
 
 type signedOutPage struct {

@@ -210,6 +210,9 @@ func TestSignedOutPage(t *testing.T) {
 		if !strings.Contains(body, want) || strings.Contains(body, "<script>") || !strings.Contains(body, `href="/signin"`) {
 			t.Errorf("reason %q: page lacks %q or the sign-in link, or echoes the reason", reason, want)
 		}
+		if n := strings.Count(body, want); n > 1 {
+			t.Errorf("reason %q: the page says %q %d times (heading and text repeat each other)", reason, want, n)
+		}
 	}
 }
 
