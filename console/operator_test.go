@@ -86,7 +86,7 @@ func TestOperatorSignsIn(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", e.srv.URL+"/console/sessions", nil)
 	page := e.do(c, req)
-	if !strings.Contains(page.body, `<p class="who">vera · viewer</p>`) {
+	if !strings.Contains(page.body, `<p class="who"><span class="who-name">vera</span> · viewer</p>`) {
 		t.Errorf("the sessions page does not show vera as a viewer:\n%s", page.body)
 	}
 	ins := e.events(lapse.EventOperatorSignedIn)
