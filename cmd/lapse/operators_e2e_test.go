@@ -99,7 +99,7 @@ func testOperatorsEndToEnd(t *testing.T, st storeUnderTest) {
 		t.Helper()
 		ck := consoleCookie(t, signIn(code))
 		r, body := page(ck)
-		if r.StatusCode != http.StatusOK || !strings.Contains(body, "ada · "+role) {
+		if r.StatusCode != http.StatusOK || !strings.Contains(body, `<span class="who-name">ada</span> · `+role) {
 			t.Errorf("the sessions page after a new sign-in: %d, want 200 showing ada · %s:\n%s", r.StatusCode, role, body)
 		}
 		return ck
