@@ -173,8 +173,8 @@ func main() {
 	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two nodes on a shared store over `N` sessions per phase, instead of throughput")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
 	flag.IntVar(&o.scale, "scale", 0, "create `N` sessions in one lapse server on SQLite and compare verify at -scale-at sessions and at N, instead of the comparison of servers")
-	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurement")
-	flag.BoolVar(&o.scaleNoTouch, "scale-no-touch", false, "with -scale, leave out the second measurement at -scale sessions, the one whose verifies write activity")
+	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurements")
+	flag.BoolVar(&o.scaleNoTouch, "scale-no-touch", false, "with -scale, leave out the measurements whose verifies write activity, at -scale-at sessions and at -scale")
 	flag.Int64Var(&o.cacheMemory, "cache-memory", 0, "verify cache bound of lapse in `bytes`, as lapse.Config.CacheMemory (0: -cache-size applies); -scale uses config.DefaultCacheMemory when 0")
 	flag.IntVar(&serverMaxBatch, "max-batch", 0, "internal: sqlite.Options.MaxBatch of a lapse server")
 	flag.StringVar(&o.url, "url", "", "measure the external lapse at this base `URL` instead of starting servers")
@@ -378,7 +378,7 @@ func run(o options) error {
 		if t.store == "" || tokens[t.store] != nil {
 			continue
 		}
-		toks, st, err := t.createSessions(o.sessions, o.concurrency)
+		toks, st, err := t.createSessions(o.sessions, o.concurrency, "")
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -403,7 +403,7 @@ func run(o options) error {
 	// Warm-up, then interleaved rounds: forward, backward, forward, ...
 	for _, t := range targets {
 		if o.warmup > 0 {
-			t.round(o.warmup)
+			t.round(o.warmup, false)
 		}
 	}
 	if o.profileDir != "" {
@@ -430,7 +430,7 @@ func run(o options) error {
 		}
 		for _, t := range order {
 			before := snap(targets, dbs)
-			res := t.round(o.duration)
+			res := t.round(o.duration, false)
 			after := snap(targets, dbs)
 			wall := after.at.Sub(before.at)
 			for i, u := range targets {
@@ -702,16 +702,20 @@ func (t *target) request(method, path, body string) []byte {
 
 // createSessions creates n sessions in lapse with up to c connections and
 // returns their tokens.
-func (t *target) createSessions(n, c int) ([]string, *result, error) {
+func (t *target) createSessions(n, c int, tier string) ([]string, *result, error) {
 	tokens := make([]string, n)
 	var next atomic.Int64
 	seq := sessionSeq.Add(int64(n)) - int64(n)
+	inTier := ""
+	if tier != "" {
+		inTier = fmt.Sprintf(`,"tier":%q`, tier)
+	}
 	res := t.run(min(c, n), func(w int, cl *client) (outcome, error) {
 		i := int(next.Add(1)) - 1
 		if i >= n {
 			return done, nil
 		}
-		status, body, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-%d","amr":["pwd"]}`, seq+int64(i))), true)
+		status, body, err := cl.do(t.request("POST", "/v1/sessions", fmt.Sprintf(`{"subject":"loadgen-%d","amr":["pwd"]%s}`, seq+int64(i), inTier)), true)
 		if err != nil {
 			return failed, err
 		}
@@ -756,18 +760,37 @@ func (t *target) createFor(d time.Duration, c int) *result {
 	return res
 }
 
-// round drives verify with every connection for d.
-func (t *target) round(d time.Duration) *result {
+// round drives verify with every connection for d. With count, it reads
+// each reply and counts in the result's wrote the verifies that wrote
+// their session's activity.
+func (t *target) round(d time.Duration, count bool) *result {
 	stop := time.Now().Add(d)
-	return t.run(len(t.conns), func(w int, cl *client) (outcome, error) {
+	var wrote atomic.Int64
+	res := t.run(len(t.conns), func(w int, cl *client) (outcome, error) {
 		if time.Now().After(stop) {
 			return done, nil
 		}
 		cl.seq++
 		req := t.verifyReqs[(w+cl.seq*len(t.conns))%len(t.verifyReqs)]
-		status, _, err := cl.do(req, false)
+		sent := time.Now()
+		status, reply, err := cl.do(req, count)
+		if count && err == nil && status == http.StatusOK && wroteActivity(reply, sent, time.Now()) {
+			wrote.Add(1)
+		}
 		return check(status, http.StatusOK, err)
 	})
+	res.wrote = int(wrote.Load())
+	return res
+}
+
+// wroteActivity tells whether the verify answered with reply, sent at
+// sent and answered by received, wrote its session's activity: whether
+// the reply's last_active_at is the time of the verify, not that of an
+// earlier one (a millisecond's leeway each side for the clock's reading
+// in the server).
+func wroteActivity(reply []byte, sent, received time.Time) bool {
+	at, err := time.Parse(time.RFC3339Nano, string(field(reply, "last_active_at")))
+	return err == nil && !at.Before(sent.Add(-time.Millisecond)) && !at.After(received.Add(time.Millisecond))
 }
 
 // outcome is what one operation of a measurement did.
@@ -852,6 +875,17 @@ type result struct {
 	clientCPU time.Duration // loadgen's own CPU time
 	mallocs   uint64        // server heap allocations
 	feedLost  int64         // times the server's change feed was lost
+	wrote     int           // verifies that wrote their session's activity, if counted
+	counted   bool          // wrote was counted
+}
+
+// wroteShare says, if they were counted, how many of the verifies
+// wrote their session's activity.
+func (r *result) wroteShare() string {
+	if !r.counted || r.n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d of them (%.1f %%) wrote activity", r.wrote, 100*float64(r.wrote)/float64(r.n))
 }
 
 func (r *result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }

@@ -68,11 +68,11 @@ func propagationOn(o options, serve string) error {
 
 	// Sessions to revoke, one set per phase, and sessions for B's load;
 	// all created on A.
-	toRevoke, _, err := a.createSessions(2*o.propagation, o.concurrency)
+	toRevoke, _, err := a.createSessions(2*o.propagation, o.concurrency, "")
 	if err != nil {
 		return err
 	}
-	loadTokens, _, err := a.createSessions(o.sessions, o.concurrency)
+	loadTokens, _, err := a.createSessions(o.sessions, o.concurrency, "")
 	if err != nil {
 		return err
 	}

@@ -34,10 +34,14 @@ const maxScale = 5_000_000
 // two differ only by the cache and the store's size: the first RATIO.
 // The second verifies as a platform would: most verifies then find a
 // session last written more than a touch interval (a minute) earlier and
-// write its activity, as uniform traffic over N sessions would (the
-// sessions at -scale-at were just created and write none either way):
-// the second RATIO, against the same -scale-at figure. -scale-no-touch
-// leaves the second out.
+// write its activity, as uniform traffic over N sessions would. The
+// sessions at -scale-at, just created, would write none that way, so
+// the verifies that write are measured there on -scale-at sessions more,
+// of cycleTier, whose touch interval is shorter than the time verify
+// takes to come round to a session again: the second RATIO compares
+// verifies that write at both sizes, and each measurement that writes
+// says how many of its verifies did. -scale-no-touch leaves out both
+// measurements that write.
 func runScale(o options) error {
 	if o.scaleAt < 1 || o.scaleAt >= o.scale || o.scale > maxScale {
 		return fmt.Errorf("-scale-at must be at least 1 and below -scale, and -scale at most %d", maxScale)
@@ -75,6 +79,12 @@ func runScale(o options) error {
 	small := t.measureVerify(tokens, o, false)
 	fmt.Printf("verify at %d sessions (\"touch\": false): %.0f/s, p50 %s, p99 %s, errors %d; server RSS %s\n",
 		len(tokens), small.rate(), ms(small.pct(50)), ms(small.pct(99)), small.errors, rss(t))
+	var smallTouch *result
+	if !o.scaleNoTouch {
+		if smallTouch, err = t.measureCycle(o); err != nil {
+			return err
+		}
+	}
 
 	if tokens, err = t.fill(tokens, o.scale, o.concurrency); err != nil {
 		return err
@@ -84,14 +94,18 @@ func runScale(o options) error {
 			break
 		}
 		large := t.measureVerify(tokens, o, touch)
-		what := `"touch": false, no activity writes`
+		what, base := `"touch": false, no activity writes`, small
 		if touch {
-			what = "touching, as a platform verifies"
+			what, base = "touching, as a platform verifies", smallTouch
 		}
-		fmt.Printf("verify at %d sessions (%s): %.0f/s, p50 %s, p99 %s, errors %d; server RSS %s\n",
-			len(tokens), what, large.rate(), ms(large.pct(50)), ms(large.pct(99)), large.errors, rss(t))
+		fmt.Printf("verify at %d sessions (%s): %.0f/s, p50 %s, p99 %s, errors %d%s; server RSS %s\n",
+			len(tokens), what, large.rate(), ms(large.pct(50)), ms(large.pct(99)), large.errors, large.wroteShare(), rss(t))
 		fmt.Printf("RATIO verify throughput at %d (%s) / at %d sessions: %.2f; p99 ratio %.2f\n",
-			o.scale, what, o.scaleAt, large.rate()/small.rate(), float64(large.pct(99))/float64(small.pct(99)))
+			o.scale, what, o.scaleAt, large.rate()/base.rate(), float64(large.pct(99))/float64(base.pct(99)))
+		if touch {
+			fmt.Printf("  (against the verifies at %d sessions that write none: %.2f; p99 ratio %.2f)\n",
+				o.scaleAt, large.rate()/small.rate(), float64(large.pct(99))/float64(small.pct(99)))
+		}
 	}
 
 	t.stop()
@@ -115,7 +129,7 @@ func (t *target) fill(tokens []string, n, c int) ([]string, error) {
 	for len(tokens) < n {
 		step := min(50_000, n-len(tokens))
 		begin := time.Now()
-		toks, res, err := t.createSessions(step, c)
+		toks, res, err := t.createSessions(step, c, "")
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +154,7 @@ func (t *target) measureVerify(tokens []string, o options, touch bool) *result {
 	}
 	t.dialAll(o.concurrency)
 	if o.warmup > 0 {
-		t.round(o.warmup)
+		t.round(o.warmup, false)
 	}
 	if o.profileDir != "" {
 		abs, _ := filepath.Abs(filepath.Join(o.profileDir, fmt.Sprintf("lapse-%d%s", len(tokens), name)))
@@ -156,13 +170,43 @@ func (t *target) measureVerify(tokens []string, o options, touch bool) *result {
 	}
 	all := &result{}
 	for range o.rounds {
-		r := t.round(o.duration)
+		r := t.round(o.duration, touch)
 		all.n += r.n
 		all.errors += r.errors
 		all.elapsed += r.elapsed
 		all.lat = append(all.lat, r.lat...)
+		all.wrote += r.wrote
+	}
+	if touch {
+		all.counted = true
 	}
 	return all
+}
+
+// cycleTier is the tier of the sessions on which verifies that write
+// are measured at -scale-at: its touch interval (a twentieth of its idle
+// timeout, 300 ms) is shorter than the time verify takes to come round
+// to one of -scale-at sessions again at the rates of this machine, and
+// its warning comes before its idle deadline as the default tier's does,
+// so that a verify there writes what one at -scale writes: the row and
+// its entries in the deadline and warning indexes.
+const (
+	cycleTier = "loadgen-cycle"
+	cycleIdle = 6 * time.Second
+)
+
+// measureCycle creates o.scaleAt sessions of cycleTier and measures
+// verify over them as measureVerify does, with activity writes. The
+// sessions expire cycleIdle after it, while the store fills.
+func (t *target) measureCycle(o options) (*result, error) {
+	toks, _, err := t.createSessions(o.scaleAt, o.concurrency, cycleTier)
+	if err != nil {
+		return nil, err
+	}
+	res := t.measureVerify(toks, o, true)
+	fmt.Printf("verify at %d sessions of tier %s (touching; %d more sessions in the store): %.0f/s, p50 %s, p99 %s, errors %d%s; server RSS %s\n",
+		len(toks), cycleTier, o.scaleAt, res.rate(), ms(res.pct(50)), ms(res.pct(99)), res.errors, res.wroteShare(), rss(t))
+	return res, nil
 }
 
 // firstVerify verifies tok until it is answered 200 and returns the time

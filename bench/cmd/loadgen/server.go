@@ -215,6 +215,7 @@ func newNode(kind, key string, cacheSize int, cacheMemory int64) (*node, error) 
 
 	cfg := config.Default()
 	cfg.Policy.Tiers[activeTier] = lapse.Tier{IdleTimeout: activeIdle, AbsoluteTimeout: 12 * time.Hour}
+	cfg.Policy.Tiers[cycleTier] = lapse.Tier{IdleTimeout: cycleIdle, AbsoluteTimeout: 12 * time.Hour, WarnBefore: cycleIdle / 15}
 	if err := cfg.Policy.Validate(); err != nil {
 		return fail(err)
 	}

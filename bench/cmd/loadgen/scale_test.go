@@ -1,0 +1,32 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestWroteActivity checks how -scale tells a verify that wrote its
+// session's activity: by a last_active_at within the verify's own time.
+func TestWroteActivity(t *testing.T) {
+	sent := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	received := sent.Add(5 * time.Millisecond)
+	reply := func(at string) []byte {
+		return []byte(`{"id":"ses_x","last_active_at":"` + at + `","idle_expires_at":"2026-12-07T03:30:00.000000000Z"}`)
+	}
+	for _, c := range []struct {
+		name  string
+		reply []byte
+		want  bool
+	}{
+		{"during the verify", reply("2026-12-07T03:00:00.002000000Z"), true},
+		{"within the leeway before it", reply("2026-12-07T02:59:59.999500000Z"), true},
+		{"a touch interval earlier", reply("2026-12-07T02:59:59.700000000Z"), false},
+		{"after the reply", reply("2026-12-07T03:00:00.007000000Z"), false},
+		{"no such field", []byte(`{"id":"ses_x"}`), false},
+		{"not a time", reply("yesterday"), false},
+	} {
+		if got := wroteActivity(c.reply, sent, received); got != c.want {
+			t.Errorf("%s: wroteActivity = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
