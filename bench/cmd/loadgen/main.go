@@ -173,7 +173,7 @@ func main() {
 	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two nodes on a shared store over `N` sessions per phase, instead of throughput")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
 	flag.IntVar(&o.scale, "scale", 0, "create `N` sessions in one lapse server on SQLite and compare verify at -scale-at sessions and at N, instead of the comparison of servers")
-	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurements")
+	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurements, and as many more of a tier with a 300 ms touch interval for the one that writes activity (verify must take between 300 ms and 5.6 s to come round to them)")
 	flag.BoolVar(&o.scaleNoTouch, "scale-no-touch", false, "with -scale, leave out the measurements whose verifies write activity, at -scale-at sessions and at -scale")
 	flag.Int64Var(&o.cacheMemory, "cache-memory", 0, "verify cache bound of lapse in `bytes`, as lapse.Config.CacheMemory (0: -cache-size applies); -scale uses config.DefaultCacheMemory when 0")
 	flag.IntVar(&serverMaxBatch, "max-batch", 0, "internal: sqlite.Options.MaxBatch of a lapse server")
@@ -772,22 +772,27 @@ func (t *target) round(d time.Duration, count bool) *result {
 		}
 		cl.seq++
 		req := t.verifyReqs[(w+cl.seq*len(t.conns))%len(t.verifyReqs)]
+		if !count {
+			status, _, err := cl.do(req, false)
+			return check(status, http.StatusOK, err)
+		}
 		sent := time.Now()
-		status, reply, err := cl.do(req, count)
-		if count && err == nil && status == http.StatusOK && wroteActivity(reply, sent, time.Now()) {
+		status, reply, err := cl.do(req, true)
+		if err == nil && status == http.StatusOK && wroteActivity(reply, sent, time.Now()) {
 			wrote.Add(1)
 		}
 		return check(status, http.StatusOK, err)
 	})
-	res.wrote = int(wrote.Load())
+	res.wrote, res.counted = int(wrote.Load()), count
 	return res
 }
 
-// wroteActivity tells whether the verify answered with reply, sent at
-// sent and answered by received, wrote its session's activity: whether
-// the reply's last_active_at is the time of the verify, not that of an
-// earlier one (a millisecond's leeway each side for the clock's reading
-// in the server).
+// wroteActivity tells whether reply, to a verify sent at sent and
+// answered by received, carries an activity write made during the
+// verify: whether its last_active_at is the time of the verify, not that
+// of an earlier one (a millisecond's leeway each side for the clock's
+// reading in the server). Two verifies of one session at once would both
+// count; the measurements verify tokens in turn, so none overlap.
 func wroteActivity(reply []byte, sent, received time.Time) bool {
 	at, err := time.Parse(time.RFC3339Nano, string(field(reply, "last_active_at")))
 	return err == nil && !at.Before(sent.Add(-time.Millisecond)) && !at.After(received.Add(time.Millisecond))

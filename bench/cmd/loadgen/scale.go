@@ -24,10 +24,12 @@ const maxScale = 5_000_000
 
 // runScale is loadgen -scale N: one lapse server on SQLite (the cache
 // bounded by -cache-memory, lapse serve's default without it)
-// gets -scale-at sessions, verify is measured over all of them; then it
-// gets N in all, verify is measured again over all N, twice; its resident
-// memory is read; and it is restarted on the same data, timed from the
-// start of the process to its first verify answered 200.
+// gets -scale-at sessions, verify is measured over all of them, and over
+// as many more of cycleTier with activity writes; then it gets N live
+// sessions in all (the cycleTier ones expire meanwhile), verify is
+// measured again over all N, twice; its resident memory is read; and it
+// is restarted on the same data, timed from the start of the process to
+// its first verify answered 200.
 //
 // Verify goes through the tokens in turn. The first measurement at N
 // verifies with "touch": false, as the one at -scale-at does, so that the
@@ -105,6 +107,9 @@ func runScale(o options) error {
 		if touch {
 			fmt.Printf("  (against the verifies at %d sessions that write none: %.2f; p99 ratio %.2f)\n",
 				o.scaleAt, large.rate()/small.rate(), float64(large.pct(99))/float64(small.pct(99)))
+			if !large.allWrote() {
+				fmt.Printf("WARNING: at %d sessions not every verify wrote its activity (sessions not yet a touch interval, a minute, old): the ratio with writes compares unlike verifies; take a larger -scale\n", o.scale)
+			}
 		}
 	}
 
@@ -177,23 +182,28 @@ func (t *target) measureVerify(tokens []string, o options, touch bool) *result {
 		all.lat = append(all.lat, r.lat...)
 		all.wrote += r.wrote
 	}
-	if touch {
-		all.counted = true
-	}
+	all.counted = touch
 	return all
 }
 
 // cycleTier is the tier of the sessions on which verifies that write
-// are measured at -scale-at: its touch interval (a twentieth of its idle
-// timeout, 300 ms) is shorter than the time verify takes to come round
-// to one of -scale-at sessions again at the rates of this machine, and
-// its warning comes before its idle deadline as the default tier's does,
-// so that a verify there writes what one at -scale writes: the row and
-// its entries in the deadline and warning indexes.
+// are measured at -scale-at. Its warning comes before its idle deadline
+// as the default tier's does, so that a verify there writes what one at
+// -scale writes: the row and its entries in the deadline and warning
+// indexes. The time verify takes to come round to one of the -scale-at
+// sessions again must lie between its touch interval (a twentieth of its
+// idle timeout, 300 ms), or some verifies write nothing, and the start
+// of its warning (5.6 s), or they extend the session instead of touching
+// it, and past 6 s find it expired: measureCycle says when a run missed.
 const (
 	cycleTier = "loadgen-cycle"
 	cycleIdle = 6 * time.Second
+	cycleWarn = cycleIdle / 15
 )
+
+// allWrote reports whether the verifies of r were answered and wrote
+// their sessions' activity, all but a hundredth of them.
+func (r *result) allWrote() bool { return r.errors == 0 && r.wrote >= r.n*99/100 }
 
 // measureCycle creates o.scaleAt sessions of cycleTier and measures
 // verify over them as measureVerify does, with activity writes. The
@@ -206,6 +216,10 @@ func (t *target) measureCycle(o options) (*result, error) {
 	res := t.measureVerify(toks, o, true)
 	fmt.Printf("verify at %d sessions of tier %s (touching; %d more sessions in the store): %.0f/s, p50 %s, p99 %s, errors %d%s; server RSS %s\n",
 		len(toks), cycleTier, o.scaleAt, res.rate(), ms(res.pct(50)), ms(res.pct(99)), res.errors, res.wroteShare(), rss(t))
+	if !res.allWrote() {
+		fmt.Printf("WARNING: at %d sessions and this rate not every verify wrote its activity (verify came round to a session every %.2fs; it must take between %v and %v): the ratio with writes below compares unlike verifies; change -scale-at\n",
+			len(toks), float64(len(toks))/res.rate(), cycleIdle/20, cycleIdle-cycleWarn)
+	}
 	return res, nil
 }
 

@@ -30,3 +30,23 @@ func TestWroteActivity(t *testing.T) {
 		}
 	}
 }
+
+// TestAllWrote checks when -scale takes a measurement's verifies for
+// verifies that each wrote: answered, and all but a hundredth writing.
+func TestAllWrote(t *testing.T) {
+	for _, c := range []struct {
+		n, wrote, errors int
+		want             bool
+	}{
+		{n: 1000, wrote: 1000, want: true},
+		{n: 1000, wrote: 990, want: true},
+		{n: 1000, wrote: 989, want: false},
+		{n: 1000, wrote: 0, want: false},
+		{n: 1000, wrote: 1000, errors: 1, want: false},
+	} {
+		r := &result{n: c.n, wrote: c.wrote, errors: c.errors, counted: true}
+		if got := r.allWrote(); got != c.want {
+			t.Errorf("%d verifies, %d wrote, %d errors: allWrote = %v, want %v", c.n, c.wrote, c.errors, got, c.want)
+		}
+	}
+}

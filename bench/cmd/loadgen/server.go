@@ -214,8 +214,8 @@ func newNode(kind, key string, cacheSize int, cacheMemory int64) (*node, error) 
 	undo = append(undo, func() { st.Close() })
 
 	cfg := config.Default()
-	cfg.Policy.Tiers[activeTier] = lapse.Tier{IdleTimeout: activeIdle, AbsoluteTimeout: 12 * time.Hour}
-	cfg.Policy.Tiers[cycleTier] = lapse.Tier{IdleTimeout: cycleIdle, AbsoluteTimeout: 12 * time.Hour, WarnBefore: cycleIdle / 15}
+	cfg.Policy.Tiers[activeTier] = lapse.Tier{IdleTimeout: activeIdle, AbsoluteTimeout: 12 * time.Hour, WarnBefore: activeWarn}
+	cfg.Policy.Tiers[cycleTier] = lapse.Tier{IdleTimeout: cycleIdle, AbsoluteTimeout: 12 * time.Hour, WarnBefore: cycleWarn}
 	if err := cfg.Policy.Validate(); err != nil {
 		return fail(err)
 	}

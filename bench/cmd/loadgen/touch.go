@@ -13,11 +13,14 @@ import (
 // activeTier is the tier loadgen adds to the servers it starts for the
 // activity-write measurement: its touch interval (a twentieth of the idle
 // timeout) is touchEvery, so that a verify of a session last written
-// more than that before writes its activity again.
+// more than that before writes its activity again, and its warning comes
+// before its idle deadline as the default tier's does, so that the write
+// moves the same index entries.
 const activeTier = "loadgen-active"
 
 const (
 	activeIdle = 20 * time.Second
+	activeWarn = activeIdle / 15
 	touchEvery = activeIdle / 20
 	// touchGap is how long after its last reply a session is verified
 	// again: past touchEvery, whatever the server's clock read meanwhile.
