@@ -173,7 +173,7 @@ func main() {
 	flag.IntVar(&o.propagation, "propagation", 0, "measure revocation propagation between two nodes on a shared store over `N` sessions per phase, instead of throughput")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the servers' CPU and allocation profiles over the verify rounds to `dir`")
 	flag.IntVar(&o.scale, "scale", 0, "create `N` sessions in one lapse server on SQLite and compare verify at -scale-at sessions and at N, instead of the comparison of servers")
-	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurements, and as many more of a tier with a 300 ms touch interval for the one that writes activity (verify must take between 300 ms and 5.6 s to come round to them)")
+	flag.IntVar(&o.scaleAt, "scale-at", 10_000, "with -scale, the sessions of the first verify measurements, and as many more of a tier with a 300 ms touch interval for the one that writes activity (verify must take from 300 ms to under 5.6 s to come round to them)")
 	flag.BoolVar(&o.scaleNoTouch, "scale-no-touch", false, "with -scale, leave out the measurements whose verifies write activity, at -scale-at sessions and at -scale")
 	flag.Int64Var(&o.cacheMemory, "cache-memory", 0, "verify cache bound of lapse in `bytes`, as lapse.Config.CacheMemory (0: -cache-size applies); -scale uses config.DefaultCacheMemory when 0")
 	flag.IntVar(&serverMaxBatch, "max-batch", 0, "internal: sqlite.Options.MaxBatch of a lapse server")
